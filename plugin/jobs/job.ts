@@ -1,0 +1,223 @@
+// One configured job: which units it selects, which charts it owns, and the batch it writes for
+// each sample. Reads the unit table; writes only through the protocol writer.
+
+import { UNIT_STATE_CHART, fill, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
+import type { ChartLine, ProtocolWriter } from '../netdata/protocol.js';
+import { safeId, safeWord } from '../netdata/protocol.js';
+import { decodeUnitName } from '../units/names.js';
+import { StateValue, stateValue } from '../units/states.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { UnitSelector } from './selector.js';
+import type { JobConfig } from '../config.js';
+
+/** How many failed units the chart label names before it says "and N more". */
+const LABEL_MAX_UNITS = 10;
+
+interface Dimension {
+  readonly id: string;
+  readonly name: string;
+  unit: Unit;
+}
+
+interface ChartState {
+  readonly kind: UnitStateChartKind;
+  readonly line: ChartLine;
+  /** Current dimensions by unit name. */
+  readonly dims: Map<string, Dimension>;
+  /** Every id this chart has handed out, and to which unit name: ids are never reused. */
+  readonly idOwners: Map<string, string>;
+  /** Dimensions retired since the definition was last sent. */
+  retired: Dimension[];
+  /** The definition (CHART, labels, DIMENSIONs) must be (re)sent before the next BEGIN. */
+  dirty: boolean;
+  /** Whether the agent holds this chart (not obsolete). */
+  live: boolean;
+  labelValue: string;
+  lastBeginUs: number | undefined;
+}
+
+export class Job {
+  readonly chartType: string;
+  private readonly selector: UnitSelector;
+  private readonly charts = new Map<string, ChartState>();
+  private seenMembership = -1;
+  /** The table's failure sequence at the previous sample: later entries failed in between. */
+  private seenFailSeq: number;
+
+  constructor(
+    readonly config: JobConfig,
+    private readonly table: UnitTable,
+    private readonly writer: ProtocolWriter,
+  ) {
+    this.chartType = `systemdunits_${config.name}`;
+    this.selector = new UnitSelector(config);
+    this.seenFailSeq = table.sequence;
+  }
+
+  /** Units of interest to this job by name alone (for the systemd layer's filter). */
+  matchesName(name: string): boolean {
+    return this.selector.matchesName(name);
+  }
+
+  /**
+   * Writes one sample of every chart into the writer (the caller flushes). Writes nothing while
+   * the table is out of sync with systemd: the agent shows a gap rather than stale values.
+   */
+  sample(nowUs: number): void {
+    if (!this.table.synced) return;
+    if (this.seenMembership !== this.table.membership) this.reselect();
+    const failSeq = this.seenFailSeq;
+    this.seenFailSeq = this.table.sequence;
+    for (const chart of this.charts.values()) {
+      if (!chart.live && !chart.dirty) continue;
+      const values: [Dimension, StateValue][] = [];
+      const failed: Unit[] = [];
+      for (const dim of chart.dims.values()) {
+        // Worst state of the interval: failed if it entered failed since the previous sample.
+        const value = dim.unit.failedSeq > failSeq ? StateValue.Failed : stateValue(dim.unit.activeState);
+        values.push([dim, value]);
+        if (value === StateValue.Failed) failed.push(dim.unit);
+      }
+      const labelValue = failedLabel(failed);
+      if (labelValue !== chart.labelValue) {
+        chart.labelValue = labelValue;
+        chart.dirty = true;
+      }
+      if (chart.dirty) this.define(chart);
+      if (!chart.live) continue;
+      const elapsed = chart.lastBeginUs === undefined ? undefined : nowUs - chart.lastBeginUs;
+      chart.lastBeginUs = nowUs;
+      this.writer.begin(chart.line.fullId, elapsed);
+      for (const [dim, value] of values) this.writer.set(dim.id, value);
+      this.writer.chartVariable(UNIT_STATE_CHART.failedVariable, failed.length);
+      this.writer.end();
+    }
+  }
+
+  /** Names of the charts the job currently has, for tests and diagnostics. */
+  chartIds(): string[] {
+    return [...this.charts.values()].filter((c) => c.live || c.dirty).map((c) => c.line.fullId);
+  }
+
+  private reselect(): void {
+    this.seenMembership = this.table.membership;
+    const wanted = new Map<string, Unit[]>();
+    for (const unit of this.table.units()) {
+      if (!unitStateChartKind(unit.type) || !this.selector.selects(unit)) continue;
+      let list = wanted.get(unit.type);
+      if (!list) wanted.set(unit.type, (list = []));
+      list.push(unit);
+    }
+    for (const [type, units] of wanted) {
+      const chart = this.charts.get(type) ?? this.newChart(unitStateChartKind(type)!);
+      const keep = new Set<string>();
+      for (const unit of units.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        keep.add(unit.name);
+        const dim = chart.dims.get(unit.name);
+        if (dim) dim.unit = unit;
+        else {
+          chart.dims.set(unit.name, { id: dimensionId(unit.name, chart.idOwners), name: dimensionName(unit.name), unit });
+          chart.dirty = true;
+        }
+      }
+      this.retireMissing(chart, keep);
+    }
+    for (const [type, chart] of this.charts) if (!wanted.has(type)) this.retireMissing(chart, new Set());
+  }
+
+  private retireMissing(chart: ChartState, keep: Set<string>): void {
+    for (const [name, dim] of chart.dims) {
+      if (keep.has(name)) continue;
+      chart.dims.delete(name);
+      chart.retired.push(dim);
+      chart.dirty = true;
+    }
+  }
+
+  private newChart(kind: UnitStateChartKind): ChartState {
+    const chart: ChartState = {
+      kind,
+      line: {
+        fullId: `${this.chartType}.${fill(UNIT_STATE_CHART.id, kind)}`,
+        title: fill(UNIT_STATE_CHART.title, kind),
+        units: UNIT_STATE_CHART.units,
+        family: fill(UNIT_STATE_CHART.family, kind),
+        context: fill(UNIT_STATE_CHART.context, kind),
+        chartType: UNIT_STATE_CHART.chartType,
+        priority: kind.priority,
+        updateEvery: this.config.updateEvery,
+        plugin: UNIT_STATE_CHART.plugin,
+        module: 'systemdunits',
+      },
+      dims: new Map(),
+      idOwners: new Map(),
+      retired: [],
+      dirty: true,
+      live: false,
+      labelValue: failedLabel([]),
+      lastBeginUs: undefined,
+    };
+    this.charts.set(kind.unitType, chart);
+    return chart;
+  }
+
+  /** (Re)sends the chart definition; a chart left without units is retired instead. */
+  private define(chart: ChartState): void {
+    chart.dirty = false;
+    const w = this.writer;
+    if (chart.dims.size === 0) {
+      if (chart.live) {
+        w.chart(chart.line);
+        for (const dim of chart.retired) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' }, true);
+        w.chart(chart.line, true);
+      }
+      chart.retired = [];
+      chart.live = false;
+      chart.lastBeginUs = undefined;
+      return;
+    }
+    w.chart(chart.line);
+    w.label('unit_type', chart.kind.unitType);
+    w.label('job', this.config.name);
+    w.label(UNIT_STATE_CHART.failedLabel, chart.labelValue);
+    w.commitLabels();
+    for (const dim of chart.dims.values()) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' });
+    for (const dim of chart.retired) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' }, true);
+    chart.retired = [];
+    chart.live = true;
+  }
+}
+
+/** The label value naming failed units and systemd's reason, e.g. `a.socket (exit-code); b.socket (resources)`. */
+export function failedLabel(failed: readonly Unit[]): string {
+  if (failed.length === 0) return 'none';
+  const named = failed
+    .slice(0, LABEL_MAX_UNITS)
+    .map((u) => `${dimensionName(u.name)}${u.result && u.result !== 'success' ? ` (${safeWord(u.result)})` : ''}`);
+  const more = failed.length - LABEL_MAX_UNITS;
+  return named.join('; ') + (more > 0 ? `; and ${more} more` : '');
+}
+
+/** The readable unit name: systemd escapes decoded, characters the agent cannot carry replaced. */
+export function dimensionName(unitName: string): string {
+  return safeWord(decodeUnitName(unitName));
+}
+
+/**
+ * A dimension id that is safe for the protocol and the agent's JSON, stable across restarts (it
+ * derives from the name alone) and unique within the chart: when two names clean up to the same
+ * id, the later one gets a short hash of its raw name appended.
+ */
+export function dimensionId(unitName: string, idOwners: Map<string, string>): string {
+  let id = safeId(decodeUnitName(unitName));
+  const owner = idOwners.get(id);
+  if (owner !== undefined && owner !== unitName) id = `${id}_${fnv1a(unitName)}`;
+  idOwners.set(id, unitName);
+  return id;
+}
+
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(text, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}

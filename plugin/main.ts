@@ -1,0 +1,100 @@
+// Wiring only: arguments and config → bus → unit table → jobs → scheduler, and shutdown.
+// Data flows one way: systemd → UnitSync → UnitTable → Job → ProtocolWriter → stdout.
+
+import createDebug from 'debug';
+import { parseArgs } from './args.js';
+import { findConfigFile, loadConfig } from './config.js';
+import { Job } from './jobs/job.js';
+import { debugFor, errorText, logError } from './log.js';
+import { ProtocolWriter } from './netdata/protocol.js';
+import { readRequests } from './netdata/requests.js';
+import { Scheduler } from './scheduler.js';
+import { NoSystemdError, UnitSync } from './systemd/sync.js';
+import { UnitTable } from './units/table.js';
+
+const debug = debugFor('main');
+const DEFAULT_BUS = 'unix:path=/var/run/dbus/system_bus_socket';
+
+async function main(): Promise<void> {
+  // A bug must not become a crash loop under the agent: say it in one line and carry on.
+  process.on('uncaughtException', (err) => logError(`internal error: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (err) => logError(`internal error (promise): ${errorText(err)}`));
+
+  const args = parseArgs(process.argv.slice(2), process.env);
+  if (args.debug) createDebug.enable('systemdunits:*');
+  args.problems.forEach((p) => logError(p));
+
+  const writer = new ProtocolWriter(process.stdout);
+  const configFile = findConfigFile(args.config, process.env);
+  const { config, problems } = loadConfig(configFile, args.updateEvery);
+  problems.forEach((p) => logError(p));
+  debug('config from %s: %o', config.source, config.jobs);
+
+  const table = new UnitTable();
+  const jobs = config.jobs.map((j) => new Job(j, table, writer));
+  const sync = new UnitSync(table, {
+    address: process.env.DBUS_SYSTEM_BUS_ADDRESS || DEFAULT_BUS,
+    callTimeoutMs: Math.max(...config.jobs.map((j) => j.timeout)) * 1000,
+    patterns: [...new Set(config.jobs.flatMap((j) => j.include))],
+    wants: (name) => jobs.some((j) => j.matchesName(name)),
+    needTransient: config.jobs.some((j) => j.skipTransient),
+  });
+  const schedulers = jobs.map(
+    (job) =>
+      new Scheduler(job.config.updateEvery, (nowUs) => {
+        job.sample(nowUs);
+        // While systemd is out of reach nothing is sampled; an empty line keeps the agent from
+        // taking the silence for a hang.
+        if (!table.synced) writer.heartbeat();
+        writer.flush();
+      }),
+  );
+
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    debug('stopping: %s', why);
+    schedulers.forEach((s) => s.stop());
+    sync.stop();
+    // Let stdout drain, but never linger: the agent may SIGKILL a plugin that does not go.
+    const exit = (): never => process.exit(0);
+    setTimeout(exit, 500).unref();
+    writer.drained().then(exit, exit);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGPIPE', () => stop('SIGPIPE'));
+  readRequests(process.stdin, {
+    onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
+    onFunction: (call) => {
+      writer.functionResult({
+        transaction: call.transaction,
+        status: 404,
+        contentType: 'application/json',
+        expires: 0,
+        body: JSON.stringify({ status: 404, error_message: `systemdunits.plugin has no function '${call.command.split(' ')[0]}'` }),
+      });
+      writer.flush();
+    },
+  });
+
+  try {
+    await sync.start();
+  } catch (err) {
+    if (stopping) return;
+    if (!(err instanceof NoSystemdError)) throw err;
+    logError(`${err.message}; disabling the plugin`);
+    writer.disable();
+    await writer.drained();
+    process.exit(0);
+  }
+  if (stopping) return;
+  debug('watching %d units for %d job(s)', table.size, jobs.length);
+  schedulers.forEach((s) => s.start());
+}
+
+main().catch((err) => {
+  logError(`cannot start: ${errorText(err)}`);
+  process.exit(1);
+});

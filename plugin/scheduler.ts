@@ -1,0 +1,63 @@
+// Sample ticks: aligned to update_every boundaries of the wall clock (as the agent's own
+// collectors are), then kept on the monotonic clock so clock steps cannot bunch or skip samples.
+// A tick missed because the process was stalled is skipped, not replayed.
+
+import { performance } from 'node:perf_hooks';
+
+export interface Clock {
+  /** Monotonic milliseconds. */
+  mono(): number;
+  /** Wall-clock milliseconds since the epoch. */
+  wall(): number;
+}
+
+export const systemClock: Clock = { mono: () => performance.now(), wall: () => Date.now() };
+
+/** The monotonic time of the first tick: the next wall-clock multiple of `stepMs`. */
+export function firstTick(clock: Clock, stepMs: number): number {
+  return clock.mono() + (stepMs - (clock.wall() % stepMs));
+}
+
+/** The next tick strictly after `now` on the grid `anchor + k·stepMs`. */
+export function nextTick(anchor: number, stepMs: number, now: number): number {
+  const k = Math.floor((now - anchor) / stepMs) + 1;
+  return anchor + Math.max(k, 0) * stepMs;
+}
+
+export class Scheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private anchor = 0;
+  private due = 0;
+
+  constructor(
+    private readonly everySec: number,
+    /** Called with the monotonic time in microseconds. */
+    private readonly onTick: (nowUs: number) => void,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  start(): void {
+    const stepMs = this.everySec * 1000;
+    this.anchor = firstTick(this.clock, stepMs);
+    this.due = this.anchor;
+    this.arm();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => this.fire(), Math.max(0, this.due - this.clock.mono()));
+  }
+
+  private fire(): void {
+    const now = this.clock.mono();
+    // Timers may fire a hair early; never sample before the boundary.
+    if (now < this.due - 0.5) return this.arm();
+    this.onTick(Math.round(now * 1000));
+    this.due = nextTick(this.anchor, this.everySec * 1000, this.clock.mono());
+    if (this.timer !== undefined) this.arm();
+  }
+}

@@ -1,0 +1,201 @@
+// The D-Bus connection: the only module that imports dbus-next. It knows nothing about units.
+//
+// dbus-next has no call timeout and no disconnect event (pending calls never settle when the
+// daemon goes away), so this wraps every call in a timeout, caps the calls in flight well below
+// dbus-daemon's 128 pending replies per connection, watches the socket for `close`, and sends
+// AddMatch itself (the library's own match bookkeeping is per object and leaks rules).
+
+import dbus from 'dbus-next';
+import { EventEmitter } from 'node:events';
+import { debugFor, errorText } from '../log.js';
+
+const debug = debugFor('bus');
+
+export interface CallSpec {
+  readonly destination: string;
+  readonly path: string;
+  readonly interface: string;
+  readonly member: string;
+  readonly signature?: string;
+  readonly body?: unknown[];
+}
+
+/** A signal as the rest of the plugin sees it: plain fields, no library types. */
+export interface Signal {
+  readonly sender: string;
+  readonly path: string;
+  readonly interface: string;
+  readonly member: string;
+  readonly body: unknown[];
+}
+
+export class BusCallError extends Error {
+  constructor(
+    message: string,
+    /** The D-Bus error name (`org.freedesktop.DBus.Error.ServiceUnknown`…), or a local one. */
+    readonly dbusName: string,
+  ) {
+    super(message);
+  }
+}
+
+export const TIMEOUT_ERROR = 'systemdunits.Timeout';
+export const CLOSED_ERROR = 'systemdunits.Closed';
+
+export interface BusOptions {
+  readonly address: string;
+  readonly callTimeoutMs: number;
+  readonly maxInFlight: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+}
+
+/**
+ * One connection to a bus. Emits `signal` (Signal) and `close` (once). After close every pending
+ * and future call fails with CLOSED_ERROR; make a new Bus to reconnect.
+ */
+export class Bus extends EventEmitter {
+  private readonly bus: dbus.MessageBus;
+  private inFlight = 0;
+  private readonly queue: Waiter[] = [];
+  private readonly pending = new Set<(err: Error) => void>();
+  private closed = false;
+  /** Messages sent on this connection; serials never wrap in dbus-next, so callers reconnect early. */
+  sent = 0;
+
+  private constructor(private readonly options: BusOptions) {
+    super();
+    this.bus = dbus.sessionBus({ busAddress: options.address });
+    // An 'error' without a listener would crash the process; every error ends this connection.
+    this.bus.on('error', (err: unknown) => this.close(`bus error: ${errorText(err)}`));
+    const stream = (this.bus as unknown as { _connection?: { stream?: EventEmitter } })._connection?.stream;
+    stream?.on('close', () => this.close('connection closed'));
+    stream?.on('end', () => this.close('connection ended'));
+    this.bus.on('message', (msg: dbus.Message) => {
+      // A throwing handler here would make dbus-next drop the reply it carries: never throw.
+      if (msg.type !== dbus.MessageType.SIGNAL) return;
+      try {
+        this.emit('signal', {
+          sender: msg.sender ?? '',
+          path: msg.path ?? '',
+          interface: msg.interface ?? '',
+          member: msg.member ?? '',
+          body: msg.body ?? [],
+        } satisfies Signal);
+      } catch (err) {
+        debug('signal handler failed: %s', errorText(err));
+      }
+    });
+  }
+
+  /** Connects and completes the Hello handshake, or rejects within the call timeout. */
+  static async connect(options: BusOptions): Promise<Bus> {
+    const bus = new Bus(options);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        bus.close('handshake timed out');
+        reject(new BusCallError(`no answer from ${options.address} within ${options.callTimeoutMs} ms`, TIMEOUT_ERROR));
+      }, options.callTimeoutMs);
+      bus.bus.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      bus.once('close', (reason: string) => {
+        clearTimeout(timer);
+        reject(new BusCallError(`cannot connect to ${options.address}: ${reason}`, CLOSED_ERROR));
+      });
+    });
+    debug('connected to %s as %s', options.address, (bus.bus as unknown as { name?: string }).name);
+    return bus;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async call(spec: CallSpec, timeoutMs = this.options.callTimeoutMs): Promise<unknown[]> {
+    await this.slot();
+    try {
+      return await this.callNow(spec, timeoutMs);
+    } finally {
+      this.release();
+    }
+  }
+
+  async addMatch(rule: string): Promise<void> {
+    await this.call({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'AddMatch',
+      signature: 's',
+      body: [rule],
+    });
+  }
+
+  close(reason = 'closed by the plugin'): void {
+    if (this.closed) return;
+    this.closed = true;
+    debug('connection closed: %s', reason);
+    for (const fail of this.pending) fail(new BusCallError(`D-Bus connection lost (${reason})`, CLOSED_ERROR));
+    this.pending.clear();
+    for (const w of this.queue.splice(0)) w.resolve();
+    try {
+      this.bus.disconnect();
+    } catch {
+      // already gone
+    }
+    this.emit('close', reason);
+  }
+
+  private callNow(spec: CallSpec, timeoutMs: number): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new BusCallError('D-Bus connection is closed', CLOSED_ERROR));
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        this.pending.delete(fail);
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new BusCallError(`${spec.member} on ${spec.path}: no answer within ${timeoutMs} ms`, TIMEOUT_ERROR)),
+        timeoutMs,
+      );
+      this.pending.add(fail);
+      this.sent++;
+      let reply: Promise<dbus.Message | null>;
+      try {
+        reply = this.bus.call(new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec }));
+      } catch (err) {
+        return fail(new BusCallError(`${spec.member}: ${errorText(err)}`, CLOSED_ERROR));
+      }
+      reply.then(
+        (msg) => {
+          if (!this.pending.has(fail)) return; // timed out or closed already
+          clearTimeout(timer);
+          this.pending.delete(fail);
+          resolve(msg?.body ?? []);
+        },
+        (err: unknown) => {
+          const name = (err as { type?: string }).type ?? 'org.freedesktop.DBus.Error.Failed';
+          fail(new BusCallError(`${spec.member}: ${errorText(err)}`, name));
+        },
+      );
+    });
+  }
+
+  private async slot(): Promise<void> {
+    if (this.inFlight < this.options.maxInFlight) {
+      this.inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.queue.push({ resolve }));
+    this.inFlight++;
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.queue.shift()?.resolve();
+  }
+}

@@ -1,0 +1,159 @@
+// Typed calls to systemd's manager and the decoding of its signals into unit events.
+// Knows systemd's D-Bus API; knows nothing about charts or jobs.
+
+import type { Bus, Signal } from './bus.js';
+import { unitType } from '../units/names.js';
+
+export const SYSTEMD = 'org.freedesktop.systemd1';
+const MANAGER_PATH = '/org/freedesktop/systemd1';
+const MANAGER = 'org.freedesktop.systemd1.Manager';
+const UNIT = 'org.freedesktop.systemd1.Unit';
+const PROPERTIES = 'org.freedesktop.DBus.Properties';
+const UNIT_PATHS = '/org/freedesktop/systemd1/unit';
+
+/** The match rules that bring every signal the plugin needs, one rule per kind (not per unit). */
+export const MATCH_RULES: readonly string[] = [
+  `type='signal',sender='${SYSTEMD}',interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='${UNIT_PATHS}'`,
+  `type='signal',sender='${SYSTEMD}',interface='${MANAGER}',member='UnitNew'`,
+  `type='signal',sender='${SYSTEMD}',interface='${MANAGER}',member='UnitRemoved'`,
+  `type='signal',sender='${SYSTEMD}',interface='${MANAGER}',member='Reloading'`,
+  `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD}'`,
+];
+
+/** One unit as listed by systemd. */
+export interface ListedUnit {
+  readonly name: string;
+  readonly path: string;
+  readonly loadState: string;
+  readonly activeState: string;
+  readonly subState: string;
+}
+
+/** What a signal means for the unit table. */
+export type UnitEvent =
+  | { kind: 'state'; path: string; activeState?: string; subState?: string; result?: string }
+  | { kind: 'new'; name: string; path: string }
+  | { kind: 'removed'; name: string; path: string }
+  | { kind: 'reloading'; started: boolean }
+  /** systemd's bus name got a new owner (daemon-reexec, restart) or lost it (`owner` empty). */
+  | { kind: 'owner'; owner: string };
+
+export class SystemdManager {
+  constructor(private readonly bus: Bus) {}
+
+  /** Starts the flow of unit signals; systemd emits none on the system bus before this. */
+  async subscribe(): Promise<void> {
+    await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: MANAGER, member: 'Subscribe' });
+  }
+
+  /**
+   * Units whose name matches any of the globs, in any state. Uses ListUnitsByPatterns (systemd ≥
+   * 230, filtered by systemd) and falls back to ListUnits on older managers.
+   */
+  async listUnits(patterns: readonly string[]): Promise<ListedUnit[]> {
+    let rows: unknown;
+    try {
+      [rows] = await this.bus.call({
+        destination: SYSTEMD,
+        path: MANAGER_PATH,
+        interface: MANAGER,
+        member: 'ListUnitsByPatterns',
+        signature: 'asas',
+        body: [[], [...patterns]],
+      });
+    } catch (err) {
+      if ((err as { dbusName?: string }).dbusName !== 'org.freedesktop.DBus.Error.UnknownMethod') throw err;
+      [rows] = await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: MANAGER, member: 'ListUnits' });
+    }
+    if (!Array.isArray(rows)) return [];
+    return rows.flatMap((row: unknown) => {
+      if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[6] !== 'string') return [];
+      return [{ name: row[0], loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]), path: row[6] }];
+    });
+  }
+
+  /** One property of a unit object, or undefined when the unit or property is gone. */
+  async getProperty(path: string, iface: string, property: string): Promise<unknown> {
+    const [variant] = await this.bus.call({
+      destination: SYSTEMD,
+      path,
+      interface: PROPERTIES,
+      member: 'Get',
+      signature: 'ss',
+      body: [iface, property],
+    });
+    return (variant as { value?: unknown } | undefined)?.value;
+  }
+
+  async isTransient(path: string): Promise<boolean> {
+    return (await this.getProperty(path, UNIT, 'Transient')) === true;
+  }
+
+  /** Why the unit last stopped or failed (`exit-code`, `resources`…), for unit types that say. */
+  async result(path: string, name: string): Promise<string | undefined> {
+    const iface = typeInterface(unitType(name));
+    if (!iface) return undefined;
+    const value = await this.getProperty(path, iface, 'Result');
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  /** Properties of a unit just loaded (UnitNew), from one call. */
+  async unitState(path: string): Promise<{ loadState: string; activeState: string; subState: string; transient: boolean }> {
+    const [all] = await this.bus.call({
+      destination: SYSTEMD,
+      path,
+      interface: PROPERTIES,
+      member: 'GetAll',
+      signature: 's',
+      body: [UNIT],
+    });
+    const props = (all ?? {}) as Record<string, { value?: unknown }>;
+    return {
+      loadState: String(props.LoadState?.value ?? ''),
+      activeState: String(props.ActiveState?.value ?? ''),
+      subState: String(props.SubState?.value ?? ''),
+      transient: props.Transient?.value === true,
+    };
+  }
+}
+
+/** The unit-type interface that carries `Result`, e.g. `org.freedesktop.systemd1.Socket`. */
+function typeInterface(type: string): string | undefined {
+  const withResult = ['service', 'socket', 'mount', 'swap', 'timer', 'path', 'automount', 'scope'];
+  if (!withResult.includes(type)) return undefined;
+  return `org.freedesktop.systemd1.${type[0]!.toUpperCase()}${type.slice(1)}`;
+}
+
+/** Turns one systemd signal into a unit event; undefined for signals of no interest. */
+export function decodeSignal(s: Signal): UnitEvent | undefined {
+  if (s.interface === PROPERTIES && s.member === 'PropertiesChanged') {
+    const [iface, changed] = s.body as [unknown, Record<string, { value?: unknown }> | undefined];
+    if (typeof iface !== 'string' || !changed || typeof changed !== 'object') return undefined;
+    if (iface === UNIT) {
+      const activeState = changed.ActiveState?.value;
+      const subState = changed.SubState?.value;
+      if (typeof activeState !== 'string' && typeof subState !== 'string') return undefined;
+      return {
+        kind: 'state',
+        path: s.path,
+        ...(typeof activeState === 'string' ? { activeState } : {}),
+        ...(typeof subState === 'string' ? { subState } : {}),
+      };
+    }
+    const result = changed.Result?.value;
+    if (typeof result === 'string') return { kind: 'state', path: s.path, result };
+    return undefined;
+  }
+  if (s.interface === MANAGER) {
+    if ((s.member === 'UnitNew' || s.member === 'UnitRemoved') && typeof s.body[0] === 'string' && typeof s.body[1] === 'string') {
+      return { kind: s.member === 'UnitNew' ? 'new' : 'removed', name: s.body[0], path: s.body[1] };
+    }
+    if (s.member === 'Reloading' && typeof s.body[0] === 'boolean') return { kind: 'reloading', started: s.body[0] };
+    return undefined;
+  }
+  if (s.member === 'NameOwnerChanged' && s.body[0] === SYSTEMD && typeof s.body[2] === 'string') {
+    return { kind: 'owner', owner: s.body[2] };
+  }
+  return undefined;
+}
+

@@ -1,0 +1,289 @@
+// Keeps the unit table in step with systemd: the first snapshot, then signals, and a full resync
+// after a daemon-reload, after systemd changes bus owner (daemon-reexec), after a reconnect, and on
+// a slow safety timer. When the bus goes away it marks the table out of sync (the charts show a gap)
+// and reconnects with backoff. It writes the table; it knows nothing about charts.
+
+import { Bus, BusCallError, CLOSED_ERROR, type Signal } from './bus.js';
+import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
+import { unitNameFromPath } from '../units/names.js';
+import type { UnitSnapshot, UnitTable } from '../units/table.js';
+import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
+
+const debug = debugFor('sync');
+
+export interface SyncOptions {
+  readonly address: string;
+  readonly callTimeoutMs: number;
+  /** Globs for ListUnitsByPatterns: the union of every job's include. */
+  readonly patterns: readonly string[];
+  /** Whether any job wants this unit (by name). */
+  readonly wants: (name: string) => boolean;
+  /** Whether a job skips transient units, so the Transient property must be read. */
+  readonly needTransient: boolean;
+  readonly resyncEveryMs?: number;
+  readonly maxInFlight?: number;
+}
+
+/** Start-up failures the operator must act on: no bus, or no systemd on it. */
+export class NoSystemdError extends Error {}
+
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+/** dbus-next serials never wrap: reconnect well before 2^32 messages. */
+const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
+
+interface PendingFetch {
+  /** A state signal for the unit said `failed` while its properties were being read. */
+  sawFailed: boolean;
+  result?: string;
+}
+
+export class UnitSync {
+  private bus: Bus | undefined;
+  private manager: SystemdManager | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnecting = false;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncRunning: Promise<void> | undefined;
+  private resyncAgain = false;
+  private readonly fetching = new Map<string, PendingFetch>();
+
+  constructor(
+    private readonly table: UnitTable,
+    private readonly options: SyncOptions,
+  ) {}
+
+  /** Connects and takes the first snapshot. Rejects with NoSystemdError when there is nothing to watch. */
+  async start(): Promise<void> {
+    try {
+      await this.connect();
+    } catch (err) {
+      this.dropBus();
+      const name = (err as BusCallError).dbusName;
+      if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
+        throw new NoSystemdError(`systemd is not on the system bus at ${this.options.address} (is systemd PID 1 here?)`);
+      }
+      if (name === CLOSED_ERROR || name === 'systemdunits.Timeout' || !(err instanceof BusCallError)) {
+        throw new NoSystemdError(
+          `cannot reach the system bus at ${this.options.address}: ${errorText(err)} ` +
+            '(is systemd running? in a container, is /run/dbus mounted? set DBUS_SYSTEM_BUS_ADDRESS to override)',
+        );
+      }
+      throw new NoSystemdError(`systemd at ${this.options.address} refused the plugin: ${errorText(err)}`);
+    }
+    this.armSafetyResync();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.resyncTimer);
+    this.bus?.close();
+  }
+
+  /** Asks for a full resync; calls that arrive while one runs are folded into one more. */
+  resync(): Promise<void> {
+    if (this.resyncRunning) {
+      this.resyncAgain = true;
+      return this.resyncRunning;
+    }
+    this.resyncRunning = (async () => {
+      try {
+        do {
+          this.resyncAgain = false;
+          await this.snapshot();
+        } while (this.resyncAgain && !this.stopped);
+      } finally {
+        this.resyncRunning = undefined;
+      }
+    })();
+    return this.resyncRunning;
+  }
+
+  private async connect(): Promise<void> {
+    const bus = await Bus.connect({
+      address: this.options.address,
+      callTimeoutMs: this.options.callTimeoutMs,
+      maxInFlight: this.options.maxInFlight ?? 32,
+    });
+    this.bus = bus;
+    this.manager = new SystemdManager(bus);
+    bus.on('signal', (s: Signal) => this.onSignal(s));
+    bus.once('close', (reason: string) => this.onLost(bus, reason));
+    for (const rule of MATCH_RULES) await bus.addMatch(rule);
+    await this.manager.subscribe();
+    await this.resync();
+  }
+
+  private async snapshot(): Promise<void> {
+    const manager = this.manager;
+    if (!manager) return;
+    const started = Date.now();
+    const listed = (await manager.listUnits(this.options.patterns)).filter((u) => this.options.wants(u.name));
+    const snapshots = await Promise.all(listed.map((u) => this.complete(manager, u)));
+    this.table.applySnapshot(snapshots.filter((s): s is UnitSnapshot => s !== undefined));
+    debug('resync: %d units in %d ms', this.table.size, Date.now() - started);
+  }
+
+  /** Adds what ListUnits does not carry: Transient (when a job needs it) and Result of failed units. */
+  private async complete(manager: SystemdManager, u: ListedUnit): Promise<UnitSnapshot | undefined> {
+    const known = this.table.get(u.name);
+    let transient = known?.transient;
+    let result = known?.result;
+    try {
+      if (transient === undefined && this.options.needTransient) transient = await manager.isTransient(u.path);
+      if (u.activeState === 'failed' && result === undefined) result = await manager.result(u.path, u.name);
+    } catch (err) {
+      if (this.isConnectionError(err)) throw err;
+      debug('cannot read %s: %s', u.name, errorText(err)); // unloaded meanwhile
+      return undefined;
+    }
+    return { ...u, ...(transient !== undefined ? { transient } : {}), ...(result !== undefined ? { result } : {}) };
+  }
+
+  private onSignal(s: Signal): void {
+    const event = decodeSignal(s);
+    if (event) this.apply(event);
+  }
+
+  private apply(e: UnitEvent): void {
+    switch (e.kind) {
+      case 'state': {
+        const unit = this.table.getByPath(e.path);
+        if (unit) return this.table.update(unit, e);
+        const pending = this.fetching.get(e.path);
+        if (pending) {
+          if (e.activeState === 'failed') pending.sawFailed = true;
+          if (e.result !== undefined) pending.result = e.result;
+          return;
+        }
+        const name = unitNameFromPath(e.path);
+        if (name !== undefined && this.options.wants(name)) void this.fetchUnit(name, e.path);
+        return;
+      }
+      case 'new':
+        if (!this.table.get(e.name) && this.options.wants(e.name)) void this.fetchUnit(e.name, e.path);
+        return;
+      case 'removed':
+        this.fetching.delete(e.path);
+        this.table.remove(e.name);
+        return;
+      case 'reloading':
+        if (!e.started) this.resyncLogged('daemon-reload');
+        return;
+      case 'owner':
+        if (e.owner === '') {
+          logError('systemd left the system bus; charts pause until it is back');
+          this.table.synced = false;
+          return;
+        }
+        // daemon-reexec or a restarted manager: subscribe again (harmless if still subscribed).
+        this.manager?.subscribe().catch((err) => debug('re-subscribe: %s', errorText(err)));
+        this.resyncLogged('systemd changed bus owner');
+        return;
+    }
+  }
+
+  /** Reads one unit that systemd just loaded, then adds it to the table. */
+  private async fetchUnit(name: string, path: string): Promise<void> {
+    const manager = this.manager;
+    if (!manager || this.fetching.has(path)) return;
+    const pending: PendingFetch = { sawFailed: false };
+    this.fetching.set(path, pending);
+    try {
+      const state = await manager.unitState(path);
+      let result = pending.result;
+      if (result === undefined && state.activeState === 'failed') result = await manager.result(path, name);
+      if (this.fetching.get(path) !== pending) return; // removed meanwhile
+      const unit = this.table.upsert({ name, path, ...state, ...(result !== undefined ? { result } : {}) });
+      // Failed and left `failed` again before the read answered: still a failure of this interval.
+      if (pending.sawFailed && unit.activeState !== 'failed') {
+        this.table.update(unit, { activeState: 'failed' });
+        this.table.update(unit, { activeState: state.activeState });
+      }
+    } catch (err) {
+      debug('cannot read new unit %s: %s', name, errorText(err));
+    } finally {
+      if (this.fetching.get(path) === pending) this.fetching.delete(path);
+    }
+  }
+
+  private resyncLogged(why: string): void {
+    debug('resync: %s', why);
+    this.resync().then(
+      () => this.armSafetyResync(),
+      (err) => this.onResyncFailed(err),
+    );
+  }
+
+  private onResyncFailed(err: unknown): void {
+    if (this.isConnectionError(err)) return; // onLost takes over
+    // systemd is on the bus but does not answer (stopped, overloaded): show a gap and retry.
+    this.table.synced = false;
+    logErrorThrottled('resync', `cannot list units from systemd: ${errorText(err)}; retrying`);
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => this.resyncLogged('retry after a failed resync'), this.backoff());
+    this.attempt++;
+  }
+
+  private armSafetyResync(): void {
+    this.attempt = 0;
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => {
+      // Reconnect long before dbus-next's message serial would overflow.
+      if (this.bus && this.bus.sent > MAX_MESSAGES_PER_CONNECTION) return this.bus.close('message serial limit');
+      this.resyncLogged('safety timer');
+    }, this.options.resyncEveryMs ?? 300_000);
+    this.resyncTimer.unref();
+  }
+
+  private onLost(bus: Bus, reason: string): void {
+    if (this.stopped || bus !== this.bus) return;
+    this.bus = undefined;
+    this.manager = undefined;
+    this.fetching.clear();
+    this.table.synced = false;
+    logErrorThrottled('lost', `lost the system bus (${reason}); charts pause, reconnecting`);
+    if (!this.reconnecting) void this.reconnect();
+  }
+
+  /** Retries with backoff until connected (and resynced) or stopped. */
+  private async reconnect(): Promise<void> {
+    this.reconnecting = true;
+    clearTimeout(this.resyncTimer);
+    try {
+      while (!this.stopped) {
+        await new Promise((resolve) => (this.reconnectTimer = setTimeout(resolve, this.backoff())));
+        this.attempt++;
+        if (this.stopped) return;
+        try {
+          await this.connect();
+          logError(`reconnected to the system bus at ${this.options.address}; ${this.table.size} units`);
+          this.armSafetyResync();
+          return;
+        } catch (err) {
+          logErrorThrottled('reconnect', `cannot reconnect to the system bus: ${errorText(err)}; retrying`);
+          this.dropBus();
+        }
+      }
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private dropBus(): void {
+    const bus = this.bus;
+    this.bus = undefined;
+    this.manager = undefined;
+    bus?.close();
+  }
+
+  private backoff(): number {
+    return BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)]!;
+  }
+
+  private isConnectionError(err: unknown): boolean {
+    return err instanceof BusCallError && err.dbusName === CLOSED_ERROR;
+  }
+}

@@ -1,0 +1,136 @@
+// The unit table: the plugin's one mutable model of systemd's units. The systemd layer writes it
+// (snapshots and signals); jobs read it once per sample.
+//
+// Nothing may be missed between samples: a unit that fails and recovers within one interval must
+// still be reported failed for that interval. Rather than a per-sample flag (which would tie the
+// table to one job's rhythm), each entry into `failed` is stamped with a sequence number; a job
+// remembers the sequence at its previous sample and asks "did this unit fail since then?".
+
+import { unitType } from './names.js';
+
+export interface Unit {
+  readonly name: string;
+  readonly type: string;
+  path: string;
+  loadState: string;
+  activeState: string;
+  subState: string;
+  /** The unit type's Result (`exit-code`, `resources`…), when systemd has said. */
+  result: string | undefined;
+  /** Whether systemd created the unit at run time (systemd-run, scopes); undefined until read. */
+  transient: boolean | undefined;
+  /** Table sequence at the unit's latest entry into `failed`; 0 if never seen entering it. */
+  failedSeq: number;
+}
+
+export interface UnitSnapshot {
+  readonly name: string;
+  readonly path: string;
+  readonly loadState: string;
+  readonly activeState: string;
+  readonly subState: string;
+  readonly transient?: boolean;
+  readonly result?: string;
+}
+
+export interface StateChange {
+  readonly activeState?: string;
+  readonly subState?: string;
+  readonly result?: string;
+}
+
+export class UnitTable {
+  private readonly byName = new Map<string, Unit>();
+  private readonly byPath = new Map<string, Unit>();
+  /** Bumped on every entry into `failed`. */
+  private failSeq = 0;
+  /** Bumped whenever units are added or removed, so jobs re-select only then. */
+  private membershipVersion = 0;
+  /** False until the first snapshot and while systemd cannot be reached: jobs then leave gaps. */
+  synced = false;
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  get sequence(): number {
+    return this.failSeq;
+  }
+
+  get membership(): number {
+    return this.membershipVersion;
+  }
+
+  get(name: string): Unit | undefined {
+    return this.byName.get(name);
+  }
+
+  getByPath(path: string): Unit | undefined {
+    return this.byPath.get(path);
+  }
+
+  units(): IterableIterator<Unit> {
+    return this.byName.values();
+  }
+
+  /** Replaces the table's content with a full listing from systemd. */
+  applySnapshot(listed: readonly UnitSnapshot[]): void {
+    const seen = new Set<string>();
+    for (const s of listed) {
+      seen.add(s.name);
+      this.upsert(s);
+    }
+    for (const name of [...this.byName.keys()]) if (!seen.has(name)) this.remove(name);
+    this.synced = true;
+  }
+
+  /** Adds a unit, or refreshes one already known. */
+  upsert(s: UnitSnapshot): Unit {
+    const known = this.byName.get(s.name);
+    if (known) {
+      if (known.path !== s.path) {
+        this.byPath.delete(known.path);
+        known.path = s.path;
+        this.byPath.set(s.path, known);
+      }
+      known.loadState = s.loadState;
+      if (s.transient !== undefined) known.transient = s.transient;
+      this.update(known, { activeState: s.activeState, subState: s.subState, ...(s.result ? { result: s.result } : {}) });
+      return known;
+    }
+    const unit: Unit = {
+      name: s.name,
+      type: unitType(s.name),
+      path: s.path,
+      loadState: s.loadState,
+      activeState: s.activeState,
+      subState: s.subState,
+      result: s.result,
+      transient: s.transient,
+      failedSeq: s.activeState === 'failed' ? ++this.failSeq : 0,
+    };
+    this.byName.set(unit.name, unit);
+    this.byPath.set(unit.path, unit);
+    this.membershipVersion++;
+    return unit;
+  }
+
+  remove(name: string): boolean {
+    const unit = this.byName.get(name);
+    if (!unit) return false;
+    this.byName.delete(name);
+    if (this.byPath.get(unit.path) === unit) this.byPath.delete(unit.path);
+    this.membershipVersion++;
+    return true;
+  }
+
+  /** Applies a change signalled by systemd. */
+  update(unit: Unit, change: StateChange): void {
+    if (change.result !== undefined) unit.result = change.result;
+    if (change.subState !== undefined) unit.subState = change.subState;
+    if (change.activeState !== undefined && change.activeState !== unit.activeState) {
+      unit.activeState = change.activeState;
+      if (change.activeState === 'failed') unit.failedSeq = ++this.failSeq;
+    }
+  }
+}

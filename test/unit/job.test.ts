@@ -1,0 +1,247 @@
+import { PassThrough } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { defaultJob, type JobConfig } from '../../plugin/config.js';
+import { Job, dimensionId, failedLabel } from '../../plugin/jobs/job.js';
+import { globToRegExp } from '../../plugin/jobs/selector.js';
+import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
+import { tokenize } from '../../plugin/netdata/requests.js';
+import { UnitTable, type UnitSnapshot } from '../../plugin/units/table.js';
+
+const SOCKETS = 'systemdunits_service_units.socket_unit_state';
+
+function unit(name: string, activeState = 'active', extra: Partial<UnitSnapshot> = {}): UnitSnapshot {
+  const path = `/org/freedesktop/systemd1/unit/${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16)}`)}`;
+  return { name, path, loadState: 'loaded', activeState, subState: 'x', transient: false, ...extra };
+}
+
+/** A job over an in-memory table, with its output parsed into the agent's words. */
+class Harness {
+  readonly table = new UnitTable();
+  private readonly out = new PassThrough();
+  private text = '';
+  readonly job: Job;
+  private now = 0;
+
+  constructor(config: JobConfig = defaultJob(1)) {
+    this.out.on('data', (c: Buffer) => (this.text += c.toString()));
+    const writer = new ProtocolWriter(this.out);
+    this.job = new Job(config, this.table, writer);
+    this.writer = writer;
+  }
+  private readonly writer: ProtocolWriter;
+
+  /** One sample; returns its lines as word arrays. */
+  sample(): string[][] {
+    this.text = '';
+    this.now += 1_000_000;
+    this.job.sample(this.now);
+    this.writer.flush();
+    this.out.read();
+    return this.text.split('\n').filter((l) => l !== '').map(tokenize);
+  }
+}
+
+/** The SET values written for one chart in a sample. */
+function values(lines: string[][], chart = SOCKETS): Record<string, number> {
+  const out: Record<string, number> = {};
+  let inChart = false;
+  for (const w of lines) {
+    if (w[0] === 'BEGIN') inChart = w[1] === chart;
+    else if (w[0] === 'END') inChart = false;
+    else if (inChart && w[0] === 'SET') out[w[1]!] = Number(w[2]);
+  }
+  return out;
+}
+
+function variable(lines: string[][], chart = SOCKETS): number | undefined {
+  let inChart = false;
+  let v: number | undefined;
+  for (const w of lines) {
+    if (w[0] === 'BEGIN') inChart = w[1] === chart;
+    else if (inChart && w[0] === 'VARIABLE') v = Number(w[3]);
+  }
+  return v;
+}
+
+function dimensions(lines: string[][]): string[][] {
+  return lines.filter((w) => w[0] === 'DIMENSION');
+}
+
+describe('job', () => {
+  let h: Harness;
+  beforeEach(() => {
+    h = new Harness();
+  });
+
+  it('writes nothing until the table holds a snapshot', () => {
+    expect(h.sample()).toEqual([]);
+  });
+
+  it('defines one chart per unit type, then samples each unit as 1..5', () => {
+    h.table.applySnapshot([
+      unit('a.socket'),
+      unit('b.socket', 'inactive'),
+      unit('c.socket', 'activating'),
+      unit('d.socket', 'deactivating'),
+      unit('e.socket', 'failed', { result: 'exit-code' }),
+      unit('ssh.service'),
+      unit('foo.slice'),
+    ]);
+    const first = h.sample();
+    const charts = first.filter((w) => w[0] === 'CHART');
+    expect(charts.map((w) => w[1]).sort()).toEqual(['systemdunits_service_units.service_unit_state', SOCKETS]);
+    const socketChart = charts.find((w) => w[1] === SOCKETS)!;
+    expect(socketChart.slice(3, 8)).toEqual([
+      'Socket Unit State (1: active, 2: inactive, 3: activating, 4: deactivating, 5: failed)',
+      'state',
+      'socket',
+      'systemd.socket_unit_state',
+      'line',
+    ]);
+    expect(values(first)).toEqual({ 'a.socket': 1, 'b.socket': 2, 'c.socket': 3, 'd.socket': 4, 'e.socket': 5 });
+    expect(variable(first)).toBe(1);
+    expect(first).toContainEqual(['CLABEL', 'failed_units', 'e.socket (exit-code)', '1']);
+    // BEGIN carries no elapsed time the first time, then the real interval.
+    expect(first.find((w) => w[0] === 'BEGIN' && w[1] === SOCKETS)).toEqual(['BEGIN', SOCKETS]);
+    const second = h.sample();
+    expect(second.find((w) => w[0] === 'BEGIN' && w[1] === SOCKETS)).toEqual(['BEGIN', SOCKETS, '1000000']);
+    expect(second.filter((w) => w[0] === 'CHART' || w[0] === 'DIMENSION')).toEqual([]);
+  });
+
+  it('reports a unit that failed and recovered between two samples as failed for that interval only', () => {
+    h.table.applySnapshot([unit('a.socket')]);
+    h.sample();
+    const a = h.table.get('a.socket')!;
+    for (const s of ['deactivating', 'failed', 'inactive', 'activating', 'active']) h.table.update(a, { activeState: s });
+    const during = h.sample();
+    expect(values(during)).toEqual({ 'a.socket': 5 });
+    expect(variable(during)).toBe(1);
+    const after = h.sample();
+    expect(values(after)).toEqual({ 'a.socket': 1 });
+    expect(variable(after)).toBe(0);
+    expect(after).toContainEqual(['CLABEL', 'failed_units', 'none', '1']);
+  });
+
+  it('keeps reporting a unit failed while it stays failed', () => {
+    h.table.applySnapshot([unit('a.socket')]);
+    h.sample();
+    h.table.update(h.table.get('a.socket')!, { activeState: 'failed', result: 'resources' });
+    expect(values(h.sample())).toEqual({ 'a.socket': 5 });
+    expect(values(h.sample())).toEqual({ 'a.socket': 5 });
+  });
+
+  it('adds dimensions for new units and retires those of removed units, then the empty chart', () => {
+    h.table.applySnapshot([unit('a.socket'), unit('b.socket')]);
+    h.sample();
+    h.table.upsert(unit('c.socket'));
+    const added = h.sample();
+    expect(added.filter((w) => w[0] === 'CHART').map((w) => w[1])).toEqual([SOCKETS]);
+    expect(dimensions(added).map((w) => w[1])).toEqual(['a.socket', 'b.socket', 'c.socket']);
+    expect(values(added)).toEqual({ 'a.socket': 1, 'b.socket': 1, 'c.socket': 1 });
+    h.table.remove('b.socket');
+    const removed = h.sample();
+    expect(dimensions(removed)).toContainEqual(['DIMENSION', 'b.socket', 'b.socket', 'absolute', '1', '1', 'obsolete']);
+    expect(values(removed)).toEqual({ 'a.socket': 1, 'c.socket': 1 });
+    h.table.applySnapshot([]);
+    const emptied = h.sample();
+    const chartLines = emptied.filter((w) => w[0] === 'CHART');
+    expect(chartLines.at(-1)![10]).toBe('obsolete');
+    expect(emptied.filter((w) => w[0] === 'BEGIN')).toEqual([]);
+    expect(h.sample()).toEqual([]);
+    // A unit coming back brings the chart back.
+    h.table.upsert(unit('a.socket'));
+    const back = h.sample();
+    expect(back.filter((w) => w[0] === 'CHART').map((w) => w[10])).toEqual(['']);
+    expect(back.find((w) => w[0] === 'BEGIN')).toEqual(['BEGIN', SOCKETS]);
+  });
+
+  it('never SETs a dimension it has not defined', () => {
+    h.table.applySnapshot([unit('a.socket')]);
+    const known = new Set<string>();
+    const check = (lines: string[][]): void => {
+      let chart = '';
+      for (const w of lines) {
+        if (w[0] === 'CHART') chart = w[1]!;
+        if (w[0] === 'DIMENSION' && w[6] !== 'obsolete') known.add(`${chart}/${w[1]}`);
+        if (w[0] === 'DIMENSION' && w[6] === 'obsolete') known.delete(`${chart}/${w[1]}`);
+        if (w[0] === 'BEGIN') chart = w[1]!;
+        if (w[0] === 'SET') expect(known.has(`${chart}/${w[1]}`)).toBe(true);
+      }
+    };
+    for (let i = 0; i < 30; i++) {
+      const n = `u${i % 7}.socket`;
+      if (i % 3 === 0) h.table.remove(n);
+      else h.table.upsert(unit(n, i % 5 === 0 ? 'failed' : 'active'));
+      check(h.sample());
+    }
+  });
+
+  it('gives escaped, odd and template names safe, unique, stable ids and readable names', () => {
+    h.table.applySnapshot([unit('my\\x2dapp@1.socket'), unit('my-app@1.socket'), unit('odd name=x.socket')]);
+    const dims = dimensions(h.sample());
+    const ids = dims.map((w) => w[1]!);
+    expect(new Set(ids).size).toBe(3);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_.@:+-]+$/);
+    expect(dims.map((w) => w[2])).toContain('my-app@1.socket');
+    expect(dims.map((w) => w[2])).toContain('odd name_x.socket');
+    // The same names give the same ids in a fresh process.
+    const again = new Harness();
+    again.table.applySnapshot([unit('my\\x2dapp@1.socket'), unit('my-app@1.socket'), unit('odd name=x.socket')]);
+    expect(dimensions(again.sample()).map((w) => w[1])).toEqual(ids);
+    const owners = new Map<string, string>();
+    expect(dimensionId('a\\x20b.socket', owners)).toBe('a_b.socket');
+    expect(dimensionId('a_b.socket', owners)).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
+    expect(dimensionId('a\\x20b.socket', owners)).toBe('a_b.socket');
+  });
+
+  it('selects by include and exclude globs and skips transient and not-found units', () => {
+    const j = new Harness({ ...defaultJob(1), include: ['web*.socket', 'db?.service'], exclude: ['*-test.socket'] });
+    j.table.applySnapshot([
+      unit('web1.socket'),
+      unit('web-test.socket'),
+      unit('api.socket'),
+      unit('db1.service'),
+      unit('db10.service'),
+      unit('web2.socket', 'active', { transient: true }),
+      unit('web3.socket', 'inactive', { loadState: 'not-found' }),
+    ]);
+    const lines = j.sample();
+    expect(Object.keys(values(lines))).toEqual(['web1.socket']);
+    expect(Object.keys(values(lines, 'systemdunits_service_units.service_unit_state'))).toEqual(['db1.service']);
+    const withTransient = new Harness({ ...defaultJob(1), skipTransient: false, include: ['*.socket'] });
+    withTransient.table.applySnapshot([unit('web2.socket', 'active', { transient: true })]);
+    expect(values(withTransient.sample())).toEqual({ 'web2.socket': 1 });
+  });
+
+  it('pauses (a gap) while the table is out of sync, then carries on', () => {
+    h.table.applySnapshot([unit('a.socket')]);
+    h.sample();
+    h.table.synced = false;
+    expect(h.sample()).toEqual([]);
+    h.table.applySnapshot([unit('a.socket', 'failed')]);
+    const back = h.sample();
+    expect(values(back)).toEqual({ 'a.socket': 5 });
+    expect(back.find((w) => w[0] === 'BEGIN')![2]).toBe('2000000');
+  });
+});
+
+describe('helpers', () => {
+  it('globs match like fnmatch', () => {
+    expect(globToRegExp('*.socket').test('a.socket')).toBe(true);
+    expect(globToRegExp('*.socket').test('a.socketx')).toBe(false);
+    expect(globToRegExp('getty@tty[1-3].service').test('getty@tty2.service')).toBe(true);
+    expect(globToRegExp('getty@tty[!1-3].service').test('getty@tty2.service')).toBe(false);
+    expect(globToRegExp('a\\*b').test('a*b')).toBe(true);
+    expect(globToRegExp('a\\*b').test('axb')).toBe(false);
+    expect(globToRegExp('(x).socket').test('(x).socket')).toBe(true);
+  });
+
+  it('names at most ten failed units in the label', () => {
+    const table = new UnitTable();
+    const units = Array.from({ length: 12 }, (_, i) => table.upsert(unit(`u${i}.socket`, 'failed', { result: 'exit-code' })));
+    const label = failedLabel(units);
+    expect(label.startsWith('u0.socket (exit-code); u1.socket (exit-code)')).toBe(true);
+    expect(label.endsWith('; and 2 more')).toBe(true);
+    expect(failedLabel([])).toBe('none');
+  });
+});

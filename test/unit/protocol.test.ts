@@ -1,0 +1,110 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ProtocolWriter, safeId, safeWord } from '../../plugin/netdata/protocol.js';
+import { tokenize } from '../../plugin/netdata/requests.js';
+
+function capture(): { writer: ProtocolWriter; text: () => string } {
+  const out = new PassThrough();
+  const chunks: string[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c.toString()));
+  return { writer: new ProtocolWriter(out), text: () => chunks.join('') };
+}
+
+const chart = {
+  fullId: 'systemdunits_service_units.socket_unit_state',
+  title: "Socket Unit State (1: active, 2: inactive)",
+  units: 'state',
+  family: 'socket',
+  context: 'systemd.socket_unit_state',
+  chartType: 'line' as const,
+  priority: 70001,
+  updateEvery: 1,
+  plugin: 'systemdunits.plugin',
+  module: 'systemdunits',
+};
+
+describe('protocol writer', () => {
+  it('writes a CHART line whose words the agent tokenizes into the 12 fields', () => {
+    const { writer, text } = capture();
+    writer.chart(chart).flush();
+    const words = tokenize(text().trimEnd());
+    expect(words).toEqual([
+      'CHART',
+      'systemdunits_service_units.socket_unit_state',
+      '',
+      'Socket Unit State (1: active, 2: inactive)',
+      'state',
+      'socket',
+      'systemd.socket_unit_state',
+      'line',
+      '70001',
+      '1',
+      '',
+      'systemdunits.plugin',
+      'systemdunits',
+    ]);
+  });
+
+  it('marks obsolete charts and dimensions in the options field', () => {
+    const { writer, text } = capture();
+    writer.chart(chart, true).dimension({ id: 'a.socket', name: 'a.socket', algorithm: 'absolute' }, true).flush();
+    const [c, d] = text().trimEnd().split('\n').map(tokenize);
+    expect(c![10]).toBe('obsolete');
+    expect(d).toEqual(['DIMENSION', 'a.socket', 'a.socket', 'absolute', '1', '1', 'obsolete']);
+  });
+
+  it('writes BEGIN without elapsed time first, then with it, and integer SETs', () => {
+    const { writer, text } = capture();
+    writer.begin(chart.fullId).set('a.socket', 5).chartVariable('failed_units', 1).end();
+    writer.begin(chart.fullId, 1000123.7).set('a.socket', 1.9).end().flush();
+    expect(text()).toBe(
+      'BEGIN systemdunits_service_units.socket_unit_state\nSET a.socket = 5\nVARIABLE CHART failed_units = 1\nEND\n' +
+        'BEGIN systemdunits_service_units.socket_unit_state 1000123\nSET a.socket = 1\nEND\n',
+    );
+  });
+
+  it('keeps quotes, backslashes, = and control characters out of every word', () => {
+    const { writer, text } = capture();
+    const nasty = `my\\x2d'app"=1\t\n.socket`;
+    writer.dimension({ id: nasty, name: nasty, algorithm: 'absolute' }).label('failed units', nasty).flush();
+    const out = text();
+    expect(out.trimEnd().split('\n')).toHaveLength(2);
+    for (const line of out.trimEnd().split('\n')) {
+      const inner = line.replace(/^(\S+)/, '').replace(/'[^']*'/g, (w) => w.slice(1, -1));
+      expect(inner).not.toMatch(/["\\=\t]/);
+    }
+    const [dim] = out.split('\n').map(tokenize);
+    expect(dim![1]).toMatch(/^[A-Za-z0-9_.@:+-]+$/);
+    expect(tokenize(out.split('\n')[1]!)[1]).toBe('failed_units');
+  });
+
+  it('safeId and safeWord are total', () => {
+    expect(safeId('')).toBe('_');
+    expect(safeId('a b=c')).toBe('a_b_c');
+    expect(safeWord("it's")).toBe('it_s');
+  });
+
+  it('wraps function results and never lets the body end them early', () => {
+    const { writer, text } = capture();
+    writer.functionResult({ transaction: 'tx1', status: 404, contentType: 'application/json', expires: 0, body: 'a\nFUNCTION_RESULT_END\nb' }).flush();
+    const lines = text().trimEnd().split('\n');
+    expect(lines[0]).toBe('FUNCTION_RESULT_BEGIN tx1 404 application/json 0');
+    expect(lines.filter((l) => l === 'FUNCTION_RESULT_END')).toHaveLength(1);
+    expect(lines.at(-1)).toBe('FUNCTION_RESULT_END');
+  });
+
+  it('writes a batch in one write and nothing when empty', () => {
+    const out = new PassThrough();
+    let writes = 0;
+    out.on('data', () => writes++);
+    const writer = new ProtocolWriter(out);
+    writer.flush();
+    writer.begin('a.b').set('x', 1).end().flush();
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        expect(writes).toBe(1);
+        resolve();
+      }),
+    );
+  });
+});

@@ -1,0 +1,46 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Scheduler, firstTick, nextTick, type Clock } from '../../plugin/scheduler.js';
+
+describe('tick planning', () => {
+  it('aligns the first tick to the next wall-clock boundary', () => {
+    const clock: Clock = { mono: () => 500, wall: () => 1_700_000_000_300 };
+    expect(firstTick(clock, 1000)).toBe(1200);
+    expect(firstTick({ mono: () => 0, wall: () => 10_000 }, 5000)).toBe(5000);
+  });
+
+  it('skips ticks missed while stalled instead of replaying them', () => {
+    expect(nextTick(1000, 1000, 1000)).toBe(2000);
+    expect(nextTick(1000, 1000, 1999.9)).toBe(2000);
+    expect(nextTick(1000, 1000, 5300)).toBe(6000);
+    expect(nextTick(1000, 1000, 400)).toBe(1000);
+  });
+});
+
+describe('Scheduler', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('ticks once per step on the grid, with monotonic microseconds', () => {
+    vi.useFakeTimers();
+    let mono = 0;
+    const clock: Clock = { mono: () => mono, wall: () => 1_000_000 + 250 + mono };
+    const ticks: number[] = [];
+    const s = new Scheduler(1, (us) => ticks.push(us), clock);
+    s.start();
+    for (let i = 0; i < 3500; i += 10) {
+      mono += 10;
+      vi.advanceTimersByTime(10);
+    }
+    s.stop();
+    expect(ticks).toEqual([750_000, 1_750_000, 2_750_000]);
+  });
+
+  it('does not tick after stop', () => {
+    vi.useFakeTimers();
+    const ticks: number[] = [];
+    const s = new Scheduler(1, (us) => ticks.push(us));
+    s.start();
+    s.stop();
+    vi.advanceTimersByTime(5000);
+    expect(ticks).toEqual([]);
+  });
+});

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { isKnownState, stateValue } from '../../plugin/units/states.js';
+import { decodeUnitName, unitNameFromPath, unitType } from '../../plugin/units/names.js';
+
+describe('state mapping', () => {
+  it('maps the five charted states to 1..5', () => {
+    expect(['active', 'inactive', 'activating', 'deactivating', 'failed'].map(stateValue)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('maps the other systemd states to the nearest of the five, never to failed', () => {
+    expect(stateValue('reloading')).toBe(1);
+    expect(stateValue('refreshing')).toBe(1);
+    expect(stateValue('maintenance')).toBe(2);
+    expect(stateValue('some-future-state')).toBe(2);
+    expect(stateValue('')).toBe(2);
+    expect(isKnownState('maintenance')).toBe(true);
+    expect(isKnownState('bogus')).toBe(false);
+  });
+});
+
+describe('unit names', () => {
+  it('takes the type from the suffix', () => {
+    expect(unitType('ssh.socket')).toBe('socket');
+    expect(unitType('getty@tty1.service')).toBe('service');
+    expect(unitType('noext')).toBe('');
+  });
+
+  it('decodes systemd escapes', () => {
+    expect(decodeUnitName('my\\x2dapp@1.socket')).toBe('my-app@1.socket');
+    expect(decodeUnitName('dev-disk-by\\x2duuid-1234.swap')).toBe('dev-disk-by-uuid-1234.swap');
+    expect(decodeUnitName('plain.socket')).toBe('plain.socket');
+  });
+
+  it('reads the unit name back from systemd object paths', () => {
+    expect(unitNameFromPath('/org/freedesktop/systemd1/unit/foo_2esocket')).toBe('foo.socket');
+    expect(unitNameFromPath('/org/freedesktop/systemd1/unit/my_5cx2dapp_401_2esocket')).toBe('my\\x2dapp@1.socket');
+    expect(unitNameFromPath('/org/freedesktop/systemd1/unit/getty_40tty1_2eservice')).toBe('getty@tty1.service');
+    expect(unitNameFromPath('/org/freedesktop/systemd1')).toBeUndefined();
+    expect(unitNameFromPath('/org/freedesktop/systemd1/unit/')).toBeUndefined();
+  });
+});
