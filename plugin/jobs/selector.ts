@@ -3,14 +3,17 @@
 
 import type { Unit } from '../units/table.js';
 
-/** fnmatch-style glob (`*`, `?`, `[abc]`, `[!a-z]`, `\` escapes) → anchored RegExp. */
+/**
+ * fnmatch-style glob (`*`, `?`, `[abc]`, `[!a-z]`) → anchored RegExp. Like systemd's own matching
+ * (FNM_NOESCAPE), a backslash is an ordinary character, so `my\x2dapp@*.socket` means what it
+ * says and the same pattern selects the same units here and in ListUnitsByPatterns.
+ */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
     if (c === '*') re += '.*';
     else if (c === '?') re += '.';
-    else if (c === '\\' && i + 1 < glob.length) re += escapeRe(glob[++i]!);
     else if (c === '[') {
       const close = glob.indexOf(']', i + 2);
       if (close < 0) {

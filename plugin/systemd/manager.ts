@@ -72,6 +72,15 @@ export class SystemdManager {
     });
   }
 
+  /**
+   * The unit of that exact name if systemd has it loaded, without loading it: reading a unit's
+   * object properties would make systemd load it (and emit UnitNew), which with not-found units
+   * and a second client turns into a load/unload loop.
+   */
+  async listUnit(name: string): Promise<ListedUnit | undefined> {
+    return (await this.listUnits([escapeGlob(name)])).find((u) => u.name === name);
+  }
+
   /** One property of a unit object, or undefined when the unit or property is gone. */
   async getProperty(path: string, iface: string, property: string): Promise<unknown> {
     const [variant] = await this.bus.call({
@@ -96,25 +105,6 @@ export class SystemdManager {
     const value = await this.getProperty(path, iface, 'Result');
     return typeof value === 'string' ? value : undefined;
   }
-
-  /** Properties of a unit just loaded (UnitNew), from one call. */
-  async unitState(path: string): Promise<{ loadState: string; activeState: string; subState: string; transient: boolean }> {
-    const [all] = await this.bus.call({
-      destination: SYSTEMD,
-      path,
-      interface: PROPERTIES,
-      member: 'GetAll',
-      signature: 's',
-      body: [UNIT],
-    });
-    const props = (all ?? {}) as Record<string, { value?: unknown }>;
-    return {
-      loadState: String(props.LoadState?.value ?? ''),
-      activeState: String(props.ActiveState?.value ?? ''),
-      subState: String(props.SubState?.value ?? ''),
-      transient: props.Transient?.value === true,
-    };
-  }
 }
 
 /** The unit-type interface that carries `Result`, e.g. `org.freedesktop.systemd1.Socket`. */
@@ -122,6 +112,14 @@ function typeInterface(type: string): string | undefined {
   const withResult = ['service', 'socket', 'mount', 'swap', 'timer', 'path', 'automount', 'scope'];
   if (!withResult.includes(type)) return undefined;
   return `org.freedesktop.systemd1.${type[0]!.toUpperCase()}${type.slice(1)}`;
+}
+
+/**
+ * A pattern that matches only this name. systemd matches with FNM_NOESCAPE (a backslash is an
+ * ordinary character, as in `my\x2dapp.socket`), so special characters are bracketed instead.
+ */
+export function escapeGlob(name: string): string {
+  return name.replace(/[*?[]/g, '[$&]');
 }
 
 /** Turns one systemd signal into a unit event; undefined for signals of no interest. */

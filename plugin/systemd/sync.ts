@@ -6,10 +6,11 @@
 import { Bus, BusCallError, CLOSED_ERROR, type Signal } from './bus.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
 import { unitNameFromPath } from '../units/names.js';
-import type { UnitSnapshot, UnitTable } from '../units/table.js';
+import type { StateChange, UnitSnapshot, UnitTable } from '../units/table.js';
 import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
 
 const debug = debugFor('sync');
+const debugEvents = debugFor('events');
 
 export interface SyncOptions {
   readonly address: string;
@@ -31,11 +32,18 @@ const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 /** dbus-next serials never wrap: reconnect well before 2^32 messages. */
 const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 
-interface PendingFetch {
-  /** A state signal for the unit said `failed` while its properties were being read. */
+/** A unit being looked up after UnitNew/UnitRemoved or a signal from a unit not in the table. */
+interface PendingLookup {
+  /** A state signal for the unit said `failed` while the lookup ran. */
   sawFailed: boolean;
-  result?: string;
+  /** What signals said since systemd's listing answered: newer than the listing. */
+  change: StateChange;
+  /** Another event arrived meanwhile: look again when done. */
+  again: boolean;
 }
+
+/** How many names' Transient property to remember (it never changes for a name). */
+const TRANSIENT_CACHE = 10_000;
 
 export class UnitSync {
   private bus: Bus | undefined;
@@ -47,7 +55,8 @@ export class UnitSync {
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncRunning: Promise<void> | undefined;
   private resyncAgain = false;
-  private readonly fetching = new Map<string, PendingFetch>();
+  private readonly lookups = new Map<string, PendingLookup>();
+  private readonly transientByName = new Map<string, boolean>();
 
   constructor(
     private readonly table: UnitTable,
@@ -120,19 +129,30 @@ export class UnitSync {
     const manager = this.manager;
     if (!manager) return;
     const started = Date.now();
-    const listed = (await manager.listUnits(this.options.patterns)).filter((u) => this.options.wants(u.name));
-    const snapshots = await Promise.all(listed.map((u) => this.complete(manager, u)));
-    this.table.applySnapshot(snapshots.filter((s): s is UnitSnapshot => s !== undefined));
-    debug('resync: %d units in %d ms', this.table.size, Date.now() - started);
+    const listed = (await manager.listUnits(this.options.patterns)).filter((u) => this.tracks(u));
+    const listedAt = Date.now();
+    // Applied the moment systemd answers: the listing is exact now, and every signal after it is
+    // newer. Units being looked up are left to their lookup.
+    this.table.applySnapshot(
+      listed.filter((u) => this.table.get(u.name)),
+      (name) => this.lookups.has(name),
+    );
+    // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
+    const fresh = listed.filter((u) => !this.table.get(u.name));
+    await Promise.all(fresh.map((u) => this.lookUp(u.name, u)));
+    debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }
 
   /** Adds what ListUnits does not carry: Transient (when a job needs it) and Result of failed units. */
   private async complete(manager: SystemdManager, u: ListedUnit): Promise<UnitSnapshot | undefined> {
     const known = this.table.get(u.name);
-    let transient = known?.transient;
+    let transient = known?.transient ?? this.transientByName.get(u.name);
     let result = known?.result;
     try {
-      if (transient === undefined && this.options.needTransient) transient = await manager.isTransient(u.path);
+      if (transient === undefined && this.options.needTransient) {
+        transient = await manager.isTransient(u.path);
+        this.rememberTransient(u.name, transient);
+      }
       if (u.activeState === 'failed' && result === undefined) result = await manager.result(u.path, u.name);
     } catch (err) {
       if (this.isConnectionError(err)) throw err;
@@ -144,7 +164,9 @@ export class UnitSync {
 
   private onSignal(s: Signal): void {
     const event = decodeSignal(s);
-    if (event) this.apply(event);
+    if (!event) return;
+    if (debugEvents.enabled) debugEvents('%s %o', event.kind, event);
+    this.apply(event);
   }
 
   private apply(e: UnitEvent): void {
@@ -152,22 +174,24 @@ export class UnitSync {
       case 'state': {
         const unit = this.table.getByPath(e.path);
         if (unit) return this.table.update(unit, e);
-        const pending = this.fetching.get(e.path);
+        const name = unitNameFromPath(e.path);
+        if (name === undefined || !this.options.wants(name)) return;
+        const pending = this.lookups.get(name);
         if (pending) {
           if (e.activeState === 'failed') pending.sawFailed = true;
-          if (e.result !== undefined) pending.result = e.result;
+          pending.change = { ...pending.change, ...e };
           return;
         }
-        const name = unitNameFromPath(e.path);
-        if (name !== undefined && this.options.wants(name)) void this.fetchUnit(name, e.path);
-        return;
+        return void this.lookUp(name);
       }
       case 'new':
-        if (!this.table.get(e.name) && this.options.wants(e.name)) void this.fetchUnit(e.name, e.path);
+        // Already known (e.g. a removal not yet confirmed): its signals keep it current.
+        if (!this.table.get(e.name) && this.options.wants(e.name)) void this.lookUp(e.name);
         return;
       case 'removed':
-        this.fetching.delete(e.path);
-        this.table.remove(e.name);
+        // Confirm first: `reset-failed` + `start` unloads and reloads a unit within milliseconds,
+        // and dropping it in between would retire its dimension for nothing.
+        if (this.table.get(e.name)) void this.lookUp(e.name);
         return;
       case 'reloading':
         if (!e.started) this.resyncLogged('daemon-reload');
@@ -185,28 +209,58 @@ export class UnitSync {
     }
   }
 
-  /** Reads one unit that systemd just loaded, then adds it to the table. */
-  private async fetchUnit(name: string, path: string): Promise<void> {
+  /** Units the table holds: wanted by a job and backed by a unit file (not a mere reference). */
+  private tracks(u: ListedUnit): boolean {
+    return u.loadState !== 'not-found' && this.options.wants(u.name);
+  }
+
+  /**
+   * Brings one unit in the table in line with systemd, by listing it (which, unlike reading its
+   * properties, never makes systemd load it): adds it, or removes it when it is gone. `listed` is
+   * systemd's answer when the caller already has it.
+   */
+  private async lookUp(name: string, listed?: ListedUnit): Promise<void> {
     const manager = this.manager;
-    if (!manager || this.fetching.has(path)) return;
-    const pending: PendingFetch = { sawFailed: false };
-    this.fetching.set(path, pending);
-    try {
-      const state = await manager.unitState(path);
-      let result = pending.result;
-      if (result === undefined && state.activeState === 'failed') result = await manager.result(path, name);
-      if (this.fetching.get(path) !== pending) return; // removed meanwhile
-      const unit = this.table.upsert({ name, path, ...state, ...(result !== undefined ? { result } : {}) });
-      // Failed and left `failed` again before the read answered: still a failure of this interval.
-      if (pending.sawFailed && unit.activeState !== 'failed') {
-        this.table.update(unit, { activeState: 'failed' });
-        this.table.update(unit, { activeState: state.activeState });
-      }
-    } catch (err) {
-      debug('cannot read new unit %s: %s', name, errorText(err));
-    } finally {
-      if (this.fetching.get(path) === pending) this.fetching.delete(path);
+    const running = this.lookups.get(name);
+    if (running) {
+      running.again = true;
+      return;
     }
+    if (!manager) return;
+    const pending: PendingLookup = { sawFailed: false, change: {}, again: false };
+    this.lookups.set(name, pending);
+    try {
+      do {
+        pending.again = false;
+        const now = listed ?? (await manager.listUnit(name));
+        listed = undefined;
+        pending.change = {};
+        if (!now || !this.tracks(now)) {
+          this.table.remove(name);
+          continue;
+        }
+        if (this.table.get(name)) continue; // still loaded; its own signals keep it current
+        const snapshot = await this.complete(manager, now);
+        if (!snapshot || pending.again) continue;
+        const unit = this.table.upsert(snapshot);
+        // Failed and left `failed` again before the lookup answered: still this interval's failure.
+        if (pending.sawFailed && unit.activeState !== 'failed') {
+          this.table.update(unit, { activeState: 'failed' });
+          this.table.update(unit, { activeState: unit.activeState === 'failed' ? 'inactive' : now.activeState });
+        }
+        this.table.update(unit, pending.change);
+      } while (pending.again && this.manager === manager);
+    } catch (err) {
+      if (this.isConnectionError(err)) throw err;
+      debug('cannot look up %s: %s', name, errorText(err));
+    } finally {
+      this.lookups.delete(name);
+    }
+  }
+
+  private rememberTransient(name: string, transient: boolean): void {
+    this.transientByName.set(name, transient);
+    if (this.transientByName.size > TRANSIENT_CACHE) this.transientByName.delete(this.transientByName.keys().next().value!);
   }
 
   private resyncLogged(why: string): void {
@@ -242,7 +296,7 @@ export class UnitSync {
     if (this.stopped || bus !== this.bus) return;
     this.bus = undefined;
     this.manager = undefined;
-    this.fetching.clear();
+    this.lookups.clear();
     this.table.synced = false;
     logErrorThrottled('lost', `lost the system bus (${reason}); charts pause, reconnecting`);
     if (!this.reconnecting) void this.reconnect();

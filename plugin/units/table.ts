@@ -44,6 +44,11 @@ export class UnitTable {
   private readonly byPath = new Map<string, Unit>();
   /** Bumped on every entry into `failed`. */
   private failSeq = 0;
+  /**
+   * Failure stamps of units systemd unloaded: `systemctl reset-failed` on an unreferenced unit
+   * unloads it, and a `start` right after loads it anew; the failure must survive that round trip.
+   */
+  private readonly unloadedFailures = new Map<string, number>();
   /** Bumped whenever units are added or removed, so jobs re-select only then. */
   private membershipVersion = 0;
   /** False until the first snapshot and while systemd cannot be reached: jobs then leave gaps. */
@@ -73,14 +78,17 @@ export class UnitTable {
     return this.byName.values();
   }
 
-  /** Replaces the table's content with a full listing from systemd. */
-  applySnapshot(listed: readonly UnitSnapshot[]): void {
+  /**
+   * Replaces the table's content with a full listing from systemd. Units not listed are removed,
+   * except those `keep` vouches for (a newer lookup of them is under way).
+   */
+  applySnapshot(listed: readonly UnitSnapshot[], keep: (name: string) => boolean = () => false): void {
     const seen = new Set<string>();
     for (const s of listed) {
       seen.add(s.name);
       this.upsert(s);
     }
-    for (const name of [...this.byName.keys()]) if (!seen.has(name)) this.remove(name);
+    for (const name of [...this.byName.keys()]) if (!seen.has(name) && !keep(name)) this.remove(name);
     this.synced = true;
   }
 
@@ -107,8 +115,9 @@ export class UnitTable {
       subState: s.subState,
       result: s.result,
       transient: s.transient,
-      failedSeq: s.activeState === 'failed' ? ++this.failSeq : 0,
+      failedSeq: s.activeState === 'failed' ? ++this.failSeq : (this.unloadedFailures.get(s.name) ?? 0),
     };
+    this.unloadedFailures.delete(s.name);
     this.byName.set(unit.name, unit);
     this.byPath.set(unit.path, unit);
     this.membershipVersion++;
@@ -120,6 +129,11 @@ export class UnitTable {
     if (!unit) return false;
     this.byName.delete(name);
     if (this.byPath.get(unit.path) === unit) this.byPath.delete(unit.path);
+    if (unit.failedSeq > 0) {
+      this.unloadedFailures.set(name, unit.failedSeq);
+      // Only the latest few matter (older stamps are behind every job's last sample).
+      if (this.unloadedFailures.size > 1000) this.unloadedFailures.delete(this.unloadedFailures.keys().next().value!);
+    }
     this.membershipVersion++;
     return true;
   }

@@ -231,8 +231,10 @@ describe('helpers', () => {
     expect(globToRegExp('*.socket').test('a.socketx')).toBe(false);
     expect(globToRegExp('getty@tty[1-3].service').test('getty@tty2.service')).toBe(true);
     expect(globToRegExp('getty@tty[!1-3].service').test('getty@tty2.service')).toBe(false);
-    expect(globToRegExp('a\\*b').test('a*b')).toBe(true);
-    expect(globToRegExp('a\\*b').test('axb')).toBe(false);
+    // A backslash is literal, as in systemd's FNM_NOESCAPE matching of unit names.
+    expect(globToRegExp('my\\x2dapp@*.socket').test('my\\x2dapp@1.socket')).toBe(true);
+    expect(globToRegExp('a[*]b').test('a*b')).toBe(true);
+    expect(globToRegExp('a[*]b').test('axb')).toBe(false);
     expect(globToRegExp('(x).socket').test('(x).socket')).toBe(true);
   });
 
@@ -243,5 +245,18 @@ describe('helpers', () => {
     expect(label.startsWith('u0.socket (exit-code); u1.socket (exit-code)')).toBe(true);
     expect(label.endsWith('; and 2 more')).toBe(true);
     expect(failedLabel([])).toBe('none');
+  });
+});
+
+describe('unit table', () => {
+  it('keeps a failure when systemd unloads the unit and loads it again within the interval', () => {
+    const h = new Harness();
+    h.table.applySnapshot([unit('a.socket'), unit('b.socket')]);
+    h.sample();
+    h.table.update(h.table.get('a.socket')!, { activeState: 'failed' });
+    h.table.remove('a.socket'); // reset-failed unloads an unreferenced unit
+    h.table.upsert(unit('a.socket')); // start loads it again
+    expect(values(h.sample())).toEqual({ 'a.socket': 5, 'b.socket': 1 });
+    expect(values(h.sample())).toEqual({ 'a.socket': 1, 'b.socket': 1 });
   });
 });
