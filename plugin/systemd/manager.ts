@@ -41,6 +41,22 @@ export type UnitEvent =
 export class SystemdManager {
   constructor(private readonly bus: Bus) {}
 
+  /**
+   * Whether systemd holds its name on this bus. Asked of the bus daemon, so that a bus without
+   * systemd answers "no" instead of trying to activate it.
+   */
+  async isOnBus(): Promise<boolean> {
+    const [has] = await this.bus.call({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'NameHasOwner',
+      signature: 's',
+      body: [SYSTEMD],
+    });
+    return has === true;
+  }
+
   /** Starts the flow of unit signals; systemd emits none on the system bus before this. */
   async subscribe(): Promise<void> {
     await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: MANAGER, member: 'Subscribe' });

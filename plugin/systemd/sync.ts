@@ -121,6 +121,9 @@ export class UnitSync {
     bus.on('signal', (s: Signal) => this.onSignal(s));
     bus.once('close', (reason: string) => this.onLost(bus, reason));
     for (const rule of MATCH_RULES) await bus.addMatch(rule);
+    if (!(await this.manager.isOnBus())) {
+      throw new BusCallError('org.freedesktop.systemd1 has no owner', 'org.freedesktop.DBus.Error.NameHasNoOwner');
+    }
     await this.manager.subscribe();
     await this.resync();
   }

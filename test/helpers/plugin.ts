@@ -41,6 +41,7 @@ export class PluginRun {
   stderr = '';
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private partial = '';
+  private inFunctionResult = false;
   private current: Sample | undefined;
   private chartInScope: ChartInfo | undefined;
   private pendingLabels: Record<string, string> = {};
@@ -109,6 +110,15 @@ export class PluginRun {
 
   private onLine(line: string): void {
     this.lines.push(line);
+    // A function's answer is free text up to its end marker.
+    if (this.inFunctionResult) {
+      if (line === 'FUNCTION_RESULT_END') this.inFunctionResult = false;
+      return;
+    }
+    if (line.startsWith('FUNCTION_RESULT_BEGIN ')) {
+      this.inFunctionResult = true;
+      return;
+    }
     if (line.trim() === '') return; // heartbeat
     const w = tokenize(line);
     const kw = w[0]!;
