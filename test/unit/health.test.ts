@@ -1,0 +1,50 @@
+// The shipped alarms must match the charts the plugin writes: one template per chart kind, reading
+// the chart variable the jobs set, naming the label the jobs keep current.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { UNIT_STATE_CHART, UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
+import { repoRoot } from '../helpers/run.js';
+
+type Entry = Record<string, string>;
+
+/** The agent's health file syntax: `key: value` lines, entries starting at `template:`. */
+function parseHealth(text: string): Entry[] {
+  const entries: Entry[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-z ]+?)\s*:\s*(.*)$/.exec(line);
+    if (!m) throw new Error(`not a health line: ${raw}`);
+    if (m[1] === 'template' || m[1] === 'alarm') entries.push({});
+    const entry = entries.at(-1);
+    if (!entry) throw new Error(`key before the first template: ${raw}`);
+    if (m[1]! in entry) throw new Error(`duplicate key ${m[1]} in ${entry.template}`);
+    entry[m[1]!] = m[2]!;
+  }
+  return entries;
+}
+
+describe('health.d/systemdunits.conf', () => {
+  const entries = parseHealth(readFileSync(`${repoRoot}/health.d/systemdunits.conf`, 'utf8'));
+
+  it('has one failed-state template for each chart kind the plugin can write', () => {
+    expect(entries.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_unit_failed_state`).sort());
+    for (const k of UNIT_STATE_CHARTS) {
+      const e = entries.find((x) => x.template === `systemd_${k.unitType}_unit_failed_state`)!;
+      expect(e.on).toBe(UNIT_STATE_CHART.context.replace('{type}', k.unitType));
+    }
+  });
+
+  it('reads the chart variable and label the jobs keep current, and raises WARNING only', () => {
+    for (const e of entries) {
+      expect(e.calc).toBe(`$${UNIT_STATE_CHART.failedVariable}`);
+      expect(e.warn).toBe('$this > 0');
+      expect(e.crit).toBeUndefined();
+      expect(e.every).toBe('1s');
+      expect(e.lookup).toBeUndefined(); // a lookup would sum the dimensions
+      expect(e.info).toContain(`\${label:${UNIT_STATE_CHART.failedLabel}} `); // a space after it: 1.37 needs one
+      expect(e).toMatchObject({ class: 'Errors', type: 'Linux', component: 'Systemd units', to: 'sysadmin' });
+      expect(e.delay).toMatch(/^down /); // never delays the WARNING
+    }
+  });
+});
