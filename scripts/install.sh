@@ -50,6 +50,7 @@ health_file=$health_dir/systemdunits.conf
 config_file=$config_dir/systemdunits.conf
 
 if [ "$uninstall" = 1 ]; then
+  created=$(cat "$app/.created-dirs" 2>/dev/null || true)
   rm -rf "$app"
   rm -f "$launcher" "$health_file"
   if [ -f "$config_file" ] && cmp -s "$config_file" "$repo/systemdunits.conf"; then
@@ -57,6 +58,8 @@ if [ "$uninstall" = 1 ]; then
   elif [ -f "$config_file" ]; then
     say "kept $config_file (edited by you)"
   fi
+  # Directories the first install created (custom-plugins.d is not shipped by Debian), if now empty.
+  for d in $created; do rmdir "$d" 2>/dev/null || true; done
   say "removed systemdunits.plugin from $plugins_dir"
   say "restart the agent to stop the running plugin: systemctl restart netdata"
   exit 0
@@ -99,6 +102,9 @@ cp -r "$repo/dist" "$repo/package.json" "$repo/package-lock.json" "$stage/app/"
 rm -f "$stage/app/package-lock.json"
 
 # --- install -------------------------------------------------------------------------------------
+# Remember which directories this installer created (across re-installs), for --uninstall.
+{ cat "$app/.created-dirs" 2>/dev/null || true
+  for d in "$plugins_dir" "$health_dir"; do [ -d "$d" ] || echo "$d"; done; } > "$stage/app/.created-dirs"
 install -d -m 0755 "$plugins_dir" "$health_dir"
 rm -rf "$app.new"
 cp -r "$stage/app" "$app.new"

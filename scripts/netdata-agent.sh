@@ -37,11 +37,17 @@ alive() { [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; }
 
 # Every process in the agent's mount namespace (plugins, their children, the spawn server), zombies
 # excluded. The namespace is ours alone, so this is exact; a session id would miss a setsid child.
+# The kernel recycles namespace inode numbers as soon as a namespace dies: once the agent's is gone,
+# DIR/mntns may name someone else's brand-new namespace. So a process counts only if it also sees
+# the token file that start put in the agent's private /tmp.
 ns_pids() {
-  local ns; ns=$(cat "$dir/mntns" 2>/dev/null) || return 0
+  local ns token p; ns=$(cat "$dir/mntns" 2>/dev/null) || return 0
+  token=$(cat "$dir/nstoken" 2>/dev/null) || return 0
   # Never the host's own namespace: that would be every process on the machine.
-  [ -n "$ns" ] && [ "$ns" != "$(ns_of self)" ] || return 0
-  ps -e -o pid=,stat=,mntns= | awk -v ns="$ns" '$3 == ns && $2 !~ /^Z/ { print $1 }'
+  [ -n "$ns" ] && [ -n "$token" ] && [ "$ns" != "$(ns_of self)" ] || return 0
+  for p in $(ps -e -o pid=,stat=,mntns= | awk -v ns="$ns" '$3 == ns && $2 !~ /^Z/ { print $1 }'); do
+    [ -e "/proc/$p/root/tmp/.netdata-agent-$token" ] && echo "$p"
+  done; return 0
 }
 ns_of() { local l; l=$(readlink "/proc/$1/ns/mnt" 2>/dev/null) || return 1; echo "${l//[^0-9]/}"; }
 
@@ -55,7 +61,7 @@ stop_agent() {
   [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
   for _ in $(seq 50); do pids=$(ns_pids); [ -z "$pids" ] && break; sleep 0.1; done
   [ -z "$pids" ] || die "processes left in the agent's namespace: $(ps -o pid=,user=,args= -p "${pids//$'\n'/,}" 2>/dev/null)"
-  rm -f "$dir/pid" "$dir/mntns"
+  rm -f "$dir/pid" "$dir/mntns" "$dir/nstoken"
 }
 
 case $cmd in
@@ -102,8 +108,10 @@ command -v netdata >/dev/null || die "netdata is not installed (run scripts/inst
 getent passwd netdata >/dev/null || die "user netdata is missing (run scripts/install-test-deps.sh)"
 
 # Fresh state each start (logs of a previous run go away), dirs the agent writes owned by netdata.
+# DIR/etc is the agent's user config dir (NETDATA_USER_CONFIG_DIR): files put there before the start
+# (e.g. by scripts/install.sh --config-dir DIR/etc) are kept; only what this script writes is renewed.
 rm -rf "$dir/log" "$dir/cache" "$dir/lib" "$dir/lock" "$dir/registry" "$dir/home" "$dir/run" \
-       "$dir/etc" "$dir/stdout" "$dir/stderr" "$dir/port" "$dir/notifications.log" "$dir/pid" "$dir/mntns"
+       "$dir/etc/stream.conf" "$dir/stdout" "$dir/stderr" "$dir/port" "$dir/notifications.log" "$dir/pid" "$dir/mntns" "$dir/nstoken"
 mkdir -p "$dir"/{log,cache,lib,lock,registry,home,run,etc,.nstmp}
 chown netdata:netdata "$dir"/{log,cache,lib,lock,registry,home,run}
 chmod 755 "$dir"                         # mktemp makes 0700 dirs: netdata must get through
@@ -225,18 +233,20 @@ env_args=(PATH="$PATH" LC_ALL=C.UTF-8 DO_NOT_TRACK=1)
 env_args+=(${extra_env[@]+"${extra_env[@]}"})
 
 t0=$EPOCHREALTIME
+token=$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n'); echo "$token" >"$dir/nstoken"   # see ns_pids
 # Inside the new namespace: a tmpfs staged at DIR/.nstmp, the needed host /tmp entries bound into it,
 # then moved over /tmp; `echo $$` before exec records the agent's pid as the host sees it.
 setsid unshare --mount --propagation private env -i "${env_args[@]}" sh -c '
-  set -e; dir=$1; shift
+  set -e; dir=$1; token=$2; shift 2
   mount -t tmpfs -o mode=1777 netdata-tmp "$dir/.nstmp"
+  : >"$dir/.nstmp/.netdata-agent-$token"
   for t in "$@"; do
     if [ -d "/tmp/$t" ]; then mkdir "$dir/.nstmp/$t"; else touch "$dir/.nstmp/$t"; fi
     mount --bind "/tmp/$t" "$dir/.nstmp/$t"
   done
   mount --move "$dir/.nstmp" /tmp
   echo $$ >"$dir/pid"
-  exec netdata -D -c "$dir/netdata.conf" -P "$dir/run/netdata.pid"' sh "$dir" ${tmp_tops[@]+"${tmp_tops[@]}"} \
+  exec netdata -D -c "$dir/netdata.conf" -P "$dir/run/netdata.pid"' sh "$dir" "$token" ${tmp_tops[@]+"${tmp_tops[@]}"} \
   >"$dir/stdout" 2>"$dir/stderr" </dev/null &
 
 trap 'stop_agent >/dev/null 2>&1 || true' EXIT   # a failed start leaves nothing behind
