@@ -86,15 +86,15 @@ else
 fi
 
 # --- build, then stage ---------------------------------------------------------------------------
-say "building in $repo"
-( cd "$repo"
-  [ -x node_modules/.bin/tsc ] || npm ci --no-audit --no-fund --loglevel=error
-  npm run --silent build ) || die "build failed"
-
 stage=$(mktemp -d "${TMPDIR:-/tmp}/systemdunits-install.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/app"
-cp -r "$repo/dist" "$repo/package.json" "$repo/package-lock.json" "$stage/app/"
+say "building from $repo"
+# Compiled straight into the stage, so a build running in the checkout meanwhile cannot tear it.
+( cd "$repo"
+  [ -x node_modules/.bin/tsc ] || npm ci --no-audit --no-fund --loglevel=error
+  node_modules/.bin/tsc -p tsconfig.build.json --outDir "$stage/app/dist" ) || die "build failed"
+cp "$repo/package.json" "$repo/package-lock.json" "$stage/app/"
 # Exactly the runtime dependencies: no dev tools, and not dbus-next's optional native usocket
 # (it does not build on Node 20 and the plugin uses plain unix:path= sockets).
 ( cd "$stage/app" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error ) ||
