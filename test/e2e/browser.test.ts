@@ -1,0 +1,131 @@
+// The agent's own dashboard (Netdata 1.37.1's classic one) in headless Debian chromium shows the
+// socket state chart of the installed plugin: the chart's element, its graph, and a legend with
+// every socket unit and its state, a failed one included, updated live. Real systemd (sandbox), a
+// real agent, the plugin installed with scripts/install.sh. Needs root, scripts/install-test-deps.sh
+// --with-browser. Set SCREENSHOT=FILE.png to keep a screenshot of the page.
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, haveChromium, launchChromium, legendValues, openChart, readChart, waitForChart } from '../../scripts/dashboard.js';
+import { startAgent, type Agent } from '../helpers/agent.js';
+import { repoRoot, runOk } from '../helpers/run.js';
+import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { failSocket, writeSocket } from '../integration/units.js';
+
+const CHART = 'systemdunits_service_units.socket_unit_state';
+const TITLE = 'Socket Unit State (1: active, 2: inactive, 3: activating, 4: deactivating, 5: failed)';
+const SOCKETS = ['web', 'metrics', 'broken', 'flappy'];
+
+const chromiumMissing = !haveChromium();
+if (chromiumMissing) {
+  console.warn(`[browser] SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium, or scripts/install-test-deps.sh --with-browser)`);
+}
+
+describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {
+  let sb: Sandbox | undefined;
+  let agent: Agent | undefined;
+  let work: string | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const times: Record<string, number> = {};
+  const since = (t0: number) => (performance.now() - t0) / 1000;
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+
+  beforeAll(async () => {
+    const t0 = performance.now();
+    sb = await startSandbox();
+    for (const name of SOCKETS) await writeSocket(sb, name);
+    await sb.daemonReload();
+    await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
+    // Exposed before any unit fails: expose used to wait for the system state "running", which a
+    // failed unit turns into "degraded".
+    const bus = await sb.expose();
+    await failSocket(sb, 'broken'); // failed before the agent starts
+
+    work = await mkdtemp(path.join(os.tmpdir(), 'sdu-browser-'));
+    await chmod(work, 0o755);
+    await mkdir(path.join(work, 'etc')); // the agent's user config dir (NETDATA_USER_CONFIG_DIR)
+    await runOk('bash', [
+      path.join(repoRoot, 'scripts/install.sh'),
+      '--config-dir', path.join(work, 'etc'),
+      '--plugins-dir', path.join(work, 'plugins.d'),
+      '--health-dir', path.join(work, 'health.d'),
+      '--owner', 'netdata',
+    ], { timeoutMs: 300_000 });
+    agent = await startAgent({
+      dir: work,
+      hostname: 'sdu-browser',
+      pluginsDir: path.join(work, 'plugins.d'),
+      healthDir: path.join(work, 'health.d'),
+      busAddress: bus,
+    });
+    await agent.waitFor(async () => (await agent!.charts()).charts[CHART], 20_000, `${CHART} in the API`);
+
+    const tBrowser = performance.now();
+    browser = await launchChromium();
+    ({ page } = await openChart(browser, agent.url, CHART));
+    // Rendered: a graph, and a legend whose every item has a value.
+    await waitForChart(page, CHART, (c) => c.canvases > 0 && c.legend.length > 0 && c.legend.every((i) => i.value !== '-' && i.value !== ''));
+    times.rendered = since(tBrowser);
+    times.setup = since(t0);
+  }, 360_000);
+
+  afterAll(async () => {
+    const errors: unknown[] = [];
+    for (const step of [
+      async () => {
+        if (page && process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
+      },
+      () => browser?.close(),
+      () => agent?.stop(),
+      () => sb?.stop({ removeDir: true }),
+      () => (work ? rm(work, { recursive: true, force: true }) : undefined),
+    ]) {
+      try {
+        await step();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    console.log(
+      `[browser] setup ${times.setup?.toFixed(1)} s (chromium start to chart rendered ${times.rendered?.toFixed(1)} s); ` +
+        `a failure reached the legend in ${times.liveFailure?.toFixed(1)} s` +
+        (process.env.SCREENSHOT ? `; screenshot ${process.env.SCREENSHOT}` : ''),
+    );
+    if (errors.length) throw errors[0];
+  }, 120_000);
+
+  it('renders the socket state chart: its element, title and graph', async () => {
+    const el = page.locator(`[data-netdata="${CHART}"]`);
+    await expect(el.count()).resolves.toBe(1);
+    expect(await el.isVisible()).toBe(true);
+    const shown = await readChart(page, CHART);
+    expect(shown.title).toBe(`${TITLE} (${CHART})`);
+    expect(shown.canvases).toBeGreaterThan(0);
+  });
+
+  it("shows every socket unit in the legend, the same dimensions as the agent's API", async () => {
+    const shown = await readChart(page, CHART);
+    const names = shown.legend.map((i) => i.name);
+    expect(names).toEqual(expect.arrayContaining([...SOCKETS.map((n) => `${n}.socket`), 'dbus.socket']));
+    const api = await agent!.chart(CHART);
+    expect([...names].sort()).toEqual(Object.values(api.dimensions).map((d) => d.name).sort());
+  });
+
+  it('shows the failed socket as 5 and the listening ones as 1', async () => {
+    const values = legendValues(await waitForChart(page, CHART, (c) => num(legendValues(c)['broken.socket']) === 5));
+    expect(num(values['broken.socket'])).toBe(5);
+    for (const n of ['web', 'metrics', 'flappy']) expect(num(values[`${n}.socket`])).toBe(1);
+  });
+
+  it('updates the legend when a socket fails while the page is open', async () => {
+    const t0 = performance.now();
+    await failSocket(sb!, 'flappy');
+    const shown = await waitForChart(page, CHART, (c) => num(legendValues(c)['flappy.socket']) === 5, 15_000);
+    times.liveFailure = since(t0);
+    expect(num(legendValues(shown)['web.socket'])).toBe(1);
+    await page.waitForTimeout(500); // let the graph catch up for the screenshot
+  });
+});

@@ -1,0 +1,186 @@
+// A child agent running the installed plugin streams to a parent agent on loopback; the parent,
+// which has our health file, shows the child's socket chart and raises (then clears) the
+// failed-socket alarm for the child. Real systemd (sandbox), real Netdata 1.37.1 agents, installed
+// with scripts/install.sh. Needs root and scripts/install-test-deps.sh.
+//
+// Netdata 1.37.1 does not stream alarms: the parent evaluates the child's charts with its own
+// health config, which is why the parent gets the health file that install.sh produced.
+import { randomUUID } from 'node:crypto';
+import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAgent, type Agent, type Alarm, type AgentApi } from '../helpers/agent.js';
+import { repoRoot, runOk } from '../helpers/run.js';
+import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
+
+const CHART = 'systemdunits_service_units.socket_unit_state';
+const CONTEXT = 'systemd.socket_unit_state';
+const ALARM = 'systemd_socket_unit_failed_state';
+const PARENT = 'sdu-stream-parent';
+const CHILD = 'sdu-stream-child';
+const SOCKETS = ['api', 'queue', 'flappy'];
+
+let sb: Sandbox | undefined;
+let parent: Agent | undefined;
+let child: Agent | undefined;
+let work: string | undefined;
+/** the parent's view of the child: /host/CHILD/api/v1/… */
+let viaParent: AgentApi;
+const times: Record<string, number> = {};
+
+const since = (t0: number) => (performance.now() - t0) / 1000;
+const alarmOf = async (api: AgentApi): Promise<Alarm | undefined> => (await api.alarms()).alarms[`${CHART}.${ALARM}`];
+
+/** Waits (polling `agent`, the one serving `api`) until the alarm has `status`; returns it and
+ * the seconds since t0. */
+async function alarmStatus(agent: Agent, api: AgentApi, status: Alarm['status'], t0: number, what: string) {
+  const alarm = await agent.waitFor(
+    async () => {
+      const a = await alarmOf(api);
+      return a?.status === status ? a : undefined;
+    },
+    15_000,
+    `${ALARM} ${status} ${what}`,
+  );
+  return { alarm, seconds: since(t0) };
+}
+
+beforeAll(async () => {
+  const t0 = performance.now();
+  sb = await startSandbox();
+  for (const name of SOCKETS) await writeSocket(sb, name);
+  await sb.daemonReload();
+  await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
+  const bus = await sb.expose();
+
+  // Agents' dirs under the OS temp dir; netdata-agent.sh makes them reachable by user netdata.
+  work = await mkdtemp(path.join(os.tmpdir(), 'sdu-streaming-'));
+  const childDir = path.join(work, 'child');
+  const parentDir = path.join(work, 'parent');
+  await chmod(work, 0o755); // mkdtemp makes it 0700: user netdata must get through
+  for (const d of [childDir, parentDir]) await mkdir(d);
+  const childConf = path.join(childDir, 'etc'); // the agent's user config dir (NETDATA_USER_CONFIG_DIR)
+  await mkdir(childConf);
+  const tInstall = performance.now();
+  await runOk('bash', [
+    path.join(repoRoot, 'scripts/install.sh'),
+    '--config-dir', childConf,
+    '--plugins-dir', path.join(childDir, 'plugins.d'),
+    '--health-dir', path.join(childDir, 'health.d'),
+    '--owner', 'netdata',
+  ], { timeoutMs: 300_000 });
+  times.install = since(tInstall);
+  // The parent gets exactly the alarm file install.sh wrote for this agent version.
+  await mkdir(path.join(parentDir, 'health.d'));
+  await copyFile(path.join(childDir, 'health.d/systemdunits.conf'), path.join(parentDir, 'health.d/systemdunits.conf'));
+
+  const apiKey = randomUUID();
+  parent = await startAgent({
+    dir: parentDir,
+    hostname: PARENT,
+    healthDir: path.join(parentDir, 'health.d'),
+    acceptStream: apiKey,
+    postponeSeconds: 1,
+  });
+  const tChild = performance.now();
+  child = await startAgent({
+    dir: childDir,
+    hostname: CHILD,
+    pluginsDir: path.join(childDir, 'plugins.d'),
+    healthDir: path.join(childDir, 'health.d'),
+    busAddress: bus,
+    streamTo: `127.0.0.1:${parent.port}`,
+    apiKey,
+  });
+  viaParent = parent.host(CHILD);
+  await parent.waitFor(async () => (await viaParent.charts()).charts[CHART], 30_000, `the child's ${CHART} on the parent`);
+  times.chartOnParent = since(tChild);
+  // Both agents evaluate the alarm on their copy of the chart: wait until it has run once.
+  await parent.waitFor(async () => (await alarmOf(viaParent))?.status === 'CLEAR', 30_000, 'the alarm CLEAR on the parent');
+  times.alarmOnParent = since(tChild);
+  await child.waitFor(async () => (await alarmOf(child!))?.status === 'CLEAR', 30_000, 'the alarm CLEAR on the child');
+  times.setup = since(t0);
+}, 360_000);
+
+afterAll(async () => {
+  // Everything is stopped even if something failed half-way; the first error is reported.
+  const errors: unknown[] = [];
+  for (const step of [
+    () => child?.stop(),
+    () => parent?.stop(),
+    () => sb?.stop({ removeDir: true }),
+    () => (work ? rm(work, { recursive: true, force: true }) : undefined),
+  ]) {
+    try {
+      await step();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  console.log(
+    `[streaming] install.sh ${times.install?.toFixed(1)} s; child's chart on the parent ${times.chartOnParent?.toFixed(1)} s after the child's start, its alarm CLEAR there after ${times.alarmOnParent?.toFixed(1)} s; ` +
+      `setup ${times.setup?.toFixed(1)} s; parent WARNING ${times.warning?.toFixed(1)} s after the failure (child ${times.childWarning?.toFixed(1)} s); ` +
+      `parent CLEAR ${times.clear?.toFixed(1)} s after the recovery`,
+  );
+  if (errors.length) throw errors[0];
+}, 120_000);
+
+describe('streaming to a parent', () => {
+  it('shows the child on the parent as its own host', async () => {
+    const charts = await parent!.charts();
+    expect(charts.hostname).toBe(PARENT);
+    expect(charts.hosts.map((h) => h.hostname)).toEqual(expect.arrayContaining([PARENT, CHILD]));
+    // The parent runs no plugin of its own: the chart exists only under the child.
+    expect(charts.charts[CHART]).toBeUndefined();
+  });
+
+  it("has the child's socket chart with its context and one dimension per socket unit", async () => {
+    const { charts, hostname } = await viaParent.charts();
+    expect(hostname).toBe(CHILD);
+    const chart = charts[CHART]!;
+    expect(chart).toMatchObject({ context: CONTEXT, family: 'socket', units: 'state', plugin: 'systemdunits.plugin' });
+    const dims = Object.values(chart.dimensions).map((d) => d.name);
+    expect(dims).toEqual(expect.arrayContaining([...SOCKETS.map((n) => `${n}.socket`), 'dbus.socket']));
+    // Same dimensions as on the child itself.
+    expect(Object.keys(chart.dimensions).sort()).toEqual(Object.keys((await child!.chart(CHART)).dimensions).sort());
+    // The values made it across: every test socket is active (1).
+    const data = await viaParent.data(CHART, -5);
+    const latest = Object.fromEntries(data.dimension_names.map((n, i) => [n, data.latest_values[i]]));
+    for (const n of SOCKETS) expect(latest[`${n}.socket`]).toBe(1);
+  });
+
+  it('raises the failed-socket alarm for the child on the parent when a socket fails, and clears it on recovery', async () => {
+    const tFail = performance.now();
+    await failSocket(sb!, 'flappy');
+    // Both agents evaluate the alarm on their own copy of the chart: time each one.
+    const [onParent, onChild] = await Promise.all([
+      alarmStatus(parent!, viaParent, 'WARNING', tFail, `for ${CHILD} on the parent`),
+      alarmStatus(child!, child!, 'WARNING', tFail, 'on the child'),
+    ]);
+    times.warning = onParent.seconds;
+    times.childWarning = onChild.seconds;
+    const warning = onParent.alarm;
+    expect(warning.value).toBe(1);
+    // The chart label streamed with the chart: the parent's alarm text names the socket.
+    expect(warning.info).toContain('flappy.socket (exit-code)');
+    // The parent's own host has no such alarm.
+    expect((await parent!.alarms()).alarms[`${CHART}.${ALARM}`]).toBeUndefined();
+    // The parent notifies for the child.
+    const note = await parent!.waitFor(
+      async () => (await parent!.notifications()).find((n) => n.name === ALARM && n.status === 'WARNING'),
+      10_000,
+      'the WARNING notification on the parent',
+    );
+    expect(note).toMatchObject({ host: CHILD, chart: CHART });
+    expect(note.info).toContain('flappy.socket');
+
+    const tRecover = performance.now();
+    await recoverSocket(sb!, 'flappy');
+    const { alarm: clear, seconds } = await alarmStatus(parent!, viaParent, 'CLEAR', tRecover, `for ${CHILD} on the parent`);
+    times.clear = seconds;
+    expect(clear.value).toBe(0);
+    expect(clear.info).not.toContain('flappy.socket');
+  });
+});
