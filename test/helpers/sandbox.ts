@@ -34,13 +34,18 @@ export interface Sandbox {
 }
 
 /**
- * Boots systemd. dir defaults to a new directory under REPO/.sandbox/ (git-ignored), not under
- * /tmp, so that an exposed bus socket in it is visible from the host.
+ * Where sandboxes live by default: not under /tmp, /var/tmp or /run (private inside the sandbox,
+ * so an exposed bus socket there would be invisible from the host), and not under the checkout,
+ * which may sit in /tmp or in a directory user netdata cannot traverse (/root).
  */
+export const SANDBOX_BASE = '/var/lib/systemdunits-tests';
+
+/** Boots systemd. dir defaults to a new directory under SANDBOX_BASE. */
 export async function startSandbox(dir?: string): Promise<Sandbox> {
   if (dir === undefined) {
-    await mkdir(path.join(repoRoot, '.sandbox'), { recursive: true });
-    dir = await mkdtemp(path.join(repoRoot, '.sandbox', 'systemd-'));
+    await mkdir(SANDBOX_BASE, { recursive: true, mode: 0o755 });
+    await chmod(SANDBOX_BASE, 0o755);
+    dir = await mkdtemp(path.join(SANDBOX_BASE, 'systemd-'));
   } else {
     await mkdir(dir, { recursive: true });
   }

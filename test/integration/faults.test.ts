@@ -57,7 +57,7 @@ describe('with systemd', () => {
     await sb.execOk('systemctl', 'start', 'steady.socket', 'probe.socket');
   });
   afterAll(async () => {
-    await sb?.stop();
+    await sb?.stop({ removeDir: true });
   });
 
   async function running(): Promise<PluginRun> {

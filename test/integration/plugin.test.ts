@@ -28,7 +28,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await plugin?.stop();
-  await sb?.stop();
+  await sb?.stop({ removeDir: true });
 });
 
 describe('against real systemd', () => {
