@@ -69,7 +69,7 @@ export class Bus extends EventEmitter {
     super();
     this.bus = dbus.sessionBus({ busAddress: options.address });
     // An 'error' without a listener would crash the process; every error ends this connection.
-    this.bus.on('error', (err: unknown) => this.close(`bus error: ${errorText(err)}`));
+    this.bus.on('error', (err: unknown) => this.close(errorText(err)));
     const stream = (this.bus as unknown as { _connection?: { stream?: EventEmitter } })._connection?.stream;
     stream?.on('close', () => this.close('connection closed'));
     stream?.on('end', () => this.close('connection ended'));
@@ -96,7 +96,7 @@ export class Bus extends EventEmitter {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         bus.close('handshake timed out');
-        reject(new BusCallError(`no answer from ${options.address} within ${options.callTimeoutMs} ms`, TIMEOUT_ERROR));
+        reject(new BusCallError(`no answer within ${options.callTimeoutMs} ms`, TIMEOUT_ERROR));
       }, options.callTimeoutMs);
       bus.bus.once('connect', () => {
         clearTimeout(timer);
@@ -104,7 +104,7 @@ export class Bus extends EventEmitter {
       });
       bus.once('close', (reason: string) => {
         clearTimeout(timer);
-        reject(new BusCallError(`cannot connect to ${options.address}: ${reason}`, CLOSED_ERROR));
+        reject(new BusCallError(reason, CLOSED_ERROR));
       });
     });
     debug('connected to %s as %s', options.address, (bus.bus as unknown as { name?: string }).name);
