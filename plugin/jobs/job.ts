@@ -30,6 +30,8 @@ interface ChartState {
   retired: Dimension[];
   /** The definition (CHART, labels, DIMENSIONs) must be (re)sent before the next BEGIN. */
   dirty: boolean;
+  /** Only the labels changed: CHART and labels are enough, the agent keeps the dimensions. */
+  labelsDirty: boolean;
   /** Whether the agent holds this chart (not obsolete). */
   live: boolean;
   labelValue: string;
@@ -81,9 +83,10 @@ export class Job {
       const labelValue = failedLabel(failed);
       if (labelValue !== chart.labelValue) {
         chart.labelValue = labelValue;
-        chart.dirty = true;
+        chart.labelsDirty = true;
       }
       if (chart.dirty) this.define(chart);
+      else if (chart.labelsDirty && chart.live) this.writeChartAndLabels(chart);
       if (!chart.live) continue;
       const elapsed = chart.lastBeginUs === undefined ? undefined : nowUs - chart.lastBeginUs;
       chart.lastBeginUs = nowUs;
@@ -153,6 +156,7 @@ export class Job {
       idOwners: new Map(),
       retired: [],
       dirty: true,
+      labelsDirty: false,
       live: false,
       labelValue: failedLabel([]),
       lastBeginUs: undefined,
@@ -176,15 +180,20 @@ export class Job {
       chart.lastBeginUs = undefined;
       return;
     }
-    w.chart(chart.line);
-    w.label('unit_type', chart.kind.unitType);
-    w.label('job', this.config.name);
-    w.label(UNIT_STATE_CHART.failedLabel, chart.labelValue);
-    w.commitLabels();
+    this.writeChartAndLabels(chart);
     for (const dim of chart.dims.values()) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' });
     for (const dim of chart.retired) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' }, true);
     chart.retired = [];
     chart.live = true;
+  }
+
+  private writeChartAndLabels(chart: ChartState): void {
+    chart.labelsDirty = false;
+    this.writer.chart(chart.line);
+    this.writer.label('unit_type', chart.kind.unitType);
+    this.writer.label('job', this.config.name);
+    this.writer.label(UNIT_STATE_CHART.failedLabel, chart.labelValue);
+    this.writer.commitLabels();
   }
 }
 

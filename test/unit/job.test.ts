@@ -260,3 +260,21 @@ describe('unit table', () => {
     expect(values(h.sample())).toEqual({ 'a.socket': 1, 'b.socket': 1 });
   });
 });
+
+describe('label updates', () => {
+  it('re-sends only the chart line and its labels when just the failed set changes', () => {
+    const h = new Harness();
+    h.table.applySnapshot([unit('a.socket'), unit('b.socket')]);
+    h.sample();
+    h.table.update(h.table.get('a.socket')!, { activeState: 'failed', result: 'timeout' });
+    const lines = h.sample();
+    expect(lines.filter((w) => w[0] === 'CHART').map((w) => w[1])).toEqual([SOCKETS]);
+    expect(dimensions(lines)).toEqual([]);
+    expect(lines).toContainEqual(['CLABEL', 'failed_units', 'a.socket (timeout)', '1']);
+    // The label lines come before the BEGIN that reports the failure.
+    const label = lines.findIndex((w) => w[0] === 'CLABEL_COMMIT');
+    const begin = lines.findIndex((w) => w[0] === 'BEGIN' && w[1] === SOCKETS);
+    expect(label).toBeLessThan(begin);
+    expect(values(lines)).toEqual({ 'a.socket': 5, 'b.socket': 1 });
+  });
+});
