@@ -17,6 +17,8 @@ interface Dimension {
   readonly id: string;
   readonly name: string;
   unit: Unit;
+  /** This sample's value (kept here rather than in a per-sample array: less garbage per tick). */
+  value: StateValue;
 }
 
 interface ChartState {
@@ -72,13 +74,11 @@ export class Job {
     this.seenFailSeq = this.table.sequence;
     for (const chart of this.charts.values()) {
       if (!chart.live && !chart.dirty) continue;
-      const values: [Dimension, StateValue][] = [];
       const failed: Unit[] = [];
       for (const dim of chart.dims.values()) {
         // Worst state of the interval: failed if it entered failed since the previous sample.
-        const value = dim.unit.failedSeq > failSeq ? StateValue.Failed : stateValue(dim.unit.activeState);
-        values.push([dim, value]);
-        if (value === StateValue.Failed) failed.push(dim.unit);
+        dim.value = dim.unit.failedSeq > failSeq ? StateValue.Failed : stateValue(dim.unit.activeState);
+        if (dim.value === StateValue.Failed) failed.push(dim.unit);
       }
       const labelValue = failedLabel(failed);
       if (labelValue !== chart.labelValue) {
@@ -91,7 +91,7 @@ export class Job {
       const elapsed = chart.lastBeginUs === undefined ? undefined : nowUs - chart.lastBeginUs;
       chart.lastBeginUs = nowUs;
       this.writer.begin(chart.line.fullId, elapsed);
-      for (const [dim, value] of values) this.writer.set(dim.id, value);
+      for (const dim of chart.dims.values()) this.writer.set(dim.id, dim.value);
       this.writer.chartVariable(UNIT_STATE_CHART.failedVariable, failed.length);
       this.writer.end();
     }
@@ -119,7 +119,12 @@ export class Job {
         const dim = chart.dims.get(unit.name);
         if (dim) dim.unit = unit;
         else {
-          chart.dims.set(unit.name, { id: dimensionId(unit.name, chart.idOwners), name: dimensionName(unit.name), unit });
+          chart.dims.set(unit.name, {
+            id: dimensionId(unit.name, chart.idOwners),
+            name: dimensionName(unit.name),
+            unit,
+            value: StateValue.Inactive,
+          });
           chart.dirty = true;
         }
       }

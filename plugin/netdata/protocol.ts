@@ -42,7 +42,11 @@ const UNSAFE_ID = /[^A-Za-z0-9_.@:+-]/g;
 /** Characters no word may carry: they break the tokenizer or the agent's JSON output. */
 const UNSAFE_WORD = /['"\\=`\x00-\x1f\x7f]/g;
 
+/** Tests without allocating: ids are cleaned once by their owners, then written every sample. */
+const SAFE_ID = /^[A-Za-z0-9_.@:+-]+$/;
+
 export function safeId(text: string): string {
+  if (SAFE_ID.test(text)) return text;
   const id = text.replace(UNSAFE_ID, '_');
   return id === '' ? '_' : id;
 }

@@ -42,6 +42,9 @@ interface PendingLookup {
   again: boolean;
 }
 
+/** How many new units a resync looks up at a time. */
+const LOOKUP_SLICE = 64;
+
 /** How many names' Transient property to remember (it never changes for a name). */
 const TRANSIENT_CACHE = 10_000;
 
@@ -142,7 +145,11 @@ export class UnitSync {
     );
     // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
     const fresh = listed.filter((u) => !this.table.get(u.name));
-    await Promise.all(fresh.map((u) => this.lookUp(u.name, u)));
+    // In slices: thousands of pending lookups at once would only queue behind the bus's cap on
+    // calls in flight, and leave the heap (and the process's RSS) sized for that peak for good.
+    for (let i = 0; i < fresh.length; i += LOOKUP_SLICE) {
+      await Promise.all(fresh.slice(i, i + LOOKUP_SLICE).map((u) => this.lookUp(u.name, u)));
+    }
     debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }
 
