@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmark: systemdunits.plugin against real polling peers, in one run, on one real systemd.
+#   bash scripts/bench.sh [--units N] [--seconds S] [--quick] [--json FILE]     (or: npm run bench -- …)
+#     --units N         socket units in the sandbox (default 1000; --quick 200)
+#     --seconds S       cost window per tool (default 60; --quick 10)
+#     --baseline S      idle window for systemd and dbus-daemon (default min(S, 15))
+#     --latency-reps K  failures that stay failed (default 10; --quick 5)
+#     --short-reps K    short failures of ~100-300 ms (default 20; --quick 10)
+#     --json FILE       also write every figure as JSON
+# Boots a private systemd 252 (scripts/systemd-sandbox.sh) with N socket units and measures, each
+# tool alone at a 1 s interval: CPU of the tool, of systemd (PID 1) and of dbus-daemon (idle
+# baseline subtracted), RSS; then all tools together: detection latency of a socket that fails and
+# stays failed, and the share of short failures each one reports. Prints a table with ratios.
+# Peers: prometheus-node-exporter (systemd collector, scraped over HTTP) and monitoring-plugins-systemd
+# (check_systemd, run inside the sandbox). Both are installed here if missing, without letting their
+# packages start or enable anything on the host. Needs root, Debian bookworm, Node 20.
+# Everything it starts (sandbox, plugin, node_exporter, check_systemd) is stopped on exit, Ctrl-C
+# or error: by the benchmark itself, and again here by recorded PID as a safety net.
+# The default run takes about 5 minutes; --quick about 1.5.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+[ "$(id -u)" = 0 ] || { echo "scripts/bench.sh: run as root (it boots systemd in a namespace)" >&2; exit 1; }
+for a in "$@"; do
+  case $a in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+done
+
+# ---- peers: install if missing, and make sure their packages leave nothing running or enabled ----
+pkgs=(prometheus-node-exporter monitoring-plugins-systemd python3 dbus systemd util-linux procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+# node_exporters in the host's own mount namespace (ones inside sandboxes or other tests' private
+# namespaces are not ours to judge)
+host_exporters() {
+  local me p; me=$(readlink /proc/self/ns/mnt)
+  for p in $(pgrep -x prometheus-node || true); do   # comm is cut to 15 characters
+    [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$me" ] && echo "$p"
+  done; return 0
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  for p in "${missing[@]}"; do
+    if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then apt-get update -q; break; fi
+  done
+  before=" $(host_exporters | tr '\n' ' ') "
+  # policy-rc.d exit 101 = invoke-rc.d must not start services during the install. Docker-like
+  # images ship one; otherwise a temporary one is put in place and removed afterwards.
+  policy=/usr/sbin/policy-rc.d; own_policy=no
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' >$policy; chmod 755 $policy; own_policy=yes
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ $own_policy = yes ] && { rm -f $policy; trap - EXIT; }
+  # An exporter the postinst started anyway (new since the install, whose parent is init or the
+  # package scripts) is stopped; anything else is someone else's.
+  for p in $(host_exporters); do
+    case $before in *" $p "*) continue ;; esac
+    ppid=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    if [ "$ppid" = 1 ] || [ "$ppid" = 0 ] || grep -qa -e dpkg -e postinst -e invoke-rc.d -e start-stop "/proc/$ppid/cmdline" 2>/dev/null; then
+      echo "bench: stopping the node_exporter the package started (pid $p)" >&2
+      kill "$p" 2>/dev/null || true
+    fi
+  done
+fi
+# The package enables its service (and the sandbox boots from the host's /etc): keep it disabled.
+systemctl disable prometheus-node-exporter.service >/dev/null 2>&1 || true
+rm -f /etc/systemd/system/multi-user.target.wants/prometheus-node-exporter.service
+update-rc.d prometheus-node-exporter disable >/dev/null 2>&1 || true
+command -v prometheus-node-exporter >/dev/null || { echo "bench: prometheus-node-exporter missing after install" >&2; exit 1; }
+[ -x /usr/lib/nagios/plugins/check_systemd ] || { echo "bench: /usr/lib/nagios/plugins/check_systemd missing after install" >&2; exit 1; }
+
+# ---- the plugin ----
+[ -x node_modules/.bin/tsx ] || npm ci --no-audit --no-fund --loglevel=error
+npm run --silent build
+
+# ---- run; the state dir records every PID the benchmark starts, for the safety net below ----
+mkdir -p .sandbox
+state=$(mktemp -d "$repo/.sandbox/bench-XXXXXX"); chmod 755 "$state"
+cleanup() {
+  local rc=$? pid start
+  trap - EXIT INT TERM
+  if [ -n "${bench_pid:-}" ] && kill -0 "$bench_pid" 2>/dev/null; then
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$bench_pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  # pids: "PID STARTTIME what" lines; a PID is killed only if it is still the same process.
+  if [ -f "$state/pids" ]; then
+    while read -r pid start _; do
+      [ -r "/proc/$pid/stat" ] || continue
+      [ "$(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $20}')" = "$start" ] || continue
+      kill -9 "$pid" 2>/dev/null || true
+    done <"$state/pids"
+  fi
+  bash scripts/systemd-sandbox.sh stop "$state/sandbox" >/dev/null 2>&1 || true
+  rm -rf "$state"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+node --import tsx scripts/bench.mts --state "$state" "$@" &
+bench_pid=$!
+wait "$bench_pid"
