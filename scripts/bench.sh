@@ -28,10 +28,8 @@ done
 
 # ---- peers: install if missing, and make sure their packages leave nothing running or enabled ----
 pkgs=(prometheus-node-exporter monitoring-plugins-systemd python3 dbus systemd util-linux procps)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
+. scripts/lib/apt.sh
+mapfile -t missing < <(apt_missing "${pkgs[@]}")
 
 # node_exporters in the host's own mount namespace (ones inside sandboxes or other tests' private
 # namespaces are not ours to judge)
@@ -44,20 +42,8 @@ host_exporters() {
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  for p in "${missing[@]}"; do
-    if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then apt-get update -q; break; fi
-  done
   before=" $(host_exporters | tr '\n' ' ') "
-  # policy-rc.d exit 101 = invoke-rc.d must not start services during the install. Docker-like
-  # images ship one; otherwise a temporary one is put in place and removed afterwards.
-  policy=/usr/sbin/policy-rc.d; own_policy=no
-  if [ ! -e $policy ]; then
-    printf '#!/bin/sh\nexit 101\n' >$policy; chmod 755 $policy; own_policy=yes
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-  [ $own_policy = yes ] && { rm -f $policy; trap - EXIT; }
+  apt_install_quietly "${missing[@]}"
   # An exporter the postinst started anyway (new since the install, whose parent is init or the
   # package scripts) is stopped; anything else is someone else's.
   for p in $(host_exporters); do
@@ -70,9 +56,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 # The package enables its service (and the sandbox boots from the host's /etc): keep it disabled.
-systemctl disable prometheus-node-exporter.service >/dev/null 2>&1 || true
-rm -f /etc/systemd/system/multi-user.target.wants/prometheus-node-exporter.service
-update-rc.d prometheus-node-exporter disable >/dev/null 2>&1 || true
+apt_disable_service prometheus-node-exporter
 command -v prometheus-node-exporter >/dev/null || { echo "bench: prometheus-node-exporter missing after install" >&2; exit 1; }
 [ -x /usr/lib/nagios/plugins/check_systemd ] || { echo "bench: /usr/lib/nagios/plugins/check_systemd missing after install" >&2; exit 1; }
 

@@ -18,35 +18,10 @@ done
 pkgs=(netdata util-linux procps dbus systemd)   # util-linux: unshare/nsenter/runuser; procps: pgrep
 [ $with_browser = yes ] && pkgs+=(chromium)
 
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-
-if [ ${#missing[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  # Update the lists only when apt does not know a candidate for one of the packages.
-  for p in "${missing[@]}"; do
-    if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-      apt-get update -q; break
-    fi
-  done
-  # policy-rc.d exit 101 = "do not start services" for invoke-rc.d during the install.
-  # Docker-like images already ship one; otherwise put a temporary one in place.
-  policy=/usr/sbin/policy-rc.d; own_policy=no
-  if [ ! -e $policy ]; then
-    printf '#!/bin/sh\nexit 101\n' >$policy; chmod 755 $policy; own_policy=yes
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-  [ $own_policy = yes ] && { rm -f $policy; trap - EXIT; }
-fi
-
-# Disable the host service without a running systemd: `systemctl disable` works offline on
-# Debian, but remove the wants symlink by hand as well in case it did not.
-systemctl disable netdata.service >/dev/null 2>&1 || true
-rm -f /etc/systemd/system/multi-user.target.wants/netdata.service
-update-rc.d netdata disable >/dev/null 2>&1 || true
+. "$(dirname "$0")/lib/apt.sh"
+mapfile -t missing < <(apt_missing "${pkgs[@]}")
+[ ${#missing[@]} -eq 0 ] || apt_install_quietly "${missing[@]}"
+apt_disable_service netdata
 
 # No host agent may be left running (the postinst may have started one anyway). Only agents in
 # the host's own mount namespace count: test agents live in private namespaces and stay alone.

@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, haveChromium, launchChromium, legendValues, openChart, readChart, waitForChart } from '../../scripts/dashboard.js';
 import { startAgent, type Agent } from '../helpers/agent.js';
-import { repoRoot, runOk } from '../helpers/run.js';
+import { cleanUp, repoRoot, runOk } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { failSocket, writeSocket } from '../integration/units.js';
 
@@ -73,8 +73,7 @@ describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {
   }, 360_000);
 
   afterAll(async () => {
-    const errors: unknown[] = [];
-    for (const step of [
+    const cleaning = cleanUp([
       async () => {
         if (page && process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
       },
@@ -82,19 +81,13 @@ describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {
       () => agent?.stop(),
       () => sb?.stop({ removeDir: true }),
       () => (work ? rm(work, { recursive: true, force: true }) : undefined),
-    ]) {
-      try {
-        await step();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
+    ]);
     console.log(
       `[browser] setup ${times.setup?.toFixed(1)} s (chromium start to chart rendered ${times.rendered?.toFixed(1)} s); ` +
         `a failure reached the legend in ${times.liveFailure?.toFixed(1)} s` +
         (process.env.SCREENSHOT ? `; screenshot ${process.env.SCREENSHOT}` : ''),
     );
-    if (errors.length) throw errors[0];
+    await cleaning;
   }, 120_000);
 
   it('renders the socket state chart: its element, title and graph', async () => {

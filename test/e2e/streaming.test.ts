@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent, type Alarm, type AgentApi } from '../helpers/agent.js';
-import { repoRoot, runOk } from '../helpers/run.js';
+import { cleanUp, repoRoot, runOk } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
 
@@ -106,25 +106,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Everything is stopped even if something failed half-way; the first error is reported.
-  const errors: unknown[] = [];
-  for (const step of [
+  const cleaning = cleanUp([
     () => child?.stop(),
     () => parent?.stop(),
     () => sb?.stop({ removeDir: true }),
     () => (work ? rm(work, { recursive: true, force: true }) : undefined),
-  ]) {
-    try {
-      await step();
-    } catch (err) {
-      errors.push(err);
-    }
-  }
+  ]);
   console.log(
     `[streaming] install.sh ${times.install?.toFixed(1)} s; child's chart on the parent ${times.chartOnParent?.toFixed(1)} s after the child's start, its alarm CLEAR there after ${times.alarmOnParent?.toFixed(1)} s; ` +
       `setup ${times.setup?.toFixed(1)} s; parent WARNING ${times.warning?.toFixed(1)} s after the failure (child ${times.childWarning?.toFixed(1)} s); ` +
       `parent CLEAR ${times.clear?.toFixed(1)} s after the recovery`,
   );
-  if (errors.length) throw errors[0];
+  await cleaning;
 }, 120_000);
 
 describe('streaming to a parent', () => {

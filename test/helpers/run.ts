@@ -52,3 +52,19 @@ export async function runOk(cmd: string, args: readonly string[], opts: RunOptio
   }
   return r;
 }
+
+/**
+ * Runs every clean-up step even when some fail (an agent that will not stop must not leave its
+ * sandbox running), then throws the first failure.
+ */
+export async function cleanUp(steps: ReadonlyArray<() => unknown>): Promise<void> {
+  const errors: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length) throw errors[0];
+}
