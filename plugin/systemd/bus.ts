@@ -20,13 +20,27 @@ export interface CallSpec {
   readonly body?: unknown[];
 }
 
+/**
+ * Where a message stands in the order the connection received it. dbus-next hands over every
+ * message of a read synchronously, before any awaiting code resumes, so "after the reply" cannot
+ * be told by when code runs: a signal and a reply are compared by their `seq` instead.
+ */
+export type Seq = number;
+
 /** A signal as the rest of the plugin sees it: plain fields, no library types. */
 export interface Signal {
+  readonly seq: Seq;
   readonly sender: string;
   readonly path: string;
   readonly interface: string;
   readonly member: string;
   readonly body: unknown[];
+}
+
+/** A method's answer, and where it arrived among the signals. */
+export interface Reply {
+  readonly body: unknown[];
+  readonly seq: Seq;
 }
 
 export class BusCallError extends Error {
@@ -64,6 +78,10 @@ export class Bus extends EventEmitter {
   private closed = false;
   /** Messages sent on this connection; serials never wrap in dbus-next, so callers reconnect early. */
   sent = 0;
+  /** Messages received so far: the `seq` of the latest one. */
+  private received: Seq = 0;
+  /** Arrival `seq` of replies, by the serial of the call they answer, until the call takes it. */
+  private readonly replySeq = new Map<number, Seq>();
 
   private constructor(private readonly options: BusOptions) {
     super();
@@ -75,9 +93,14 @@ export class Bus extends EventEmitter {
     stream?.on('end', () => this.close('connection ended'));
     this.bus.on('message', (msg: dbus.Message) => {
       // A throwing handler here would make dbus-next drop the reply it carries: never throw.
-      if (msg.type !== dbus.MessageType.SIGNAL) return;
+      const seq = ++this.received;
+      if (msg.type !== dbus.MessageType.SIGNAL) {
+        if (msg.replySerial !== undefined && msg.replySerial !== null) this.replySeq.set(Number(msg.replySerial), seq);
+        return;
+      }
       try {
         this.emit('signal', {
+          seq,
           sender: msg.sender ?? '',
           path: msg.path ?? '',
           interface: msg.interface ?? '',
@@ -115,7 +138,7 @@ export class Bus extends EventEmitter {
     return this.closed;
   }
 
-  async call(spec: CallSpec, timeoutMs = this.options.callTimeoutMs): Promise<unknown[]> {
+  async call(spec: CallSpec, timeoutMs = this.options.callTimeoutMs): Promise<Reply> {
     await this.slot();
     try {
       return await this.callNow(spec, timeoutMs);
@@ -150,7 +173,7 @@ export class Bus extends EventEmitter {
     this.emit('close', reason);
   }
 
-  private callNow(spec: CallSpec, timeoutMs: number): Promise<unknown[]> {
+  private callNow(spec: CallSpec, timeoutMs: number): Promise<Reply> {
     if (this.closed) return Promise.reject(new BusCallError('D-Bus connection is closed', CLOSED_ERROR));
     return new Promise((resolve, reject) => {
       const fail = (err: Error): void => {
@@ -165,19 +188,23 @@ export class Bus extends EventEmitter {
       this.pending.add(fail);
       this.sent++;
       let reply: Promise<dbus.Message | null>;
+      const request = new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec });
       try {
-        reply = this.bus.call(new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec }));
+        reply = this.bus.call(request); // sets request.serial
       } catch (err) {
         return fail(new BusCallError(`${spec.member}: ${errorText(err)}`, CLOSED_ERROR));
       }
       reply.then(
         (msg) => {
+          const seq = this.replySeq.get(request.serial ?? -1) ?? this.received;
+          this.replySeq.delete(request.serial ?? -1);
           if (!this.pending.has(fail)) return; // timed out or closed already
           clearTimeout(timer);
           this.pending.delete(fail);
-          resolve(msg?.body ?? []);
+          resolve({ body: msg?.body ?? [], seq });
         },
         (err: unknown) => {
+          this.replySeq.delete(request.serial ?? -1);
           const name = (err as { type?: string }).type ?? 'org.freedesktop.DBus.Error.Failed';
           fail(new BusCallError(`${spec.member}: ${errorText(err)}`, name));
         },

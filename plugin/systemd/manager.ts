@@ -1,7 +1,7 @@
 // Typed calls to systemd's manager and the decoding of its signals into unit events.
 // Knows systemd's D-Bus API; knows nothing about charts or jobs.
 
-import type { Bus, Signal } from './bus.js';
+import type { Bus, Seq, Signal } from './bus.js';
 import { unitType } from '../units/names.js';
 
 export const SYSTEMD = 'org.freedesktop.systemd1';
@@ -29,9 +29,15 @@ export interface ListedUnit {
   readonly subState: string;
 }
 
+/** Units as systemd listed them, and where its answer arrived among the signals. */
+export interface Listing {
+  readonly units: ListedUnit[];
+  readonly seq: Seq;
+}
+
 /** What a signal means for the unit table. */
 export type UnitEvent =
-  | { kind: 'state'; path: string; activeState?: string; subState?: string; result?: string }
+  | { kind: 'state'; seq: Seq; path: string; activeState?: string; subState?: string; result?: string }
   | { kind: 'new'; name: string; path: string }
   | { kind: 'removed'; name: string; path: string }
   | { kind: 'reloading'; started: boolean }
@@ -46,7 +52,9 @@ export class SystemdManager {
    * systemd answers "no" instead of trying to activate it.
    */
   async isOnBus(): Promise<boolean> {
-    const [has] = await this.bus.call({
+    const {
+      body: [has],
+    } = await this.bus.call({
       destination: 'org.freedesktop.DBus',
       path: '/org/freedesktop/DBus',
       interface: 'org.freedesktop.DBus',
@@ -66,10 +74,10 @@ export class SystemdManager {
    * Units whose name matches any of the globs, in any state. Uses ListUnitsByPatterns (systemd ≥
    * 230, filtered by systemd) and falls back to ListUnits on older managers.
    */
-  async listUnits(patterns: readonly string[]): Promise<ListedUnit[]> {
-    let rows: unknown;
+  async listUnits(patterns: readonly string[]): Promise<Listing> {
+    let reply;
     try {
-      [rows] = await this.bus.call({
+      reply = await this.bus.call({
         destination: SYSTEMD,
         path: MANAGER_PATH,
         interface: MANAGER,
@@ -79,13 +87,15 @@ export class SystemdManager {
       });
     } catch (err) {
       if ((err as { dbusName?: string }).dbusName !== 'org.freedesktop.DBus.Error.UnknownMethod') throw err;
-      [rows] = await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: MANAGER, member: 'ListUnits' });
+      reply = await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: MANAGER, member: 'ListUnits' });
     }
-    if (!Array.isArray(rows)) return [];
-    return rows.flatMap((row: unknown) => {
+    const rows = reply.body[0];
+    if (!Array.isArray(rows)) return { units: [], seq: reply.seq };
+    const units = rows.flatMap((row: unknown) => {
       if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[6] !== 'string') return [];
       return [{ name: row[0], loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]), path: row[6] }];
     });
+    return { units, seq: reply.seq };
   }
 
   /**
@@ -93,13 +103,16 @@ export class SystemdManager {
    * object properties would make systemd load it (and emit UnitNew), which with not-found units
    * and a second client turns into a load/unload loop.
    */
-  async listUnit(name: string): Promise<ListedUnit | undefined> {
-    return (await this.listUnits([escapeGlob(name)])).find((u) => u.name === name);
+  async listUnit(name: string): Promise<{ unit: ListedUnit | undefined; seq: Seq }> {
+    const { units, seq } = await this.listUnits([escapeGlob(name)]);
+    return { unit: units.find((u) => u.name === name), seq };
   }
 
   /** One property of a unit object, or undefined when the unit or property is gone. */
   async getProperty(path: string, iface: string, property: string): Promise<unknown> {
-    const [variant] = await this.bus.call({
+    const {
+      body: [variant],
+    } = await this.bus.call({
       destination: SYSTEMD,
       path,
       interface: PROPERTIES,
@@ -149,13 +162,14 @@ export function decodeSignal(s: Signal): UnitEvent | undefined {
       if (typeof activeState !== 'string' && typeof subState !== 'string') return undefined;
       return {
         kind: 'state',
+        seq: s.seq,
         path: s.path,
         ...(typeof activeState === 'string' ? { activeState } : {}),
         ...(typeof subState === 'string' ? { subState } : {}),
       };
     }
     const result = changed.Result?.value;
-    if (typeof result === 'string') return { kind: 'state', path: s.path, result };
+    if (typeof result === 'string') return { kind: 'state', seq: s.seq, path: s.path, result };
     return undefined;
   }
   if (s.interface === MANAGER) {

@@ -3,7 +3,7 @@
 // a slow safety timer. When the bus goes away it marks the table out of sync (the charts show a gap)
 // and reconnects with backoff. It writes the table; it knows nothing about charts.
 
-import { Bus, BusCallError, CLOSED_ERROR, type Signal } from './bus.js';
+import { Bus, BusCallError, CLOSED_ERROR, type Seq, type Signal } from './bus.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
 import { unitNameFromPath } from '../units/names.js';
 import type { StateChange, UnitSnapshot, UnitTable } from '../units/table.js';
@@ -36,8 +36,8 @@ const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 interface PendingLookup {
   /** A state signal for the unit said `failed` while the lookup ran. */
   sawFailed: boolean;
-  /** What signals said since systemd's listing answered: newer than the listing. */
-  change: StateChange;
+  /** What signals said meanwhile; those that arrived after the listing are newer than it. */
+  changes: { seq: Seq; change: StateChange }[];
   /** Another event arrived meanwhile: look again when done. */
   again: boolean;
 }
@@ -60,29 +60,38 @@ export class UnitSync {
   private resyncAgain = false;
   private readonly lookups = new Map<string, PendingLookup>();
   private readonly transientByName = new Map<string, boolean>();
+  /** Arrival of the latest state signal per unit path: a listing older than it must not win. */
+  private readonly lastSignal = new Map<string, Seq>();
 
   constructor(
     private readonly table: UnitTable,
     private readonly options: SyncOptions,
   ) {}
 
-  /** Connects and takes the first snapshot. Rejects with NoSystemdError when there is nothing to watch. */
+  /**
+   * Connects and takes the first snapshot. Rejects with NoSystemdError when there is nothing to
+   * watch: no bus, or no systemd on it. A systemd that is there but slow to answer (a busy boot,
+   * a stopped PID 1) is not a reason to give up: the plugin stays up and keeps trying.
+   */
   async start(): Promise<void> {
     try {
       await this.connect();
     } catch (err) {
+      const reached = this.bus !== undefined;
       this.dropBus();
       const name = (err as BusCallError).dbusName;
       if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
         throw new NoSystemdError(`systemd is not on the system bus at ${this.options.address} (is systemd PID 1 here?)`);
       }
-      if (name === CLOSED_ERROR || name === 'systemdunits.Timeout' || !(err instanceof BusCallError)) {
+      if (!reached) {
         throw new NoSystemdError(
           `cannot reach the system bus at ${this.options.address}: ${errorText(err)} ` +
             '(is systemd running? in a container, is /run/dbus mounted? set DBUS_SYSTEM_BUS_ADDRESS to override)',
         );
       }
-      throw new NoSystemdError(`systemd at ${this.options.address} refused the plugin: ${errorText(err)}`);
+      logError(`systemd does not answer yet (${errorText(err)}); charts start once it does`);
+      void this.reconnect();
+      return;
     }
     this.armSafetyResync();
   }
@@ -135,20 +144,25 @@ export class UnitSync {
     const manager = this.manager;
     if (!manager) return;
     const started = Date.now();
-    const listed = (await manager.listUnits(this.options.patterns)).filter((u) => this.tracks(u));
+    const listing = await manager.listUnits(this.options.patterns);
+    const listed = listing.units.filter((u) => this.tracks(u));
     const listedAt = Date.now();
-    // Applied the moment systemd answers: the listing is exact now, and every signal after it is
-    // newer. Units being looked up are left to their lookup.
+    // Signals that arrived after the listing are newer than it: those units keep what they said.
+    const newer = (path: string): boolean => (this.lastSignal.get(path) ?? 0) > listing.seq;
     this.table.applySnapshot(
-      listed.filter((u) => this.table.get(u.name)),
-      (name) => this.lookups.has(name),
+      listed.filter((u) => this.table.get(u.name) && !newer(u.path)),
+      (name) => this.lookups.has(name) || newer(this.table.get(name)?.path ?? ''),
     );
+    for (const path of this.lastSignal.keys()) {
+      const name = unitNameFromPath(path);
+      if (!this.table.getByPath(path) && !(name && this.lookups.has(name))) this.lastSignal.delete(path);
+    }
     // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
     const fresh = listed.filter((u) => !this.table.get(u.name));
     // In slices: thousands of pending lookups at once would only queue behind the bus's cap on
     // calls in flight, and leave the heap (and the process's RSS) sized for that peak for good.
     for (let i = 0; i < fresh.length; i += LOOKUP_SLICE) {
-      await Promise.all(fresh.slice(i, i + LOOKUP_SLICE).map((u) => this.lookUp(u.name, u)));
+      await Promise.all(fresh.slice(i, i + LOOKUP_SLICE).map((u) => this.lookUp(u.name, { unit: u, seq: listing.seq })));
     }
     debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }
@@ -183,13 +197,17 @@ export class UnitSync {
     switch (e.kind) {
       case 'state': {
         const unit = this.table.getByPath(e.path);
-        if (unit) return this.table.update(unit, e);
+        if (unit) {
+          this.lastSignal.set(e.path, e.seq);
+          return this.table.update(unit, e);
+        }
         const name = unitNameFromPath(e.path);
         if (name === undefined || !this.options.wants(name)) return;
+        this.lastSignal.set(e.path, e.seq);
         const pending = this.lookups.get(name);
         if (pending) {
           if (e.activeState === 'failed') pending.sawFailed = true;
-          pending.change = { ...pending.change, ...e };
+          pending.changes.push({ seq: e.seq, change: e });
           return;
         }
         return void this.lookUp(name);
@@ -226,10 +244,10 @@ export class UnitSync {
 
   /**
    * Brings one unit in the table in line with systemd, by listing it (which, unlike reading its
-   * properties, never makes systemd load it): adds it, or removes it when it is gone. `listed` is
+   * properties, never makes systemd load it): adds it, or removes it when it is gone. `given` is
    * systemd's answer when the caller already has it.
    */
-  private async lookUp(name: string, listed?: ListedUnit): Promise<void> {
+  private async lookUp(name: string, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     const manager = this.manager;
     const running = this.lookups.get(name);
     if (running) {
@@ -237,35 +255,38 @@ export class UnitSync {
       return;
     }
     if (!manager) return;
-    const pending: PendingLookup = { sawFailed: false, change: {}, again: false };
+    const pending: PendingLookup = { sawFailed: false, changes: [], again: false };
     this.lookups.set(name, pending);
     try {
       do {
         pending.again = false;
-        const now = listed ?? (await manager.listUnit(name));
-        listed = undefined;
-        pending.change = {};
-        if (!now || !this.tracks(now)) {
-          this.table.remove(name);
+        const answer = given ?? (await manager.listUnit(name));
+        given = undefined;
+        const listed = answer.unit;
+        if (!listed || !this.tracks(listed)) {
+          this.forget(name);
           continue;
         }
         if (this.table.get(name)) continue; // still loaded; its own signals keep it current
-        const snapshot = await this.complete(manager, now);
+        const snapshot = await this.complete(manager, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
         // Failed and left `failed` again before the lookup answered: still this interval's failure.
-        if (pending.sawFailed && unit.activeState !== 'failed') {
-          this.table.update(unit, { activeState: 'failed' });
-          this.table.update(unit, { activeState: unit.activeState === 'failed' ? 'inactive' : now.activeState });
-        }
-        this.table.update(unit, pending.change);
+        if (pending.sawFailed) this.table.noteFailure(unit);
+        for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
       } while (pending.again && this.manager === manager);
     } catch (err) {
-      if (this.isConnectionError(err)) throw err;
-      debug('cannot look up %s: %s', name, errorText(err));
+      // A lost connection is onLost's to handle; anything else means the unit went meanwhile.
+      if (!this.isConnectionError(err)) debug('cannot look up %s: %s', name, errorText(err));
     } finally {
       this.lookups.delete(name);
     }
+  }
+
+  private forget(name: string): void {
+    const unit = this.table.get(name);
+    if (unit) this.lastSignal.delete(unit.path);
+    this.table.remove(name);
   }
 
   private rememberTransient(name: string, transient: boolean): void {
@@ -307,6 +328,7 @@ export class UnitSync {
     this.bus = undefined;
     this.manager = undefined;
     this.lookups.clear();
+    this.lastSignal.clear(); // sequence numbers are per connection
     this.table.synced = false;
     logErrorThrottled('lost', `lost the system bus (${reason}); charts pause, reconnecting`);
     if (!this.reconnecting) void this.reconnect();

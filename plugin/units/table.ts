@@ -138,13 +138,18 @@ export class UnitTable {
     return true;
   }
 
+  /** Records that the unit was failed at some point since now, whatever its state says. */
+  noteFailure(unit: Unit): void {
+    unit.failedSeq = ++this.failSeq;
+  }
+
   /** Applies a change signalled by systemd. */
   update(unit: Unit, change: StateChange): void {
     if (change.result !== undefined) unit.result = change.result;
     if (change.subState !== undefined) unit.subState = change.subState;
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
       unit.activeState = change.activeState;
-      if (change.activeState === 'failed') unit.failedSeq = ++this.failSeq;
+      if (change.activeState === 'failed') this.noteFailure(unit);
     }
   }
 }

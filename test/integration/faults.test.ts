@@ -140,6 +140,24 @@ describe('with systemd', () => {
     }
   });
 
+  it('starts while systemd does not answer (SIGSTOP): stays up, then charts once it does', async () => {
+    process.kill(sb.pid, 'SIGSTOP');
+    let run: PluginRun | undefined;
+    try {
+      run = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
+      const r = run;
+      await r.waitFor('the plugin to notice', () => r.stderr.includes('systemd does not answer yet'), 10_000);
+      await r.waitFor('heartbeats', () => r.lines.filter((l) => l === '').length >= 2, 5000);
+      expect(r.lines.filter((l) => l !== '')).toEqual([]); // neither DISABLE nor charts
+      process.kill(sb.pid, 'SIGCONT');
+      await r.waitForValue(SOCKETS, 'steady.socket', 1, 20_000);
+      expect(r.child.exitCode).toBeNull();
+    } finally {
+      process.kill(sb.pid, 'SIGCONT');
+      await run?.stop();
+    }
+  });
+
   it('resyncs and keeps following units after systemd re-executes itself (new bus owner)', async () => {
     const run = await running();
     try {
