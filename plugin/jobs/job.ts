@@ -97,11 +97,6 @@ export class Job {
     }
   }
 
-  /** Names of the charts the job currently has, for tests and diagnostics. */
-  chartIds(): string[] {
-    return [...this.charts.values()].filter((c) => c.live || c.dirty).map((c) => c.line.fullId);
-  }
-
   private reselect(): void {
     this.seenMembership = this.table.membership;
     const wanted = new Map<string, Unit[]>();

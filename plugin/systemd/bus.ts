@@ -134,10 +134,6 @@ export class Bus extends EventEmitter {
     return bus;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   async call(spec: CallSpec, timeoutMs = this.options.callTimeoutMs): Promise<Reply> {
     await this.slot();
     try {

@@ -6,6 +6,7 @@
 import { Bus, BusCallError, CLOSED_ERROR, type Seq, type Signal } from './bus.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
 import { unitNameFromPath } from '../units/names.js';
+import { isKnownState } from '../units/states.js';
 import type { StateChange, UnitSnapshot, UnitTable } from '../units/table.js';
 import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
 
@@ -196,6 +197,9 @@ export class UnitSync {
   private apply(e: UnitEvent): void {
     switch (e.kind) {
       case 'state': {
+        if (e.activeState !== undefined && !isKnownState(e.activeState)) {
+          logErrorThrottled(`state ${e.activeState}`, `systemd reports an unknown unit state '${e.activeState}'; charted as 2 (inactive)`, 86_400_000);
+        }
         const unit = this.table.getByPath(e.path);
         if (unit) {
           this.lastSignal.set(e.path, e.seq);
