@@ -35,8 +35,6 @@ const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 
 /** A unit being looked up after UnitNew/UnitRemoved or a signal from a unit not in the table. */
 interface PendingLookup {
-  /** A state signal for the unit said `failed` while the lookup ran. */
-  sawFailed: boolean;
   /** What signals said meanwhile; those that arrived after the listing are newer than it. */
   changes: { seq: Seq; change: StateChange }[];
   /** Another event arrived meanwhile: look again when done. */
@@ -170,15 +168,14 @@ export class UnitSync {
 
   /** Adds what ListUnits does not carry: Transient (when a job needs it) and Result of failed units. */
   private async complete(manager: SystemdManager, u: ListedUnit): Promise<UnitSnapshot | undefined> {
-    const known = this.table.get(u.name);
-    let transient = known?.transient ?? this.transientByName.get(u.name);
-    let result = known?.result;
+    let transient = this.transientByName.get(u.name);
+    let result: string | undefined;
     try {
       if (transient === undefined && this.options.needTransient) {
         transient = await manager.isTransient(u.path);
         this.rememberTransient(u.name, transient);
       }
-      if (u.activeState === 'failed' && result === undefined) result = await manager.result(u.path, u.name);
+      if (u.activeState === 'failed') result = await manager.result(u.path, u.name);
     } catch (err) {
       if (this.isConnectionError(err)) throw err;
       debug('cannot read %s: %s', u.name, errorText(err)); // unloaded meanwhile
@@ -210,7 +207,6 @@ export class UnitSync {
         this.lastSignal.set(e.path, e.seq);
         const pending = this.lookups.get(name);
         if (pending) {
-          if (e.activeState === 'failed') pending.sawFailed = true;
           pending.changes.push({ seq: e.seq, change: e });
           return;
         }
@@ -259,7 +255,7 @@ export class UnitSync {
       return;
     }
     if (!manager) return;
-    const pending: PendingLookup = { sawFailed: false, changes: [], again: false };
+    const pending: PendingLookup = { changes: [], again: false };
     this.lookups.set(name, pending);
     try {
       do {
@@ -276,7 +272,7 @@ export class UnitSync {
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
         // Failed and left `failed` again before the lookup answered: still this interval's failure.
-        if (pending.sawFailed) this.table.noteFailure(unit);
+        if (pending.changes.some((c) => c.change.activeState === 'failed')) this.table.noteFailure(unit);
         for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
       } while (pending.again && this.manager === manager);
     } catch (err) {

@@ -9,7 +9,7 @@
 // check: netdata 1.37.1 does not notify a status equal to the last one it notified, and the
 // shipped `delay: down 1m …` holds the CLEAR notification back for a minute, so later WARNINGs of
 // the same agent within this test are (correctly) not notified again.
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,6 @@ import {
   atWallPhase,
   EXPECTED_VALUE,
   failSockets,
-  install,
   listUnits,
   noStartLimit,
   processesRunning,
@@ -31,6 +30,7 @@ import {
   SOCKET_ALARM_KEY,
   SOCKET_CHART,
   STATE_LEGEND,
+  installForAgent,
   tail,
   timeStatus,
   unescapeUnitName,
@@ -60,22 +60,13 @@ beforeAll(async () => {
   }
   await sb.daemonReload();
   await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
-  // Exposed before any unit fails: `expose` waits for is-system-running = running, and a failed
-  // unit makes it `degraded` (reported as a bug of systemd-sandbox.sh).
   bus = await sb.expose();
   // broken.socket is already failed when the agent starts: the alarm must fire for it at once.
   await failSocket(sb, 'broken');
 
   // The agent's directories, filled by the installer before the agent starts, as on a real host.
-  // netdata-agent.sh makes DIR/etc the agent's user config dir, so the plugin looks for
-  // DIR/etc/systemdunits.conf (NETDATA_USER_CONFIG_DIR).
   agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-agent-'));
-  pluginsDir = path.join(agentDir, 'plugins.d');
-  healthDir = path.join(agentDir, 'health.d');
-  await mkdir(path.join(agentDir, 'etc'));
-  const r = await install(['--config-dir', path.join(agentDir, 'etc'), '--plugins-dir', pluginsDir, '--health-dir', healthDir, '--owner', 'netdata']);
-  installOutput = r.stdout + r.stderr;
-  if (r.code !== 0) throw new Error(`install.sh failed (${r.code}):\n${installOutput}`);
+  ({ pluginsDir, healthDir, output: installOutput } = await installForAgent(agentDir));
 
   agentA = await startAgent({
     dir: agentDir,

@@ -3,15 +3,16 @@
 // every socket unit and its state, a failed one included, updated live. Real systemd (sandbox), a
 // real agent, the plugin installed with scripts/install.sh. Needs root, scripts/install-test-deps.sh
 // --with-browser. Set SCREENSHOT=FILE.png to keep a screenshot of the page.
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, haveChromium, launchChromium, legendValues, openChart, readChart, waitForChart } from '../../scripts/dashboard.js';
 import { startAgent, type Agent } from '../helpers/agent.js';
-import { cleanUp, repoRoot, runOk } from '../helpers/run.js';
+import { cleanUp } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { installForAgent } from './e2e.js';
 import { failSocket, writeSocket } from '../integration/units.js';
 
 const CHART = 'systemdunits_service_units.socket_unit_state';
@@ -39,26 +40,17 @@ describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {
     for (const name of SOCKETS) await writeSocket(sb, name);
     await sb.daemonReload();
     await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
-    // Exposed before any unit fails: expose used to wait for the system state "running", which a
-    // failed unit turns into "degraded".
     const bus = await sb.expose();
     await failSocket(sb, 'broken'); // failed before the agent starts
 
     work = await mkdtemp(path.join(os.tmpdir(), 'sdu-browser-'));
     await chmod(work, 0o755);
-    await mkdir(path.join(work, 'etc')); // the agent's user config dir (NETDATA_USER_CONFIG_DIR)
-    await runOk('bash', [
-      path.join(repoRoot, 'scripts/install.sh'),
-      '--config-dir', path.join(work, 'etc'),
-      '--plugins-dir', path.join(work, 'plugins.d'),
-      '--health-dir', path.join(work, 'health.d'),
-      '--owner', 'netdata',
-    ], { timeoutMs: 300_000 });
+    const { pluginsDir, healthDir } = await installForAgent(work);
     agent = await startAgent({
       dir: work,
       hostname: 'sdu-browser',
-      pluginsDir: path.join(work, 'plugins.d'),
-      healthDir: path.join(work, 'health.d'),
+      pluginsDir,
+      healthDir,
       busAddress: bus,
     });
     await agent.waitFor(async () => (await agent!.charts()).charts[CHART], 20_000, `${CHART} in the API`);

@@ -1,7 +1,7 @@
 // Shared pieces of the end-to-end tests: installing the plugin with scripts/install.sh, looking at
 // what systemd and the agent's process table say, and timing alarm status changes through the API.
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Agent, Alarm, AlarmStatus } from '../helpers/agent.js';
 import { repoRoot, run, type RunResult } from '../helpers/run.js';
@@ -34,6 +34,25 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Runs scripts/install.sh as a user would (bash, the repo's copy), with the given options. */
 export function install(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return run('bash', [INSTALL, ...args], { timeoutMs: 180_000, env: opts.env });
+}
+
+/** Where install.sh put the plugin for a test agent whose state dir is `dir`. */
+export interface AgentInstall {
+  readonly pluginsDir: string;
+  readonly healthDir: string;
+  /** DIR/etc: netdata-agent.sh makes it the agent's user config dir (NETDATA_USER_CONFIG_DIR). */
+  readonly configDir: string;
+  readonly output: string;
+}
+
+/** Installs the plugin with install.sh into a test agent's dirs, as on a real host; throws on failure. */
+export async function installForAgent(dir: string): Promise<AgentInstall> {
+  const paths = { pluginsDir: path.join(dir, 'plugins.d'), healthDir: path.join(dir, 'health.d'), configDir: path.join(dir, 'etc') };
+  await mkdir(paths.configDir, { recursive: true });
+  const r = await install(['--config-dir', paths.configDir, '--plugins-dir', paths.pluginsDir, '--health-dir', paths.healthDir, '--owner', 'netdata']);
+  const output = r.stdout + r.stderr;
+  if (r.code !== 0) throw new Error(`install.sh failed (${r.code}):\n${output}`);
+  return { ...paths, output };
 }
 
 export function tail(text: string, lines = 30): string {

@@ -189,7 +189,7 @@ describe('install.sh on the Debian package layout (/etc/netdata, found by itself
 
   it('--uninstall leaves /etc/netdata exactly as before the install, without the custom-plugins.d it made', async () => {
     // Separate from the test above on purpose: install.sh creates custom-plugins.d (the package does
-    // not ship it) and --uninstall leaves it behind, empty. Reported as a bug of scripts/install.sh.
+    // not ship it), and --uninstall must remove it again.
     expect(afterFirst, 'the first install ran').toBeDefined();
     expect(diffSnapshots(original!, await snapshot(ETC)), `${ETC} after --uninstall vs before the install`).toEqual([]);
   });

@@ -11,8 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent, type Alarm, type AgentApi } from '../helpers/agent.js';
-import { cleanUp, repoRoot, runOk } from '../helpers/run.js';
+import { cleanUp } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { installForAgent } from './e2e.js';
 import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
 
 const CHART = 'systemdunits_service_units.socket_unit_state';
@@ -61,20 +62,12 @@ beforeAll(async () => {
   const parentDir = path.join(work, 'parent');
   await chmod(work, 0o755); // mkdtemp makes it 0700: user netdata must get through
   for (const d of [childDir, parentDir]) await mkdir(d);
-  const childConf = path.join(childDir, 'etc'); // the agent's user config dir (NETDATA_USER_CONFIG_DIR)
-  await mkdir(childConf);
   const tInstall = performance.now();
-  await runOk('bash', [
-    path.join(repoRoot, 'scripts/install.sh'),
-    '--config-dir', childConf,
-    '--plugins-dir', path.join(childDir, 'plugins.d'),
-    '--health-dir', path.join(childDir, 'health.d'),
-    '--owner', 'netdata',
-  ], { timeoutMs: 300_000 });
+  const installed = await installForAgent(childDir);
   times.install = since(tInstall);
   // The parent gets exactly the alarm file install.sh wrote for this agent version.
   await mkdir(path.join(parentDir, 'health.d'));
-  await copyFile(path.join(childDir, 'health.d/systemdunits.conf'), path.join(parentDir, 'health.d/systemdunits.conf'));
+  await copyFile(path.join(installed.healthDir, 'systemdunits.conf'), path.join(parentDir, 'health.d/systemdunits.conf'));
 
   const apiKey = randomUUID();
   parent = await startAgent({
@@ -88,8 +81,8 @@ beforeAll(async () => {
   child = await startAgent({
     dir: childDir,
     hostname: CHILD,
-    pluginsDir: path.join(childDir, 'plugins.d'),
-    healthDir: path.join(childDir, 'health.d'),
+    pluginsDir: installed.pluginsDir,
+    healthDir: installed.healthDir,
     busAddress: bus,
     streamTo: `127.0.0.1:${parent.port}`,
     apiKey,
