@@ -42,6 +42,7 @@ export const UNIT_STATE_CHART = {
   failedLabel: 'failed_units',
   legend: STATE_LEGEND,
   plugin: 'systemdunits.plugin',
+  module: 'systemdunits',
 } as const;
 
 export function unitStateChartKind(unitType: string): UnitStateChartKind | undefined {

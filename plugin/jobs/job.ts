@@ -2,7 +2,7 @@
 // each sample. Reads the unit table; writes only through the protocol writer.
 
 import { UNIT_STATE_CHART, fill, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
-import type { ChartLine, ProtocolWriter } from '../netdata/protocol.js';
+import type { ChartLine, DimensionLine, ProtocolWriter } from '../netdata/protocol.js';
 import { safeId, safeWord } from '../netdata/protocol.js';
 import { decodeUnitName } from '../units/names.js';
 import { StateValue, stateValue } from '../units/states.js';
@@ -150,7 +150,7 @@ export class Job {
         priority: kind.priority,
         updateEvery: this.config.updateEvery,
         plugin: UNIT_STATE_CHART.plugin,
-        module: 'systemdunits',
+        module: UNIT_STATE_CHART.module,
       },
       dims: new Map(),
       idOwners: new Map(),
@@ -172,7 +172,7 @@ export class Job {
     if (chart.dims.size === 0) {
       if (chart.live) {
         w.chart(chart.line);
-        for (const dim of chart.retired) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' }, true);
+        for (const dim of chart.retired) w.dimension(dimensionLine(dim), true);
         w.chart(chart.line, true);
       }
       chart.retired = [];
@@ -181,8 +181,8 @@ export class Job {
       return;
     }
     this.writeChartAndLabels(chart);
-    for (const dim of chart.dims.values()) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' });
-    for (const dim of chart.retired) w.dimension({ id: dim.id, name: dim.name, algorithm: 'absolute' }, true);
+    for (const dim of chart.dims.values()) w.dimension(dimensionLine(dim));
+    for (const dim of chart.retired) w.dimension(dimensionLine(dim), true);
     chart.retired = [];
     chart.live = true;
   }
@@ -195,6 +195,10 @@ export class Job {
     this.writer.label(UNIT_STATE_CHART.failedLabel, chart.labelValue);
     this.writer.commitLabels();
   }
+}
+
+function dimensionLine(dim: Dimension): DimensionLine {
+  return { id: dim.id, name: dim.name, algorithm: UNIT_STATE_CHART.dimensionAlgorithm };
 }
 
 /** The label value naming failed units and systemd's reason, e.g. `a.socket (exit-code); b.socket (resources)`. */
