@@ -6,6 +6,7 @@ import { parseArgs } from './args.js';
 import { findConfigFile, loadConfig } from './config.js';
 import { Job } from './jobs/job.js';
 import { debugFor, errorText, logError } from './log.js';
+import { releaseMemorySoon } from './memory.js';
 import { ProtocolWriter } from './netdata/protocol.js';
 import { readRequests } from './netdata/requests.js';
 import { Scheduler } from './scheduler.js';
@@ -38,6 +39,8 @@ async function main(): Promise<void> {
     patterns: [...new Set(config.jobs.flatMap((j) => j.include))],
     wants: (name) => jobs.some((j) => j.matchesName(name)),
     needTransient: config.jobs.some((j) => j.skipTransient),
+    maxInFlight: 64,
+    onSnapshot: releaseMemorySoon,
   });
   const schedulers = jobs.map(
     (job) =>

@@ -3,9 +3,9 @@
 
 import { UNIT_STATE_CHART, fill, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
 import type { ChartLine, DimensionLine, ProtocolWriter } from '../netdata/protocol.js';
-import { safeId, safeWord } from '../netdata/protocol.js';
+import { SetBlock, safeId, safeWord } from '../netdata/protocol.js';
 import { decodeUnitName } from '../units/names.js';
-import { StateValue, stateValue } from '../units/states.js';
+import { StateValue } from '../units/states.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitSelector } from './selector.js';
 import type { JobConfig } from '../config.js';
@@ -19,6 +19,8 @@ interface Dimension {
   unit: Unit;
   /** This sample's value (kept here rather than in a per-sample array: less garbage per tick). */
   value: StateValue;
+  /** Its line in the chart's SET block. */
+  index: number;
 }
 
 interface ChartState {
@@ -30,6 +32,10 @@ interface ChartState {
   readonly idOwners: Map<string, string>;
   /** Dimensions retired since the definition was last sent. */
   retired: Dimension[];
+  /** Every SET line, rendered when the dimensions change and patched per sample. */
+  block: SetBlock;
+  /** The dimensions in the block's order. */
+  order: Dimension[];
   /** The definition (CHART, labels, DIMENSIONs) must be (re)sent before the next BEGIN. */
   dirty: boolean;
   /** Only the labels changed: CHART and labels are enough, the agent keeps the dimensions. */
@@ -75,10 +81,15 @@ export class Job {
     for (const chart of this.charts.values()) {
       if (!chart.live && !chart.dirty) continue;
       const failed: Unit[] = [];
-      for (const dim of chart.dims.values()) {
+      const dims = chart.dirty ? [...chart.dims.values()] : chart.order;
+      for (let i = 0; i < dims.length; i++) {
+        const dim = dims[i]!;
         // Worst state of the interval: failed if it entered failed since the previous sample.
-        dim.value = dim.unit.failedSeq > failSeq ? StateValue.Failed : stateValue(dim.unit.activeState);
-        if (dim.value === StateValue.Failed) failed.push(dim.unit);
+        const value = dim.unit.failedSeq > failSeq ? StateValue.Failed : dim.unit.value;
+        if (value === StateValue.Failed) failed.push(dim.unit);
+        if (value === dim.value) continue;
+        dim.value = value;
+        if (!chart.dirty) chart.block.set(dim.index, value); // else define() renders it anew
       }
       const labelValue = failedLabel(failed);
       if (labelValue !== chart.labelValue) {
@@ -91,7 +102,7 @@ export class Job {
       const elapsed = chart.lastBeginUs === undefined ? undefined : nowUs - chart.lastBeginUs;
       chart.lastBeginUs = nowUs;
       this.writer.begin(chart.line.fullId, elapsed);
-      for (const dim of chart.dims.values()) this.writer.set(dim.id, dim.value);
+      this.writer.setBlock(chart.block);
       this.writer.chartVariable(UNIT_STATE_CHART.failedVariable, failed.length);
       this.writer.end();
     }
@@ -119,6 +130,7 @@ export class Job {
             name: dimensionName(unit.name),
             unit,
             value: StateValue.Inactive,
+            index: -1,
           });
           chart.dirty = true;
         }
@@ -155,6 +167,8 @@ export class Job {
       dims: new Map(),
       idOwners: new Map(),
       retired: [],
+      block: new SetBlock([], []),
+      order: [],
       dirty: true,
       labelsDirty: false,
       live: false,
@@ -176,12 +190,22 @@ export class Job {
         w.chart(chart.line, true);
       }
       chart.retired = [];
+      chart.order = [];
+      chart.block = new SetBlock([], []);
       chart.live = false;
       chart.lastBeginUs = undefined;
       return;
     }
     this.writeChartAndLabels(chart);
-    for (const dim of chart.dims.values()) w.dimension(dimensionLine(dim));
+    chart.order = [...chart.dims.values()];
+    chart.order.forEach((dim, i) => {
+      w.dimension(dimensionLine(dim));
+      dim.index = i;
+    });
+    chart.block = new SetBlock(
+      chart.order.map((d) => d.id),
+      chart.order.map((d) => d.value),
+    );
     for (const dim of chart.retired) w.dimension(dimensionLine(dim), true);
     chart.retired = [];
     chart.live = true;

@@ -5,7 +5,7 @@
 
 import { Bus, BusCallError, CLOSED_ERROR, type Seq, type Signal } from './bus.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
-import { unitNameFromPath } from '../units/names.js';
+import { unitNameFromPath, unitPath } from '../units/names.js';
 import { isKnownState } from '../units/states.js';
 import type { StateChange, UnitSnapshot, UnitTable } from '../units/table.js';
 import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
@@ -24,6 +24,8 @@ export interface SyncOptions {
   readonly needTransient: boolean;
   readonly resyncEveryMs?: number;
   readonly maxInFlight?: number;
+  /** Called after every full listing has been applied (e.g. to give memory back). */
+  readonly onSnapshot?: () => void;
 }
 
 /** Start-up failures the operator must act on: no bus, or no systemd on it. */
@@ -41,8 +43,8 @@ interface PendingLookup {
   again: boolean;
 }
 
-/** How many new units a resync looks up at a time. */
-const LOOKUP_SLICE = 64;
+/** How many new units a resync looks up at a time: enough to keep the bus's calls in flight busy. */
+const LOOKUP_WORKERS = 64;
 
 /** How many names' Transient property to remember (it never changes for a name). */
 const TRANSIENT_CACHE = 10_000;
@@ -150,7 +152,7 @@ export class UnitSync {
     const newer = (path: string): boolean => (this.lastSignal.get(path) ?? 0) > listing.seq;
     this.table.applySnapshot(
       listed.filter((u) => this.table.get(u.name) && !newer(u.path)),
-      (name) => this.lookups.has(name) || newer(this.table.get(name)?.path ?? ''),
+      (name) => this.lookups.has(name) || newer(unitPath(name)),
     );
     for (const path of this.lastSignal.keys()) {
       const name = unitNameFromPath(path);
@@ -158,11 +160,17 @@ export class UnitSync {
     }
     // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
     const fresh = listed.filter((u) => !this.table.get(u.name));
-    // In slices: thousands of pending lookups at once would only queue behind the bus's cap on
-    // calls in flight, and leave the heap (and the process's RSS) sized for that peak for good.
-    for (let i = 0; i < fresh.length; i += LOOKUP_SLICE) {
-      await Promise.all(fresh.slice(i, i + LOOKUP_SLICE).map((u) => this.lookUp(u.name, { unit: u, seq: listing.seq })));
-    }
+    // A few workers rather than one promise per unit: thousands of pending lookups at once would
+    // only queue behind the bus's cap on calls in flight, and leave the heap sized for that peak.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < fresh.length) {
+        const u = fresh[next++]!;
+        await this.lookUp(u.name, { unit: u, seq: listing.seq });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOOKUP_WORKERS, fresh.length) }, worker));
+    this.options.onSnapshot?.();
     debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }
 
@@ -284,8 +292,7 @@ export class UnitSync {
   }
 
   private forget(name: string): void {
-    const unit = this.table.get(name);
-    if (unit) this.lastSignal.delete(unit.path);
+    this.lastSignal.delete(unitPath(name));
     this.table.remove(name);
   }
 

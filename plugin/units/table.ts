@@ -6,14 +6,16 @@
 // table to one job's rhythm), each entry into `failed` is stamped with a sequence number; a job
 // remembers the sequence at its previous sample and asks "did this unit fail since then?".
 
-import { unitType } from './names.js';
+import { unitNameFromPath, unitType } from './names.js';
+import { stateValue, type StateValue } from './states.js';
 
 export interface Unit {
   readonly name: string;
   readonly type: string;
-  path: string;
   loadState: string;
   activeState: string;
+  /** activeState as the chart value 1..5, kept with it (samples read thousands of these a second). */
+  value: StateValue;
   subState: string;
   /** The unit type's Result (`exit-code`, `resources`…), when systemd has said. */
   result: string | undefined;
@@ -25,7 +27,6 @@ export interface Unit {
 
 export interface UnitSnapshot {
   readonly name: string;
-  readonly path: string;
   readonly loadState: string;
   readonly activeState: string;
   readonly subState: string;
@@ -41,7 +42,6 @@ export interface StateChange {
 
 export class UnitTable {
   private readonly byName = new Map<string, Unit>();
-  private readonly byPath = new Map<string, Unit>();
   /** Bumped on every entry into `failed`. */
   private failSeq = 0;
   /**
@@ -70,8 +70,10 @@ export class UnitTable {
     return this.byName.get(name);
   }
 
+  /** The unit behind a systemd object path (see unitPath). */
   getByPath(path: string): Unit | undefined {
-    return this.byPath.get(path);
+    const name = unitNameFromPath(path);
+    return name === undefined ? undefined : this.byName.get(name);
   }
 
   units(): IterableIterator<Unit> {
@@ -96,12 +98,7 @@ export class UnitTable {
   upsert(s: UnitSnapshot): Unit {
     const known = this.byName.get(s.name);
     if (known) {
-      if (known.path !== s.path) {
-        this.byPath.delete(known.path);
-        known.path = s.path;
-        this.byPath.set(s.path, known);
-      }
-      known.loadState = s.loadState;
+      known.loadState = intern(s.loadState);
       if (s.transient !== undefined) known.transient = s.transient;
       this.update(known, { activeState: s.activeState, subState: s.subState, ...(s.result ? { result: s.result } : {}) });
       return known;
@@ -109,17 +106,16 @@ export class UnitTable {
     const unit: Unit = {
       name: s.name,
       type: unitType(s.name),
-      path: s.path,
-      loadState: s.loadState,
-      activeState: s.activeState,
-      subState: s.subState,
+      loadState: intern(s.loadState),
+      activeState: intern(s.activeState),
+      value: stateValue(s.activeState),
+      subState: intern(s.subState),
       result: s.result,
       transient: s.transient,
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (this.unloadedFailures.get(s.name) ?? 0),
     };
     this.unloadedFailures.delete(s.name);
     this.byName.set(unit.name, unit);
-    this.byPath.set(unit.path, unit);
     this.membershipVersion++;
     return unit;
   }
@@ -128,7 +124,6 @@ export class UnitTable {
     const unit = this.byName.get(name);
     if (!unit) return false;
     this.byName.delete(name);
-    if (this.byPath.get(unit.path) === unit) this.byPath.delete(unit.path);
     if (unit.failedSeq > 0) {
       this.unloadedFailures.set(name, unit.failedSeq);
       // Only the latest few matter (older stamps are behind every job's last sample).
@@ -146,10 +141,23 @@ export class UnitTable {
   /** Applies a change signalled by systemd. */
   update(unit: Unit, change: StateChange): void {
     if (change.result !== undefined) unit.result = change.result;
-    if (change.subState !== undefined) unit.subState = change.subState;
+    if (change.subState !== undefined) unit.subState = intern(change.subState);
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
-      unit.activeState = change.activeState;
+      unit.activeState = intern(change.activeState);
+      unit.value = stateValue(unit.activeState);
       if (change.activeState === 'failed') this.noteFailure(unit);
     }
   }
+}
+
+/**
+ * One shared copy of each state word: every decoded reply carries its own strings, and thousands
+ * of units would otherwise hold thousands of copies of "active" and "listening".
+ */
+const interned = new Map<string, string>();
+function intern(word: string): string {
+  const known = interned.get(word);
+  if (known !== undefined) return known;
+  if (interned.size < 256) interned.set(word, word); // systemd has a few dozen; never unbounded
+  return word;
 }

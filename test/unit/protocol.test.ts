@@ -1,6 +1,6 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ProtocolWriter, safeId, safeWord } from '../../plugin/netdata/protocol.js';
+import { ProtocolWriter, SetBlock, safeId, safeWord } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 
 function capture(): { writer: ProtocolWriter; text: () => string } {
@@ -106,5 +106,44 @@ describe('protocol writer', () => {
         resolve();
       }),
     );
+  });
+
+  it('writes a SET block between other lines, with values patched in place', () => {
+    const { writer, text } = capture();
+    const block = new SetBlock(['a.socket', 'b"bad.socket', 'c'], [1, 2, 3]);
+    writer.begin('x.y', 1000).setBlock(block).chartVariable('failed_units', 0).end().flush();
+    block.set(1, 5);
+    block.set(2, 1);
+    writer.begin('x.y', 1000).setBlock(block).end().flush();
+    expect(text()).toBe(
+      'BEGIN x.y 1000\nSET a.socket = 1\nSET b_bad.socket = 2\nSET c = 3\nVARIABLE CHART failed_units = 0\nEND\n' +
+        'BEGIN x.y 1000\nSET a.socket = 1\nSET b_bad.socket = 5\nSET c = 1\nEND\n',
+    );
+    expect(() => block.set(0, 10)).toThrow(RangeError);
+  });
+
+  it('never patches bytes that stdout has not taken yet', () => {
+    // A pipe that is full: writes stay queued (by reference) until released.
+    const written: Buffer[] = [];
+    const pending: Array<() => void> = [];
+    const out = new Writable({
+      highWaterMark: 1,
+      writev(chunks, done) {
+        for (const c of chunks) written.push(Buffer.from(c.chunk as Buffer)); // copied only when taken
+        pending.push(done);
+      },
+      write(chunk, _enc, done) {
+        written.push(Buffer.from(chunk as Buffer));
+        pending.push(done);
+      },
+    });
+    const writer = new ProtocolWriter(out);
+    const block = new SetBlock(['a'], [1]);
+    writer.begin('x.y').flush(); // occupies the stream: later writes queue up
+    writer.setBlock(block).end().flush();
+    expect(out.writableLength).toBeGreaterThan(0);
+    block.set(0, 5); // the next sample's patch, while the previous one is still queued
+    while (pending.length) pending.shift()!();
+    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\n');
   });
 });
