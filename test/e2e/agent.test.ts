@@ -103,7 +103,7 @@ describe('plugin installed by install.sh, agent with its test defaults', () => {
 
   it('is started by the agent itself, as user netdata, from the installed files and config', async () => {
     const agent = agentA!;
-    const entry = path.join(pluginsDir, 'systemdunits/dist/plugin/main.js');
+    const entry = path.join(pluginsDir, 'systemdunits/systemdunits.mjs');
     const procs = await agent.waitFor(
       async () => {
         const p = await processesRunning(entry);
