@@ -6,7 +6,7 @@
 //     - name: service_units
 //       include: ['*.service', '*.socket']
 //       exclude: ['user@*.service']
-//       skip_transient: true
+//       skip_transient: false
 //       timeout: 2
 // Every problem is reported in one line naming the file, the job and the key. A bad job is skipped;
 // a file that cannot be read or parsed, or has no usable job, falls back to the built-in default,
@@ -68,7 +68,7 @@ export function defaultJob(updateEvery: number): JobConfig {
     updateEvery,
     include: DEFAULT_INCLUDE,
     exclude: [],
-    skipTransient: true,
+    skipTransient: false,
     timeout: DEFAULT_TIMEOUT,
   };
 }
@@ -177,7 +177,8 @@ function parseJob(raw: unknown, moduleEvery: number, pluginEvery: number): strin
   if (include.length === 0) return 'include: must name at least one pattern';
   const exclude = r.exclude === undefined ? [] : globs(r.exclude);
   if (typeof exclude === 'string') return `exclude: ${exclude}`;
-  let skipTransient = true;
+  // go.d's default. true costs one D-Bus call per unit at start (ListUnits does not carry it).
+  let skipTransient = false;
   if (r.skip_transient !== undefined) {
     if (typeof r.skip_transient !== 'boolean') return 'skip_transient: must be true or false';
     skipTransient = r.skip_transient;
