@@ -6,7 +6,7 @@
 // null) so the answer is never later than the agent waits.
 
 import type { FunctionAnswer, FunctionSpec } from '../netdata/functions.js';
-import { mapLimited } from '../systemd/limit.js';
+import { mapLimited, withDeadline } from '../systemd/limit.js';
 import { escapeGlob, type SystemdManager } from '../systemd/manager.js';
 import { readAccept, readCounters, SOCKET_INTERFACE, UNIT_INTERFACE, type SocketAcceptIndex } from '../systemd/socket-counters.js';
 import { decodeUnitName } from '../units/names.js';
@@ -170,7 +170,7 @@ type Counts = Awaited<ReturnType<typeof readCounters>>;
 export async function collectSocketRows(deps: SocketUnitsDeps, systemd: SystemdManager, deadline: number): Promise<SocketRow[]> {
   const sockets = [...deps.table.units()].filter((u) => u.type === 'socket');
   const opt = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
-  const read = await mapLimited(sockets, { concurrency: CONCURRENCY, deadline }, async (u) => {
+  const read = await mapLimited(sockets, { concurrency: CONCURRENCY, deadline, settleByDeadline: true }, async (u) => {
     const known = deps.accept.get(u.name);
     const [listen, triggers, changed, result, counts, accept] = await Promise.all([
       opt(systemd.getProperty(u.path, SOCKET_INTERFACE, 'Listen')),
@@ -227,12 +227,9 @@ async function triggeredStates(table: UnitTable, systemd: SystemdManager, names:
     else missing.push(name);
   }
   for (let i = 0; i < missing.length && performance.now() < deadline; i += 256) {
-    try {
-      const { units } = await systemd.listUnits(missing.slice(i, i + 256).map(escapeGlob));
-      for (const u of units) states.set(u.name, u.activeState);
-    } catch {
-      break; // left as unknown
-    }
+    const listing = await withDeadline(systemd.listUnits(missing.slice(i, i + 256).map(escapeGlob)), deadline, undefined).catch(() => undefined);
+    if (!listing) break; // late or failed: left as unknown
+    for (const u of listing.units) states.set(u.name, u.activeState);
   }
   return states;
 }

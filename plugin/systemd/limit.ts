@@ -7,6 +7,11 @@ export interface LimitOptions {
   readonly concurrency: number;
   /** Monotonic ms (performance.now()); items not started by then are left undone. */
   readonly deadline?: number;
+  /**
+   * Also resolve at the deadline, with what is done by then, instead of waiting for the calls
+   * under way (they finish in the background, bounded by the bus's call timeout).
+   */
+  readonly settleByDeadline?: boolean;
   readonly now?: () => number;
 }
 
@@ -34,6 +39,24 @@ export async function mapLimited<T, R>(
     }
   };
   const workers = Math.max(1, Math.min(options.concurrency, items.length));
-  await Promise.all(Array.from({ length: workers }, worker));
+  const all = Promise.all(Array.from({ length: workers }, worker));
+  if (options.settleByDeadline && options.deadline !== undefined) {
+    await withDeadline(all, options.deadline, undefined);
+    return [...results];
+  }
+  await all;
   return results;
+}
+
+/** The promise's value, or `fallback` if it has not settled by the deadline (monotonic ms). */
+export async function withDeadline<T, F>(promise: Promise<T>, deadline: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -109,3 +109,17 @@ describe('config: socket_activity keys', () => {
     }
   });
 });
+
+describe('mapLimited with settleByDeadline', () => {
+  it('resolves at the deadline with what is done, without waiting for calls under way', async () => {
+    const started = performance.now();
+    const out = await mapLimited([5, 2000, 10], { concurrency: 3, deadline: started + 150, settleByDeadline: true }, async (ms) => {
+      await sleep(ms);
+      return ms;
+    });
+    const took = performance.now() - started;
+    expect(out).toEqual([5, undefined, 10]);
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(1500);
+  });
+});
