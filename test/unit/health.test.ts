@@ -55,9 +55,9 @@ describe('health.d/systemdunits.conf', () => {
     const e = all.find((x) => x.template === 'systemd_socket_refused_connections')!;
     expect(e).toBeDefined();
     expect(e.on).toBe(refused.context);
-    // A rate averaged over 5 minutes times 300 s: the count in the window, whatever the interval.
-    expect(e.lookup).toBe(`average -5m unaligned of ${refused.dimension.id}`);
-    expect(e.calc).toBe('$this * 300');
+    // A rate averaged over a minute times 60 s: the count in that minute, whatever the interval.
+    expect(e.lookup).toBe(`average -1m unaligned of ${refused.dimension.id}`);
+    expect(e.calc).toBe('$this * 60');
     expect(e.warn).toBe('$this > 0');
     expect(e.crit).toBeUndefined();
     expect(e.info).toContain(`\${label:${SOCKET_ACTIVITY.unitLabel}} `); // a space after it: 1.37 needs one
