@@ -15,8 +15,8 @@ import type { UnitTable } from '../units/table.js';
 export const SOCKET_UNITS_FUNCTION = 'systemd-socket-units';
 const TIMEOUT_SEC = 10;
 const HELP = 'Socket units: state, result, triggered service, listen addresses, connections, time in state';
-/** Sockets read at once: each takes a handful of Properties.Get calls. */
-const CONCURRENCY = 16;
+/** Sockets read at once: 6 Properties.Get calls each, so about 30 calls in flight. */
+const CONCURRENCY = 5;
 
 /** What the function knows of one socket unit; null where it could not be read. */
 export interface SocketRow {
