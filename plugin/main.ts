@@ -48,11 +48,16 @@ async function main(): Promise<void> {
   const activity = config.jobs.filter((j) => j.socketActivity).map((j) => new SocketActivityJob(j, table, writer, accept, systemd));
   const functions = new FunctionRouter(writer);
   functions.register(socketUnitsFunction({ table, systemd, accept }));
-  functions.declareAll();
-  writer.flush();
+  // Declared with the first batch, not before: a plugin that disables itself (no systemd)
+  // must print nothing but DISABLE.
+  let declared = false;
   const schedulers = jobs.map(
     (job) =>
       new Scheduler(job.config.updateEvery, (nowUs) => {
+        if (table.synced && !declared) {
+          declared = true;
+          functions.declareAll();
+        }
         job.sample(nowUs);
         // While systemd is out of reach nothing is sampled; an empty line keeps the agent from
         // taking the silence for a hang.
