@@ -171,7 +171,7 @@ export async function collectSocketRows(deps: SocketUnitsDeps, systemd: SystemdM
   const sockets = [...deps.table.units()].filter((u) => u.type === 'socket');
   const opt = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
   const read = await mapLimited(sockets, { concurrency: CONCURRENCY, deadline, settleByDeadline: true }, async (u) => {
-    const known = deps.accept.get(u.name);
+    const known = deps.accept.getCurrent(u.name);
     const [listen, triggers, changed, result, counts, accept] = await Promise.all([
       opt(systemd.getProperty(u.path, SOCKET_INTERFACE, 'Listen')),
       opt(systemd.getProperty(u.path, UNIT_INTERFACE, 'Triggers')),

@@ -83,10 +83,10 @@ export class SocketAcceptIndex {
     return this.known.get(name)?.accept;
   }
 
-  /** Whether every given socket's Accept is read and current. */
-  current(units: Iterable<Unit>): boolean {
-    for (const u of units) if (this.known.get(u.name)?.reloads !== this.table.reloads) return false;
-    return true;
+  /** Like `get`, but only a value read since the latest reload. */
+  getCurrent(name: string): boolean | undefined {
+    const k = this.known.get(name);
+    return k && k.reloads === this.table.reloads ? k.accept : undefined;
   }
 
   /** Starts reading, in the background, what is missing or older than the latest reload. */
