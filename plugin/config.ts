@@ -24,6 +24,10 @@ export interface JobConfig {
   readonly skipTransient: boolean;
   /** Seconds each D-Bus call may take. */
   readonly timeout: number;
+  /** Whether to chart connection counters of the job's Accept=yes socket units. */
+  readonly socketActivity: boolean;
+  /** Seconds between reads of those counters. */
+  readonly socketActivityEvery: number;
 }
 
 export interface PluginConfig {
@@ -53,6 +57,8 @@ export const DEFAULT_INCLUDE: readonly string[] = [
 ];
 
 const DEFAULT_TIMEOUT = 2;
+/** Socket counters are never signalled and must be read: every 10 s by default, not every second. */
+const DEFAULT_SOCKET_ACTIVITY_EVERY = 10;
 const MAX_UPDATE_EVERY = 3600;
 
 /** go.d keys we read but do not act on: accepted silently so go.d files load cleanly. */
@@ -60,7 +66,7 @@ const GO_D_MODULE_KEYS = new Set(['autodetection_retry', 'priority']);
 const GO_D_JOB_KEYS = new Set(['autodetection_retry', 'priority']);
 /** go.d options of other features: accepted with a note that they do nothing here. */
 const UNSUPPORTED_JOB_KEYS = new Set(['collect_unit_files', 'collect_unit_files_every', 'include_unit_files']);
-const JOB_KEYS = new Set(['name', 'update_every', 'include', 'exclude', 'skip_transient', 'timeout']);
+const JOB_KEYS = new Set(['name', 'update_every', 'include', 'exclude', 'skip_transient', 'timeout', 'socket_activity', 'socket_activity_every']);
 
 export function defaultJob(updateEvery: number): JobConfig {
   return {
@@ -70,6 +76,8 @@ export function defaultJob(updateEvery: number): JobConfig {
     exclude: [],
     skipTransient: false,
     timeout: DEFAULT_TIMEOUT,
+    socketActivity: false,
+    socketActivityEvery: DEFAULT_SOCKET_ACTIVITY_EVERY,
   };
 }
 
@@ -189,7 +197,21 @@ function parseJob(raw: unknown, moduleEvery: number, pluginEvery: number): strin
     if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > 60) return 'timeout: must be a number of seconds, above 0 and at most 60';
     timeout = t;
   }
-  return { job: { name: r.name, updateEvery: every, include, exclude, skipTransient, timeout }, notes };
+  let socketActivity = false;
+  if (r.socket_activity !== undefined) {
+    if (typeof r.socket_activity !== 'boolean') return 'socket_activity: must be true or false';
+    socketActivity = r.socket_activity;
+  }
+  let socketActivityEvery = Math.max(DEFAULT_SOCKET_ACTIVITY_EVERY, every);
+  if (r.socket_activity_every !== undefined) {
+    const v = updateEvery(r.socket_activity_every, pluginEvery);
+    if (typeof v === 'string') return `socket_activity_every: ${v}`;
+    socketActivityEvery = v;
+  }
+  return {
+    job: { name: r.name, updateEvery: every, include, exclude, skipTransient, timeout, socketActivity, socketActivityEvery },
+    notes,
+  };
 }
 
 function updateEvery(value: unknown, pluginEvery: number): number | string {

@@ -4,12 +4,16 @@
 import createDebug from 'debug';
 import { parseArgs } from './args.js';
 import { findConfigFile, loadConfig } from './config.js';
+import { socketUnitsFunction } from './functions/socket-units.js';
+import { SocketActivityJob } from './jobs/activity.js';
 import { Job } from './jobs/job.js';
 import { debugFor, errorText, logError } from './log.js';
 import { releaseMemorySoon } from './memory.js';
+import { FunctionRouter } from './netdata/functions.js';
 import { ProtocolWriter } from './netdata/protocol.js';
 import { readRequests } from './netdata/requests.js';
 import { Scheduler } from './scheduler.js';
+import { SocketAcceptIndex } from './systemd/socket-counters.js';
 import { NoSystemdError, UnitSync } from './systemd/sync.js';
 import { UnitTable } from './units/table.js';
 
@@ -42,14 +46,28 @@ async function main(): Promise<void> {
     maxInFlight: 64,
     onSnapshot: releaseMemorySoon,
   });
+  const systemd = () => sync.systemd;
+  const accept = new SocketAcceptIndex(table, systemd);
+  const activity = config.jobs.filter((j) => j.socketActivity).map((j) => new SocketActivityJob(j, table, writer, accept, systemd));
+  const functions = new FunctionRouter(writer);
+  functions.register(socketUnitsFunction({ table, systemd, accept }));
+  // Declared with the first batch, not before: a plugin that disables itself (no systemd)
+  // must print nothing but DISABLE.
+  let declared = false;
   const schedulers = jobs.map(
     (job) =>
       new Scheduler(job.config.updateEvery, (nowUs) => {
+        if (table.synced && !declared) {
+          declared = true;
+          functions.declareAll();
+        }
         job.sample(nowUs);
         // While systemd is out of reach nothing is sampled; an empty line keeps the agent from
         // taking the silence for a hang.
         if (!table.synced) writer.heartbeat();
         writer.flush();
+        // Socket counters start after the first batch, so they never delay the state charts.
+        if (table.synced) activity.forEach((a) => a.start());
       }),
   );
 
@@ -59,6 +77,7 @@ async function main(): Promise<void> {
     stopping = true;
     debug('stopping: %s', why);
     schedulers.forEach((s) => s.stop());
+    activity.forEach((a) => a.stop());
     sync.stop();
     // Let stdout drain, but never linger: the agent may SIGKILL a plugin that does not go.
     const exit = (): never => process.exit(0);
@@ -70,16 +89,7 @@ async function main(): Promise<void> {
   process.on('SIGPIPE', () => stop('SIGPIPE'));
   readRequests(process.stdin, {
     onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
-    onFunction: (call) => {
-      writer.functionResult({
-        transaction: call.transaction,
-        status: 404,
-        contentType: 'application/json',
-        expires: 0,
-        body: JSON.stringify({ status: 404, error_message: `systemdunits.plugin has no function '${call.command.split(' ')[0]}'` }),
-      });
-      writer.flush();
-    },
+    onFunction: (call) => void functions.handle(call),
   });
 
   try {

@@ -194,6 +194,11 @@ export class ProtocolWriter {
     return this.line('DISABLE');
   }
 
+  /** Declares a function the agent may call, in the form every agent from 1.37 to v2 accepts. */
+  functionDeclaration(name: string, timeoutSec: number, help: string): this {
+    return this.line(`FUNCTION GLOBAL "${safeWord(name)}" ${int(timeoutSec)} "${safeWord(help)}"`);
+  }
+
   functionResult(r: FunctionResult): this {
     this.line(`FUNCTION_RESULT_BEGIN ${safeId(r.transaction)} ${int(r.status)} ${safeWord(r.contentType).replace(/\s/g, "")} ${int(r.expires)}`);
     for (const l of r.body.split('\n')) this.line(l === 'FUNCTION_RESULT_END' ? ' FUNCTION_RESULT_END' : l);

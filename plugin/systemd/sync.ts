@@ -104,6 +104,11 @@ export class UnitSync {
     this.bus?.close();
   }
 
+  /** systemd's API while the table is in step with it; undefined while it is out of reach. */
+  get systemd(): SystemdManager | undefined {
+    return this.table.synced ? this.manager : undefined;
+  }
+
   /** Asks for a full resync; calls that arrive while one runs are folded into one more. */
   resync(): Promise<void> {
     if (this.resyncRunning) {
@@ -138,6 +143,7 @@ export class UnitSync {
       throw new BusCallError('org.freedesktop.systemd1 has no owner', 'org.freedesktop.DBus.Error.NameHasNoOwner');
     }
     await this.manager.subscribe();
+    this.table.reloads++;
     await this.resync();
   }
 
@@ -230,7 +236,10 @@ export class UnitSync {
         if (this.table.get(e.name)) void this.lookUp(e.name);
         return;
       case 'reloading':
-        if (!e.started) this.resyncLogged('daemon-reload');
+        if (!e.started) {
+          this.table.reloads++;
+          this.resyncLogged('daemon-reload');
+        }
         return;
       case 'owner':
         if (e.owner === '') {
@@ -240,6 +249,7 @@ export class UnitSync {
         }
         // daemon-reexec or a restarted manager: subscribe again (harmless if still subscribed).
         this.manager?.subscribe().catch((err) => debug('re-subscribe: %s', errorText(err)));
+        this.table.reloads++;
         this.resyncLogged('systemd changed bus owner');
         return;
     }

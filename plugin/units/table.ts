@@ -53,6 +53,11 @@ export class UnitTable {
   private membershipVersion = 0;
   /** False until the first snapshot and while systemd cannot be reached: jobs then leave gaps. */
   synced = false;
+  /**
+   * Bumped when systemd reloaded its unit files, was replaced, or was reconnected to: properties
+   * that are constant until a reload (a socket's Accept) must then be read again.
+   */
+  reloads = 0;
 
   get size(): number {
     return this.byName.size;
