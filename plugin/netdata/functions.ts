@@ -62,19 +62,10 @@ export class FunctionRouter {
     this.writer.functionResult({
       transaction: call.transaction,
       status: answer.status,
-      contentType: 'application/json',
       expires: 0,
-      body: jsonBody(answer.body),
+      json: answer.body,
     });
     this.writer.flush();
   }
 }
 
-/**
- * JSON the agent's deferred reader cannot cut short: it ends the answer at any line whose first
- * word is FUNCTION_RESULT_END (and reads long lines in pieces), so the word never appears as
- * such: inside JSON strings `_` may be written `\u005f`, which decodes to the same text.
- */
-export function jsonBody(value: unknown): string {
-  return JSON.stringify(value).replaceAll('FUNCTION_RESULT_END', 'FUNCTION_RESULT\\u005fEND');
-}

@@ -32,9 +32,9 @@ export interface DimensionLine {
 export interface FunctionResult {
   readonly transaction: string;
   readonly status: number;
-  readonly contentType: string;
   readonly expires: number;
-  readonly body: string;
+  /** The answer, written as application/json. */
+  readonly json: unknown;
 }
 
 /** Characters that an id keeps; everything else becomes `_`. */
@@ -199,9 +199,15 @@ export class ProtocolWriter {
     return this.line(`FUNCTION GLOBAL "${safeWord(name)}" ${int(timeoutSec)} "${safeWord(help)}"`);
   }
 
+  /**
+   * The agent ends an answer at any line whose first word is FUNCTION_RESULT_END, and reads long
+   * lines in pieces, so that word must never appear in the body at all. JSON can always avoid it:
+   * it occurs only inside strings, where `_` may be written `\u005f` and decodes the same.
+   */
   functionResult(r: FunctionResult): this {
-    this.line(`FUNCTION_RESULT_BEGIN ${safeId(r.transaction)} ${int(r.status)} ${safeWord(r.contentType).replace(/\s/g, "")} ${int(r.expires)}`);
-    for (const l of r.body.split('\n')) this.line(l === 'FUNCTION_RESULT_END' ? ' FUNCTION_RESULT_END' : l);
+    const body = JSON.stringify(r.json ?? null).replaceAll('FUNCTION_RESULT_END', 'FUNCTION_RESULT\\u005fEND');
+    this.line(`FUNCTION_RESULT_BEGIN ${safeId(r.transaction)} ${int(r.status)} application/json ${int(r.expires)}`);
+    this.line(body);
     return this.line('FUNCTION_RESULT_END');
   }
 

@@ -4,7 +4,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { COLUMNS, listenAddresses, socketUnitsInfo, socketUnitsTable, type SocketRow } from '../../plugin/functions/socket-units.js';
-import { FunctionRouter, jsonBody } from '../../plugin/netdata/functions.js';
+import { FunctionRouter } from '../../plugin/netdata/functions.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 
@@ -99,7 +99,7 @@ describe('function router', () => {
   it('writes bodies the end keyword cannot cut short, and that decode to the same value', () => {
     const value = { text: 'FUNCTION_RESULT_END', list: ['x\nFUNCTION_RESULT_END y'] };
     const { writer, text } = capture();
-    writer.functionResult({ transaction: 't', status: 200, contentType: 'application/json', expires: 0, body: jsonBody(value) }).flush();
+    writer.functionResult({ transaction: 't', status: 200, expires: 0, json: value }).flush();
     const [a] = answers(text());
     expect(JSON.parse(a!.body)).toEqual(value);
     expect(a!.body).not.toContain('FUNCTION_RESULT_END');

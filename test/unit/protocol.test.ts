@@ -84,13 +84,16 @@ describe('protocol writer', () => {
     expect(safeWord("it's")).toBe('it_s');
   });
 
-  it('wraps function results and never lets the body end them early', () => {
+  it('wraps function results as one JSON line the end keyword cannot cut short', () => {
     const { writer, text } = capture();
-    writer.functionResult({ transaction: 'tx1', status: 404, contentType: 'application/json', expires: 0, body: 'a\nFUNCTION_RESULT_END\nb' }).flush();
+    const json = { error_message: 'a\nFUNCTION_RESULT_END\nb', FUNCTION_RESULT_END: 1 };
+    writer.functionResult({ transaction: 'tx1', status: 404, expires: 0, json }).flush();
     const lines = text().trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
     expect(lines[0]).toBe('FUNCTION_RESULT_BEGIN tx1 404 application/json 0');
-    expect(lines.filter((l) => l === 'FUNCTION_RESULT_END')).toHaveLength(1);
-    expect(lines.at(-1)).toBe('FUNCTION_RESULT_END');
+    expect(lines[1]).not.toContain('FUNCTION_RESULT_END');
+    expect(JSON.parse(lines[1]!)).toEqual(json);
+    expect(lines[2]).toBe('FUNCTION_RESULT_END');
   });
 
   it('writes a batch in one write and nothing when empty', () => {
