@@ -8,6 +8,8 @@
 //       exclude: ['user@*.service']
 //       skip_transient: true
 //       timeout: 2
+//       aggregate_instances: true  # this plugin's own keys: Accept=yes instances, flapping alarm
+//       flapping_threshold: 20
 // Every problem is reported in one line naming the file, the job and the key. A bad job is skipped;
 // a file that cannot be read or parsed, or has no usable job, falls back to the built-in default,
 // so a typo never leaves the operator without monitoring.
@@ -24,6 +26,10 @@ export interface JobConfig {
   readonly skipTransient: boolean;
   /** Seconds each D-Bus call may take. */
   readonly timeout: number;
+  /** One dimension per template for Accept=yes per-connection instances (see plugin/units/instances.ts). */
+  readonly aggregateInstances: boolean;
+  /** State transitions of one unit type in 5 minutes above which the flapping alarm warns. */
+  readonly flappingThreshold: number;
 }
 
 export interface PluginConfig {
@@ -53,6 +59,7 @@ export const DEFAULT_INCLUDE: readonly string[] = [
 ];
 
 const DEFAULT_TIMEOUT = 2;
+export const DEFAULT_FLAPPING_THRESHOLD = 20;
 const MAX_UPDATE_EVERY = 3600;
 
 /** go.d keys we read but do not act on: accepted silently so go.d files load cleanly. */
@@ -60,7 +67,7 @@ const GO_D_MODULE_KEYS = new Set(['autodetection_retry', 'priority']);
 const GO_D_JOB_KEYS = new Set(['autodetection_retry', 'priority']);
 /** go.d options of other features: accepted with a note that they do nothing here. */
 const UNSUPPORTED_JOB_KEYS = new Set(['collect_unit_files', 'collect_unit_files_every', 'include_unit_files']);
-const JOB_KEYS = new Set(['name', 'update_every', 'include', 'exclude', 'skip_transient', 'timeout']);
+const JOB_KEYS = new Set(['name', 'update_every', 'include', 'exclude', 'skip_transient', 'timeout', 'aggregate_instances', 'flapping_threshold']);
 
 export function defaultJob(updateEvery: number): JobConfig {
   return {
@@ -70,6 +77,8 @@ export function defaultJob(updateEvery: number): JobConfig {
     exclude: [],
     skipTransient: true,
     timeout: DEFAULT_TIMEOUT,
+    aggregateInstances: true,
+    flappingThreshold: DEFAULT_FLAPPING_THRESHOLD,
   };
 }
 
@@ -188,7 +197,18 @@ function parseJob(raw: unknown, moduleEvery: number, pluginEvery: number): strin
     if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > 60) return 'timeout: must be a number of seconds, above 0 and at most 60';
     timeout = t;
   }
-  return { job: { name: r.name, updateEvery: every, include, exclude, skipTransient, timeout }, notes };
+  let aggregateInstances = true;
+  if (r.aggregate_instances !== undefined) {
+    if (typeof r.aggregate_instances !== 'boolean') return 'aggregate_instances: must be true or false';
+    aggregateInstances = r.aggregate_instances;
+  }
+  let flappingThreshold = DEFAULT_FLAPPING_THRESHOLD;
+  if (r.flapping_threshold !== undefined) {
+    const t = r.flapping_threshold;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 1_000_000) return 'flapping_threshold: must be a whole number of transitions from 1 to 1000000';
+    flappingThreshold = t;
+  }
+  return { job: { name: r.name, updateEvery: every, include, exclude, skipTransient, timeout, aggregateInstances, flappingThreshold }, notes };
 }
 
 function updateEvery(value: unknown, pluginEvery: number): number | string {

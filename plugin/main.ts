@@ -9,7 +9,9 @@ import { debugFor, errorText, logError } from './log.js';
 import { ProtocolWriter } from './netdata/protocol.js';
 import { readRequests } from './netdata/requests.js';
 import { Scheduler } from './scheduler.js';
+import { FailureReporter } from './systemd/reasons.js';
 import { NoSystemdError, UnitSync } from './systemd/sync.js';
+import { UnitSelector } from './jobs/selector.js';
 import { UnitTable } from './units/table.js';
 
 const debug = debugFor('main');
@@ -39,6 +41,8 @@ async function main(): Promise<void> {
     wants: (name) => jobs.some((j) => j.matchesName(name)),
     needTransient: config.jobs.some((j) => j.skipTransient),
   });
+  const selectors = config.jobs.map((j) => new UnitSelector(j));
+  const reporter = new FailureReporter(table, (u) => selectors.some((s) => s.selects(u)), () => sync.systemd);
   const schedulers = jobs.map(
     (job) =>
       new Scheduler(job.config.updateEvery, (nowUs) => {
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
     debug('stopping: %s', why);
     schedulers.forEach((s) => s.stop());
     sync.stop();
+    reporter.stop();
     // Let stdout drain, but never linger: the agent may SIGKILL a plugin that does not go.
     const exit = (): never => process.exit(0);
     setTimeout(exit, 500).unref();

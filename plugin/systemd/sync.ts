@@ -95,6 +95,11 @@ export class UnitSync {
     this.armSafetyResync();
   }
 
+  /** systemd's API on the current connection, for occasional reads (undefined while disconnected). */
+  get systemd(): SystemdManager | undefined {
+    return this.manager;
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);

@@ -21,6 +21,15 @@ export interface Unit {
   transient: boolean | undefined;
   /** Table sequence at the unit's latest entry into `failed`; 0 if never seen entering it. */
   failedSeq: number;
+  /** ActiveState changes seen since the unit entered the table (for the flapping charts). */
+  transitions: number;
+  /** The table's `states` version at the unit's latest ActiveState change. */
+  changedAt: number;
+  /**
+   * For a failed socket: the service it triggers, when that says more than "inactive"
+   * (`web.service failed start-limit-hit`). Set by the failure reporter, shown in the alarm text.
+   */
+  triggered?: string;
 }
 
 export interface UnitSnapshot {
@@ -51,8 +60,12 @@ export class UnitTable {
   private readonly unloadedFailures = new Map<string, number>();
   /** Bumped whenever units are added or removed, so jobs re-select only then. */
   private membershipVersion = 0;
+  /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
+  private stateVersion = 0;
   /** False until the first snapshot and while systemd cannot be reached: jobs then leave gaps. */
   synced = false;
+  /** Told of every entry into `failed` (a unit listed failed counts as one); must not throw. */
+  onFailure: ((unit: Unit) => void) | undefined;
 
   get size(): number {
     return this.byName.size;
@@ -64,6 +77,10 @@ export class UnitTable {
 
   get membership(): number {
     return this.membershipVersion;
+  }
+
+  get states(): number {
+    return this.stateVersion;
   }
 
   get(name: string): Unit | undefined {
@@ -116,11 +133,14 @@ export class UnitTable {
       result: s.result,
       transient: s.transient,
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (this.unloadedFailures.get(s.name) ?? 0),
+      transitions: 0,
+      changedAt: 0,
     };
     this.unloadedFailures.delete(s.name);
     this.byName.set(unit.name, unit);
     this.byPath.set(unit.path, unit);
     this.membershipVersion++;
+    if (s.activeState === 'failed') this.onFailure?.(unit);
     return unit;
   }
 
@@ -141,6 +161,7 @@ export class UnitTable {
   /** Records that the unit was failed at some point since now, whatever its state says. */
   noteFailure(unit: Unit): void {
     unit.failedSeq = ++this.failSeq;
+    this.onFailure?.(unit);
   }
 
   /** Applies a change signalled by systemd. */
@@ -149,6 +170,8 @@ export class UnitTable {
     if (change.subState !== undefined) unit.subState = change.subState;
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
       unit.activeState = change.activeState;
+      unit.transitions++;
+      unit.changedAt = ++this.stateVersion;
       if (change.activeState === 'failed') this.noteFailure(unit);
     }
   }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
+import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { repoRoot } from '../helpers/run.js';
 
 type Entry = Record<string, string>;
@@ -25,7 +26,27 @@ function parseHealth(text: string): Entry[] {
 }
 
 describe('health.d/systemdunits.conf', () => {
-  const entries = parseHealth(readFileSync(`${repoRoot}/health.d/systemdunits.conf`, 'utf8'));
+  const all = parseHealth(readFileSync(`${repoRoot}/health.d/systemdunits.conf`, 'utf8'));
+  const entries = all.filter((e) => e.template!.endsWith('_unit_failed_state'));
+  const flapping = all.filter((e) => e.template!.endsWith('_units_flapping'));
+
+  it('has nothing but the failed-state and the flapping templates', () => {
+    expect(entries.length + flapping.length).toBe(all.length);
+  });
+
+  it('has one flapping template per chart kind, on its transitions chart, against the threshold variable', () => {
+    expect(flapping.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_units_flapping`).sort());
+    for (const k of UNIT_STATE_CHARTS) {
+      const e = flapping.find((x) => x.template === `systemd_${k.unitType}_units_flapping`)!;
+      expect(e.on).toBe(UNIT_TRANSITIONS_CHART.context.replace('{type}', k.unitType));
+      // The per-interval counts summed over 5 minutes: changes in 5 minutes at any update_every.
+      expect(e.lookup).toBe(`sum -5m unaligned of ${UNIT_TRANSITIONS_CHART.dimensions[0]!.id}`);
+      expect(e.warn).toBe(`$this > $${UNIT_TRANSITIONS_CHART.thresholdVariable}`);
+      expect(e.crit).toBeUndefined();
+      expect(e.info).toContain(`\${label:${UNIT_TRANSITIONS_CHART.changedLabel}} `); // a space after it: 1.37 needs one
+      expect(e).toMatchObject({ class: 'Errors', type: 'Linux', component: 'Systemd units', to: 'sysadmin', units: 'transitions' });
+    }
+  });
 
   it('has one failed-state template for each chart kind the plugin can write', () => {
     expect(entries.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_unit_failed_state`).sort());
