@@ -1,9 +1,10 @@
 // State transitions per unit type per job, for the flapping alarm (charts/unit-summary.ts).
 //
 // Counted from the table's per-unit counters, which every ActiveState change systemd signals bumps,
-// so a unit that flaps several times between two samples adds each change. Per-connection
-// instances of Accept=yes sockets are left out: they start and stop with every connection, which is
-// traffic (see the socket activity charts), not flapping.
+// so a unit that flaps several times between two samples adds each change. Counts are kept per
+// unit name, so a unit that systemd unloads and loads again (`reset-failed` then `start`) keeps
+// counting. Per-connection instances of Accept=yes sockets are left out: they start and stop with
+// every connection, which is traffic (see the socket activity charts), not flapping.
 
 import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import type { JobConfig } from '../config.js';
@@ -19,9 +20,9 @@ const LABEL_MAX_UNITS = 5;
 interface Counter {
   /** The units counted (the chart's units without per-connection instances). */
   counted: readonly Unit[];
-  /** Σ transitions of `counted` when last summed. */
-  base: number;
-  /** Transitions of units that left the chart since the last sample, not yet reported. */
+  /** Per unit name: its transitions already reported. */
+  readonly seen: Map<string, number>;
+  /** Changes of units that left the chart since the last sample, not yet reported. */
   pending: number;
 }
 
@@ -43,9 +44,17 @@ export class UnitTransitions extends SummaryCharts {
 
   protected override changeUnits(chart: SummaryChart, next: readonly Unit[]): void {
     const c = this.counter(chart);
-    c.pending += sum(c.counted) - c.base;
-    c.counted = next.filter((u) => !this.isPerConnection(u));
-    c.base = sum(c.counted);
+    const counted = next.filter((u) => !this.isPerConnection(u));
+    const names = new Set(counted.map((u) => u.name));
+    for (const u of c.counted) {
+      if (names.has(u.name)) continue;
+      // Leaving the chart: what it did since the last sample is still this interval's.
+      c.pending += u.transitions - (c.seen.get(u.name) ?? u.transitions);
+      c.seen.delete(u.name);
+    }
+    // A name new to the chart counts from now on.
+    for (const u of counted) if (!c.seen.has(u.name)) c.seen.set(u.name, u.transitions);
+    c.counted = counted;
     if (next.length === 0) this.counters.delete(chart);
   }
 
@@ -53,33 +62,29 @@ export class UnitTransitions extends SummaryCharts {
     const c = this.counter(chart);
     let delta = c.pending;
     c.pending = 0;
+    let changed: Unit[] | undefined;
     if (this.table.states !== this.seenStates) {
-      const now = sum(c.counted);
-      delta += now - c.base;
-      c.base = now;
-      const changed = delta > 0 ? this.changedLabel(c.counted) : undefined;
-      if (changed !== undefined) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, changed);
+      for (const u of c.counted) {
+        if (u.changedAt <= this.seenStates) continue;
+        const d = u.transitions - (c.seen.get(u.name) ?? 0);
+        if (d <= 0) continue;
+        c.seen.set(u.name, u.transitions);
+        delta += d;
+        (changed ??= []).push(u);
+      }
     }
     chart.values[0] = delta;
-    if (!chart.labels.has(UNIT_TRANSITIONS_CHART.changedLabel)) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, 'none');
+    if (changed) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, changedLabel(changed));
+    else if (!chart.labels.has(UNIT_TRANSITIONS_CHART.changedLabel)) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, 'none');
   }
 
   protected override variables(_chart: SummaryChart): void {
     this.chartVariable(UNIT_TRANSITIONS_CHART.thresholdVariable, this.config.flappingThreshold);
   }
 
-  /** Units that changed state in this interval, those with most changes first. */
-  private changedLabel(units: readonly Unit[]): string | undefined {
-    const changed = units.filter((u) => u.changedAt > this.seenStates).sort((a, b) => b.transitions - a.transitions);
-    if (changed.length === 0) return undefined;
-    const named = changed.slice(0, LABEL_MAX_UNITS).map((u) => dimensionName(u.name));
-    const more = changed.length - LABEL_MAX_UNITS;
-    return named.join('; ') + (more > 0 ? `; and ${more} more` : '');
-  }
-
   private counter(chart: SummaryChart): Counter {
     let c = this.counters.get(chart);
-    if (!c) this.counters.set(chart, (c = { counted: [], base: 0, pending: 0 }));
+    if (!c) this.counters.set(chart, (c = { counted: [], seen: new Map(), pending: 0 }));
     return c;
   }
 
@@ -90,8 +95,10 @@ export class UnitTransitions extends SummaryCharts {
   }
 }
 
-function sum(units: readonly Unit[]): number {
-  let n = 0;
-  for (const u of units) n += u.transitions;
-  return n;
+/** Units that changed state in the interval, those with most changes so far first. */
+function changedLabel(changed: Unit[]): string {
+  changed.sort((a, b) => b.transitions - a.transitions);
+  const named = changed.slice(0, LABEL_MAX_UNITS).map((u) => dimensionName(u.name));
+  const more = changed.length - LABEL_MAX_UNITS;
+  return named.join('; ') + (more > 0 ? `; and ${more} more` : '');
 }

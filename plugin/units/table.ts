@@ -54,10 +54,11 @@ export class UnitTable {
   /** Bumped on every entry into `failed`. */
   private failSeq = 0;
   /**
-   * Failure stamps of units systemd unloaded: `systemctl reset-failed` on an unreferenced unit
-   * unloads it, and a `start` right after loads it anew; the failure must survive that round trip.
+   * Failure stamps and transition counts of units systemd unloaded: `systemctl reset-failed` on an
+   * unreferenced unit unloads it, and a `start` right after loads it anew; the failure and the
+   * state changes must survive that round trip.
    */
-  private readonly unloadedFailures = new Map<string, number>();
+  private readonly unloaded = new Map<string, Pick<Unit, 'failedSeq' | 'transitions' | 'changedAt'>>();
   /** Bumped whenever units are added or removed, so jobs re-select only then. */
   private membershipVersion = 0;
   /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
@@ -123,6 +124,7 @@ export class UnitTable {
       this.update(known, { activeState: s.activeState, subState: s.subState, ...(s.result ? { result: s.result } : {}) });
       return known;
     }
+    const before = this.unloaded.get(s.name);
     const unit: Unit = {
       name: s.name,
       type: unitType(s.name),
@@ -132,11 +134,11 @@ export class UnitTable {
       subState: s.subState,
       result: s.result,
       transient: s.transient,
-      failedSeq: s.activeState === 'failed' ? ++this.failSeq : (this.unloadedFailures.get(s.name) ?? 0),
-      transitions: 0,
-      changedAt: 0,
+      failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
+      transitions: before?.transitions ?? 0,
+      changedAt: before?.changedAt ?? 0,
     };
-    this.unloadedFailures.delete(s.name);
+    this.unloaded.delete(s.name);
     this.byName.set(unit.name, unit);
     this.byPath.set(unit.path, unit);
     this.membershipVersion++;
@@ -149,10 +151,10 @@ export class UnitTable {
     if (!unit) return false;
     this.byName.delete(name);
     if (this.byPath.get(unit.path) === unit) this.byPath.delete(unit.path);
-    if (unit.failedSeq > 0) {
-      this.unloadedFailures.set(name, unit.failedSeq);
-      // Only the latest few matter (older stamps are behind every job's last sample).
-      if (this.unloadedFailures.size > 1000) this.unloadedFailures.delete(this.unloadedFailures.keys().next().value!);
+    if (unit.failedSeq > 0 || unit.transitions > 0) {
+      this.unloaded.set(name, { failedSeq: unit.failedSeq, transitions: unit.transitions, changedAt: unit.changedAt });
+      // Only the latest few matter (older ones are behind every job's last sample).
+      if (this.unloaded.size > 1000) this.unloaded.delete(this.unloaded.keys().next().value!);
     }
     this.membershipVersion++;
     return true;

@@ -233,6 +233,23 @@ describe('state transitions', () => {
     expect(s.chart(TRANSITIONS)).toBeUndefined(); // label unchanged: no CHART line
   });
 
+  it('keeps counting a unit that systemd unloads and loads again between two samples (reset-failed, start)', () => {
+    const h = new Harness();
+    h.table.applySnapshot([unit('a.socket'), unit('b.socket')]);
+    h.sample();
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const a = h.table.get('a.socket')!;
+      for (const st of ['inactive', 'activating', 'failed', 'inactive']) h.table.update(a, { activeState: st });
+      h.table.remove('a.socket');
+      const again = h.table.upsert(unit('a.socket', 'inactive'));
+      for (const st of ['activating', 'active']) h.table.update(again, { activeState: st });
+    }
+    const s = h.sample();
+    expect(s.values(TRANSITIONS)).toEqual({ transitions: 18 });
+    expect(s.label(TRANSITIONS, 'changed_units')).toBe('a.socket');
+    expect(h.sample().values(TRANSITIONS)).toEqual({ transitions: 0 });
+  });
+
   it('keeps the changes of a unit that is removed before the next sample, and ignores per-connection instances', () => {
     const h = new Harness();
     const conn = 'echo@1-127.0.0.1:7777-127.0.0.1:40001.service';
