@@ -45,12 +45,18 @@ export const UNIT_COUNTS_CHART: SummaryChartDef = {
 
 /**
  * ActiveState changes of the type's units during the sample's interval, as systemd signalled them
- * (so changes between two samples count too). Per interval rather than per second, so that the
- * flapping alarm's `sum -5m` is the number of changes in 5 minutes at any update_every.
+ * (so changes between two samples count too), per interval rather than per second.
  */
 export const UNIT_TRANSITIONS_CHART: SummaryChartDef & {
   /** Chart variable: the job's flapping_threshold, which the flapping alarm compares against. */
   readonly thresholdVariable: string;
+  /**
+   * Chart variable: changes in the last `windowSeconds`, which the flapping alarm reads. Kept by
+   * the plugin rather than a `lookup: sum -5m`, which agents do not evaluate until the chart has
+   * 5 minutes of data (and which would interpolate).
+   */
+  readonly windowVariable: string;
+  readonly windowSeconds: number;
   /** Chart label: units that changed state in the latest interval that had changes. */
   readonly changedLabel: string;
 } = {
@@ -66,5 +72,7 @@ export const UNIT_TRANSITIONS_CHART: SummaryChartDef & {
   plugin: 'systemdunits.plugin',
   module: 'systemdunits',
   thresholdVariable: 'flapping_threshold',
+  windowVariable: 'transitions_5m',
+  windowSeconds: 300,
   changedLabel: 'changed_units',
 };

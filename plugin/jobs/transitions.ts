@@ -24,6 +24,10 @@ interface Counter {
   readonly seen: Map<string, number>;
   /** Changes of units that left the chart since the last sample, not yet reported. */
   pending: number;
+  /** The latest samples' values, a ring covering the alarm's window, and their sum. */
+  readonly window: number[];
+  next: number;
+  windowSum: number;
 }
 
 export class UnitTransitions extends SummaryCharts {
@@ -74,17 +78,24 @@ export class UnitTransitions extends SummaryCharts {
       }
     }
     chart.values[0] = delta;
+    c.windowSum += delta - c.window[c.next]!;
+    c.window[c.next] = delta;
+    c.next = (c.next + 1) % c.window.length;
     if (changed) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, changedLabel(changed));
     else if (!chart.labels.has(UNIT_TRANSITIONS_CHART.changedLabel)) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, 'none');
   }
 
-  protected override variables(_chart: SummaryChart): void {
+  protected override variables(chart: SummaryChart): void {
     this.chartVariable(UNIT_TRANSITIONS_CHART.thresholdVariable, this.config.flappingThreshold);
+    this.chartVariable(UNIT_TRANSITIONS_CHART.windowVariable, this.counter(chart).windowSum);
   }
 
   private counter(chart: SummaryChart): Counter {
     let c = this.counters.get(chart);
-    if (!c) this.counters.set(chart, (c = { counted: [], seen: new Map(), pending: 0 }));
+    if (!c) {
+      const samples = Math.max(1, Math.ceil(UNIT_TRANSITIONS_CHART.windowSeconds / this.config.updateEvery));
+      this.counters.set(chart, (c = { counted: [], seen: new Map(), pending: 0, window: new Array<number>(samples).fill(0), next: 0, windowSum: 0 }));
+    }
     return c;
   }
 

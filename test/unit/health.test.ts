@@ -39,8 +39,9 @@ describe('health.d/systemdunits.conf', () => {
     for (const k of UNIT_STATE_CHARTS) {
       const e = flapping.find((x) => x.template === `systemd_${k.unitType}_units_flapping`)!;
       expect(e.on).toBe(UNIT_TRANSITIONS_CHART.context.replace('{type}', k.unitType));
-      // The per-interval counts summed over 5 minutes: changes in 5 minutes at any update_every.
-      expect(e.lookup).toBe(`sum -5m unaligned of ${UNIT_TRANSITIONS_CHART.dimensions[0]!.id}`);
+      // The plugin's own 5-minute sum: a lookup would wait for 5 minutes of data before running.
+      expect(e.calc).toBe(`$${UNIT_TRANSITIONS_CHART.windowVariable}`);
+      expect(e.lookup).toBeUndefined();
       expect(e.warn).toBe(`$this > $${UNIT_TRANSITIONS_CHART.thresholdVariable}`);
       expect(e.crit).toBeUndefined();
       expect(e.info).toContain(`\${label:${UNIT_TRANSITIONS_CHART.changedLabel}} `); // a space after it: 1.37 needs one

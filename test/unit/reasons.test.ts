@@ -233,6 +233,23 @@ describe('state transitions', () => {
     expect(s.chart(TRANSITIONS)).toBeUndefined(); // label unchanged: no CHART line
   });
 
+  it('keeps the sum of the last 5 minutes of samples in transitions_5m, for the flapping alarm', () => {
+    const h = new Harness({ ...defaultJob(60), updateEvery: 60 }); // 5 samples make 5 minutes
+    h.table.applySnapshot([unit('a.socket')]);
+    expect(h.sample().variable(TRANSITIONS, 'transitions_5m')).toBe(0);
+    const a = h.table.get('a.socket')!;
+    const flap = (n: number) => {
+      for (let i = 0; i < n; i++) h.table.update(a, { activeState: a.activeState === 'active' ? 'failed' : 'active' });
+    };
+    const seen: number[] = [];
+    for (const n of [3, 0, 2, 0, 0, 1, 0, 0]) {
+      flap(n);
+      seen.push(h.sample().variable(TRANSITIONS, 'transitions_5m')!);
+    }
+    // The window holds 5 samples: the 3 drops out at the sixth.
+    expect(seen).toEqual([3, 3, 5, 5, 5, 3, 3, 1]);
+  });
+
   it('keeps counting a unit that systemd unloads and loads again between two samples (reset-failed, start)', () => {
     const h = new Harness();
     h.table.applySnapshot([unit('a.socket'), unit('b.socket')]);
