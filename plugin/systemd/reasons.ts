@@ -63,6 +63,14 @@ export class RateLimitedLog {
   ) {}
 
   say(line: string): void {
+    if (this.admit()) this.write(line);
+  }
+
+  /**
+   * Takes a line's place in the window (then write it with `write`), or counts it as not listed.
+   * Lets a caller skip the work of composing a line that would not be written.
+   */
+  admit(): boolean {
     const t = this.now();
     if (t - this.windowStart >= this.windowMs) {
       this.windowStart = t;
@@ -70,13 +78,17 @@ export class RateLimitedLog {
     }
     if (this.said < this.perWindow) {
       this.said++;
-      this.write(line);
-      return;
+      return true;
     }
     if (this.suppressed++ === 0) {
       this.timer = setTimeout(() => this.summarize(), Math.max(0, this.windowStart + this.windowMs - t));
       this.timer.unref();
     }
+    return false;
+  }
+
+  writeAdmitted(line: string): void {
+    this.write(line);
   }
 
   private summarize(): void {
@@ -123,15 +135,17 @@ export class FailureReporter {
     if (this.reported.get(unit) === unit.transitions || !this.wanted(unit)) return;
     this.reported.set(unit, unit.transitions);
     unit.triggered = undefined;
-    if (unit.type !== 'socket') return this.log.say(failureLine(unit));
+    // Beyond the rate limit nothing is read either: a storm of failures costs no D-Bus calls.
+    if (!this.log.admit()) return;
+    if (unit.type !== 'socket') return this.log.writeAdmitted(failureLine(unit));
     void this.triggeredBy(unit).then(
       (triggered) => {
         unit.triggered = triggeredSummary(triggered);
-        this.log.say(failureLine(unit, triggered));
+        this.log.writeAdmitted(failureLine(unit, triggered));
       },
       (err) => {
         debug('cannot read what %s triggers: %s', unit.name, errorText(err));
-        this.log.say(failureLine(unit));
+        this.log.writeAdmitted(failureLine(unit));
       },
     );
   }

@@ -338,6 +338,20 @@ describe('why it failed', () => {
     reporter.stop();
   });
 
+  it('writes at most 10 failure lines at once in a storm, and says how many more failed when the minute is over', async () => {
+    vi.useFakeTimers();
+    const lines: string[] = [];
+    const table = new UnitTable();
+    const reporter = new FailureReporter(table, () => true, () => undefined, (l) => lines.push(l));
+    table.applySnapshot(Array.from({ length: 25 }, (_, i) => unit(`s${String(i).padStart(2, '0')}.socket`, 'failed', { result: 'resources' })));
+    await vi.advanceTimersByTimeAsync(10); // sockets: the (here empty) Triggers reads settle
+    expect(lines).toHaveLength(10);
+    expect(lines[0]).toBe('s00.socket failed (Result=resources)');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(lines.at(-1)).toMatch(/^15 more unit failures not listed \(at most 10 lines per 60 s\)/);
+    reporter.stop();
+  });
+
   it('rate-limits a storm to 10 lines a minute plus one line that counts the rest', () => {
     vi.useFakeTimers();
     let now = 0;
