@@ -34,6 +34,10 @@ describe('health.d/systemdunits.conf', () => {
     expect(entries.length + flapping.length).toBe(all.length);
   });
 
+  it('keeps quotes out of alarm texts (the agent drops them: "job\'s" arrives as "job s")', () => {
+    for (const e of all) for (const key of ['info', 'summary']) expect(e[key], `${e.template} ${key}`).not.toMatch(/['"`]/);
+  });
+
   it('has one flapping template per chart kind, on its transitions chart, against the threshold variable', () => {
     expect(flapping.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_units_flapping`).sort());
     for (const k of UNIT_STATE_CHARTS) {
