@@ -14,7 +14,9 @@ import { ProtocolWriter } from './netdata/protocol.js';
 import { readRequests } from './netdata/requests.js';
 import { Scheduler } from './scheduler.js';
 import { SocketAcceptIndex } from './systemd/socket-counters.js';
+import { FailureReporter } from './systemd/reasons.js';
 import { NoSystemdError, UnitSync } from './systemd/sync.js';
+import { UnitSelector } from './jobs/selector.js';
 import { UnitTable } from './units/table.js';
 
 const debug = debugFor('main');
@@ -54,6 +56,8 @@ async function main(): Promise<void> {
   // Declared with the first batch, not before: a plugin that disables itself (no systemd)
   // must print nothing but DISABLE.
   let declared = false;
+  const selectors = config.jobs.map((j) => new UnitSelector(j));
+  const reporter = new FailureReporter(table, (u) => selectors.some((s) => s.selects(u)), systemd);
   const schedulers = jobs.map(
     (job) =>
       new Scheduler(job.config.updateEvery, (nowUs) => {
@@ -79,6 +83,7 @@ async function main(): Promise<void> {
     schedulers.forEach((s) => s.stop());
     activity.forEach((a) => a.stop());
     sync.stop();
+    reporter.stop();
     // Let stdout drain, but never linger: the agent may SIGKILL a plugin that does not go.
     const exit = (): never => process.exit(0);
     setTimeout(exit, 500).unref();

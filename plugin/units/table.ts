@@ -23,6 +23,15 @@ export interface Unit {
   transient: boolean | undefined;
   /** Table sequence at the unit's latest entry into `failed`; 0 if never seen entering it. */
   failedSeq: number;
+  /** ActiveState changes seen since the unit entered the table (for the flapping charts). */
+  transitions: number;
+  /** The table's `states` version at the unit's latest ActiveState change. */
+  changedAt: number;
+  /**
+   * For a failed socket: the service it triggers, when that says more than "inactive"
+   * (`web.service failed start-limit-hit`). Set by the failure reporter, shown in the alarm text.
+   */
+  triggered?: string;
 }
 
 export interface UnitSnapshot {
@@ -45,12 +54,15 @@ export class UnitTable {
   /** Bumped on every entry into `failed`. */
   private failSeq = 0;
   /**
-   * Failure stamps of units systemd unloaded: `systemctl reset-failed` on an unreferenced unit
-   * unloads it, and a `start` right after loads it anew; the failure must survive that round trip.
+   * Failure stamps and transition counts of units systemd unloaded: `systemctl reset-failed` on an
+   * unreferenced unit unloads it, and a `start` right after loads it anew; the failure and the
+   * state changes must survive that round trip.
    */
-  private readonly unloadedFailures = new Map<string, number>();
+  private readonly unloaded = new Map<string, Pick<Unit, 'failedSeq' | 'transitions' | 'changedAt'>>();
   /** Bumped whenever units are added or removed, so jobs re-select only then. */
   private membershipVersion = 0;
+  /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
+  private stateVersion = 0;
   /** False until the first snapshot and while systemd cannot be reached: jobs then leave gaps. */
   synced = false;
   /**
@@ -58,6 +70,8 @@ export class UnitTable {
    * that are constant until a reload (a socket's Accept) must then be read again.
    */
   reloads = 0;
+  /** Told of every entry into `failed` (a unit listed failed counts as one); must not throw. */
+  onFailure: ((unit: Unit) => void) | undefined;
 
   get size(): number {
     return this.byName.size;
@@ -69,6 +83,10 @@ export class UnitTable {
 
   get membership(): number {
     return this.membershipVersion;
+  }
+
+  get states(): number {
+    return this.stateVersion;
   }
 
   get(name: string): Unit | undefined {
@@ -108,6 +126,7 @@ export class UnitTable {
       this.update(known, { activeState: s.activeState, subState: s.subState, ...(s.result ? { result: s.result } : {}) });
       return known;
     }
+    const before = this.unloaded.get(s.name);
     const unit: Unit = {
       name: s.name,
       type: unitType(s.name),
@@ -117,11 +136,14 @@ export class UnitTable {
       subState: intern(s.subState),
       result: s.result,
       transient: s.transient,
-      failedSeq: s.activeState === 'failed' ? ++this.failSeq : (this.unloadedFailures.get(s.name) ?? 0),
+      failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
+      transitions: before?.transitions ?? 0,
+      changedAt: before?.changedAt ?? 0,
     };
-    this.unloadedFailures.delete(s.name);
+    this.unloaded.delete(s.name);
     this.byName.set(unit.name, unit);
     this.membershipVersion++;
+    if (s.activeState === 'failed') this.onFailure?.(unit);
     return unit;
   }
 
@@ -129,10 +151,10 @@ export class UnitTable {
     const unit = this.byName.get(name);
     if (!unit) return false;
     this.byName.delete(name);
-    if (unit.failedSeq > 0) {
-      this.unloadedFailures.set(name, unit.failedSeq);
-      // Only the latest few matter (older stamps are behind every job's last sample).
-      if (this.unloadedFailures.size > 1000) this.unloadedFailures.delete(this.unloadedFailures.keys().next().value!);
+    if (unit.failedSeq > 0 || unit.transitions > 0) {
+      this.unloaded.set(name, { failedSeq: unit.failedSeq, transitions: unit.transitions, changedAt: unit.changedAt });
+      // Only the latest few matter (older ones are behind every job's last sample).
+      if (this.unloaded.size > 1000) this.unloaded.delete(this.unloaded.keys().next().value!);
     }
     this.membershipVersion++;
     return true;
@@ -141,6 +163,7 @@ export class UnitTable {
   /** Records that the unit was failed at some point since now, whatever its state says. */
   noteFailure(unit: Unit): void {
     unit.failedSeq = ++this.failSeq;
+    this.onFailure?.(unit);
   }
 
   /** Applies a change signalled by systemd. */
@@ -150,6 +173,8 @@ export class UnitTable {
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
       unit.activeState = intern(change.activeState);
       unit.value = stateValue(unit.activeState);
+      unit.transitions++;
+      unit.changedAt = ++this.stateVersion;
       if (change.activeState === 'failed') this.noteFailure(unit);
     }
   }

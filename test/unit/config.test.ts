@@ -24,7 +24,7 @@ jobs:
       1,
     );
     expect(config.jobs).toEqual([
-      { name: 'service-units', updateEvery: 2, include: ['*.service'], exclude: [], skipTransient: false, timeout: 3, socketActivity: false, socketActivityEvery: 10 },
+      { name: 'service-units', updateEvery: 2, include: ['*.service'], exclude: [], skipTransient: false, timeout: 3, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 },
     ]);
     expect(problems).toEqual([`${SRC}: job 'service-units' (jobs[0]): collect_unit_files: not supported by this plugin; ignored`]);
   });
@@ -32,7 +32,7 @@ jobs:
   it('fills defaults and accepts exclude and go.d durations', () => {
     const { config, problems } = parseConfig(`jobs:\n  - name: all\n    exclude: "user@*.service"\n    timeout: 500ms\n`, SRC, 5);
     expect(problems).toEqual([]);
-    expect(config.jobs[0]).toEqual({ name: 'all', updateEvery: 5, include: DEFAULT_INCLUDE, exclude: ['user@*.service'], skipTransient: false, timeout: 0.5, socketActivity: false, socketActivityEvery: 10 });
+    expect(config.jobs[0]).toEqual({ name: 'all', updateEvery: 5, include: DEFAULT_INCLUDE, exclude: ['user@*.service'], skipTransient: false, timeout: 0.5, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 });
   });
 
   it('names file, job and key for every error and skips only the bad job', () => {

@@ -29,8 +29,13 @@ class Harness {
   }
   private readonly writer: ProtocolWriter;
 
-  /** One sample; returns its lines as word arrays. */
+  /** One sample; returns the lines of the unit state charts as word arrays. */
   sample(): string[][] {
+    return stateChartLines(this.sampleAll());
+  }
+
+  /** One sample; returns every line (the summary charts' too). */
+  sampleAll(): string[][] {
     this.text = '';
     this.now += 1_000_000;
     this.job.sample(this.now);
@@ -38,6 +43,15 @@ class Harness {
     this.out.read();
     return this.text.split('\n').filter((l) => l !== '').map(tokenize);
   }
+}
+
+/** The lines that belong to `*_unit_state` charts (a CHART or BEGIN line opens a chart's scope). */
+function stateChartLines(lines: string[][]): string[][] {
+  let inState = false;
+  return lines.filter((w) => {
+    if (w[0] === 'CHART' || w[0] === 'BEGIN') inState = w[1]!.endsWith('_unit_state');
+    return inState;
+  });
 }
 
 /** The SET values written for one chart in a sample. */
