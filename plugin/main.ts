@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   debug('config from %s: %o', config.source, config.jobs);
 
   const table = new UnitTable();
+  let compactAfterSample = false;
   const jobs = config.jobs.map((j) => new Job(j, table, writer));
   const sync = new UnitSync(table, {
     address: process.env.DBUS_SYSTEM_BUS_ADDRESS || DEFAULT_BUS,
@@ -46,7 +47,8 @@ async function main(): Promise<void> {
     wants: (name) => jobs.some((j) => j.matchesName(name)),
     needTransient: config.jobs.some((j) => j.skipTransient),
     maxInFlight: 64,
-    onSnapshot: releaseMemorySoon,
+    // The snapshot's garbage, and the chart definitions the next sample writes, then go at once.
+    onSnapshot: () => (compactAfterSample = true),
   });
   const systemd = () => sync.systemd;
   const accept = new SocketAcceptIndex(table, systemd);
@@ -70,6 +72,10 @@ async function main(): Promise<void> {
         // taking the silence for a hang.
         if (!table.synced) writer.heartbeat();
         writer.flush();
+        if (compactAfterSample && table.synced) {
+          compactAfterSample = false;
+          releaseMemorySoon();
+        }
         // Socket counters start after the first batch, so they never delay the state charts.
         if (table.synced) activity.forEach((a) => a.start());
       }),
