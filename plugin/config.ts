@@ -197,7 +197,7 @@ export function parseConfig(text: string, source: string, pluginUpdateEvery: num
       problems.push(`${source}: ${oneLine(key)}: unknown top-level key, ignored${suggest(key, ['jobs', 'update_every'], ' (known: jobs, update_every)')}`);
     }
   }
-  let moduleEvery = pluginUpdateEvery;
+  let moduleEvery = MODULE_SCHEMA.updateEvery.default({ pluginEvery: pluginUpdateEvery, moduleEvery: pluginUpdateEvery });
   if (mod.update_every !== undefined) {
     const v = MODULE_SCHEMA.updateEvery.check(mod.update_every, { pluginEvery: pluginUpdateEvery, moduleEvery });
     if (v instanceof Refused) problems.push(`${source}: update_every: ${v.reason}; using ${pluginUpdateEvery}`);
