@@ -2,7 +2,7 @@
 // (NETDATA_USER_CONFIG_DIR): one stderr line per problem naming file, job and key; the good jobs
 // chart real systemd units; with no valid job the plugin prints DISABLE and exits 0 without
 // touching the bus.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +10,13 @@ import { PluginRun } from '../helpers/plugin.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { writeSocket } from './units.js';
 
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 /** A config dir as the agent gives it, holding systemdunits.conf with `text`. */
 function configDir(text: string): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
+  made.push(dir);
   const file = join(dir, 'systemdunits.conf');
   writeFileSync(file, text);
   return { dir, file };

@@ -8,7 +8,7 @@
 //    launcher execs node, node never forks or execs.
 //  - Every file it opens or looks at is named by its argv (its own code), the agent's
 //    environment (the config dirs, the bus address, HOME), or is the Node runtime starting.
-import { mkdtemp, mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../helpers/plugin.js';
@@ -94,6 +94,7 @@ afterAll(async () => {
   await monitor?.stop().catch(() => {});
   await plugin?.stop();
   await sb?.stop({ removeDir: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('on the bus', () => {
