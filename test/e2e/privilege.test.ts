@@ -2,7 +2,8 @@
 // installed by install.sh: the plugin process the agent starts holds no capability and netdata's
 // credentials, and through faults (daemon-reload, a unit failing, dbus restarted, systemd
 // re-executed) it starts no process: strace, attached to it by root, sees no fork, clone of a
-// process or exec, and /proc shows no child. The files it holds open beyond the stdio the agent
+// process or exec, and /proc shows no child; the only paths it names meanwhile are its own code
+// and the bus address from its environment. The files it holds open beyond the stdio the agent
 // gave it are sockets, pipes, event fds and /dev/null.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
@@ -10,17 +11,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../helpers/agent.js';
-import { childrenOf, credentials, parseStrace, processCreations } from '../helpers/privilege.js';
+import { childrenOf, credentials, parseStrace, pathsNamed, processCreations, whyAllowed } from '../helpers/privilege.js';
 import { run } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
-import { installForAgent, processesRunning, SOCKET_CHART } from './e2e.js';
+import { installForAgent, processesRunning, SOCKET_CHART, type ProcInfo } from './e2e.js';
 
 let sb: Sandbox | undefined;
 let agent: Agent | undefined;
 let agentDir: string;
 let pluginPid: number;
 let entry: string;
+let pluginsDir: string;
+let proc: ProcInfo;
 let failed = false;
 
 afterEach((ctx) => {
@@ -34,14 +37,17 @@ beforeAll(async () => {
   await sb.execOk('systemctl', 'start', 'watched.socket');
   const bus = await sb.expose();
   agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-privilege-'));
-  const { pluginsDir, healthDir } = await installForAgent(agentDir);
+  const installed = await installForAgent(agentDir);
+  pluginsDir = installed.pluginsDir;
+  const healthDir = installed.healthDir;
   agent = await startAgent({ dir: agentDir, pluginsDir, healthDir, busAddress: bus });
   entry = path.join(pluginsDir, 'systemdunits/dist/plugin/main.js');
   const procs = await agent.waitFor(async () => {
     const p = await processesRunning(entry);
     return p.length === 1 ? p : undefined;
   }, 15_000, 'the plugin process');
-  pluginPid = procs[0]!.pid;
+  proc = procs[0]!;
+  pluginPid = proc.pid;
   await agent.waitFor(async () => (await agent!.charts()).charts[SOCKET_CHART], 15_000, `chart ${SOCKET_CHART}`);
 }, 240_000);
 
@@ -69,7 +75,7 @@ describe('the plugin as the agent runs it', () => {
 
   it('starts no process through faults, and keeps only sockets, pipes and /dev/null open', async () => {
     const traceFile = path.join(agentDir, 'strace.txt');
-    const strace = spawn('strace', ['-f', '-qq', '-o', traceFile, '-e', 'trace=%process', '-p', String(pluginPid)], { stdio: 'ignore' });
+    const strace = spawn('strace', ['-f', '-qq', '-s', '4096', '-o', traceFile, '-e', 'trace=%process,%file,connect', '-p', String(pluginPid)], { stdio: 'ignore' });
     const straceExit = new Promise((r) => strace.once('exit', r));
     let kids: number[] = [];
     let tracedToTheEnd = false;
@@ -107,10 +113,28 @@ describe('the plugin as the agent runs it', () => {
       await straceExit;
     }
     expect(tracedToTheEnd, 'strace stayed attached through the faults').toBe(true);
-    const created = processCreations(parseStrace(await readFile(traceFile, 'utf8')));
+    const calls = parseStrace(await readFile(traceFile, 'utf8'));
+    const created = processCreations(calls);
     expect(created.map((c) => `${c.pid} ${c.name}(${c.args.slice(0, 100)}`)).toEqual([]);
     expect(kids).toEqual([]);
     expect((await processesRunning(entry)).map((p) => p.pid), 'the same plugin process throughout').toEqual([pluginPid]);
+
+    // Every path it named meanwhile (reconnecting included) is its own code or the bus from its environment.
+    const env = proc.environ;
+    const rules = {
+      pluginDir: pluginsDir,
+      node: '/nonexistent',
+      env: {
+        NETDATA_USER_CONFIG_DIR: env.NETDATA_USER_CONFIG_DIR ?? '',
+        NETDATA_STOCK_CONFIG_DIR: env.NETDATA_STOCK_CONFIG_DIR ?? '',
+        HOME: env.HOME ?? '',
+        DBUS_SYSTEM_BUS_ADDRESS: env.DBUS_SYSTEM_BUS_ADDRESS ?? '',
+      },
+      cwd: '/nonexistent',
+    };
+    const named = pathsNamed(calls);
+    expect(named.filter((n) => !whyAllowed(n.path, rules)).map((n) => `${n.call.name}: ${n.path}`)).toEqual([]);
+    expect(named.filter((n) => n.call.name === 'connect').length, 'it reconnected after dbus restarted').toBeGreaterThan(0);
 
     // 0-2 are what the agent handed over (on 1.37 stderr is its error.log); the rest are the plugin's own.
     const fds = (await readdir(`/proc/${pluginPid}/fd`)).filter((fd) => Number(fd) > 2);
