@@ -36,6 +36,12 @@ async function main(): Promise<void> {
   const { config, problems } = loadConfig(configFile, args.updateEvery);
   problems.forEach((p) => logError(p));
   debug('config from %s: %o', config.source, config.jobs);
+  if (config.jobs.length === 0) {
+    // The config said why on stderr; DISABLE keeps the agent from restarting us into the same error.
+    writer.disable();
+    await writer.drained();
+    process.exit(0);
+  }
 
   const table = new UnitTable();
   let compactAfterSample = false;
