@@ -41,7 +41,7 @@ beforeAll(async () => {
   pluginsDir = installed.pluginsDir;
   const healthDir = installed.healthDir;
   agent = await startAgent({ dir: agentDir, pluginsDir, healthDir, busAddress: bus });
-  entry = path.join(pluginsDir, 'systemdunits/dist/plugin/main.js');
+  entry = path.join(pluginsDir, 'systemdunits/systemdunits.mjs');
   const procs = await agent.waitFor(async () => {
     const p = await processesRunning(entry);
     return p.length === 1 ? p : undefined;

@@ -49,7 +49,7 @@ async function pluginProcess(stracePid: number): Promise<number> {
     const [kid] = await childrenOf(stracePid);
     if (kid !== undefined) {
       const exe = await readFile(`/proc/${kid}/cmdline`, 'utf8').catch(() => '');
-      if (exe.includes('dist/plugin/main.js')) return kid;
+      if (exe.includes('dist/systemdunits.mjs')) return kid;
     }
     await new Promise((r) => setTimeout(r, 50));
   }
