@@ -212,6 +212,8 @@ async function main(): Promise<void> {
   };
 
   const results: PerN[] = [];
+  /** odd things seen on the way, printed under the table */
+  const problems: string[] = [];
   let statesCharts: string[] = [];
 
   async function measurePlugin(n: number, label: string, counters: boolean): Promise<PluginFigures | { notMeasured: string }> {
@@ -221,7 +223,7 @@ async function main(): Promise<void> {
       await p.waitFor('the first complete batch', () => p.stream.firstCompleteUs, 180_000);
       const startupMs = (p.stream.firstCompleteUs! - p.execUs) / 1000;
       if (counters) {
-        const refused = p.messages().filter((l) => l.includes('socket_activity') && /ignored|unknown|not supported|skipped|invalid|must/i.test(l));
+        const refused = p.messages.filter((l) => l.includes('socket_activity') && /ignored|unknown|not supported|skipped|invalid|must/i.test(l));
         if (refused.length) {
           say(`  the plugin does not take the socket counter keys: ${refused.join(' | ')}`);
           return { notMeasured: `the plugin ignored or rejected socket_activity/socket_activity_every ("${refused[0]!.replace(/^systemdunits\.plugin: \S+: /, '')}")` };
@@ -270,7 +272,7 @@ async function main(): Promise<void> {
       if (!counters || argv['resync-counters']) {
         await sleep(1500);
         say(`  resync: daemon-reload (~${Math.ceil(reloadEstimateS(n))} s at this N)`);
-        const before = p.resyncs().length;
+        const before = p.resyncs.length;
         const r0 = cpuOf(p.pid)!.self;
         const rb0 = bus();
         // busctl rather than systemctl: systemctl gives up after 180 s, the reload goes on
@@ -279,8 +281,13 @@ async function main(): Promise<void> {
         const rb1 = bus();
         const reloadMs = rb1.t - rb0.t;
         if (reload.code === 0) {
-          const done = await p.waitFor('the resync after daemon-reload', () => p.resyncs()[before], 600_000).catch(() => undefined);
-          if (!done) say('  no "resync:" debug line from the plugin: resync figures left out');
+          // Once systemd has reloaded, a resync is a listing and a few lookups: seconds.
+          const done = await p.waitFor('the resync after daemon-reload', () => p.resyncs[before], 120_000).catch(() => undefined);
+          if (!done) {
+            const tail = p.stderr.trim().split('\n').slice(-6).join('\n    ');
+            say(`  WARNING: no "resync:" line from the plugin within 120 s of the reload; resync figures left out. Its stderr ends:\n    ${tail}`);
+            problems.push(`N=${fmt(n)} ${label}: the plugin reported no resync within 120 s after the daemon-reload returned (${(reloadMs / 1000).toFixed(0)} s); its stderr ended: ${tail.replace(/\n\s*/g, ' | ')}`);
+          }
           await sleep(2000);
           const r1 = cpuOf(p.pid)!.self;
           const el = (performance.now() - rb0.t) / 1000;
@@ -440,6 +447,7 @@ async function main(): Promise<void> {
     if (r.ne.errors) notes.push(`- WARNING N=${r.n}: node_exporter scrape errors: ${r.ne.errors} (${r.ne.lastError})`);
     if (r.ne.unitsSeen !== r.n) notes.push(`- WARNING N=${r.n}: node_exporter reported ${r.ne.unitsSeen} bench sockets, not ${r.n}`);
   }
+  for (const pr of problems) notes.push(`- WARNING ${pr}`);
   const table = argv.markdown ? renderMarkdown(rows, NS) : renderText(rows, NS);
   process.stdout.write(argv.markdown
     ? `${head.map((h) => `${h}  `).join('\n')}\n\n${table}\n\n${notes.join('\n')}\n`

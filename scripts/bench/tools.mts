@@ -37,7 +37,14 @@ export class PluginProc {
   readonly stream: PluginStream;
   /** wall clock µs just before exec */
   readonly execUs: number;
+  /** the last 200 kB of its stderr, for error messages */
   stderr = '';
+  /** its `systemdunits.plugin: …` lines (what an operator sees in the agent's log), first 100 */
+  readonly messages: string[] = [];
+  /** `resync: N units, …, completed in X ms` lines of its debug output, oldest first; counted as
+   * they arrive: a storm of debug lines after a reload would push them out of `stderr` */
+  readonly resyncs: Array<{ units: number; completedMs: number }> = [];
+  private stderrPartial = '';
   /** RSS and CPU (s) read the moment the first complete batch arrived */
   atFirst: { rss: Rss | undefined; cpuS: number | undefined } | undefined;
   private exited = false;
@@ -55,7 +62,7 @@ export class PluginProc {
     });
     recordPid(opts.pidFile, this.child.pid, 'systemdunits.plugin');
     this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.stream.push(d));
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-200_000)));
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => this.onStderr(d));
     this.child.stdin.on('error', () => {});
     this.child.on('exit', () => (this.exited = true));
   }
@@ -70,14 +77,18 @@ export class PluginProc {
     return waitFor(what, probe, timeoutMs, this.dead);
   }
 
-  /** Its stderr lines that are not debug output: what an operator would see in the agent's log. */
-  messages(): string[] {
-    return this.stderr.split('\n').filter((l) => l.startsWith('systemdunits.plugin:'));
-  }
-
-  /** `resync: N units, …, completed in X ms` lines from its debug output, oldest first. */
-  resyncs(): Array<{ units: number; completedMs: number }> {
-    return [...this.stderr.matchAll(/resync: (\d+) units, \d+ new \(listed in \d+ ms, completed in (\d+) ms\)/g)].map((m) => ({ units: Number(m[1]), completedMs: Number(m[2]) }));
+  private onStderr(d: string): void {
+    this.stderr = (this.stderr + d).slice(-200_000);
+    const lines = (this.stderrPartial + d).split('\n');
+    this.stderrPartial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('systemdunits.plugin:')) {
+        if (this.messages.length < 100) this.messages.push(line);
+        continue;
+      }
+      const m = /resync: (\d+) units, \d+ new \(listed in \d+ ms, completed in (\d+) ms\)/.exec(line);
+      if (m) this.resyncs.push({ units: Number(m[1]), completedMs: Number(m[2]) });
+    }
   }
 
   async stop(): Promise<void> {
