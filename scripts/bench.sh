@@ -16,15 +16,15 @@
 # letting their packages start or enable anything on the host. Needs root, Debian bookworm, Node 20.
 # Everything it starts (sandbox, plugin, node_exporter, check_systemd) is stopped on exit, Ctrl-C
 # or error: by the benchmark itself, and again here by recorded PID as a safety net.
-# The default run takes about 20 minutes; --quick about 3. Progress and estimates go to stderr,
-# the table to stdout.
+# The default run takes 15-25 minutes (systemd reloading 10,000 instances is most of the spread);
+# --quick about 3. Progress and estimates go to stderr, the table to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 [ "$(id -u)" = 0 ] || { echo "scripts/bench.sh: run as root (it boots systemd in a namespace)" >&2; exit 1; }
 for a in "$@"; do
-  case $a in -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+  case $a in -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 done
 
 # ---- peers: install if missing, and make sure their packages leave nothing running or enabled ----
