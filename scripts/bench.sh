@@ -24,7 +24,7 @@ repo=$(pwd)
 
 [ "$(id -u)" = 0 ] || { echo "scripts/bench.sh: run as root (it boots systemd in a namespace)" >&2; exit 1; }
 for a in "$@"; do
-  case $a in -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+  case $a in -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 done
 
 # ---- peers: install if missing, and make sure their packages leave nothing running or enabled ----
