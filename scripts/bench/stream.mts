@@ -68,7 +68,7 @@ export class PluginStream {
   }
 
   /** The value a watched unit had in the last batch. */
-  valueOf(unit: string): number | undefined {
+  lastValueOf(unit: string): number | undefined {
     return this.lastValue.get(unit);
   }
 

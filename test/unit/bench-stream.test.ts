@@ -32,7 +32,7 @@ describe('PluginStream', () => {
     expect(s.changes.map((c) => c.atUs)).toEqual([10, 20, 40, 50]);
     expect(s.changeTo('t@flip.socket', 5, 21)?.atUs).toBe(50);
     expect(s.changeTo('t@flip.socket', 5, 51)).toBeUndefined();
-    expect(s.valueOf('t@flip.socket')).toBe(5);
+    expect(s.lastValueOf('t@flip.socket')).toBe(5);
   });
 
   it('maps a watched unit through its dimension id, quoted or not', () => {
