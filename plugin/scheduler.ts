@@ -1,6 +1,8 @@
-// Sample ticks: aligned to update_every boundaries of the wall clock (as the agent's own
-// collectors are), then kept on the monotonic clock so clock steps cannot bunch or skip samples.
-// A tick missed because the process was stalled is skipped, not replayed.
+// Sample ticks: the first at once (charts appear as soon as the units are listed, not up to one
+// interval later), then aligned to update_every boundaries of the wall clock (as the agent's own
+// collectors are) and kept on the monotonic clock so clock steps cannot bunch or skip samples.
+// The agent takes the shorter first interval from BEGIN's microseconds. A tick missed because the
+// process was stalled is skipped, not replayed.
 
 import { performance } from 'node:perf_hooks';
 
@@ -39,7 +41,7 @@ export class Scheduler {
   start(): void {
     const stepMs = this.everySec * 1000;
     this.anchor = firstTick(this.clock, stepMs);
-    this.due = this.anchor;
+    this.due = this.clock.mono();
     this.arm();
   }
 

@@ -145,6 +145,8 @@ describe('state transitions', () => {
       const first = await slow.waitFor('a first sample', () => slow.samplesOf(SOCKET_TRANSITIONS)[0], 12_000);
       expect(slow.charts.get(SOCKET_TRANSITIONS)).toMatchObject({ context: 'systemd.socket_unit_state_transitions', units: 'transitions' });
       expect(first.variables.flapping_threshold).toBe(20);
+      // The first sample comes at once, the next on the 5 s grid: start from that one.
+      await slow.waitFor('a sample on the grid', () => slow.samplesOf(SOCKET_TRANSITIONS)[1], 12_000);
       const before = slow.samplesOf(SOCKET_TRANSITIONS).length;
       for (let i = 0; i < 3; i++) {
         await failSocket(sb, 'flap');

@@ -19,7 +19,7 @@ describe('tick planning', () => {
 describe('Scheduler', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('ticks once per step on the grid, with monotonic microseconds', () => {
+  it('ticks at once, then once per step on the grid, with monotonic microseconds', () => {
     vi.useFakeTimers();
     let mono = 0;
     const clock: Clock = { mono: () => mono, wall: () => 1_000_000 + 250 + mono };
@@ -31,7 +31,7 @@ describe('Scheduler', () => {
       vi.advanceTimersByTime(10);
     }
     s.stop();
-    expect(ticks).toEqual([750_000, 1_750_000, 2_750_000]);
+    expect(ticks).toEqual([10_000, 750_000, 1_750_000, 2_750_000]);
   });
 
   it('does not tick after stop', () => {
