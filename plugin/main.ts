@@ -38,6 +38,8 @@ async function main(): Promise<void> {
     patterns: [...new Set(config.jobs.flatMap((j) => j.include))],
     wants: (name) => jobs.some((j) => j.matchesName(name)),
     needTransient: config.jobs.some((j) => j.skipTransient),
+    // For tests of the connection replacement only (the default, 2^31, is never reached in practice).
+    maxMessagesPerConnection: positiveInt(process.env.SYSTEMDUNITS_MAX_MESSAGES_PER_CONNECTION),
   });
   const schedulers = jobs.map(
     (job) =>
@@ -92,6 +94,11 @@ async function main(): Promise<void> {
   if (stopping) return;
   debug('watching %d units for %d job(s)', table.size, jobs.length);
   schedulers.forEach((s) => s.start());
+}
+
+function positiveInt(text: string | undefined): number | undefined {
+  const n = Number(text);
+  return text && Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 main().catch((err) => {
