@@ -33,3 +33,13 @@ export function unitNameFromPath(path: string): string | undefined {
   }
   return Buffer.from(bytes).toString('utf8');
 }
+
+/** The object path systemd gives a unit (bus_label_escape): the inverse of unitNameFromPath. */
+export function unitPathFromName(name: string): string {
+  let label = '';
+  for (const byte of Buffer.from(name, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    label += /[A-Za-z0-9]/.test(c) ? c : `_${byte.toString(16).padStart(2, '0')}`;
+  }
+  return `/org/freedesktop/systemd1/unit/${label}`;
+}
