@@ -66,7 +66,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGPIPE', () => stop('SIGPIPE'));
+  // No SIGPIPE handler: installing one un-ignores the signal for every socket, so a write to the
+  // D-Bus socket just as dbus-daemon goes away stopped the plugin. A closed stdout is seen as EPIPE
+  // by the protocol writer, which exits then.
   readRequests(process.stdin, {
     onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
     onFunction: (call) => {
