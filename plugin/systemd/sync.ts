@@ -39,7 +39,7 @@ const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000, 30000];
  * While the bus cannot even be reached (socket gone, connection refused) retries stay this close:
  * a refused connect costs nobody anything, and a bus that comes back must be used at once.
  */
-const UNREACHABLE_RETRY_MS = 1000;
+const UNREACHABLE_RETRY_MS = 500;
 /** dbus-next serials never wrap: reconnect well before 2^32 messages. */
 const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 
@@ -67,6 +67,7 @@ export class UnitSync {
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncRunning: Promise<void> | undefined;
   private resyncAgain = false;
+  private resyncSoonTimer: NodeJS.Timeout | undefined;
   private readonly lookups = new Map<string, PendingLookup>();
   private readonly transientByName = new Map<string, boolean>();
   /** Arrival of the latest state signal per unit path: a listing older than it must not win. */
@@ -129,6 +130,7 @@ export class UnitSync {
   stop(): void {
     this.stopped = true;
     this.watchdog.stop();
+    clearTimeout(this.resyncSoonTimer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.resyncTimer);
     this.bus?.close();
@@ -311,7 +313,12 @@ export class UnitSync {
       } while (pending.again && this.manager === manager);
     } catch (err) {
       // A lost connection is onLost's to handle; anything else means the unit went meanwhile.
-      if (!this.isConnectionError(err)) debug('cannot look up %s: %s', name, errorText(err));
+      if (!this.isConnectionError(err)) {
+        debug('cannot look up %s: %s', name, errorText(err));
+        // Unanswered (systemd swamped): the unit may be gone or changed, and nothing else will
+        // say so. One resync soon settles every such unit at once.
+        this.resyncSoon();
+      }
     } finally {
       this.lookups.delete(name);
     }
@@ -328,6 +335,14 @@ export class UnitSync {
   private rememberTransient(name: string, transient: boolean): void {
     this.transientByName.set(name, transient);
     if (this.transientByName.size > TRANSIENT_CACHE) this.transientByName.delete(this.transientByName.keys().next().value!);
+  }
+
+  private resyncSoon(): void {
+    if (this.resyncSoonTimer) return;
+    this.resyncSoonTimer = setTimeout(() => {
+      this.resyncSoonTimer = undefined;
+      this.resyncLogged('a lookup went unanswered');
+    }, 1000);
   }
 
   private resyncLogged(why: string): void {
@@ -404,7 +419,10 @@ export class UnitSync {
           return;
         } catch (err) {
           this.table.synced = false;
-          this.reachedBus = this.bus !== undefined;
+          const reached = this.bus !== undefined;
+          // The bus is back (systemd may take a moment to rejoin it): back off afresh from there.
+          if (reached && !this.reachedBus) this.attempt = 0;
+          this.reachedBus = reached;
           logErrorThrottled('reconnect', `cannot reconnect to the system bus: ${errorText(err)}; retrying`);
           this.dropBus();
           delay = this.backoff();
