@@ -20,6 +20,8 @@ const CHURN_TIMERS = 'systemdunits_churn.timer_unit_state';
 const CHURN_SERVICES = 'systemdunits_churn.service_unit_state';
 /** Units in the storm: thousands at once, few enough to keep the suite's time modest (the soak runs more). */
 const STORM = 2000;
+/** Transient timers per round of the churn (2 units each live at once at most). */
+const ROUND = 500;
 
 let sb: Sandbox;
 let client: SystemdClient;
@@ -51,7 +53,7 @@ afterAll(async () => {
 });
 
 /** Creates and removes `timers` transient timers (2 transient units each) in rounds of `round`. */
-async function churnTransient(prefix: string, timers: number, round = 1000): Promise<void> {
+async function churnTransient(prefix: string, timers: number, round = ROUND): Promise<void> {
   for (let start = 0; start < timers; start += round) {
     const names = Array.from({ length: Math.min(round, timers - start) }, (_, i) => `churn-${prefix}-${start + i}`);
     await client.startTransientTimers(names);
@@ -87,7 +89,7 @@ describe('unit churn', () => {
     // Warm-up: one round as big as the rounds below sizes the heap for the units live at once
     // (V8 keeps what it grew to for a while); the baseline is taken once that has settled. What
     // must not happen is growth with the number of units that came and went.
-    await churnTransient('warm', 1000);
+    await churnTransient('warm', ROUND);
     await acceptConnections(sb, 'acc', 100);
     await churnGone();
     await sleep(3000);
