@@ -115,6 +115,7 @@ async function main(): Promise<number> {
     // What the plugin holds in memory in the test harness is not the plugin's: drop it.
     run.samples.splice(0, Math.max(0, run.samples.length - 100));
     run.lines.splice(0);
+    run.lineTimes.splice(0);
   };
 
   const faultsInTurn: Array<[string, (c: SystemdClient | undefined) => Promise<void>]> = [
