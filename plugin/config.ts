@@ -6,8 +6,10 @@
 //     - name: service_units
 //       include: ['*.service', '*.socket']
 //       exclude: ['user@*.service']
-//       skip_transient: true
+//       skip_transient: false
 //       timeout: 2
+//       aggregate_instances: true  # this plugin's own keys: Accept=yes instances, flapping alarm
+//       flapping_threshold: 20
 // Every problem is reported in one line naming the file, the job and the key. A bad job is skipped;
 // a file that cannot be read or parsed, or has no usable job, falls back to the built-in default,
 // so a typo never leaves the operator without monitoring.
@@ -24,6 +26,14 @@ export interface JobConfig {
   readonly skipTransient: boolean;
   /** Seconds each D-Bus call may take. */
   readonly timeout: number;
+  /** Whether to chart connection counters of the job's Accept=yes socket units. */
+  readonly socketActivity: boolean;
+  /** Seconds between reads of those counters. */
+  readonly socketActivityEvery: number;
+  /** One dimension per template for Accept=yes per-connection instances (see plugin/units/instances.ts). */
+  readonly aggregateInstances: boolean;
+  /** State transitions of one unit type in 5 minutes above which the flapping alarm warns. */
+  readonly flappingThreshold: number;
 }
 
 export interface PluginConfig {
@@ -53,6 +63,9 @@ export const DEFAULT_INCLUDE: readonly string[] = [
 ];
 
 const DEFAULT_TIMEOUT = 2;
+/** Socket counters are never signalled and must be read: every 10 s by default, not every second. */
+const DEFAULT_SOCKET_ACTIVITY_EVERY = 10;
+export const DEFAULT_FLAPPING_THRESHOLD = 20;
 const MAX_UPDATE_EVERY = 3600;
 
 /** go.d keys we read but do not act on: accepted silently so go.d files load cleanly. */
@@ -60,7 +73,7 @@ const GO_D_MODULE_KEYS = new Set(['autodetection_retry', 'priority']);
 const GO_D_JOB_KEYS = new Set(['autodetection_retry', 'priority']);
 /** go.d options of other features: accepted with a note that they do nothing here. */
 const UNSUPPORTED_JOB_KEYS = new Set(['collect_unit_files', 'collect_unit_files_every', 'include_unit_files']);
-const JOB_KEYS = new Set(['name', 'update_every', 'include', 'exclude', 'skip_transient', 'timeout']);
+const JOB_KEYS = new Set(['name', 'update_every', 'include', 'exclude', 'skip_transient', 'timeout', 'socket_activity', 'socket_activity_every', 'aggregate_instances', 'flapping_threshold']);
 
 export function defaultJob(updateEvery: number): JobConfig {
   return {
@@ -68,8 +81,12 @@ export function defaultJob(updateEvery: number): JobConfig {
     updateEvery,
     include: DEFAULT_INCLUDE,
     exclude: [],
-    skipTransient: true,
+    skipTransient: false,
     timeout: DEFAULT_TIMEOUT,
+    socketActivity: false,
+    socketActivityEvery: DEFAULT_SOCKET_ACTIVITY_EVERY,
+    aggregateInstances: true,
+    flappingThreshold: DEFAULT_FLAPPING_THRESHOLD,
   };
 }
 
@@ -177,7 +194,8 @@ function parseJob(raw: unknown, moduleEvery: number, pluginEvery: number): strin
   if (include.length === 0) return 'include: must name at least one pattern';
   const exclude = r.exclude === undefined ? [] : globs(r.exclude);
   if (typeof exclude === 'string') return `exclude: ${exclude}`;
-  let skipTransient = true;
+  // go.d's default. true costs one D-Bus call per unit at start (ListUnits does not carry it).
+  let skipTransient = false;
   if (r.skip_transient !== undefined) {
     if (typeof r.skip_transient !== 'boolean') return 'skip_transient: must be true or false';
     skipTransient = r.skip_transient;
@@ -188,7 +206,32 @@ function parseJob(raw: unknown, moduleEvery: number, pluginEvery: number): strin
     if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > 60) return 'timeout: must be a number of seconds, above 0 and at most 60';
     timeout = t;
   }
-  return { job: { name: r.name, updateEvery: every, include, exclude, skipTransient, timeout }, notes };
+  let socketActivity = false;
+  if (r.socket_activity !== undefined) {
+    if (typeof r.socket_activity !== 'boolean') return 'socket_activity: must be true or false';
+    socketActivity = r.socket_activity;
+  }
+  let socketActivityEvery = Math.max(DEFAULT_SOCKET_ACTIVITY_EVERY, every);
+  if (r.socket_activity_every !== undefined) {
+    const v = updateEvery(r.socket_activity_every, pluginEvery);
+    if (typeof v === 'string') return `socket_activity_every: ${v}`;
+    socketActivityEvery = v;
+  }
+  let aggregateInstances = true;
+  if (r.aggregate_instances !== undefined) {
+    if (typeof r.aggregate_instances !== 'boolean') return 'aggregate_instances: must be true or false';
+    aggregateInstances = r.aggregate_instances;
+  }
+  let flappingThreshold = DEFAULT_FLAPPING_THRESHOLD;
+  if (r.flapping_threshold !== undefined) {
+    const t = r.flapping_threshold;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 1_000_000) return 'flapping_threshold: must be a whole number of transitions from 1 to 1000000';
+    flappingThreshold = t;
+  }
+  return {
+    job: { name: r.name, updateEvery: every, include, exclude, skipTransient, timeout, socketActivity, socketActivityEvery, aggregateInstances, flappingThreshold },
+    notes,
+  };
 }
 
 function updateEvery(value: unknown, pluginEvery: number): number | string {

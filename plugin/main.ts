@@ -4,12 +4,19 @@
 import createDebug from 'debug';
 import { parseArgs } from './args.js';
 import { findConfigFile, loadConfig } from './config.js';
+import { socketUnitsFunction } from './functions/socket-units.js';
+import { SocketActivityJob } from './jobs/activity.js';
 import { Job } from './jobs/job.js';
 import { debugFor, errorText, logError } from './log.js';
+import { releaseMemorySoon } from './memory.js';
+import { FunctionRouter } from './netdata/functions.js';
 import { ProtocolWriter } from './netdata/protocol.js';
 import { readRequests } from './netdata/requests.js';
 import { Scheduler } from './scheduler.js';
+import { SocketAcceptIndex } from './systemd/socket-counters.js';
+import { FailureReporter } from './systemd/reasons.js';
 import { NoSystemdError, UnitSync } from './systemd/sync.js';
+import { UnitSelector } from './jobs/selector.js';
 import { UnitTable } from './units/table.js';
 
 const debug = debugFor('main');
@@ -38,17 +45,35 @@ async function main(): Promise<void> {
     patterns: [...new Set(config.jobs.flatMap((j) => j.include))],
     wants: (name) => jobs.some((j) => j.matchesName(name)),
     needTransient: config.jobs.some((j) => j.skipTransient),
+    maxInFlight: 64,
+    onSnapshot: releaseMemorySoon,
     // For tests of the connection replacement only (the default, 2^31, is never reached in practice).
     maxMessagesPerConnection: positiveInt(process.env.SYSTEMDUNITS_MAX_MESSAGES_PER_CONNECTION),
   });
+  const systemd = () => sync.systemd;
+  const accept = new SocketAcceptIndex(table, systemd);
+  const activity = config.jobs.filter((j) => j.socketActivity).map((j) => new SocketActivityJob(j, table, writer, accept, systemd));
+  const functions = new FunctionRouter(writer);
+  functions.register(socketUnitsFunction({ table, systemd, accept }));
+  // Declared with the first batch, not before: a plugin that disables itself (no systemd)
+  // must print nothing but DISABLE.
+  let declared = false;
+  const selectors = config.jobs.map((j) => new UnitSelector(j));
+  const reporter = new FailureReporter(table, (u) => selectors.some((s) => s.selects(u)), systemd);
   const schedulers = jobs.map(
     (job) =>
       new Scheduler(job.config.updateEvery, (nowUs) => {
+        if (table.synced && !declared) {
+          declared = true;
+          functions.declareAll();
+        }
         job.sample(nowUs);
         // While systemd is out of reach nothing is sampled; an empty line keeps the agent from
         // taking the silence for a hang.
         if (!table.synced) writer.heartbeat();
         writer.flush();
+        // Socket counters start after the first batch, so they never delay the state charts.
+        if (table.synced) activity.forEach((a) => a.start());
       }),
   );
 
@@ -58,7 +83,9 @@ async function main(): Promise<void> {
     stopping = true;
     debug('stopping: %s', why);
     schedulers.forEach((s) => s.stop());
+    activity.forEach((a) => a.stop());
     sync.stop();
+    reporter.stop();
     // Let stdout drain, but never linger: the agent may SIGKILL a plugin that does not go.
     const exit = (): never => process.exit(0);
     setTimeout(exit, 500).unref();
@@ -71,16 +98,7 @@ async function main(): Promise<void> {
   // by the protocol writer, which exits then.
   readRequests(process.stdin, {
     onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
-    onFunction: (call) => {
-      writer.functionResult({
-        transaction: call.transaction,
-        status: 404,
-        contentType: 'application/json',
-        expires: 0,
-        body: JSON.stringify({ status: 404, error_message: `systemdunits.plugin has no function '${call.command.split(' ')[0]}'` }),
-      });
-      writer.flush();
-    },
+    onFunction: (call) => void functions.handle(call),
   });
 
   try {

@@ -90,16 +90,12 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/systemdunits-install.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/app"
 say "building from $repo"
-# Compiled straight into the stage, so a build running in the checkout meanwhile cannot tear it.
+# Bundled straight into the stage, so a build running in the checkout meanwhile cannot tear it.
+# The bundle holds the runtime dependencies (and their licences): nothing else is installed.
 ( cd "$repo"
-  [ -x node_modules/.bin/tsc ] || npm ci --no-audit --no-fund --loglevel=error
-  node_modules/.bin/tsc -p tsconfig.build.json --outDir "$stage/app/dist" ) || die "build failed"
-cp "$repo/package.json" "$repo/package-lock.json" "$stage/app/"
-# Exactly the runtime dependencies: no dev tools, and not dbus-next's optional native usocket
-# (it does not build on Node 20 and the plugin uses plain unix:path= sockets).
-( cd "$stage/app" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error ) ||
-  die "could not install the runtime dependencies (is the npm registry reachable?)"
-rm -f "$stage/app/package-lock.json"
+  [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund --loglevel=error
+  node scripts/build.mjs "$stage/app/systemdunits.mjs" ) || die "build failed"
+cp "$repo/package.json" "$stage/app/"
 
 # --- install -------------------------------------------------------------------------------------
 # Remember which directories this installer created (across re-installs), for --uninstall.

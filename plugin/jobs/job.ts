@@ -3,15 +3,22 @@
 
 import { UNIT_STATE_CHART, fill, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
 import type { ChartLine, DimensionLine, ProtocolWriter } from '../netdata/protocol.js';
-import { safeId, safeWord } from '../netdata/protocol.js';
+import { SetBlock, safeId, safeWord } from '../netdata/protocol.js';
 import { decodeUnitName } from '../units/names.js';
-import { StateValue, stateValue } from '../units/states.js';
+import { StateValue } from '../units/states.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitSelector } from './selector.js';
 import type { JobConfig } from '../config.js';
+import { perConnectionGroup } from '../units/instances.js';
+import { UnitCounts } from './counts.js';
+import { aggregateValue } from './instances.js';
+import type { SummaryCharts } from './summary.js';
+import { UnitTransitions } from './transitions.js';
 
 /** How many failed units the chart label names before it says "and N more". */
 const LABEL_MAX_UNITS = 10;
+/** Netdata keeps label values up to 800 bytes; stay well below. */
+const LABEL_MAX_CHARS = 600;
 
 /** How many ids of retired dimensions a chart remembers (so a returning id goes to its old owner). */
 export const RETIRED_IDS_KEPT = 1000;
@@ -20,8 +27,13 @@ interface Dimension {
   readonly id: string;
   readonly name: string;
   unit: Unit;
+  /** Per-connection instances aggregated into this one dimension (aggregate_instances), with their socket. */
+  readonly members?: Unit[];
+  readonly socket?: string;
   /** This sample's value (kept here rather than in a per-sample array: less garbage per tick). */
   value: StateValue;
+  /** Its line in the chart's SET block. */
+  index: number;
 }
 
 interface ChartState {
@@ -33,6 +45,10 @@ interface ChartState {
   readonly idOwners: Map<string, string>;
   /** Dimensions retired since the definition was last sent. */
   retired: Dimension[];
+  /** Every SET line, rendered when the dimensions change and patched per sample. */
+  block: SetBlock;
+  /** The dimensions in the block's order. */
+  order: Dimension[];
   /** The definition (CHART, labels, DIMENSIONs) must be (re)sent before the next BEGIN. */
   dirty: boolean;
   /** Only the labels changed: CHART and labels are enough, the agent keeps the dimensions. */
@@ -50,6 +66,8 @@ export class Job {
   private seenMembership = -1;
   /** The table's failure sequence at the previous sample: later entries failed in between. */
   private seenFailSeq: number;
+  /** The per-type summary charts (units by state, state transitions). */
+  private readonly summaries: SummaryCharts[];
 
   constructor(
     readonly config: JobConfig,
@@ -59,6 +77,7 @@ export class Job {
     this.chartType = `systemdunits_${config.name}`;
     this.selector = new UnitSelector(config);
     this.seenFailSeq = table.sequence;
+    this.summaries = [new UnitCounts(config, table, writer, this.chartType), new UnitTransitions(config, table, writer, this.chartType)];
   }
 
   /** Units of interest to this job by name alone (for the systemd layer's filter). */
@@ -78,10 +97,19 @@ export class Job {
     for (const chart of this.charts.values()) {
       if (!chart.live && !chart.dirty) continue;
       const failed: Unit[] = [];
-      for (const dim of chart.dims.values()) {
+      const dims = chart.dirty ? [...chart.dims.values()] : chart.order;
+      for (let i = 0; i < dims.length; i++) {
+        const dim = dims[i]!;
         // Worst state of the interval: failed if it entered failed since the previous sample.
-        dim.value = dim.unit.failedSeq > failSeq ? StateValue.Failed : stateValue(dim.unit.activeState);
-        if (dim.value === StateValue.Failed) failed.push(dim.unit);
+        let value: StateValue;
+        if (dim.members) value = aggregateValue(dim.members, failSeq, failed);
+        else {
+          value = dim.unit.failedSeq > failSeq ? StateValue.Failed : dim.unit.value;
+          if (value === StateValue.Failed) failed.push(dim.unit);
+        }
+        if (value === dim.value) continue;
+        dim.value = value;
+        if (!chart.dirty) chart.block.set(dim.index, value); // else define() renders it anew
       }
       const labelValue = failedLabel(failed);
       if (labelValue !== chart.labelValue) {
@@ -94,10 +122,11 @@ export class Job {
       const elapsed = chart.lastBeginUs === undefined ? undefined : nowUs - chart.lastBeginUs;
       chart.lastBeginUs = nowUs;
       this.writer.begin(chart.line.fullId, elapsed);
-      for (const dim of chart.dims.values()) this.writer.set(dim.id, dim.value);
+      this.writer.setBlock(chart.block);
       this.writer.chartVariable(UNIT_STATE_CHART.failedVariable, failed.length);
       this.writer.end();
     }
+    for (const s of this.summaries) s.sample(nowUs, failSeq);
   }
 
   private reselect(): void {
@@ -109,26 +138,37 @@ export class Job {
       if (!list) wanted.set(unit.type, (list = []));
       list.push(unit);
     }
-    for (const [type, units] of wanted) {
+    // Types without units too: an idle Accept=yes aggregate may keep their chart.
+    for (const type of new Set([...wanted.keys(), ...this.charts.keys()])) {
+      const units = wanted.get(type) ?? [];
       const chart = this.charts.get(type) ?? this.newChart(unitStateChartKind(type)!);
       const keep = new Set<string>();
       for (const unit of units.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        keep.add(unit.name);
-        const dim = chart.dims.get(unit.name);
-        if (dim) dim.unit = unit;
-        else {
-          chart.dims.set(unit.name, {
-            id: dimensionId(unit.name, chart.idOwners),
-            name: dimensionName(unit.name),
-            unit,
-            value: StateValue.Inactive,
-          });
+        const group = this.config.aggregateInstances ? perConnectionGroup(unit.name) : undefined;
+        const key = group ? group.key : unit.name;
+        let dim = chart.dims.get(key);
+        if (!keep.has(key)) {
+          keep.add(key);
+          if (dim) dim.unit = unit;
+          if (dim?.members) dim.members.length = 0;
+        }
+        if (!dim) {
+          dim = { id: dimensionId(key, chart.idOwners), name: dimensionName(key), unit, value: StateValue.Inactive, index: -1, ...(group ? { members: [], socket: group.socket } : {}) };
+          chart.dims.set(key, dim);
           chart.dirty = true;
+        }
+        dim.members?.push(unit);
+      }
+      // An aggregate without instances (no connection right now) stays while its socket is loaded.
+      for (const [key, dim] of chart.dims) {
+        if (dim.members && !keep.has(key) && dim.socket && this.table.get(dim.socket)) {
+          dim.members.length = 0;
+          keep.add(key);
         }
       }
       this.retireMissing(chart, keep);
     }
-    for (const [type, chart] of this.charts) if (!wanted.has(type)) this.retireMissing(chart, new Set());
+    for (const s of this.summaries) s.reselect(wanted);
   }
 
   private retireMissing(chart: ChartState, keep: Set<string>): void {
@@ -159,6 +199,8 @@ export class Job {
       dims: new Map(),
       idOwners: new Map(),
       retired: [],
+      block: new SetBlock([], []),
+      order: [],
       dirty: true,
       labelsDirty: false,
       live: false,
@@ -180,12 +222,22 @@ export class Job {
         w.chart(chart.line, true);
       }
       chart.retired = [];
+      chart.order = [];
+      chart.block = new SetBlock([], []);
       chart.live = false;
       chart.lastBeginUs = undefined;
       return;
     }
     this.writeChartAndLabels(chart);
-    for (const dim of chart.dims.values()) w.dimension(dimensionLine(dim));
+    chart.order = [...chart.dims.values()];
+    chart.order.forEach((dim, i) => {
+      w.dimension(dimensionLine(dim));
+      dim.index = i;
+    });
+    chart.block = new SetBlock(
+      chart.order.map((d) => d.id),
+      chart.order.map((d) => d.value),
+    );
     for (const dim of chart.retired) w.dimension(dimensionLine(dim), true);
     chart.retired = [];
     chart.live = true;
@@ -208,11 +260,16 @@ function dimensionLine(dim: Dimension): DimensionLine {
 /** The label value naming failed units and systemd's reason, e.g. `a.socket (exit-code); b.socket (resources)`. */
 export function failedLabel(failed: readonly Unit[]): string {
   if (failed.length === 0) return 'none';
-  const named = failed
-    .slice(0, LABEL_MAX_UNITS)
-    .map((u) => `${dimensionName(u.name)}${u.result && u.result !== 'success' ? ` (${safeWord(u.result)})` : ''}`);
-  const more = failed.length - LABEL_MAX_UNITS;
-  return named.join('; ') + (more > 0 ? `; and ${more} more` : '');
+  let text = '';
+  let shown = 0;
+  for (const u of failed) {
+    const why = [u.result && u.result !== 'success' ? u.result : undefined, u.triggered].filter((x) => x !== undefined);
+    const item = `${dimensionName(u.name)}${why.length ? ` (${safeWord(why.join(' / '))})` : ''}`;
+    if (shown === LABEL_MAX_UNITS || (shown > 0 && text.length + item.length + 2 > LABEL_MAX_CHARS)) break;
+    text += (shown++ ? '; ' : '') + item;
+  }
+  const more = failed.length - shown;
+  return text + (more > 0 ? `; and ${more} more` : '');
 }
 
 /** The readable unit name: systemd escapes decoded, characters the agent cannot carry replaced. */

@@ -6,7 +6,7 @@
 import { Bus, BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
 import { Watchdog } from './watchdog.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
-import { unitNameFromPath, unitPathFromName } from '../units/names.js';
+import { unitNameFromPath, unitPath } from '../units/names.js';
 import { isKnownState } from '../units/states.js';
 import type { StateChange, UnitSnapshot, UnitTable } from '../units/table.js';
 import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
@@ -29,6 +29,8 @@ export interface SyncOptions {
   readonly maxMessagesPerConnection?: number;
   /** Ping systemd after this long without a signal from it (default 5 s). */
   readonly quietMs?: number;
+  /** Called after every full listing has been applied (e.g. to give memory back). */
+  readonly onSnapshot?: () => void;
 }
 
 /** Start-up failures the operator must act on: no bus, or no systemd on it. */
@@ -51,8 +53,8 @@ interface PendingLookup {
   again: boolean;
 }
 
-/** How many new units a resync looks up at a time. */
-const LOOKUP_SLICE = 64;
+/** How many new units a resync looks up at a time: enough to keep the bus's calls in flight busy. */
+const LOOKUP_WORKERS = 64;
 
 /** How many names' Transient property to remember (it never changes for a name). */
 const TRANSIENT_CACHE = 10_000;
@@ -136,6 +138,11 @@ export class UnitSync {
     this.bus?.close();
   }
 
+  /** systemd's API while the table is in step with it; undefined while it is out of reach. */
+  get systemd(): SystemdManager | undefined {
+    return this.table.synced ? this.manager : undefined;
+  }
+
   /** Asks for a full resync; calls that arrive while one runs are folded into one more. */
   resync(): Promise<void> {
     if (this.resyncRunning) {
@@ -171,6 +178,7 @@ export class UnitSync {
     }
     await this.manager.subscribe();
     this.watchdog.reset();
+    this.table.reloads++;
     await this.resync();
   }
 
@@ -185,7 +193,7 @@ export class UnitSync {
     const newer = (path: string): boolean => (this.lastSignal.get(path) ?? 0) > listing.seq;
     this.table.applySnapshot(
       listed.filter((u) => this.table.get(u.name) && !newer(u.path)),
-      (name) => this.lookups.has(name) || newer(this.table.get(name)?.path ?? ''),
+      (name) => this.lookups.has(name) || newer(unitPath(name)),
     );
     for (const path of this.lastSignal.keys()) {
       const name = unitNameFromPath(path);
@@ -193,11 +201,17 @@ export class UnitSync {
     }
     // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
     const fresh = listed.filter((u) => !this.table.get(u.name));
-    // In slices: thousands of pending lookups at once would only queue behind the bus's cap on
-    // calls in flight, and leave the heap (and the process's RSS) sized for that peak for good.
-    for (let i = 0; i < fresh.length; i += LOOKUP_SLICE) {
-      await Promise.all(fresh.slice(i, i + LOOKUP_SLICE).map((u) => this.lookUp(u.name, { unit: u, seq: listing.seq })));
-    }
+    // A few workers rather than one promise per unit: thousands of pending lookups at once would
+    // only queue behind the bus's cap on calls in flight, and leave the heap sized for that peak.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < fresh.length) {
+        const u = fresh[next++]!;
+        await this.lookUp(u.name, { unit: u, seq: listing.seq });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOOKUP_WORKERS, fresh.length) }, worker));
+    this.options.onSnapshot?.();
     debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }
 
@@ -258,7 +272,10 @@ export class UnitSync {
         if (this.table.get(e.name)) void this.lookUp(e.name);
         return;
       case 'reloading':
-        if (!e.started) this.resyncLogged('daemon-reload');
+        if (!e.started) {
+          this.table.reloads++;
+          this.resyncLogged('daemon-reload');
+        }
         return;
       case 'owner':
         if (e.owner === '') {
@@ -268,6 +285,7 @@ export class UnitSync {
         }
         // daemon-reexec or a restarted manager: subscribe again (harmless if still subscribed).
         this.manager?.subscribe().catch((err) => debug('re-subscribe: %s', errorText(err)));
+        this.table.reloads++;
         this.resyncLogged('systemd changed bus owner');
         return;
     }
@@ -325,10 +343,8 @@ export class UnitSync {
   }
 
   private forget(name: string): void {
-    const unit = this.table.get(name);
-    if (unit) this.lastSignal.delete(unit.path);
-    // A unit never added (gone before its lookup answered) left its signal's arrival here too.
-    this.lastSignal.delete(unitPathFromName(name));
+    // Also for a unit never added (gone before its lookup answered): its signal's arrival is here too.
+    this.lastSignal.delete(unitPath(name));
     this.table.remove(name);
   }
 

@@ -17,9 +17,8 @@ export function decodeUnitName(name: string): string {
  * `/org/freedesktop/systemd1/unit/foo_2esocket` → `foo.socket`; undefined for other paths.
  */
 export function unitNameFromPath(path: string): string | undefined {
-  const prefix = '/org/freedesktop/systemd1/unit/';
-  if (!path.startsWith(prefix)) return undefined;
-  const label = path.slice(prefix.length);
+  if (!path.startsWith(UNIT_PATH_PREFIX)) return undefined;
+  const label = path.slice(UNIT_PATH_PREFIX.length);
   if (label === '' || label.includes('/')) return undefined;
   const bytes: number[] = [];
   for (let i = 0; i < label.length; i++) {
@@ -34,12 +33,21 @@ export function unitNameFromPath(path: string): string | undefined {
   return Buffer.from(bytes).toString('utf8');
 }
 
-/** The object path systemd gives a unit (bus_label_escape): the inverse of unitNameFromPath. */
-export function unitPathFromName(name: string): string {
+const UNIT_PATH_PREFIX = '/org/freedesktop/systemd1/unit/';
+
+/**
+ * The object path systemd gives a unit (bus_label_escape): every byte of the UTF-8 name that is not
+ * [A-Za-z0-9], and a leading digit, becomes `_xx`. Derived rather than stored: at 10,000 units the
+ * paths and an index by path would be a tenth of the plugin's heap.
+ */
+export function unitPath(name: string): string {
   let label = '';
-  for (const byte of Buffer.from(name, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    label += /[A-Za-z0-9]/.test(c) ? c : `_${byte.toString(16).padStart(2, '0')}`;
+  const bytes = Buffer.from(name, 'utf8');
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const alpha = (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+    const digit = b >= 0x30 && b <= 0x39;
+    label += alpha || (digit && i > 0) ? String.fromCharCode(b) : `_${b.toString(16).padStart(2, '0')}`;
   }
-  return `/org/freedesktop/systemd1/unit/${label}`;
+  return UNIT_PATH_PREFIX + label;
 }

@@ -6,14 +6,16 @@
 // table to one job's rhythm), each entry into `failed` is stamped with a sequence number; a job
 // remembers the sequence at its previous sample and asks "did this unit fail since then?".
 
-import { unitType } from './names.js';
+import { unitNameFromPath, unitType } from './names.js';
+import { stateValue, type StateValue } from './states.js';
 
 export interface Unit {
   readonly name: string;
   readonly type: string;
-  path: string;
   loadState: string;
   activeState: string;
+  /** activeState as the chart value 1..5, kept with it (samples read thousands of these a second). */
+  value: StateValue;
   subState: string;
   /** The unit type's Result (`exit-code`, `resources`…), when systemd has said. */
   result: string | undefined;
@@ -21,11 +23,19 @@ export interface Unit {
   transient: boolean | undefined;
   /** Table sequence at the unit's latest entry into `failed`; 0 if never seen entering it. */
   failedSeq: number;
+  /** ActiveState changes seen since the unit entered the table (for the flapping charts). */
+  transitions: number;
+  /** The table's `states` version at the unit's latest ActiveState change. */
+  changedAt: number;
+  /**
+   * For a failed socket: the service it triggers, when that says more than "inactive"
+   * (`web.service failed start-limit-hit`). Set by the failure reporter, shown in the alarm text.
+   */
+  triggered?: string;
 }
 
 export interface UnitSnapshot {
   readonly name: string;
-  readonly path: string;
   readonly loadState: string;
   readonly activeState: string;
   readonly subState: string;
@@ -41,18 +51,27 @@ export interface StateChange {
 
 export class UnitTable {
   private readonly byName = new Map<string, Unit>();
-  private readonly byPath = new Map<string, Unit>();
   /** Bumped on every entry into `failed`. */
   private failSeq = 0;
   /**
-   * Failure stamps of units systemd unloaded: `systemctl reset-failed` on an unreferenced unit
-   * unloads it, and a `start` right after loads it anew; the failure must survive that round trip.
+   * Failure stamps and transition counts of units systemd unloaded: `systemctl reset-failed` on an
+   * unreferenced unit unloads it, and a `start` right after loads it anew; the failure and the
+   * state changes must survive that round trip.
    */
-  private readonly unloadedFailures = new Map<string, number>();
+  private readonly unloaded = new Map<string, Pick<Unit, 'failedSeq' | 'transitions' | 'changedAt'>>();
   /** Bumped whenever units are added or removed, so jobs re-select only then. */
   private membershipVersion = 0;
+  /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
+  private stateVersion = 0;
   /** False until the first snapshot and while systemd cannot be reached: jobs then leave gaps. */
   synced = false;
+  /**
+   * Bumped when systemd reloaded its unit files, was replaced, or was reconnected to: properties
+   * that are constant until a reload (a socket's Accept) must then be read again.
+   */
+  reloads = 0;
+  /** Told of every entry into `failed` (a unit listed failed counts as one); must not throw. */
+  onFailure: ((unit: Unit) => void) | undefined;
 
   get size(): number {
     return this.byName.size;
@@ -66,12 +85,18 @@ export class UnitTable {
     return this.membershipVersion;
   }
 
+  get states(): number {
+    return this.stateVersion;
+  }
+
   get(name: string): Unit | undefined {
     return this.byName.get(name);
   }
 
+  /** The unit behind a systemd object path (see unitPath). */
   getByPath(path: string): Unit | undefined {
-    return this.byPath.get(path);
+    const name = unitNameFromPath(path);
+    return name === undefined ? undefined : this.byName.get(name);
   }
 
   units(): IterableIterator<Unit> {
@@ -96,31 +121,29 @@ export class UnitTable {
   upsert(s: UnitSnapshot): Unit {
     const known = this.byName.get(s.name);
     if (known) {
-      if (known.path !== s.path) {
-        this.byPath.delete(known.path);
-        known.path = s.path;
-        this.byPath.set(s.path, known);
-      }
-      known.loadState = s.loadState;
+      known.loadState = intern(s.loadState);
       if (s.transient !== undefined) known.transient = s.transient;
       this.update(known, { activeState: s.activeState, subState: s.subState, ...(s.result ? { result: s.result } : {}) });
       return known;
     }
+    const before = this.unloaded.get(s.name);
     const unit: Unit = {
       name: s.name,
       type: unitType(s.name),
-      path: s.path,
-      loadState: s.loadState,
-      activeState: s.activeState,
-      subState: s.subState,
+      loadState: intern(s.loadState),
+      activeState: intern(s.activeState),
+      value: stateValue(s.activeState),
+      subState: intern(s.subState),
       result: s.result,
       transient: s.transient,
-      failedSeq: s.activeState === 'failed' ? ++this.failSeq : (this.unloadedFailures.get(s.name) ?? 0),
+      failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
+      transitions: before?.transitions ?? 0,
+      changedAt: before?.changedAt ?? 0,
     };
-    this.unloadedFailures.delete(s.name);
+    this.unloaded.delete(s.name);
     this.byName.set(unit.name, unit);
-    this.byPath.set(unit.path, unit);
     this.membershipVersion++;
+    if (s.activeState === 'failed') this.onFailure?.(unit);
     return unit;
   }
 
@@ -128,11 +151,10 @@ export class UnitTable {
     const unit = this.byName.get(name);
     if (!unit) return false;
     this.byName.delete(name);
-    if (this.byPath.get(unit.path) === unit) this.byPath.delete(unit.path);
-    if (unit.failedSeq > 0) {
-      this.unloadedFailures.set(name, unit.failedSeq);
-      // Only the latest few matter (older stamps are behind every job's last sample).
-      if (this.unloadedFailures.size > 1000) this.unloadedFailures.delete(this.unloadedFailures.keys().next().value!);
+    if (unit.failedSeq > 0 || unit.transitions > 0) {
+      this.unloaded.set(name, { failedSeq: unit.failedSeq, transitions: unit.transitions, changedAt: unit.changedAt });
+      // Only the latest few matter (older ones are behind every job's last sample).
+      if (this.unloaded.size > 1000) this.unloaded.delete(this.unloaded.keys().next().value!);
     }
     this.membershipVersion++;
     return true;
@@ -141,15 +163,31 @@ export class UnitTable {
   /** Records that the unit was failed at some point since now, whatever its state says. */
   noteFailure(unit: Unit): void {
     unit.failedSeq = ++this.failSeq;
+    this.onFailure?.(unit);
   }
 
   /** Applies a change signalled by systemd. */
   update(unit: Unit, change: StateChange): void {
     if (change.result !== undefined) unit.result = change.result;
-    if (change.subState !== undefined) unit.subState = change.subState;
+    if (change.subState !== undefined) unit.subState = intern(change.subState);
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
-      unit.activeState = change.activeState;
+      unit.activeState = intern(change.activeState);
+      unit.value = stateValue(unit.activeState);
+      unit.transitions++;
+      unit.changedAt = ++this.stateVersion;
       if (change.activeState === 'failed') this.noteFailure(unit);
     }
   }
+}
+
+/**
+ * One shared copy of each state word: every decoded reply carries its own strings, and thousands
+ * of units would otherwise hold thousands of copies of "active" and "listening".
+ */
+const interned = new Map<string, string>();
+function intern(word: string): string {
+  const known = interned.get(word);
+  if (known !== undefined) return known;
+  if (interned.size < 256) interned.set(word, word); // systemd has a few dozen; never unbounded
+  return word;
 }

@@ -37,7 +37,7 @@ beforeAll(async () => {
   await failSocket(sb, 'broken');
   agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-faults-'));
   const { pluginsDir, healthDir } = await installForAgent(agentDir);
-  entry = path.join(pluginsDir, 'systemdunits/dist/plugin/main.js');
+  entry = path.join(pluginsDir, 'systemdunits/systemdunits.mjs');
   agent = await startAgent({ dir: agentDir, pluginsDir, healthDir, busAddress: bus });
   await timeStatus(agent, SOCKET_ALARM_KEY, 'WARNING', performance.now(), 30_000);
   pluginPid = (await onePlugin()).pid;

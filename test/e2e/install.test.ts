@@ -126,11 +126,13 @@ describe('install.sh on the Debian package layout (/etc/netdata, found by itself
     expect(await readFile(CONFIG, 'utf8')).toBe(await readFile(path.join(repoRoot, 'systemdunits.conf'), 'utf8'));
     // The plugin tree: root's, nothing writable by group or others.
     const app = [...afterFirst].filter(([rel]) => rel.startsWith('custom-plugins.d/systemdunits/'));
-    expect(app.length).toBeGreaterThan(10);
     const bad = app.filter(([, e]) => e.uid !== 0 || e.gid !== 0 || (e.type !== 'symlink' && (parseInt(e.mode, 8) & 0o022) !== 0));
     expect(bad.map(([rel, e]) => `${rel} ${e.mode} ${e.uid}:${e.gid}`), 'plugin files not root-owned or group/other-writable').toEqual([]);
-    for (const dep of ['dbus-next', 'yargs', 'debug', 'yaml']) expect(at(`custom-plugins.d/systemdunits/node_modules/${dep}`)?.type, dep).toBe('dir');
-    for (const dev of ['typescript', 'vitest', 'tsx', 'usocket']) expect(at(`custom-plugins.d/systemdunits/node_modules/${dev}`), `${dev} is not a runtime dependency`).toBeUndefined();
+    // One bundle with the runtime dependencies inside: no node_modules, no dev tools, no xml2js.
+    expect(app.map(([rel]) => rel.slice('custom-plugins.d/systemdunits/'.length)).sort()).toEqual(['.created-dirs', 'THIRD-PARTY-LICENSES.txt', 'package.json', 'systemdunits.mjs']);
+    const licences = await readFile(path.join(APP, 'THIRD-PARTY-LICENSES.txt'), 'utf8');
+    for (const dep of ['dbus-next', 'yargs', 'debug', 'yaml']) expect(licences, `${dep} is bundled`).toMatch(new RegExp(`^${dep}@\\d`, 'm'));
+    expect(licences, 'D-Bus introspection (xml2js) is left out of the bundle').not.toMatch(/^(xml2js|sax|xmlbuilder)@/m);
 
     // What the agent's user needs, checked as that user.
     expect((await asNetdata('test', '-r', HEALTH)).code, 'netdata reads the health file').toBe(0);
@@ -167,7 +169,7 @@ describe('install.sh on the Debian package layout (/etc/netdata, found by itself
     const chart = await agent.waitFor(async () => (await agent!.charts()).charts[SOCKET_CHART], 20_000, `chart ${SOCKET_CHART}`);
     expect(chart.context).toBe('systemd.socket_unit_state');
     expect(Object.values(chart.dimensions).map((d) => d.name)).toContain('dbus.socket');
-    const procs = await processesRunning(path.join(APP, 'dist/plugin/main.js'));
+    const procs = await processesRunning(path.join(APP, 'systemdunits.mjs'));
     expect(procs.map((p) => p.user), `plugin processes${await agentContext(agent)}`).toEqual(['netdata']);
     expect(procs[0]!.ancestors).toContain(agent.pid);
     const alarm = await agent.waitFor(async () => (await agent!.alarms()).alarms[SOCKET_ALARM_KEY], 10_000, 'the socket alarm');

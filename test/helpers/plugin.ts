@@ -6,7 +6,7 @@ import { tokenize } from '../../plugin/netdata/requests.js';
 import { repoRoot } from './run.js';
 
 /** Keywords the plugin may write; any other line would get it killed by the agent. */
-const KEYWORDS = new Set(['CHART', 'DIMENSION', 'BEGIN', 'SET', 'END', 'VARIABLE', 'CLABEL', 'CLABEL_COMMIT', 'DISABLE', 'FLUSH', 'FUNCTION_RESULT_BEGIN', 'FUNCTION_RESULT_END']);
+const KEYWORDS = new Set(['CHART', 'DIMENSION', 'BEGIN', 'SET', 'END', 'VARIABLE', 'CLABEL', 'CLABEL_COMMIT', 'DISABLE', 'FLUSH', 'FUNCTION', 'FUNCTION_RESULT_BEGIN', 'FUNCTION_RESULT_END']);
 
 export interface ChartInfo {
   id: string;

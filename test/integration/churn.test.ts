@@ -35,12 +35,13 @@ beforeAll(async () => {
   await sb.daemonReload();
   await sb.execOk('systemctl', 'start', 'steady.socket', 'acc.socket');
   client = await SystemdClient.connect(sb.busAddress);
-  // The default job (transient units skipped), and one that charts the transient units too, so
-  // that their dimensions are created and retired.
+  // The default job with transient units skipped, and one that charts the transient units and
+  // each Accept=yes instance on its own, so that their dimensions are created and retired.
   const dir = mkdtempSync(join(tmpdir(), 'sdu-churn-'));
   writeFileSync(
     join(dir, 'systemdunits.conf'),
-    'jobs:\n  - name: service_units\n  - name: churn\n    include: ["churn-*", "acc@*"]\n    skip_transient: false\n',
+    'jobs:\n  - name: service_units\n    skip_transient: true\n' +
+      '  - name: churn\n    include: ["churn-*", "acc@*"]\n    skip_transient: false\n    aggregate_instances: false\n',
   );
   run = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, NETDATA_USER_CONFIG_DIR: dir });
   await run.waitForValue(SOCKETS, 'steady.socket', 1, 20_000);

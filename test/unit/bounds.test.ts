@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { dimensionId, forgetRetiredIds } from '../../plugin/jobs/job.js';
 import { MAX_LINE, readRequests, type FunctionCall } from '../../plugin/netdata/requests.js';
 import { Watchdog, type WatchdogOptions } from '../../plugin/systemd/watchdog.js';
-import { unitNameFromPath, unitPathFromName } from '../../plugin/units/names.js';
+import { unitNameFromPath, unitPath } from '../../plugin/units/names.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -93,10 +93,10 @@ describe('dimension ids of retired units', () => {
 
 describe('unit object paths', () => {
   it('are built exactly as systemd escapes them, and read back', () => {
-    expect(unitPathFromName('foo.socket')).toBe('/org/freedesktop/systemd1/unit/foo_2esocket');
-    expect(unitPathFromName('my\\x2dapp@1.socket')).toBe('/org/freedesktop/systemd1/unit/my_5cx2dapp_401_2esocket');
+    expect(unitPath('foo.socket')).toBe('/org/freedesktop/systemd1/unit/foo_2esocket');
+    expect(unitPath('my\\x2dapp@1.socket')).toBe('/org/freedesktop/systemd1/unit/my_5cx2dapp_401_2esocket');
     for (const name of ['dbus.service', 'a-b_c@d:e.mount', 'sys-devices-x\\x2dy.device', 'ünï.service']) {
-      expect(unitNameFromPath(unitPathFromName(name))).toBe(name);
+      expect(unitNameFromPath(unitPath(name))).toBe(name);
     }
   });
 });

@@ -24,7 +24,7 @@ jobs:
       1,
     );
     expect(config.jobs).toEqual([
-      { name: 'service-units', updateEvery: 2, include: ['*.service'], exclude: [], skipTransient: false, timeout: 3 },
+      { name: 'service-units', updateEvery: 2, include: ['*.service'], exclude: [], skipTransient: false, timeout: 3, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 },
     ]);
     expect(problems).toEqual([`${SRC}: job 'service-units' (jobs[0]): collect_unit_files: not supported by this plugin; ignored`]);
   });
@@ -32,7 +32,7 @@ jobs:
   it('fills defaults and accepts exclude and go.d durations', () => {
     const { config, problems } = parseConfig(`jobs:\n  - name: all\n    exclude: "user@*.service"\n    timeout: 500ms\n`, SRC, 5);
     expect(problems).toEqual([]);
-    expect(config.jobs[0]).toEqual({ name: 'all', updateEvery: 5, include: DEFAULT_INCLUDE, exclude: ['user@*.service'], skipTransient: true, timeout: 0.5 });
+    expect(config.jobs[0]).toEqual({ name: 'all', updateEvery: 5, include: DEFAULT_INCLUDE, exclude: ['user@*.service'], skipTransient: false, timeout: 0.5, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 });
   });
 
   it('names file, job and key for every error and skips only the bad job', () => {
@@ -91,7 +91,7 @@ jobs:
     expect(loadConfig(join(dir, 'list.conf'), 1).problems[0]).toContain("expected a mapping with a 'jobs' list");
     const d = loadConfig(undefined, 3);
     expect(d.problems).toEqual([]);
-    expect(d.config.jobs[0]).toMatchObject({ name: 'service_units', updateEvery: 3, skipTransient: true });
+    expect(d.config.jobs[0]).toMatchObject({ name: 'service_units', updateEvery: 3, skipTransient: false });
   });
 
   it('looks in the user config dir, then the stock one', () => {

@@ -2,7 +2,9 @@
 // the chart variable the jobs set, naming the label the jobs keep current.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-activity.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
+import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { repoRoot } from '../helpers/run.js';
 
 type Entry = Record<string, string>;
@@ -25,7 +27,33 @@ function parseHealth(text: string): Entry[] {
 }
 
 describe('health.d/systemdunits.conf', () => {
-  const entries = parseHealth(readFileSync(`${repoRoot}/health.d/systemdunits.conf`, 'utf8'));
+  const all = parseHealth(readFileSync(`${repoRoot}/health.d/systemdunits.conf`, 'utf8'));
+  const entries = all.filter((e) => e.template!.endsWith('_unit_failed_state'));
+  const flapping = all.filter((e) => e.template!.endsWith('_units_flapping'));
+
+  it('has nothing but the failed-state, flapping and refused-connections templates', () => {
+    const refused = all.filter((e) => e.template === 'systemd_socket_refused_connections');
+    expect(entries.length + flapping.length + refused.length).toBe(all.length);
+  });
+
+  it('keeps quotes out of alarm texts (the agent drops them: "job\'s" arrives as "job s")', () => {
+    for (const e of all) for (const key of ['info', 'summary']) expect(e[key], `${e.template} ${key}`).not.toMatch(/['"`]/);
+  });
+
+  it('has one flapping template per chart kind, on its transitions chart, against the threshold variable', () => {
+    expect(flapping.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_units_flapping`).sort());
+    for (const k of UNIT_STATE_CHARTS) {
+      const e = flapping.find((x) => x.template === `systemd_${k.unitType}_units_flapping`)!;
+      expect(e.on).toBe(UNIT_TRANSITIONS_CHART.context.replace('{type}', k.unitType));
+      // The plugin's own 5-minute sum: a lookup would wait for 5 minutes of data before running.
+      expect(e.calc).toBe(`$${UNIT_TRANSITIONS_CHART.windowVariable}`);
+      expect(e.lookup).toBeUndefined();
+      expect(e.warn).toBe(`$this > $${UNIT_TRANSITIONS_CHART.thresholdVariable}`);
+      expect(e.crit).toBeUndefined();
+      expect(e.info).toContain(`\${label:${UNIT_TRANSITIONS_CHART.changedLabel}} `); // a space after it: 1.37 needs one
+      expect(e).toMatchObject({ class: 'Errors', type: 'Linux', component: 'Systemd units', to: 'sysadmin', units: 'transitions' });
+    }
+  });
 
   it('has one failed-state template for each chart kind the plugin can write', () => {
     expect(entries.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_unit_failed_state`).sort());
@@ -46,5 +74,20 @@ describe('health.d/systemdunits.conf', () => {
       expect(e).toMatchObject({ class: 'Errors', type: 'Linux', component: 'Systemd units', to: 'sysadmin' });
       expect(e.delay).toMatch(/^down /); // never delays the WARNING
     }
+  });
+
+  it('has a refused-connections template on the refused chart, counting its dimension over a window', () => {
+    const refused = SOCKET_ACTIVITY_CHARTS.find((c) => c.counter === 'NRefused')!;
+    const e = all.find((x) => x.template === 'systemd_socket_refused_connections')!;
+    expect(e).toBeDefined();
+    expect(e.on).toBe(refused.context);
+    // A rate averaged over a minute times 60 s: the count in that minute, whatever the interval.
+    expect(e.lookup).toBe(`average -1m unaligned of ${refused.dimension.id}`);
+    expect(e.calc).toBe('$this * 60');
+    expect(e.warn).toBe('$this > 0');
+    expect(e.crit).toBeUndefined();
+    expect(e.info).toContain(`\${label:${SOCKET_ACTIVITY.unitLabel}} `); // a space after it: 1.37 needs one
+    expect(e).toMatchObject({ class: 'Errors', type: 'Linux', component: 'Systemd units', to: 'sysadmin' });
+    expect(e.delay).toMatch(/^down /);
   });
 });

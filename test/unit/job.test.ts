@@ -10,8 +10,7 @@ import { UnitTable, type UnitSnapshot } from '../../plugin/units/table.js';
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 
 function unit(name: string, activeState = 'active', extra: Partial<UnitSnapshot> = {}): UnitSnapshot {
-  const path = `/org/freedesktop/systemd1/unit/${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16)}`)}`;
-  return { name, path, loadState: 'loaded', activeState, subState: 'x', transient: false, ...extra };
+  return { name, loadState: 'loaded', activeState, subState: 'x', transient: false, ...extra };
 }
 
 /** A job over an in-memory table, with its output parsed into the agent's words. */
@@ -30,8 +29,13 @@ class Harness {
   }
   private readonly writer: ProtocolWriter;
 
-  /** One sample; returns its lines as word arrays. */
+  /** One sample; returns the lines of the unit state charts as word arrays. */
   sample(): string[][] {
+    return stateChartLines(this.sampleAll());
+  }
+
+  /** One sample; returns every line (the summary charts' too). */
+  sampleAll(): string[][] {
     this.text = '';
     this.now += 1_000_000;
     this.job.sample(this.now);
@@ -39,6 +43,15 @@ class Harness {
     this.out.read();
     return this.text.split('\n').filter((l) => l !== '').map(tokenize);
   }
+}
+
+/** The lines that belong to `*_unit_state` charts (a CHART or BEGIN line opens a chart's scope). */
+function stateChartLines(lines: string[][]): string[][] {
+  let inState = false;
+  return lines.filter((w) => {
+    if (w[0] === 'CHART' || w[0] === 'BEGIN') inState = w[1]!.endsWith('_unit_state');
+    return inState;
+  });
 }
 
 /** The SET values written for one chart in a sample. */
@@ -195,7 +208,7 @@ describe('job', () => {
   });
 
   it('selects by include and exclude globs and skips transient and not-found units', () => {
-    const j = new Harness({ ...defaultJob(1), include: ['web*.socket', 'db?.service'], exclude: ['*-test.socket'] });
+    const j = new Harness({ ...defaultJob(1), include: ['web*.socket', 'db?.service'], exclude: ['*-test.socket'], skipTransient: true });
     j.table.applySnapshot([
       unit('web1.socket'),
       unit('web-test.socket'),

@@ -1,6 +1,6 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ProtocolWriter, safeId, safeWord } from '../../plugin/netdata/protocol.js';
+import { ProtocolWriter, SetBlock, safeId, safeWord } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 
 function capture(): { writer: ProtocolWriter; text: () => string } {
@@ -84,13 +84,16 @@ describe('protocol writer', () => {
     expect(safeWord("it's")).toBe('it_s');
   });
 
-  it('wraps function results and never lets the body end them early', () => {
+  it('wraps function results as one JSON line the end keyword cannot cut short', () => {
     const { writer, text } = capture();
-    writer.functionResult({ transaction: 'tx1', status: 404, contentType: 'application/json', expires: 0, body: 'a\nFUNCTION_RESULT_END\nb' }).flush();
+    const json = { error_message: 'a\nFUNCTION_RESULT_END\nb', FUNCTION_RESULT_END: 1 };
+    writer.functionResult({ transaction: 'tx1', status: 404, expires: 0, json }).flush();
     const lines = text().trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
     expect(lines[0]).toBe('FUNCTION_RESULT_BEGIN tx1 404 application/json 0');
-    expect(lines.filter((l) => l === 'FUNCTION_RESULT_END')).toHaveLength(1);
-    expect(lines.at(-1)).toBe('FUNCTION_RESULT_END');
+    expect(lines[1]).not.toContain('FUNCTION_RESULT_END');
+    expect(JSON.parse(lines[1]!)).toEqual(json);
+    expect(lines[2]).toBe('FUNCTION_RESULT_END');
   });
 
   it('writes a batch in one write and nothing when empty', () => {
@@ -106,5 +109,44 @@ describe('protocol writer', () => {
         resolve();
       }),
     );
+  });
+
+  it('writes a SET block between other lines, with values patched in place', () => {
+    const { writer, text } = capture();
+    const block = new SetBlock(['a.socket', 'b"bad.socket', 'c'], [1, 2, 3]);
+    writer.begin('x.y', 1000).setBlock(block).chartVariable('failed_units', 0).end().flush();
+    block.set(1, 5);
+    block.set(2, 1);
+    writer.begin('x.y', 1000).setBlock(block).end().flush();
+    expect(text()).toBe(
+      'BEGIN x.y 1000\nSET a.socket = 1\nSET b_bad.socket = 2\nSET c = 3\nVARIABLE CHART failed_units = 0\nEND\n' +
+        'BEGIN x.y 1000\nSET a.socket = 1\nSET b_bad.socket = 5\nSET c = 1\nEND\n',
+    );
+    expect(() => block.set(0, 10)).toThrow(RangeError);
+  });
+
+  it('never patches bytes that stdout has not taken yet', () => {
+    // A pipe that is full: writes stay queued (by reference) until released.
+    const written: Buffer[] = [];
+    const pending: Array<() => void> = [];
+    const out = new Writable({
+      highWaterMark: 1,
+      writev(chunks, done) {
+        for (const c of chunks) written.push(Buffer.from(c.chunk as Buffer)); // copied only when taken
+        pending.push(done);
+      },
+      write(chunk, _enc, done) {
+        written.push(Buffer.from(chunk as Buffer));
+        pending.push(done);
+      },
+    });
+    const writer = new ProtocolWriter(out);
+    const block = new SetBlock(['a'], [1]);
+    writer.begin('x.y').flush(); // occupies the stream: later writes queue up
+    writer.setBlock(block).end().flush();
+    expect(out.writableLength).toBeGreaterThan(0);
+    block.set(0, 5); // the next sample's patch, while the previous one is still queued
+    while (pending.length) pending.shift()!();
+    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\n');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isKnownState, stateValue } from '../../plugin/units/states.js';
-import { decodeUnitName, unitNameFromPath, unitType } from '../../plugin/units/names.js';
+import { decodeUnitName, unitNameFromPath, unitPath, unitType } from '../../plugin/units/names.js';
 
 describe('state mapping', () => {
   it('maps the five charted states to 1..5', () => {
@@ -37,5 +37,20 @@ describe('unit names', () => {
     expect(unitNameFromPath('/org/freedesktop/systemd1/unit/getty_40tty1_2eservice')).toBe('getty@tty1.service');
     expect(unitNameFromPath('/org/freedesktop/systemd1')).toBeUndefined();
     expect(unitNameFromPath('/org/freedesktop/systemd1/unit/')).toBeUndefined();
+  });
+
+  it('derives the object paths systemd 252 gives units (read with busctl GetUnit)', () => {
+    const systemd: Record<string, string> = {
+      't@1.socket': '/org/freedesktop/systemd1/unit/t_401_2esocket',
+      'dbus.socket': '/org/freedesktop/systemd1/unit/dbus_2esocket',
+      '9x\\x2dy.service': '/org/freedesktop/systemd1/unit/_39x_5cx2dy_2eservice', // leading digit
+    };
+    for (const [name, path] of Object.entries(systemd)) {
+      expect(unitPath(name)).toBe(path);
+      expect(unitNameFromPath(path)).toBe(name);
+    }
+    for (const name of ['-.mount', 'sys-devices-x\\x2dy.device', 'caf\u00e9@ü.service', 'a_b.socket']) {
+      expect(unitNameFromPath(unitPath(name))).toBe(name);
+    }
   });
 });

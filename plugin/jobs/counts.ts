@@ -1,0 +1,45 @@
+// Units by state, per unit type per job: "3 sockets failed" at a glance (charts/unit-summary.ts).
+
+import { UNIT_COUNTS_CHART } from '../../charts/unit-summary.js';
+import type { JobConfig } from '../config.js';
+import type { ProtocolWriter } from '../netdata/protocol.js';
+import { StateValue } from '../units/states.js';
+import type { UnitTable } from '../units/table.js';
+import { SummaryCharts, type SummaryChart } from './summary.js';
+
+export class UnitCounts extends SummaryCharts {
+  /** Table versions the counts were last computed at: idle ticks reuse them. */
+  private seenStates = -1;
+  private seenFailSeq = -1;
+  private seenMembership = -1;
+  /** The previous tick recounted: recount once more, as "failed during the interval" has expired. */
+  private recountedLast = false;
+
+  constructor(config: JobConfig, private readonly table: UnitTable, writer: ProtocolWriter, chartType: string) {
+    super(UNIT_COUNTS_CHART, config, writer, chartType);
+  }
+
+  override sample(nowUs: number, failSeq: number): void {
+    const changed =
+      this.table.states !== this.seenStates || this.table.sequence !== this.seenFailSeq || this.table.membership !== this.seenMembership;
+    this.recount = changed || this.recountedLast;
+    this.recountedLast = changed;
+    this.seenStates = this.table.states;
+    this.seenFailSeq = this.table.sequence;
+    this.seenMembership = this.table.membership;
+    super.sample(nowUs, failSeq);
+  }
+
+  private recount = true;
+
+  protected compute(chart: SummaryChart, failSeq: number): void {
+    if (!this.recount && chart.live) return;
+    const v = chart.values;
+    v.fill(0);
+    for (const unit of chart.units) {
+      // As on the state chart: failed if it entered failed since the previous sample.
+      const value = unit.failedSeq > failSeq ? StateValue.Failed : unit.value;
+      v[value - 1] = v[value - 1]! + 1;
+    }
+  }
+}

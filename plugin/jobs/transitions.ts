@@ -1,0 +1,115 @@
+// State transitions per unit type per job, for the flapping alarm (charts/unit-summary.ts).
+//
+// Counted from the table's per-unit counters, which every ActiveState change systemd signals bumps,
+// so a unit that flaps several times between two samples adds each change. Counts are kept per
+// unit name, so a unit that systemd unloads and loads again (`reset-failed` then `start`) keeps
+// counting. Per-connection instances of Accept=yes sockets are left out: they start and stop with
+// every connection, which is traffic (see the socket activity charts), not flapping.
+
+import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
+import type { JobConfig } from '../config.js';
+import type { ProtocolWriter } from '../netdata/protocol.js';
+import { perConnectionGroup } from '../units/instances.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { dimensionName } from './job.js';
+import { SummaryCharts, type SummaryChart } from './summary.js';
+
+/** How many units the `changed_units` label names. */
+const LABEL_MAX_UNITS = 5;
+
+interface Counter {
+  /** The units counted (the chart's units without per-connection instances). */
+  counted: readonly Unit[];
+  /** Per unit name: its transitions already reported. */
+  readonly seen: Map<string, number>;
+  /** Changes of units that left the chart since the last sample, not yet reported. */
+  pending: number;
+  /** The latest samples' values, a ring covering the alarm's window, and their sum. */
+  readonly window: number[];
+  next: number;
+  windowSum: number;
+}
+
+export class UnitTransitions extends SummaryCharts {
+  private readonly counters = new Map<SummaryChart, Counter>();
+  private readonly perConnection = new WeakMap<Unit, boolean>();
+  /** The table's state version at the previous sample: units changed after it changed in this interval. */
+  private seenStates: number;
+
+  constructor(config: JobConfig, private readonly table: UnitTable, writer: ProtocolWriter, chartType: string) {
+    super(UNIT_TRANSITIONS_CHART, config, writer, chartType);
+    this.seenStates = table.states;
+  }
+
+  override sample(nowUs: number, failSeq: number): void {
+    super.sample(nowUs, failSeq);
+    this.seenStates = this.table.states;
+  }
+
+  protected override changeUnits(chart: SummaryChart, next: readonly Unit[]): void {
+    const c = this.counter(chart);
+    const counted = next.filter((u) => !this.isPerConnection(u));
+    const names = new Set(counted.map((u) => u.name));
+    for (const u of c.counted) {
+      if (names.has(u.name)) continue;
+      // Leaving the chart: what it did since the last sample is still this interval's.
+      c.pending += u.transitions - (c.seen.get(u.name) ?? u.transitions);
+      c.seen.delete(u.name);
+    }
+    // A name new to the chart counts from now on.
+    for (const u of counted) if (!c.seen.has(u.name)) c.seen.set(u.name, u.transitions);
+    c.counted = counted;
+    if (next.length === 0) this.counters.delete(chart);
+  }
+
+  protected compute(chart: SummaryChart, _failSeq: number): void {
+    const c = this.counter(chart);
+    let delta = c.pending;
+    c.pending = 0;
+    let changed: Unit[] | undefined;
+    if (this.table.states !== this.seenStates) {
+      for (const u of c.counted) {
+        if (u.changedAt <= this.seenStates) continue;
+        const d = u.transitions - (c.seen.get(u.name) ?? 0);
+        if (d <= 0) continue;
+        c.seen.set(u.name, u.transitions);
+        delta += d;
+        (changed ??= []).push(u);
+      }
+    }
+    chart.values[0] = delta;
+    c.windowSum += delta - c.window[c.next]!;
+    c.window[c.next] = delta;
+    c.next = (c.next + 1) % c.window.length;
+    if (changed) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, changedLabel(changed));
+    else if (!chart.labels.has(UNIT_TRANSITIONS_CHART.changedLabel)) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, 'none');
+  }
+
+  protected override variables(chart: SummaryChart): void {
+    this.chartVariable(UNIT_TRANSITIONS_CHART.thresholdVariable, this.config.flappingThreshold);
+    this.chartVariable(UNIT_TRANSITIONS_CHART.windowVariable, this.counter(chart).windowSum);
+  }
+
+  private counter(chart: SummaryChart): Counter {
+    let c = this.counters.get(chart);
+    if (!c) {
+      const samples = Math.max(1, Math.ceil(UNIT_TRANSITIONS_CHART.windowSeconds / this.config.updateEvery));
+      this.counters.set(chart, (c = { counted: [], seen: new Map(), pending: 0, window: new Array<number>(samples).fill(0), next: 0, windowSum: 0 }));
+    }
+    return c;
+  }
+
+  private isPerConnection(unit: Unit): boolean {
+    let v = this.perConnection.get(unit);
+    if (v === undefined) this.perConnection.set(unit, (v = perConnectionGroup(unit.name) !== undefined));
+    return v;
+  }
+}
+
+/** Units that changed state in the interval, those with most changes so far first. */
+function changedLabel(changed: Unit[]): string {
+  changed.sort((a, b) => b.transitions - a.transitions);
+  const named = changed.slice(0, LABEL_MAX_UNITS).map((u) => dimensionName(u.name));
+  const more = changed.length - LABEL_MAX_UNITS;
+  return named.join('; ') + (more > 0 ? `; and ${more} more` : '');
+}

@@ -1,0 +1,174 @@
+// Why a unit failed: one stderr line per entry into `failed`, with systemd's Result and, for a
+// socket, the state of the service it triggers (read only then, never polled). The same finding,
+// when it says more than "the service is inactive", goes on the unit for the alarm's text.
+
+import type { SystemdManager } from './manager.js';
+import { errorText, debugFor, logError } from '../log.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { unitPath } from '../units/names.js';
+
+const debug = debugFor('reasons');
+
+const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
+
+/** At most this many failure lines per window; the rest are counted and summed up in one line. */
+export const LINES_PER_WINDOW = 10;
+export const WINDOW_MS = 60_000;
+
+/** The state of a unit a failed socket triggers. */
+export interface TriggeredState {
+  readonly name: string;
+  /** undefined when systemd does not have it loaded */
+  readonly activeState?: string;
+  readonly subState?: string;
+  readonly result?: string;
+}
+
+/** The stderr line for a failure, e.g. `web.socket failed (Result=service-start-limit-hit); …`. */
+export function failureLine(unit: Pick<Unit, 'name' | 'result' | 'subState'>, triggered: readonly TriggeredState[] = []): string {
+  let line = `${unit.name} failed (Result=${unit.result ?? 'unknown'})`;
+  for (const t of triggered) {
+    line += t.activeState === undefined
+      ? `; it triggers ${t.name}, which is not loaded`
+      : `; it triggers ${t.name}, which is ${t.activeState}/${t.subState ?? '?'}${t.result && t.result !== 'success' ? ` (Result=${t.result})` : ''}`;
+  }
+  return line;
+}
+
+/**
+ * The short form for the alarm text, or undefined when the triggered unit is merely inactive (the
+ * usual case when the socket's own start failed: it says nothing the Result does not).
+ */
+export function triggeredSummary(triggered: readonly TriggeredState[]): string | undefined {
+  const telling = triggered.filter((t) => t.activeState !== undefined && !(t.activeState === 'inactive' && (t.result ?? 'success') === 'success'));
+  if (telling.length === 0) return undefined;
+  return telling.map((t) => `${t.name} ${t.activeState}${t.result && t.result !== 'success' ? ` ${t.result}` : ''}`).join(' ');
+}
+
+/**
+ * Lines per fixed window: the first LINES_PER_WINDOW are written at once; the rest are counted and
+ * reported in one line when the window ends, so a storm (hundreds of units failing on a reload)
+ * costs at most LINES_PER_WINDOW + 1 lines a minute in the agent's log.
+ */
+export class RateLimitedLog {
+  private windowStart = -Infinity;
+  private said = 0;
+  private suppressed = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly perWindow = LINES_PER_WINDOW,
+    private readonly windowMs = WINDOW_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  say(line: string): void {
+    if (this.admit()) this.write(line);
+  }
+
+  /**
+   * Takes a line's place in the window (then write it with `write`), or counts it as not listed.
+   * Lets a caller skip the work of composing a line that would not be written.
+   */
+  admit(): boolean {
+    const t = this.now();
+    if (t - this.windowStart >= this.windowMs) {
+      this.windowStart = t;
+      this.said = 0;
+    }
+    if (this.said < this.perWindow) {
+      this.said++;
+      return true;
+    }
+    if (this.suppressed++ === 0) {
+      this.timer = setTimeout(() => this.summarize(), Math.max(0, this.windowStart + this.windowMs - t));
+      this.timer.unref();
+    }
+    return false;
+  }
+
+  writeAdmitted(line: string): void {
+    this.write(line);
+  }
+
+  private summarize(): void {
+    const n = this.suppressed;
+    this.suppressed = 0;
+    this.timer = undefined;
+    if (n > 0) {
+      this.write(`${n} more unit failure${n === 1 ? '' : 's'} not listed (at most ${this.perWindow} lines per ${this.windowMs / 1000} s); systemctl --failed lists the failed units`);
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+export class FailureReporter {
+  /** unit → its `transitions` when last reported: the same failed period is reported once. */
+  private readonly reported = new WeakMap<Unit, number>();
+  private readonly log: RateLimitedLog;
+
+  constructor(
+    table: UnitTable,
+    /** Whether any job charts this unit: the others' failures are none of the operator's concern here. */
+    private readonly wanted: (unit: Unit) => boolean,
+    private readonly systemd: () => SystemdManager | undefined,
+    write: (line: string) => void = logError,
+  ) {
+    this.log = new RateLimitedLog(write);
+    table.onFailure = (unit) => {
+      try {
+        this.onFailure(unit);
+      } catch (err) {
+        debug('failure report of %s: %s', unit.name, errorText(err));
+      }
+    };
+  }
+
+  stop(): void {
+    this.log.stop();
+  }
+
+  private onFailure(unit: Unit): void {
+    if (this.reported.get(unit) === unit.transitions || !this.wanted(unit)) return;
+    this.reported.set(unit, unit.transitions);
+    unit.triggered = undefined;
+    // Beyond the rate limit nothing is read either: a storm of failures costs no D-Bus calls.
+    if (!this.log.admit()) return;
+    if (unit.type !== 'socket') return this.log.writeAdmitted(failureLine(unit));
+    void this.triggeredBy(unit).then(
+      (triggered) => {
+        unit.triggered = triggeredSummary(triggered);
+        this.log.writeAdmitted(failureLine(unit, triggered));
+      },
+      (err) => {
+        debug('cannot read what %s triggers: %s', unit.name, errorText(err));
+        this.log.writeAdmitted(failureLine(unit));
+      },
+    );
+  }
+
+  /** The units a socket triggers and their state, read now (Triggers is fixed until a reload). */
+  private async triggeredBy(socket: Unit): Promise<TriggeredState[]> {
+    const manager = this.systemd();
+    if (!manager) return [];
+    const names = await manager.getProperty(unitPath(socket.name), UNIT_IFACE, 'Triggers');
+    if (!Array.isArray(names)) return [];
+    const out: TriggeredState[] = [];
+    for (const name of names.slice(0, 3)) {
+      if (typeof name !== 'string') continue;
+      // Listed, not read from its object: reading an unloaded unit's object would load it.
+      const { unit } = await manager.listUnit(name);
+      if (!unit || unit.loadState === 'not-found') {
+        out.push({ name });
+        continue;
+      }
+      const result = unit.activeState === 'failed' || unit.activeState === 'inactive' ? await manager.result(unit.path, name).catch(() => undefined) : undefined;
+      out.push({ name, activeState: unit.activeState, subState: unit.subState, ...(result !== undefined ? { result } : {}) });
+    }
+    return out;
+  }
+}

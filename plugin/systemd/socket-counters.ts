@@ -1,0 +1,132 @@
+// Socket unit properties that systemd never signals and that must therefore be read: the
+// connection counters (NAccepted, NConnections, NRefused), and the few constant-until-reload
+// properties the counters' meaning depends on (Accept) or the units table shows (Listen, Triggers).
+//
+// What moves where (systemd 252's socket_enter_running, checked in a sandbox too):
+// - Accept=yes: NAccepted counts accepted connections, NConnections the ones whose service
+//   instance still runs, NRefused the connections dropped by MaxConnections=,
+//   MaxConnectionsPerSource=, the trigger limit, or a pending stop.
+// - Accept=no: NAccepted and NConnections stay 0 forever; NRefused moves only when the trigger
+//   limit is hit, which also fails the socket (Result trigger-limit-hit): a state change the
+//   signals already carry. So only Accept=yes sockets are worth polling.
+
+import { unitPath } from '../units/names.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { debugFor, errorText } from '../log.js';
+import { BusCallError } from './bus.js';
+import { mapLimited } from './limit.js';
+import type { SystemdManager } from './manager.js';
+
+const debug = debugFor('sockets');
+
+export const SOCKET_INTERFACE = 'org.freedesktop.systemd1.Socket';
+export const UNIT_INTERFACE = 'org.freedesktop.systemd1.Unit';
+
+/** How many Accept reads run at once: a background task that must not slow start-up. */
+const ACCEPT_CONCURRENCY = 4;
+
+export interface SocketCounters {
+  readonly accepted: number;
+  readonly connections: number;
+  /** null when this systemd has no NRefused (before 239). */
+  readonly refused: number | null;
+}
+
+/** Errors that mean "this systemd has no such property", not "the call failed". */
+function isMissingProperty(err: unknown): boolean {
+  return (
+    err instanceof BusCallError &&
+    (err.dbusName === 'org.freedesktop.DBus.Error.UnknownProperty' || err.dbusName === 'org.freedesktop.DBus.Error.InvalidArgs')
+  );
+}
+
+function asCount(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  throw new Error(`not a counter: ${typeof value}`);
+}
+
+/** The three counters of one socket; `withRefused` false skips NRefused (known to be missing). */
+export async function readCounters(m: SystemdManager, path: string, withRefused = true): Promise<SocketCounters> {
+  const [accepted, connections, refused] = await Promise.all([
+    m.getProperty(path, SOCKET_INTERFACE, 'NAccepted'),
+    m.getProperty(path, SOCKET_INTERFACE, 'NConnections'),
+    withRefused
+      ? m.getProperty(path, SOCKET_INTERFACE, 'NRefused').catch((err: unknown) => {
+          if (isMissingProperty(err)) return null;
+          throw err;
+        })
+      : Promise.resolve(null),
+  ]);
+  return { accepted: asCount(accepted), connections: asCount(connections), refused: refused === null ? null : asCount(refused) };
+}
+
+export async function readAccept(m: SystemdManager, path: string): Promise<boolean> {
+  return (await m.getProperty(path, SOCKET_INTERFACE, 'Accept')) === true;
+}
+
+/**
+ * Accept of every socket unit, read once per unit and again after systemd reloads its unit files
+ * (the table's `reloads` moves). Reads run in the background, a few at a time; until a unit's
+ * value is known `get` answers undefined, and after a reload the old value stands until re-read.
+ */
+export class SocketAcceptIndex {
+  private readonly known = new Map<string, { accept: boolean; reloads: number }>();
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly table: UnitTable,
+    private readonly systemd: () => SystemdManager | undefined,
+  ) {}
+
+  get(name: string): boolean | undefined {
+    return this.known.get(name)?.accept;
+  }
+
+  /** Like `get`, but only a value read since the latest reload. */
+  getCurrent(name: string): boolean | undefined {
+    const k = this.known.get(name);
+    return k && k.reloads === this.table.reloads ? k.accept : undefined;
+  }
+
+  /** Starts reading, in the background, what is missing or older than the latest reload. */
+  refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.readMissing();
+        } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  private async readMissing(): Promise<void> {
+    const m = this.systemd();
+    if (!m) return;
+    for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
+    const reloads = this.table.reloads;
+    const todo: Unit[] = [];
+    for (const u of this.table.units()) if (u.type === 'socket' && this.known.get(u.name)?.reloads !== reloads) todo.push(u);
+    if (todo.length === 0) return;
+    const started = performance.now();
+    let failed = 0;
+    await mapLimited(todo, { concurrency: ACCEPT_CONCURRENCY }, async (u) => {
+      try {
+        this.known.set(u.name, { accept: await readAccept(m, unitPath(u.name)), reloads });
+      } catch (err) {
+        failed++;
+        debug('cannot read Accept of %s: %s', u.name, errorText(err)); // unloaded meanwhile, or the bus went
+      }
+    });
+    debug('read Accept of %d sockets in %d ms (%d failed)', todo.length, Math.round(performance.now() - started), failed);
+  }
+}

@@ -1,0 +1,140 @@
+// Socket activity and the systemd-socket-units Function inside a real Netdata 1.37.1 agent,
+// installed with scripts/install.sh, watching a real systemd over a bus user netdata can open:
+// - the agent accepts the FUNCTION declaration (lists it in /api/v1/info, keeps the plugin
+//   running, keeps collecting its charts); 1.37.1 itself cannot call it (403), which the
+//   integration test covers by speaking to the plugin's stdin;
+// - the per-socket activity charts reach the agent with their contexts and labels;
+// - connections refused for real by MaxConnections= raise systemd_socket_refused_connections,
+//   and its text names the socket.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startAgent, type Agent } from '../helpers/agent.js';
+import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { installForAgent, processesRunning, sleep, SOCKET_CHART, tail } from './e2e.js';
+
+const JOB = 'systemdunits_service_units';
+const REFUSED_CHART = `${JOB}.socket_web_refused_connections`;
+const REFUSED_ALARM = 'systemd_socket_refused_connections';
+
+let sb: Sandbox | undefined;
+let agent: Agent | undefined;
+let agentDir: string;
+let pluginsDir: string;
+let port: number;
+let failed = false;
+const clients: Socket[] = [];
+
+afterEach((ctx) => {
+  if (ctx.task.result?.state === 'fail') failed = true;
+});
+
+function open(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+    clients.push(s);
+  });
+}
+
+beforeAll(async () => {
+  sb = await startSandbox();
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  await sb.writeUnit('web.socket', `[Socket]\nListenStream=127.0.0.1:${port}\nAccept=yes\nMaxConnections=1\n`);
+  await sb.writeUnit('web@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
+  await sb.daemonReload();
+  await sb.execOk('systemctl', 'start', 'web.socket');
+  const bus = await sb.expose();
+  agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-activity-'));
+  const inst = await installForAgent(agentDir);
+  pluginsDir = inst.pluginsDir;
+  // The operator turns socket activity on in the installed config.
+  await writeFile(
+    path.join(inst.configDir, 'systemdunits.conf'),
+    'jobs:\n  - name: service_units\n    socket_activity: true\n    socket_activity_every: 1\n',
+  );
+  agent = await startAgent({ dir: agentDir, pluginsDir, healthDir: inst.healthDir, busAddress: bus });
+}, 240_000);
+
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  await agent?.stop({ removeDir: !failed }).catch((e) => console.error(e));
+  await sb?.stop({ removeDir: !failed }).catch((e) => console.error(e));
+  if (failed) console.error(`e2e activity: a test failed: kept ${agentDir}, ${sb?.dir ?? ''}`);
+  else if (agentDir) await rm(agentDir, { recursive: true, force: true });
+});
+
+describe('a 1.37.1 agent with socket activity and the function declared', () => {
+  it('accepts the FUNCTION declaration: lists it, keeps the plugin running and its charts collected', async () => {
+    const a = agent!;
+    const info = await a.waitFor(async () => {
+      const i = await a.get<{ functions?: Record<string, { help: string; timeout: number }> }>('/api/v1/info');
+      return i.functions?.['systemd-socket-units'] ? i : undefined;
+    }, 15_000, 'systemd-socket-units in /api/v1/info');
+    expect(info.functions!['systemd-socket-units']).toMatchObject({ timeout: 10 });
+    expect(info.functions!['systemd-socket-units']!.help).toContain('Socket units');
+    const first = await a.waitFor(async () => (await a.charts()).charts[SOCKET_CHART], 15_000, SOCKET_CHART);
+    await sleep(3000);
+    const later = (await a.charts()).charts[SOCKET_CHART]!;
+    expect(later.last_entry, 'the state chart is still being collected').toBeGreaterThan(first.last_entry);
+    const procs = await processesRunning(path.join(pluginsDir, 'systemdunits/dist/plugin/main.js'));
+    expect(procs, 'one plugin process, never restarted by the agent').toHaveLength(1);
+    const log = await a.errorLog();
+    expect(log, tail(log)).not.toMatch(/systemdunits.*(disabl|FUNCTION)|FUNCTION.*(Ignoring|without providing)/i);
+    // 1.37.1 (no cloud link) refuses to call plugin functions over the REST API.
+    const res = await fetch(`${a.url}/api/v1/function?function=systemd-socket-units`);
+    expect(res.status).toBe(403);
+  });
+
+  it('shows the per-socket activity charts with their contexts and unit labels', async () => {
+    const a = agent!;
+    const charts = await a.waitFor(async () => {
+      const c = (await a.charts()).charts;
+      return c[REFUSED_CHART] ? c : undefined;
+    }, 15_000, REFUSED_CHART);
+    const want = {
+      [`${JOB}.socket_web_accepted_connections`]: 'systemd.socket_accepted_connections',
+      [`${JOB}.socket_web_connections`]: 'systemd.socket_connections',
+      [REFUSED_CHART]: 'systemd.socket_refused_connections',
+    };
+    for (const [id, context] of Object.entries(want)) {
+      expect(charts[id], id).toBeDefined();
+      expect(charts[id]!.context).toBe(context);
+      expect(charts[id]!.family).toBe('socket activity');
+      expect(charts[id]!.update_every).toBe(1);
+      expect(charts[id]!.chart_labels).toMatchObject({ unit_name: 'web.socket', job: 'service_units' });
+    }
+    // Accept=no sockets (dbus.socket…) get none.
+    expect(Object.keys(charts).filter((id) => id.endsWith('_connections')).sort()).toEqual(Object.keys(want).sort());
+    const held = await open();
+    await a.waitFor(async () => {
+      const d = await a.data(`${JOB}.socket_web_connections`, -3, 3);
+      return d.result.data.some((r) => r[1] === 1);
+    }, 10_000, 'one current connection in /api/v1/data');
+    held.destroy();
+  });
+
+  it('raises systemd_socket_refused_connections when the socket refuses connections, naming the socket', async () => {
+    const a = agent!;
+    const key = `${REFUSED_CHART}.${REFUSED_ALARM}`;
+    const clear = await a.waitFor(async () => {
+      const al = (await a.alarms()).alarms[key];
+      return al && al.status === 'CLEAR' ? al : undefined;
+    }, 100_000, `${key} CLEAR before any refusal (the agent first runs it once the chart holds a minute)`);
+    expect(clear.info).toContain('web.socket');
+    // MaxConnections=1: one held connection, and systemd refuses the next ones.
+    await open();
+    for (let i = 0; i < 3; i++) await open();
+    const warn = await a.waitFor(async () => {
+      const al = (await a.alarms()).alarms[key];
+      return al && al.status === 'WARNING' ? al : undefined;
+    }, 30_000, `${key} WARNING`);
+    expect(warn.value).toBeGreaterThan(0);
+    expect(warn.info).toContain('connections refused by socket web.socket in the last minute');
+  }, 180_000);
+});

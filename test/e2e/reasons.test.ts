@@ -1,0 +1,118 @@
+// Issue 6 items 2-4 inside a real Netdata 1.37.1 agent, installed with scripts/install.sh: the new
+// charts as the agent's API shows them, the failed-socket notification carrying the state of the
+// service the socket triggers, and the flapping alarm firing and notifying the flapping unit.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startAgent, type Agent } from '../helpers/agent.js';
+import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
+import { agentContext, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, SOCKET_CHART, timeStatus } from './e2e.js';
+
+const JOB = 'systemdunits_service_units';
+const COUNTS_CHART = `${JOB}.socket_units_by_state`;
+const TRANSITIONS_CHART = `${JOB}.socket_unit_state_transitions`;
+const FLAPPING = 'systemd_socket_units_flapping';
+const FLAPPING_KEY = `${TRANSITIONS_CHART}.${FLAPPING}`;
+const THRESHOLD = 10; // above what limit.socket's failure adds (about 5), below 3 flap cycles (about 18)
+
+let sb: Sandbox | undefined;
+let agent: Agent | undefined;
+let agentDir = '';
+let port = 0;
+let failed = false;
+
+afterEach((ctx) => {
+  if (ctx.task.result?.state === 'fail') failed = true;
+});
+
+beforeAll(async () => {
+  sb = await startSandbox();
+  await writeSocket(sb, 'flap');
+  await noStartLimit(sb, 'flap');
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  await sb.writeUnit('limit.socket', `[Unit]\nDescription=socket whose service cannot start\n[Socket]\nListenStream=127.0.0.1:${port}\n`);
+  await sb.writeUnit('limit.service', '[Unit]\nDescription=fails at once\nStartLimitBurst=2\nStartLimitIntervalSec=60\n[Service]\nExecStart=/bin/false\n');
+  await sb.daemonReload();
+  await sb.execOk('systemctl', 'start', 'flap.socket', 'limit.socket');
+  const bus = await sb.expose();
+
+  agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-reasons-'));
+  // The user's config, in place before install.sh (which keeps an existing one): a low threshold.
+  await mkdir(path.join(agentDir, 'etc'), { recursive: true });
+  await writeFile(path.join(agentDir, 'etc/systemdunits.conf'), `jobs:\n  - name: service_units\n    flapping_threshold: ${THRESHOLD}\n`, { mode: 0o644 });
+  const { pluginsDir, healthDir } = await installForAgent(agentDir);
+  agent = await startAgent({ dir: agentDir, pluginsDir, healthDir, busAddress: bus });
+}, 240_000);
+
+afterAll(async () => {
+  await agent?.stop({ removeDir: !failed }).catch((e) => console.error(e));
+  await sb?.stop({ removeDir: !failed }).catch((e) => console.error(e));
+  if (failed) console.error(`e2e reasons: a test failed: kept ${agentDir} (agent), ${sb?.dir ?? ''} (sandbox)`);
+  else if (agentDir) await rm(agentDir, { recursive: true, force: true });
+});
+
+describe('new charts and alarms in a 1.37.1 agent', () => {
+  it('shows units by state and state transitions, with the flapping alarm bound and CLEAR', async () => {
+    const a = agent!;
+    const counts = await a.waitFor(async () => (await a.charts()).charts[COUNTS_CHART], 20_000, COUNTS_CHART);
+    expect(counts).toMatchObject({ context: 'systemd.socket_units_by_state', family: 'socket', units: 'units', chart_type: 'stacked' });
+    expect(Object.values(counts.dimensions).map((d) => d.name)).toEqual(['active', 'inactive', 'activating', 'deactivating', 'failed']);
+    const transitions = await a.waitFor(async () => (await a.charts()).charts[TRANSITIONS_CHART], 10_000, TRANSITIONS_CHART);
+    expect(transitions).toMatchObject({ context: 'systemd.socket_unit_state_transitions', units: 'transitions' });
+    // The job's threshold reached the alarm: it evaluates (not UNDEFINED) to CLEAR.
+    const alarm = await a.waitFor(async () => {
+      const x = (await a.alarms()).alarms[FLAPPING_KEY];
+      return x && x.status !== 'UNINITIALIZED' ? x : undefined;
+    }, 30_000, `${FLAPPING_KEY} evaluated`);
+    expect(alarm.status, `${JSON.stringify(alarm)}${await agentContext(a)}`).toBe('CLEAR');
+    expect(alarm.value).toBe(0);
+    expect(alarm.warn).toContain('flapping_threshold');
+    const chart = await a.chart(TRANSITIONS_CHART);
+    expect(chart.chart_variables).toMatchObject({ flapping_threshold: THRESHOLD, transitions_5m: 0 });
+  });
+
+  it('notifies a failed socket with the state of the service it triggers', async () => {
+    const a = agent!;
+    // One connection left pending: systemd starts limit.service until its start limit, then fails the socket.
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    try {
+      await timeStatus(a, SOCKET_ALARM_KEY, 'WARNING', performance.now(), 15_000);
+    } finally {
+      client.destroy();
+    }
+    const result = (await sb!.execOk('systemctl', 'show', '-P', 'Result', 'limit.service')).stdout.trim();
+    const want = `limit.socket (service-start-limit-hit / limit.service failed ${result})`;
+    const note = await a.waitFor(async () => {
+      const n = (await a.notifications()).filter((x) => x.name === SOCKET_ALARM && x.chart === SOCKET_CHART && x.status === 'WARNING');
+      return n.at(-1);
+    }, 15_000, 'the WARNING notification');
+    // 1.37.1 hands the expanded info text to the notification script as its 18th argument.
+    expect(note.info, note.args.join(' | ')).toContain(`failed socket units: ${want} - run systemctl status`);
+    expect((await a.errorLog()).includes('limit.socket failed (Result=service-start-limit-hit); it triggers limit.service, which is failed/')).toBe(true);
+  });
+
+  it('warns when sockets flap more than the job’s threshold in 5 minutes, and names the unit', async () => {
+    const a = agent!;
+    for (let i = 0; i < 3; i++) {
+      await failSocket(sb!, 'flap');
+      await recoverSocket(sb!, 'flap');
+    }
+    const w = await timeStatus(a, FLAPPING_KEY, 'WARNING', performance.now(), 30_000, 200);
+    expect(w.alarm.value!).toBeGreaterThan(THRESHOLD);
+    console.log(`flapping alarm: WARNING at ${w.alarm.value} transitions in 5 min (threshold ${THRESHOLD})`);
+    const note = await a.waitFor(async () => {
+      const n = (await a.notifications()).filter((x) => x.name === FLAPPING && x.status === 'WARNING');
+      return n.at(-1);
+    }, 20_000, 'the flapping notification');
+    expect(note.info, note.args.join(' | ')).toContain('socket units changed state more often in 5 minutes than the flapping_threshold of the job; latest: flap.socket - run systemctl status');
+    expect(note.info).toContain('latest: flap.socket - run systemctl status');
+    expect(note.info).not.toContain('label:');
+  });
+});

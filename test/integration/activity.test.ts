@@ -1,0 +1,203 @@
+// Socket activity charts against a real systemd 252: real Accept=yes and Accept=no sockets on
+// 127.0.0.1, real client connections from this process, MaxConnections= refusing for real, a
+// reload that turns a socket into Accept=yes, units that come and go, a frozen systemd and a
+// stopped bus.
+import { writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRun } from '../helpers/plugin.js';
+import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+
+const JOB = 'systemdunits_sockets';
+const chart = (socket: string, kind: 'accepted_connections' | 'connections' | 'refused_connections') => `${JOB}.socket_${socket}_${kind}`;
+const KINDS = ['accepted_connections', 'connections', 'refused_connections'] as const;
+
+let sb: Sandbox;
+let plugin: PluginRun;
+let webPort: number;
+let plainPort: number;
+let extraPort: number;
+const clients: Socket[] = [];
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** An Accept=yes socket whose per-connection service echoes until the client hangs up. */
+async function writeAcceptSocket(name: string, port: number, extra = ''): Promise<void> {
+  await sb.writeUnit(`${name}.socket`, `[Socket]\nListenStream=127.0.0.1:${port}\nAccept=yes\n${extra}`);
+  await sb.writeUnit(`${name}@.service`, `[Service]\nExecStart=/bin/cat\nStandardInput=socket\n`);
+}
+
+/** Opens a connection and resolves once it is established (systemd accepts it, or refuses by closing it). */
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+    clients.push(s);
+  });
+}
+
+async function show(unit: string, ...props: string[]): Promise<Record<string, string>> {
+  const out = (await sb.execOk('systemctl', 'show', unit, ...props.map((p) => `--property=${p}`))).stdout;
+  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+function startPlugin(config: string): PluginRun {
+  const file = path.join(sb.dir, `activity-${Math.random().toString(36).slice(2)}.conf`);
+  writeFileSync(file, config);
+  return new PluginRun(['1', '--config', file], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, DEBUG: 'systemdunits:activity' });
+}
+
+beforeAll(async () => {
+  sb = await startSandbox();
+  [webPort, plainPort, extraPort] = [await freePort(), await freePort(), await freePort()];
+  await writeAcceptSocket('web', webPort, 'MaxConnections=2\n');
+  await sb.writeUnit('plain.socket', `[Socket]\nListenStream=127.0.0.1:${plainPort}\n`);
+  await sb.writeUnit('plain.service', '[Service]\nExecStart=/bin/sleep infinity\n');
+  await sb.daemonReload();
+  await sb.execOk('systemctl', 'start', 'web.socket', 'plain.socket');
+  plugin = startPlugin(
+    [
+      'jobs:',
+      '  - name: sockets',
+      "    include: ['*.socket']",
+      '    socket_activity: true',
+      '    socket_activity_every: 1',
+      '    timeout: 3',
+      '  - name: quiet',
+      "    include: ['*.socket', '*.service']",
+      '',
+    ].join('\n'),
+  );
+  await plugin.waitFor('the socket activity charts of web.socket', () => plugin.samplesOf(chart('web', 'connections')).length > 0, 15_000);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  await plugin?.stop();
+  await sb?.stop({ removeDir: true });
+});
+
+describe('socket activity against real systemd', () => {
+  it('charts each Accept=yes socket with its own three charts, contexts and labels', () => {
+    const expected = {
+      accepted_connections: { context: 'systemd.socket_accepted_connections', units: 'connections/s', dim: 'accepted' },
+      connections: { context: 'systemd.socket_connections', units: 'connections', dim: 'connections' },
+      refused_connections: { context: 'systemd.socket_refused_connections', units: 'connections/s', dim: 'refused' },
+    };
+    for (const kind of KINDS) {
+      const c = plugin.charts.get(chart('web', kind))!;
+      expect(c, kind).toBeDefined();
+      expect(c).toMatchObject({ context: expected[kind].context, units: expected[kind].units, family: 'socket activity', obsolete: false });
+      expect(c.labels).toEqual({ unit_name: 'web.socket', job: 'sockets' });
+      expect([...c.dims.keys()]).toEqual([expected[kind].dim]);
+    }
+  });
+
+  it('reads nothing for Accept=no sockets, and nothing for a job without socket_activity', () => {
+    const activityCharts = [...plugin.charts.keys()].filter((id) => /_connections$/.test(id));
+    expect(activityCharts.sort()).toEqual(KINDS.map((k) => chart('web', k)).sort());
+    // plain.socket and dbus.socket are Accept=no: their counters never move.
+    expect(activityCharts.some((id) => id.includes('plain') || id.includes('dbus'))).toBe(false);
+    expect([...plugin.charts.keys()].filter((id) => id.startsWith('systemdunits_quiet.') && id.endsWith('_connections'))).toEqual([]);
+    expect(plugin.charts.has('systemdunits_quiet.socket_unit_state')).toBe(true);
+    expect(plugin.protocolErrors).toEqual([]);
+    expect(plugin.strayLines).toEqual([]);
+  });
+
+  it('follows real connections: accepted and current, then refused past MaxConnections, then closed', async () => {
+    const accepted0 = plugin.lastValue(chart('web', 'accepted_connections'), 'accepted')!;
+    const refused0 = plugin.lastValue(chart('web', 'refused_connections'), 'refused')!;
+    const held = [await open(webPort), await open(webPort)];
+    await plugin.waitForValue(chart('web', 'connections'), 'connections', 2, 5000);
+    await plugin.waitForValue(chart('web', 'accepted_connections'), 'accepted', accepted0 + 2, 5000);
+    // MaxConnections=2: systemd accepts and drops the next two at once, counting them as refused.
+    const dropped = [await open(webPort), await open(webPort)];
+    await plugin.waitForValue(chart('web', 'refused_connections'), 'refused', refused0 + 2, 5000);
+    const s = await show('web.socket', 'NAccepted', 'NConnections', 'NRefused');
+    expect(s).toEqual({ NAccepted: String(accepted0 + 2), NConnections: '2', NRefused: String(refused0 + 2) });
+    expect(plugin.lastValue(chart('web', 'accepted_connections'), 'accepted')).toBe(accepted0 + 2); // refused ones are not accepted
+    for (const c of [...held, ...dropped]) c.destroy();
+    await plugin.waitForValue(chart('web', 'connections'), 'connections', 0, 5000);
+  });
+
+  it('samples at socket_activity_every with the elapsed time in BEGIN', () => {
+    const samples = plugin.samplesOf(chart('web', 'connections'));
+    expect(samples.length).toBeGreaterThanOrEqual(3);
+    const later = samples.slice(1).map((x) => x.elapsedUs!);
+    // Every second, or two when a round was skipped; never faster.
+    for (const us of later) expect(us).toBeGreaterThanOrEqual(900_000);
+    expect(later.filter((us) => us < 1_500_000).length).toBeGreaterThan(later.length / 2);
+  });
+
+  it('charts a socket that appears, and obsoletes its charts when systemd unloads it', async () => {
+    await writeAcceptSocket('extra', extraPort);
+    await sb.daemonReload();
+    await sb.execOk('systemctl', 'start', 'extra.socket');
+    await plugin.waitFor('charts of extra.socket', () => plugin.samplesOf(chart('extra', 'connections')).length > 0, 10_000);
+    expect(plugin.charts.get(chart('extra', 'accepted_connections'))!.labels.unit_name).toBe('extra.socket');
+    await sb.execOk('systemctl', 'stop', 'extra.socket');
+    await sb.execOk('rm', '/run/systemd/system/extra.socket', '/run/systemd/system/extra@.service');
+    await sb.daemonReload();
+    await plugin.waitFor('extra.socket charts obsoleted', () => KINDS.every((k) => plugin.charts.get(chart('extra', k))?.obsolete), 10_000);
+    const n = plugin.samplesOf(chart('extra', 'connections')).length;
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(plugin.samplesOf(chart('extra', 'connections')).length).toBe(n); // never sampled again
+    expect(plugin.protocolErrors).toEqual([]);
+  });
+
+  it('reads Accept again after a daemon-reload: a socket turned Accept=yes gets its charts', async () => {
+    await sb.writeUnit('plain.socket.d/accept.conf', '[Socket]\nAccept=yes\n');
+    await sb.writeUnit('plain@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
+    await sb.daemonReload();
+    await sb.execOk('systemctl', 'restart', 'plain.socket');
+    expect((await show('plain.socket', 'Accept')).Accept).toBe('yes');
+    await plugin.waitFor('charts of plain.socket', () => plugin.samplesOf(chart('plain', 'accepted_connections')).length > 0, 10_000);
+    const c = await open(plainPort);
+    const before = plugin.samplesOf(chart('plain', 'accepted_connections')).at(-1)!.values.accepted!;
+    await plugin.waitForValue(chart('plain', 'accepted_connections'), 'accepted', before + 1, 5000);
+    c.destroy();
+  });
+
+  it('skips rounds while systemd does not answer (SIGSTOP) and writes no stale values, then resumes', async () => {
+    const before = plugin.stderr.split('tick skipped').length;
+    process.kill(sb.pid, 'SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, 1200)); // a round already answered may still land
+      const n = plugin.samplesOf(chart('web', 'connections')).length;
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(plugin.samplesOf(chart('web', 'connections')).length).toBe(n);
+    } finally {
+      process.kill(sb.pid, 'SIGCONT');
+    }
+    // Each Get waits up to the job's 3 s timeout, longer than the 1 s interval: ticks were skipped.
+    expect(plugin.stderr.split('tick skipped').length).toBeGreaterThan(before);
+    await plugin.nextSample(chart('web', 'connections'), 10_000);
+    expect(plugin.child.exitCode).toBeNull();
+  });
+
+  it('reads nothing while the bus is gone, and resumes after reconnecting', async () => {
+    await sb.execOk('systemctl', 'stop', 'dbus.socket', 'dbus.service');
+    try {
+      await plugin.waitFor('connection loss noticed', () => plugin.stderr.includes('lost the system bus'), 5000);
+      const n = plugin.samplesOf(chart('web', 'connections')).length;
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(plugin.samplesOf(chart('web', 'connections')).length - n).toBeLessThanOrEqual(1); // a gap
+    } finally {
+      await sb.execOk('systemctl', 'start', 'dbus.socket', 'dbus.service');
+    }
+    await plugin.waitFor('reconnected', () => plugin.stderr.includes('reconnected to the system bus'), 40_000);
+    await plugin.nextSample(chart('web', 'connections'), 10_000);
+    const c = await open(webPort);
+    await plugin.waitForValue(chart('web', 'connections'), 'connections', 1, 5000);
+    c.destroy();
+    expect(plugin.protocolErrors).toEqual([]);
+    expect(plugin.strayLines).toEqual([]);
+  });
+});

@@ -1,0 +1,177 @@
+// The systemd-socket-units Function, called by speaking the agent's protocol to the plugin's stdin
+// (Debian's 1.37.1 agent cannot call functions: its REST endpoint answers 403), against a real
+// systemd 252 with real sockets: Accept=yes with live connections, a failed one, one triggering a
+// differently named service, an inactive one. Every cell is checked against `systemctl show`.
+import { connect, createServer, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenize } from '../../plugin/netdata/requests.js';
+import { PluginRun } from '../helpers/plugin.js';
+import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { failSocket, writeSocket } from './units.js';
+
+let sb: Sandbox;
+let plugin: PluginRun;
+let webPort: number;
+const clients: Socket[] = [];
+
+interface Answer {
+  status: number;
+  contentType: string;
+  expires: number;
+  body: string;
+  /** Monotonic ms when the answer's end arrived. */
+  at: number;
+}
+
+/** Sends a FUNCTION request line and waits for its FUNCTION_RESULT_BEGIN … END answer. */
+async function call(tx: string, line: string, timeoutMs = 15_000): Promise<Answer> {
+  const from = plugin.lines.length;
+  plugin.child.stdin.write(line + '\n');
+  return plugin.waitFor(
+    `the answer to ${tx}`,
+    () => {
+      for (let i = from; i < plugin.lines.length; i++) {
+        const w = tokenize(plugin.lines[i]!);
+        if (w[0] !== 'FUNCTION_RESULT_BEGIN' || w[1] !== tx) continue;
+        const end = plugin.lines.indexOf('FUNCTION_RESULT_END', i + 1);
+        if (end < 0) return undefined;
+        return { status: Number(w[2]), contentType: w[3]!, expires: Number(w[4]), body: plugin.lines.slice(i + 1, end).join('\n'), at: performance.now() };
+      }
+      return undefined;
+    },
+    timeoutMs,
+  );
+}
+
+type Row = Record<string, unknown>;
+
+/** The table's rows as objects keyed by column id. */
+function rows(table: { columns: Record<string, { index: number }>; data: unknown[][] }): Map<string, Row> {
+  const ids = Object.entries(table.columns).sort((a, b) => a[1].index - b[1].index).map(([id]) => id);
+  return new Map(table.data.map((cells) => [cells[ids.indexOf('unit')] as string, Object.fromEntries(ids.map((id, i) => [id, cells[i]]))]));
+}
+
+async function show(unit: string, ...props: string[]): Promise<Record<string, string>> {
+  const out = (await sb.execOk('systemctl', 'show', unit, ...props.map((p) => `--property=${p}`))).stdout;
+  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+beforeAll(async () => {
+  sb = await startSandbox();
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  webPort = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  await sb.writeUnit('web.socket', `[Socket]\nListenStream=127.0.0.1:${webPort}\nAccept=yes\n`);
+  await sb.writeUnit('web@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
+  await sb.writeUnit('front.socket', '[Socket]\nListenStream=/run/front.sock\nListenDatagram=/run/front.dgram\nService=backend.service\n');
+  await sb.writeUnit('backend.service', '[Service]\nExecStart=/bin/sleep infinity\n');
+  await writeSocket(sb, 'broken');
+  await writeSocket(sb, 'idle');
+  await sb.writeUnit('hold.target', '[Unit]\nAfter=idle.socket\n'); // keeps idle.socket loaded while inactive
+  await sb.daemonReload();
+  await sb.execOk('systemctl', 'start', 'web.socket', 'front.socket', 'broken.socket', 'hold.target');
+  await failSocket(sb, 'broken');
+  for (let i = 0; i < 2; i++) {
+    clients.push(await new Promise<Socket>((resolve, reject) => {
+      const s = connect(webPort, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    }));
+  }
+  plugin = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
+  await plugin.waitFor('the first samples', () => plugin.samples.length > 0, 15_000);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  await plugin?.stop();
+  await sb?.stop({ removeDir: true });
+});
+
+describe('the systemd-socket-units function against real systemd', () => {
+  it('is declared once, before any chart, in the form 1.37.1 parses', () => {
+    const decl = plugin.lines.filter((l) => l.startsWith('FUNCTION '));
+    expect(decl).toHaveLength(1);
+    expect(tokenize(decl[0]!).slice(0, 4)).toEqual(['FUNCTION', 'GLOBAL', 'systemd-socket-units', '10']);
+    expect(plugin.lines.indexOf(decl[0]!)).toBeLessThan(plugin.lines.findIndex((l) => l.startsWith('CHART ')));
+  });
+
+  it('answers with a table of every socket unit systemd has loaded', async () => {
+    const a = await call('tx-table', 'FUNCTION tx-table 10 "systemd-socket-units"');
+    expect(a).toMatchObject({ status: 200, contentType: 'application/json', expires: 0 });
+    const table = JSON.parse(a.body);
+    expect(table).toMatchObject({ status: 200, type: 'table', has_history: false, default_sort_column: 'unit' });
+    const listed = (await sb.execOk('systemctl', 'list-units', '--type=socket', '--all', '--plain', '--no-legend', '--no-pager')).stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((w) => w[1] !== 'not-found')
+      .map((w) => w[0]!);
+    expect([...rows(table).keys()].sort()).toEqual(listed.sort());
+    expect(listed).toEqual(expect.arrayContaining(['web.socket', 'front.socket', 'broken.socket', 'idle.socket', 'dbus.socket']));
+  });
+
+  it('shows what systemctl show says of each socket: state, Result, Listen, triggers, counters, time in state', async () => {
+    const a = await call('tx-cells', 'FUNCTION tx-cells 10 "systemd-socket-units"');
+    const nowMs = Date.now();
+    const r = rows(JSON.parse(a.body));
+    for (const name of ['web.socket', 'front.socket', 'broken.socket', 'idle.socket', 'dbus.socket']) {
+      const s = await show(name, 'ActiveState', 'SubState', 'Result', 'Accept', 'NAccepted', 'NConnections', 'NRefused', 'Triggers', 'StateChangeTimestamp');
+      const row = r.get(name)!;
+      expect(row, name).toMatchObject({
+        state: s.ActiveState,
+        substate: s.SubState,
+        result: s.Result,
+        accept: s.Accept,
+        accepted: Number(s.NAccepted),
+        connections: Number(s.NConnections),
+        refused: Number(s.NRefused),
+      });
+      const words = (v: unknown) => String(v ?? '').split(' ').filter(Boolean).sort();
+      expect(words(row.triggers), name).toEqual(words(s.Triggers));
+      const changed = Date.parse(s.StateChangeTimestamp!.replace(/^\w+ /, ''));
+      if (Number.isFinite(changed)) expect(Math.abs((row.in_state as number) - (nowMs - changed) / 1000), name).toBeLessThan(3);
+    }
+    expect(r.get('web.socket')).toMatchObject({ accept: 'yes', connections: 2, accepted: 2, listen: `127.0.0.1:${webPort} (Stream)`, triggers_state: 'active' });
+    expect(String(r.get('web.socket')!.triggers).split(' ')).toHaveLength(2); // one instance per connection
+    expect(r.get('front.socket')).toMatchObject({ triggers: 'backend.service', triggers_state: 'inactive', listen: '/run/front.sock (Stream) /run/front.dgram (Datagram)' });
+    expect(r.get('broken.socket')).toMatchObject({ state: 'failed', result: 'exit-code', triggers: 'broken.service', triggers_state: 'inactive', row_options: { severity: 'error' } });
+    expect(r.get('idle.socket')).toMatchObject({ state: 'inactive', substate: 'dead' });
+  });
+
+  it('answers the preflight info request, and v2-style request lines with extra fields', async () => {
+    const info = await call('tx-info', 'FUNCTION tx-info 10 "systemd-socket-units info"');
+    expect(info.status).toBe(200);
+    expect(JSON.parse(info.body)).toMatchObject({ type: 'table', has_history: false, accepted_params: ['info'] });
+    expect(JSON.parse(info.body).data).toBeUndefined();
+    const v2 = await call('5b8f2c1e-0d6a-4f0e-9a51-2f6f9a3c7d10', 'FUNCTION 5b8f2c1e-0d6a-4f0e-9a51-2f6f9a3c7d10 10 "systemd-socket-units after:1 before:2" "0x8" "method=api,role=admin"');
+    expect(v2.status).toBe(200);
+    expect(rows(JSON.parse(v2.body)).has('web.socket')).toBe(true);
+  });
+
+  it('keeps answering 404 for unknown functions', async () => {
+    const a = await call('tx-404', 'FUNCTION tx-404 10 "systemd-units info"');
+    expect(a.status).toBe(404);
+    expect(JSON.parse(a.body)).toEqual({ status: 404, error_message: "systemdunits.plugin has no function 'systemd-units'" });
+  });
+
+  it('answers within the caller timeout while systemd does not answer (SIGSTOP), with the unread cells null', async () => {
+    process.kill(sb.pid, 'SIGSTOP');
+    let a: Answer;
+    const sent = performance.now();
+    try {
+      a = await call('tx-slow', 'FUNCTION tx-slow 3 "systemd-socket-units"', 10_000);
+    } finally {
+      process.kill(sb.pid, 'SIGCONT');
+    }
+    expect(a.at - sent).toBeLessThan(3000);
+    expect(a.status).toBe(200);
+    const web = rows(JSON.parse(a.body)).get('web.socket')!;
+    expect(web).toMatchObject({ state: 'active', accepted: null, listen: null }); // from the unit table; nothing read
+    // Still a working plugin afterwards.
+    const again = await call('tx-after', 'FUNCTION tx-after 10 "systemd-socket-units"');
+    expect(rows(JSON.parse(again.body)).get('web.socket')).toMatchObject({ accepted: 2 });
+    expect(plugin.strayLines).toEqual([]);
+    expect(plugin.protocolErrors).toEqual([]);
+  });
+});

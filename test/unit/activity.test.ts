@@ -1,0 +1,125 @@
+// The pure parts of socket activity: the bounded map that paces every read, the chart ids, the
+// chart definitions' contract with the alarm, and the config keys.
+import { describe, expect, it } from 'vitest';
+import { SOCKET_ACTIVITY_CHARTS, fillSocket } from '../../charts/socket-activity.js';
+import { parseConfig } from '../../plugin/config.js';
+import { socketChartId } from '../../plugin/jobs/activity.js';
+import { mapLimited } from '../../plugin/systemd/limit.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('mapLimited', () => {
+  it('never runs more than `concurrency` at once, and keeps results in input order', async () => {
+    let running = 0;
+    let peak = 0;
+    const items = Array.from({ length: 50 }, (_, i) => i);
+    const out = await mapLimited(items, { concurrency: 4 }, async (i) => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(i % 3);
+      running--;
+      return i * 2;
+    });
+    expect(peak).toBe(4);
+    expect(out).toEqual(items.map((i) => i * 2));
+  });
+
+  it('gives undefined for an item whose call threw, and carries on with the rest', async () => {
+    const out = await mapLimited([1, 2, 3], { concurrency: 2 }, async (i) => {
+      if (i === 2) throw new Error('gone');
+      return i;
+    });
+    expect(out).toEqual([1, undefined, 3]);
+  });
+
+  it('starts nothing after the deadline', async () => {
+    let now = 0;
+    const started: number[] = [];
+    const out = await mapLimited([0, 1, 2, 3, 4, 5], { concurrency: 2, deadline: 2, now: () => now }, async (i) => {
+      started.push(i);
+      now++; // each call takes one "ms" of the fake clock
+      return i;
+    });
+    expect(started).toEqual([0, 1]);
+    expect(out).toEqual([0, 1, undefined, undefined, undefined, undefined]);
+  });
+
+  it('copes with no items', async () => {
+    expect(await mapLimited([], { concurrency: 8 }, async () => 1)).toEqual([]);
+  });
+});
+
+describe('socket chart ids', () => {
+  it('drop .socket, decode escapes, and turn dots and unsafe characters into _', () => {
+    const owners = new Map<string, string>();
+    expect(socketChartId('web.socket', owners)).toBe('web');
+    expect(socketChartId('my\\x2dapp.socket', owners)).toBe('my-app');
+    expect(socketChartId('a.b.socket', owners)).toBe('a_b');
+    expect(socketChartId('sp ace.socket', owners)).toBe('sp_ace');
+  });
+
+  it('stay unique when two names clean up alike, and stable for the same name', () => {
+    const owners = new Map<string, string>();
+    const first = socketChartId('a.b.socket', owners);
+    const second = socketChartId('a_b.socket', owners);
+    expect(first).toBe('a_b');
+    expect(second).toMatch(/^a_b_[0-9a-f]{8}$/);
+    expect(socketChartId('a.b.socket', owners)).toBe(first);
+    expect(socketChartId('a_b.socket', owners)).toBe(second);
+  });
+
+  it('make chart ids with the agent-safe alphabet, one per counter, each with its own context', () => {
+    const ids = SOCKET_ACTIVITY_CHARTS.map((c) => fillSocket(c.id, 'web', 'web.socket'));
+    expect(ids).toEqual(['socket_web_accepted_connections', 'socket_web_connections', 'socket_web_refused_connections']);
+    expect(new Set(SOCKET_ACTIVITY_CHARTS.map((c) => c.context)).size).toBe(3);
+    expect(SOCKET_ACTIVITY_CHARTS.map((c) => [c.counter, c.dimension.algorithm])).toEqual([
+      ['NAccepted', 'incremental'],
+      ['NConnections', 'absolute'],
+      ['NRefused', 'incremental'],
+    ]);
+  });
+});
+
+describe('config: socket_activity keys', () => {
+  const parse = (job: string, every = 1) => parseConfig(`jobs:\n  - name: j\n${job}`, 'x.conf', every);
+
+  it('are off by default, every 10 s', () => {
+    const { config, problems } = parse('    include: ["*.socket"]\n');
+    expect(problems).toEqual([]);
+    expect(config.jobs[0]).toMatchObject({ socketActivity: false, socketActivityEvery: 10 });
+  });
+
+  it('take true/false and a whole number of seconds, never faster than the plugin runs', () => {
+    expect(parse('    socket_activity: true\n    socket_activity_every: 30\n').config.jobs[0]).toMatchObject({ socketActivity: true, socketActivityEvery: 30 });
+    expect(parse('    socket_activity: true\n    socket_activity_every: 1\n', 5).config.jobs[0]).toMatchObject({ socketActivityEvery: 5 });
+    // A job sampling every 20 s reads counters no more often than that by default.
+    expect(parse('    update_every: 20\n    socket_activity: true\n').config.jobs[0]).toMatchObject({ socketActivityEvery: 20 });
+  });
+
+  it('name the key when a value is wrong, and skip the job', () => {
+    for (const [bad, key] of [
+      ['    socket_activity: "yes"\n', 'socket_activity'],
+      ['    socket_activity_every: 0\n', 'socket_activity_every'],
+      ['    socket_activity_every: 2.5\n', 'socket_activity_every'],
+    ] as const) {
+      const { config, problems } = parse(bad);
+      expect(config.jobs).toEqual([]);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain(`x.conf: job 'j' (jobs[0]): ${key}:`);
+    }
+  });
+});
+
+describe('mapLimited with settleByDeadline', () => {
+  it('resolves at the deadline with what is done, without waiting for calls under way', async () => {
+    const started = performance.now();
+    const out = await mapLimited([5, 2000, 10], { concurrency: 3, deadline: started + 150, settleByDeadline: true }, async (ms) => {
+      await sleep(ms);
+      return ms;
+    });
+    const took = performance.now() - started;
+    expect(out).toEqual([5, undefined, 10]);
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(1500);
+  });
+});
