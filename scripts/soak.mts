@@ -10,7 +10,8 @@
 // daemon-reexec; daemon-reload amid changes. After each: a socket failed and recovered must be
 // charted 5 then 1, and the socket chart must match systemctl's listing. The plugin runs with a
 // low message limit per connection, so it also replaces its connection on purpose again and again.
-// Cycles are separated by an idle pause (--pause) so the machine is not saturated throughout.
+// Cycles are separated by an idle pause (--pause) so the machine is not saturated throughout; RSS
+// and fds are read at the end of a pause (idle), at most every --report-every seconds.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -151,14 +152,12 @@ async function main(): Promise<number> {
       await client.startTransientTimers(names);
       await client.unitJobs('StopUnit', names.map((n) => `${n}.timer`));
       created += 1000;
-      report();
       await acceptConnections(sb, 'acc', 200);
       accepted += 200;
       const storm = Array.from({ length: 500 }, (_, i) => `storm@${cycle}-${i}.target`);
       await sb.execOk('systemctl', 'start', ...storm);
       await sb.execOk('systemctl', 'stop', ...storm);
       storms++;
-      report();
     } catch (err) {
       problems.push(`cycle ${cycle} churn: ${(err as Error).message}`);
     } finally {
@@ -193,9 +192,10 @@ async function main(): Promise<number> {
       problems.push(`after ${what}: ${(err as Error).message.split('\n')[0]}`);
     }
     if (problems.length) say(`problem: ${problems.at(-1)}`);
-    report();
     if (problems.length > 5) break;
     await sleep(PAUSE_S * 1000);
+    // Measured at the same point of every cycle, idle after the pause: comparable figures.
+    report();
   }
   report(true);
 
