@@ -1,4 +1,4 @@
-// systemdunits.conf: load, validate, and fall back to the built-in default job.
+// systemdunits.conf: load and validate it against one table of keys (JOB_SCHEMA, MODULE_SCHEMA).
 //
 // The file uses go.d's layout and job keys, so a go.d `systemdunits` job can be reused as it is:
 //   update_every: 1            # optional module-level default for every job
@@ -8,15 +8,18 @@
 //       exclude: ['user@*.service']
 //       skip_transient: false
 //       timeout: 2
-//       aggregate_instances: true  # this plugin's own keys: Accept=yes instances, flapping alarm
-//       flapping_threshold: 20
-// Every problem is reported in one line naming the file, the job and the key. A bad job is skipped;
-// a file that cannot be read or parsed, or has no usable job, falls back to the built-in default,
-// so a typo never leaves the operator without monitoring.
+// Every problem is one line naming the file, the job and the key. A job with any problem (an
+// unknown key, a wrong type, a pattern no unit can match, a duplicate name) is skipped and the
+// others run. When no job is left (a YAML syntax error, an unreadable file, every job bad) the
+// plugin must not guess: the last line says so and main prints DISABLE. Only when there is no
+// config file at all (or it has no `jobs` key) does the built-in default job run.
+//
+// To add a job key: add a field to JobConfig and its entry to JOB_SCHEMA (the compiler insists),
+// and a row to the README's key table.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 
 export interface JobConfig {
   readonly name: string;
@@ -26,9 +29,8 @@ export interface JobConfig {
   readonly skipTransient: boolean;
   /** Seconds each D-Bus call may take. */
   readonly timeout: number;
-  /** Whether to chart connection counters of the job's Accept=yes socket units. */
+  /** Chart sockets' connection counters (read, not signalled: polled every socketActivityEvery s). */
   readonly socketActivity: boolean;
-  /** Seconds between reads of those counters. */
   readonly socketActivityEvery: number;
   /** One dimension per template for Accept=yes per-connection instances (see plugin/units/instances.ts). */
   readonly aggregateInstances: boolean;
@@ -37,6 +39,7 @@ export interface JobConfig {
 }
 
 export interface PluginConfig {
+  /** Empty when no job can run: the plugin then disables itself (problems say why). */
   readonly jobs: readonly JobConfig[];
   /** Where the jobs came from: a file path or `built-in defaults`. */
   readonly source: string;
@@ -50,6 +53,8 @@ export interface LoadedConfig {
 
 export const CONFIG_FILE_NAME = 'systemdunits.conf';
 export const BUILT_IN = 'built-in defaults';
+/** Ends the line that explains why no job runs. */
+export const DISABLING = 'disabling the plugin';
 
 export const DEFAULT_INCLUDE: readonly string[] = [
   '*.service',
@@ -62,32 +67,84 @@ export const DEFAULT_INCLUDE: readonly string[] = [
   '*.swap',
 ];
 
-const DEFAULT_TIMEOUT = 2;
+/** systemd's unit types: a pattern whose type suffix is none of these can match nothing. */
+const UNIT_TYPES = ['service', 'socket', 'target', 'device', 'mount', 'automount', 'swap', 'timer', 'path', 'slice', 'scope'];
+const MAX_UPDATE_EVERY = 3600;
+export const DEFAULT_FLAPPING_THRESHOLD = 20;
 /** Socket counters are never signalled and must be read: every 10 s by default, not every second. */
 const DEFAULT_SOCKET_ACTIVITY_EVERY = 10;
-export const DEFAULT_FLAPPING_THRESHOLD = 20;
-const MAX_UPDATE_EVERY = 3600;
 
-/** go.d keys we read but do not act on: accepted silently so go.d files load cleanly. */
-const GO_D_MODULE_KEYS = new Set(['autodetection_retry', 'priority']);
-const GO_D_JOB_KEYS = new Set(['autodetection_retry', 'priority']);
-/** go.d options of other features: accepted with a note that they do nothing here. */
-const UNSUPPORTED_JOB_KEYS = new Set(['collect_unit_files', 'collect_unit_files_every', 'include_unit_files']);
-const JOB_KEYS = new Set(['name', 'update_every', 'include', 'exclude', 'skip_transient', 'timeout', 'socket_activity', 'socket_activity_every', 'aggregate_instances', 'flapping_threshold']);
+// ---------------------------------------------------------------------------------------------
+// The schema: one entry per key, with its check and its default.
+
+/** A value a check refuses, with the reason (said after `key: `). */
+class Refused {
+  constructor(readonly reason: string) {}
+}
+
+interface Context {
+  /** The interval the agent runs the plugin at (argv[1]). */
+  readonly pluginEvery: number;
+  /** The file's top-level update_every, else pluginEvery. */
+  readonly moduleEvery: number;
+}
+
+export interface KeySpec<T> {
+  /** The key as written in the file. */
+  readonly key: string;
+  /** The value when the key is absent (`job`: the keys before it in the schema); `required` when it must be given. */
+  readonly default: ((ctx: Context, job: Partial<JobConfig>) => T) | 'required';
+  /** Converts a present value, or refuses it. */
+  readonly check: (value: unknown, ctx: Context) => T | Refused;
+}
+
+export const JOB_SCHEMA: { readonly [F in keyof JobConfig]: KeySpec<JobConfig[F]> } = {
+  name: { key: 'name', default: 'required', check: jobName },
+  updateEvery: { key: 'update_every', default: (c) => c.moduleEvery, check: updateEvery },
+  include: { key: 'include', default: () => DEFAULT_INCLUDE, check: (v) => globList(v, false) },
+  exclude: { key: 'exclude', default: () => [], check: (v) => globList(v, true) },
+  // go.d's default. true costs one D-Bus call per unit at start (ListUnits does not carry it).
+  skipTransient: { key: 'skip_transient', default: () => false, check: bool },
+  timeout: { key: 'timeout', default: () => 2, check: (v) => seconds(v, { min: 0.001, max: 60 }) },
+  socketActivity: { key: 'socket_activity', default: () => false, check: bool },
+  socketActivityEvery: {
+    key: 'socket_activity_every',
+    default: (c, job) => Math.max(DEFAULT_SOCKET_ACTIVITY_EVERY, job.updateEvery ?? c.moduleEvery),
+    check: (v, c) => {
+      const s = seconds(v, { min: 1, max: MAX_UPDATE_EVERY, whole: true });
+      return s instanceof Refused ? s : Math.max(s, c.pluginEvery); // never faster than the agent runs the plugin
+    },
+  },
+  aggregateInstances: { key: 'aggregate_instances', default: () => true, check: bool },
+  flappingThreshold: { key: 'flapping_threshold', default: () => DEFAULT_FLAPPING_THRESHOLD, check: wholeCount },
+};
+
+/** go.d keys that load without complaint but do nothing here (a note says so when it matters). */
+const IGNORED_JOB_KEYS: ReadonlyMap<string, string | undefined> = new Map([
+  ['autodetection_retry', undefined],
+  ['priority', undefined],
+  ['collect_unit_files', 'not supported by this plugin; ignored'],
+  ['collect_unit_files_every', 'not supported by this plugin; ignored'],
+  ['include_unit_files', 'not supported by this plugin; ignored'],
+]);
+
+/** Top-level keys besides `jobs`. */
+const MODULE_SCHEMA = {
+  updateEvery: { key: 'update_every', default: (c: Context) => c.pluginEvery, check: updateEvery } satisfies KeySpec<number>,
+};
+const IGNORED_MODULE_KEYS = new Set(['autodetection_retry', 'priority']);
+
+const JOB_KEYS = Object.values(JOB_SCHEMA).map((s) => s.key);
+
+// ---------------------------------------------------------------------------------------------
 
 export function defaultJob(updateEvery: number): JobConfig {
-  return {
-    name: 'service_units',
-    updateEvery,
-    include: DEFAULT_INCLUDE,
-    exclude: [],
-    skipTransient: false,
-    timeout: DEFAULT_TIMEOUT,
-    socketActivity: false,
-    socketActivityEvery: DEFAULT_SOCKET_ACTIVITY_EVERY,
-    aggregateInstances: true,
-    flappingThreshold: DEFAULT_FLAPPING_THRESHOLD,
-  };
+  const ctx = { pluginEvery: updateEvery, moduleEvery: updateEvery };
+  const job: Record<string, unknown> = { name: 'service_units' };
+  for (const [field, spec] of Object.entries(JOB_SCHEMA) as [keyof JobConfig, KeySpec<unknown>][]) {
+    if (spec.default !== 'required') job[field] = spec.default(ctx, job as Partial<JobConfig>);
+  }
+  return job as unknown as JobConfig;
 }
 
 /** The config file to use: `--config`, then the user config dir, then the stock config dir. */
@@ -101,159 +158,288 @@ export function findConfigFile(explicit: string | undefined, env: NodeJS.Process
   return undefined;
 }
 
+/** No file: the built-in default job. A file: its valid jobs, possibly none (then: disable). */
 export function loadConfig(file: string | undefined, pluginUpdateEvery: number): LoadedConfig {
-  const fallback = (problems: string[]): LoadedConfig => ({
-    config: { jobs: [defaultJob(pluginUpdateEvery)], source: BUILT_IN },
-    problems,
-  });
-  if (file === undefined) return fallback([]);
+  if (file === undefined) return { config: { jobs: [defaultJob(pluginUpdateEvery)], source: BUILT_IN }, problems: [] };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    return fallback([`${file}: cannot read the config (${reason}); using the built-in default job`]);
+    const e = err as NodeJS.ErrnoException;
+    const reason = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    return { config: { jobs: [], source: file }, problems: [`${file}: cannot read the config (${reason}); ${DISABLING}`] };
   }
-  const parsed = parseConfig(text, file, pluginUpdateEvery);
-  if (parsed.config.jobs.length === 0) {
-    return fallback([...parsed.problems, `${file}: no usable job; using the built-in default job`]);
-  }
-  return parsed;
+  return parseConfig(text, file, pluginUpdateEvery);
 }
 
-/** Parses and validates the text of a config file. Jobs with errors are left out. */
+/** Parses and validates the text of a config file. Jobs with problems are left out. */
 export function parseConfig(text: string, source: string, pluginUpdateEvery: number): LoadedConfig {
-  const problems: string[] = [];
-  let doc: unknown;
+  const none = (problems: string[]): LoadedConfig => ({ config: { jobs: [], source }, problems });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  // A duplicate key is clear enough to blame on one job; any other YAML error may have shifted
+  // what follows it into other keys or jobs, so the file as a whole is refused.
+  const badJobs = new Map<number, string[]>();
+  for (const err of doc.errors) {
+    const at = locate(doc, err.pos[0]);
+    const pos = lines.linePos(err.pos[0]);
+    const where = `line ${pos.line}, column ${pos.col}`;
+    const what = err.message.split('\n')[0]!;
+    if (err.code === 'DUPLICATE_KEY' && at.job !== undefined) {
+      const list = badJobs.get(at.job) ?? [];
+      list.push(`${at.key ?? '?'}: the key is given twice (${where})`);
+      badJobs.set(at.job, list);
+      continue;
+    }
+    const context = at.job === undefined ? '' : ` job ${at.name ? `'${at.name}' ` : ''}(jobs[${at.job}]):${at.key ? ` ${at.key}:` : ''}`;
+    return none([`${source}:${context} not valid YAML at ${where}: ${oneLine(what, 200)}; ${DISABLING}`]);
+  }
+  let top: unknown;
   try {
-    doc = parseYaml(text, { uniqueKeys: true, prettyErrors: false });
+    top = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    const msg = (err as Error).message.split('\n')[0];
-    return { config: { jobs: [], source }, problems: [`${source}: not valid YAML: ${msg}`] };
+    return none([`${source}: not valid YAML: ${oneLine((err as Error).message, 200)}; ${DISABLING}`]);
   }
-  if (doc === null || doc === undefined) doc = {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    return { config: { jobs: [], source }, problems: [`${source}: expected a mapping with a 'jobs' list at the top`] };
+  if (top === null || top === undefined) top = {};
+  if (typeof top !== 'object' || Array.isArray(top)) {
+    return none([`${source}: expected a mapping with a 'jobs' list at the top, got ${describe(top)}; ${DISABLING}`]);
   }
-  const top = doc as Record<string, unknown>;
-  for (const key of Object.keys(top)) {
-    if (key !== 'jobs' && key !== 'update_every' && !GO_D_MODULE_KEYS.has(key)) {
-      problems.push(`${source}: unknown key '${key}' ignored (known: update_every, jobs)`);
+  const problems: string[] = [];
+  const mod = top as Record<string, unknown>;
+  for (const key of Object.keys(mod)) {
+    if (key !== 'jobs' && key !== MODULE_SCHEMA.updateEvery.key && !IGNORED_MODULE_KEYS.has(key)) {
+      problems.push(`${source}: ${oneLine(key)}: unknown top-level key, ignored${suggest(key, ['jobs', 'update_every'], ' (known: jobs, update_every)')}`);
     }
   }
-  let moduleEvery = pluginUpdateEvery;
-  if (top.update_every !== undefined) {
-    const v = updateEvery(top.update_every, pluginUpdateEvery);
-    if (typeof v === 'string') problems.push(`${source}: update_every: ${v}; using ${pluginUpdateEvery}`);
+  let moduleEvery = MODULE_SCHEMA.updateEvery.default({ pluginEvery: pluginUpdateEvery, moduleEvery: pluginUpdateEvery });
+  if (mod.update_every !== undefined) {
+    const v = MODULE_SCHEMA.updateEvery.check(mod.update_every, { pluginEvery: pluginUpdateEvery, moduleEvery });
+    if (v instanceof Refused) problems.push(`${source}: update_every: ${v.reason}; using ${pluginUpdateEvery}`);
     else moduleEvery = v;
   }
-  if (top.jobs === undefined) return { config: { jobs: [], source }, problems: [...problems, `${source}: no 'jobs' list`] };
-  if (!Array.isArray(top.jobs)) {
-    return { config: { jobs: [], source }, problems: [...problems, `${source}: jobs: must be a list of jobs`] };
-  }
+  const ctx: Context = { pluginEvery: pluginUpdateEvery, moduleEvery };
+  // No jobs key (an empty file, or only defaults): the built-in job, with the file's update_every.
+  if (!('jobs' in mod)) return { config: { jobs: [{ ...defaultJob(pluginUpdateEvery), updateEvery: moduleEvery }], source }, problems };
+  if (!Array.isArray(mod.jobs)) return none([...problems, `${source}: jobs: expected a list of jobs, got ${describe(mod.jobs)}; ${DISABLING}`]);
+  if (mod.jobs.length === 0) return none([...problems, `${source}: jobs: the list is empty; ${DISABLING}`]);
+
   const jobs: JobConfig[] = [];
-  const names = new Set<string>();
-  top.jobs.forEach((raw: unknown, index: number) => {
-    const where = (name?: string) => `${source}: job ${name ? `'${name}' ` : ''}(jobs[${index}])`;
-    const result = parseJob(raw, moduleEvery, pluginUpdateEvery);
-    if (typeof result === 'string') {
-      const name = raw && typeof raw === 'object' && typeof (raw as { name?: unknown }).name === 'string' ? (raw as { name: string }).name : undefined;
-      problems.push(`${where(name)}: ${result}; job skipped`);
+  const firstWithName = new Map<string, number>();
+  mod.jobs.forEach((raw: unknown, index: number) => {
+    const rawName = isRecord(raw) && typeof raw.name === 'string' ? raw.name : undefined;
+    const where = `${source}: job ${rawName ? `'${oneLine(rawName)}' ` : ''}(jobs[${index}])`;
+    const { job, errors, notes } = parseJob(raw, ctx);
+    errors.unshift(...(badJobs.get(index) ?? []));
+    // The first job to use a name owns it, valid or not: which one runs must not depend on typos.
+    if (rawName !== undefined) {
+      const first = firstWithName.get(rawName);
+      if (first !== undefined) errors.push(`name: '${oneLine(rawName)}' is already the name of jobs[${first}]`);
+      else firstWithName.set(rawName, index);
+    }
+    for (const n of notes) problems.push(`${where}: ${n}`);
+    if (!job || errors.length > 0) {
+      for (const e of errors) problems.push(`${where}: ${e}; job skipped`);
       return;
     }
-    for (const note of result.notes) problems.push(`${where(result.job.name)}: ${note}`);
-    if (names.has(result.job.name)) {
-      problems.push(`${where(result.job.name)}: name: duplicate job name; job skipped`);
-      return;
-    }
-    names.add(result.job.name);
-    jobs.push(result.job);
+    jobs.push(job);
   });
+  if (jobs.length === 0) problems.push(`${source}: no valid job (${mod.jobs.length} skipped); ${DISABLING}`);
   return { config: { jobs, source }, problems };
 }
 
-function parseJob(raw: unknown, moduleEvery: number, pluginEvery: number): string | { job: JobConfig; notes: string[] } {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return 'must be a mapping of keys (name, include…)';
-  const r = raw as Record<string, unknown>;
+function parseJob(raw: unknown, ctx: Context): { job: JobConfig | undefined; errors: string[]; notes: string[] } {
+  const errors: string[] = [];
   const notes: string[] = [];
-  for (const key of Object.keys(r)) {
-    if (UNSUPPORTED_JOB_KEYS.has(key)) notes.push(`${key}: not supported by this plugin; ignored`);
-    else if (!JOB_KEYS.has(key) && !GO_D_JOB_KEYS.has(key)) notes.push(`unknown key '${key}' ignored`);
+  if (!isRecord(raw)) return { job: undefined, errors: [`expected a mapping of keys (name, include…), got ${describe(raw)}`], notes };
+  for (const key of Object.keys(raw)) {
+    if (JOB_KEYS.includes(key)) continue;
+    if (IGNORED_JOB_KEYS.has(key)) {
+      const note = IGNORED_JOB_KEYS.get(key);
+      if (note) notes.push(`${key}: ${note}`);
+      continue;
+    }
+    errors.push(`${oneLine(key)}: unknown key${suggest(key, JOB_KEYS, ` (known: ${JOB_KEYS.join(', ')})`)}`);
   }
-  if (typeof r.name !== 'string' || r.name.trim() === '') return 'name: required, a non-empty string';
-  // The name becomes part of the chart type (systemdunits_NAME): keep it to a safe alphabet.
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(r.name)) return 'name: use letters, digits, _ and - only (at most 64)';
-  let every = moduleEvery;
-  if (r.update_every !== undefined) {
-    const v = updateEvery(r.update_every, pluginEvery);
-    if (typeof v === 'string') return `update_every: ${v}`;
-    every = v;
+  const job: Record<string, unknown> = {};
+  for (const [field, spec] of Object.entries(JOB_SCHEMA) as [keyof JobConfig, KeySpec<unknown>][]) {
+    const value = raw[spec.key];
+    if (value === undefined) {
+      if (spec.default === 'required') errors.push(`${spec.key}: required`);
+      else job[field] = spec.default(ctx, job as Partial<JobConfig>);
+      continue;
+    }
+    const v = spec.check(value, ctx);
+    if (v instanceof Refused) errors.push(`${spec.key}: ${v.reason}`);
+    else job[field] = v;
   }
-  const include = r.include === undefined ? DEFAULT_INCLUDE : globs(r.include);
-  if (typeof include === 'string') return `include: ${include}`;
-  if (include.length === 0) return 'include: must name at least one pattern';
-  const exclude = r.exclude === undefined ? [] : globs(r.exclude);
-  if (typeof exclude === 'string') return `exclude: ${exclude}`;
-  // go.d's default. true costs one D-Bus call per unit at start (ListUnits does not carry it).
-  let skipTransient = false;
-  if (r.skip_transient !== undefined) {
-    if (typeof r.skip_transient !== 'boolean') return 'skip_transient: must be true or false';
-    skipTransient = r.skip_transient;
-  }
-  let timeout = DEFAULT_TIMEOUT;
-  if (r.timeout !== undefined) {
-    const t = typeof r.timeout === 'string' ? parseDurationSeconds(r.timeout) : r.timeout;
-    if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > 60) return 'timeout: must be a number of seconds, above 0 and at most 60';
-    timeout = t;
-  }
-  let socketActivity = false;
-  if (r.socket_activity !== undefined) {
-    if (typeof r.socket_activity !== 'boolean') return 'socket_activity: must be true or false';
-    socketActivity = r.socket_activity;
-  }
-  let socketActivityEvery = Math.max(DEFAULT_SOCKET_ACTIVITY_EVERY, every);
-  if (r.socket_activity_every !== undefined) {
-    const v = updateEvery(r.socket_activity_every, pluginEvery);
-    if (typeof v === 'string') return `socket_activity_every: ${v}`;
-    socketActivityEvery = v;
-  }
-  let aggregateInstances = true;
-  if (r.aggregate_instances !== undefined) {
-    if (typeof r.aggregate_instances !== 'boolean') return 'aggregate_instances: must be true or false';
-    aggregateInstances = r.aggregate_instances;
-  }
-  let flappingThreshold = DEFAULT_FLAPPING_THRESHOLD;
-  if (r.flapping_threshold !== undefined) {
-    const t = r.flapping_threshold;
-    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 1_000_000) return 'flapping_threshold: must be a whole number of transitions from 1 to 1000000';
-    flappingThreshold = t;
-  }
-  return {
-    job: { name: r.name, updateEvery: every, include, exclude, skipTransient, timeout, socketActivity, socketActivityEvery, aggregateInstances, flappingThreshold },
-    notes,
-  };
+  return { job: errors.length === 0 ? (job as unknown as JobConfig) : undefined, errors, notes };
 }
 
-function updateEvery(value: unknown, pluginEvery: number): number | string {
+// ---------------------------------------------------------------------------------------------
+// Checks.
+
+function jobName(value: unknown): string | Refused {
+  // The name becomes part of the chart type (systemdunits_NAME): keep it to a safe alphabet.
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    return new Refused(`expected letters, digits, _ and - only (at most 64), got ${describe(value)}`);
+  }
+  return value;
+}
+
+function updateEvery(value: unknown, ctx: Context): number | Refused {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_UPDATE_EVERY) {
-    return `must be a whole number of seconds from 1 to ${MAX_UPDATE_EVERY}`;
+    return new Refused(`expected a whole number of seconds from 1 to ${MAX_UPDATE_EVERY}, got ${describe(value)}`);
   }
   // A job cannot sample faster than the agent runs the plugin.
-  return Math.max(value, pluginEvery);
+  return Math.max(value, ctx.pluginEvery);
 }
 
-function globs(value: unknown): readonly string[] | string {
-  const list = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(list) || !list.every((g) => typeof g === 'string' && g.trim() !== '')) {
-    return 'must be a list of unit-name globs such as "*.socket"';
+/** go.d reads YAML 1.1, where yes/no/on/off are booleans too: accept them so its files load as they are. */
+const YAML11_BOOLS: ReadonlyMap<string, boolean> = new Map([
+  ['yes', true], ['on', true], ['true', true], ['no', false], ['off', false], ['false', false],
+]);
+
+function wholeCount(value: unknown): number | Refused {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1_000_000) return value;
+  return new Refused(`expected a whole number from 1 to 1000000, got ${describe(value)}`);
+}
+
+function bool(value: unknown): boolean | Refused {
+  if (typeof value === 'boolean') return value;
+  const b = typeof value === 'string' ? YAML11_BOOLS.get(value.toLowerCase()) : undefined;
+  return b ?? new Refused(`expected true or false, got ${describe(value)}`);
+}
+
+/** go.d writes durations as numbers of seconds or strings like `2s`, `500ms`, `1m`. */
+function seconds(value: unknown, limits: { min: number; max: number; whole?: boolean }): number | Refused {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? parseDurationSeconds(value) : undefined;
+  if (n === undefined || !Number.isFinite(n) || n < limits.min || n > limits.max || (limits.whole && !Number.isInteger(n))) {
+    const range = limits.whole ? `a whole number of seconds from ${limits.min} to ${limits.max}` : `seconds above 0 and at most ${limits.max}`;
+    return new Refused(`expected ${range} (2, '2s', '500ms'), got ${describe(value)}`);
   }
-  return list.map((g: string) => g.trim());
+  return n;
 }
 
-/** go.d writes durations as numbers of seconds or strings like `2s`, `500ms`. */
 function parseDurationSeconds(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(text);
   if (!m) return undefined;
   const n = Number(m[1]);
   return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
+}
+
+function globList(value: unknown, mayBeEmpty: boolean): readonly string[] | Refused {
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list)) return new Refused(`expected a list of unit-name globs such as ['*.socket'], got ${describe(value)}`);
+  if (list.length === 0 && !mayBeEmpty) return new Refused('the list is empty: name at least one pattern, or leave the key out for the default');
+  const bad: string[] = [];
+  for (const item of list) {
+    if (typeof item !== 'string') bad.push(`expected unit-name globs such as '*.socket', got ${describe(item)}`);
+    else {
+      const problem = globProblem(item.trim());
+      if (problem) bad.push(`${describe(item)}: ${problem}`);
+    }
+  }
+  if (bad.length > 0) return new Refused(bad[0]! + (bad.length > 1 ? ` (and ${bad.length - 1} more bad pattern${bad.length > 2 ? 's' : ''})` : ''));
+  return (list as string[]).map((g) => g.trim());
+}
+
+/**
+ * Why a glob can match no unit, or undefined. Unit names are letters, digits and `:-_.@\`
+ * (systemd's unit_name_is_valid), at most 255 long, and end in `.TYPE`.
+ */
+export function globProblem(glob: string): string | undefined {
+  if (glob === '') return 'an empty pattern matches no unit';
+  if (glob.length > 1024) return 'longer than any pattern that could match a unit name';
+  let outside = '';
+  for (let i = 0; i < glob.length; i++) {
+    if (glob[i] !== '[') {
+      outside += glob[i];
+      continue;
+    }
+    const close = glob.indexOf(']', i + 2);
+    if (close < 0) return `the '[' at position ${i + 1} is never closed`;
+    outside += '?'; // a bracket expression matches one character
+    i = close;
+  }
+  const bad = /[^A-Za-z0-9:_.@\\*?-]/.exec(outside);
+  if (bad) return `${describe(bad[0])} appears in no unit name (they have letters, digits and : - _ . @ \\ only)`;
+  const dot = outside.lastIndexOf('.');
+  const suffix = dot < 0 ? undefined : outside.slice(dot + 1);
+  if (suffix === undefined && !/[*?]/.test(outside)) return 'no unit type: unit names end in .service, .socket…';
+  if (suffix !== undefined && !/[*?]/.test(suffix) && !UNIT_TYPES.includes(suffix)) {
+    return `'.${suffix}' is not a unit type${suggest(suffix, UNIT_TYPES, ` (${UNIT_TYPES.join(', ')})`)}`;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message helpers: every value quoted back is short, on one line, and free of control characters.
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function oneLine(text: string, max = 60): string {
+  const t = text.replace(/[\x00-\x1f\x7f]/g, ' ');
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing (leave the key out for the default)';
+  if (typeof value === 'string') return `'${oneLine(value)}'`;
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return oneLine(String(value));
+}
+
+/** ` (did you mean 'X'?)` for a near miss, else `otherwise`. */
+function suggest(word: string, known: readonly string[], otherwise: string): string {
+  const near = known.filter((k) => editDistance(word.toLowerCase(), k) <= Math.max(1, Math.floor(k.length / 4)));
+  return near.length > 0 ? ` (did you mean '${near[0]}'?)` : otherwise;
+}
+
+/** Edit distance counting a swap of two neighbours as one edit (the commonest typo). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+interface Location {
+  /** Index in `jobs` of the job holding the offset. */
+  job?: number;
+  name?: string;
+  key?: string;
+}
+
+/** Which job and key of the (possibly broken) document an offset falls in, as far as it can tell. */
+function locate(doc: Document, offset: number): Location {
+  const inside = (n: { range?: [number, number, number] | null } | null | undefined): boolean =>
+    !!n?.range && offset >= n.range[0] && offset <= n.range[2];
+  if (!isMap(doc.contents)) return {};
+  const jobsPair = doc.contents.items.find((p) => isScalar(p.key) && p.key.value === 'jobs');
+  if (!jobsPair || !isSeq(jobsPair.value)) return {};
+  const items = jobsPair.value.items as YamlNode[];
+  const index = items.findIndex((item) => inside(item as never));
+  if (index < 0) return {};
+  const item = items[index];
+  const loc: Location = { job: index };
+  if (isMap(item)) {
+    const name = item.get('name');
+    if (typeof name === 'string') loc.name = oneLine(name);
+    for (const pair of item.items) {
+      if (!isPair(pair) || !isScalar(pair.key)) continue;
+      const keyNode = pair.key;
+      const end = (pair.value as { range?: [number, number, number] } | null)?.range?.[2] ?? keyNode.range?.[2] ?? -1;
+      if (keyNode.range && offset >= keyNode.range[0] && offset <= end) loc.key = oneLine(String(keyNode.value));
+    }
+  }
+  return loc;
 }

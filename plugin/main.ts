@@ -36,8 +36,15 @@ async function main(): Promise<void> {
   const { config, problems } = loadConfig(configFile, args.updateEvery);
   problems.forEach((p) => logError(p));
   debug('config from %s: %o', config.source, config.jobs);
+  if (config.jobs.length === 0) {
+    // The config said why on stderr; DISABLE keeps the agent from restarting us into the same error.
+    writer.disable();
+    await writer.drained();
+    process.exit(0);
+  }
 
   const table = new UnitTable();
+  let compactAfterSample = false;
   const jobs = config.jobs.map((j) => new Job(j, table, writer));
   const sync = new UnitSync(table, {
     address: process.env.DBUS_SYSTEM_BUS_ADDRESS || DEFAULT_BUS,
@@ -46,7 +53,8 @@ async function main(): Promise<void> {
     wants: (name) => jobs.some((j) => j.matchesName(name)),
     needTransient: config.jobs.some((j) => j.skipTransient),
     maxInFlight: 64,
-    onSnapshot: releaseMemorySoon,
+    // The snapshot's garbage, and the chart definitions the next sample writes, then go at once.
+    onSnapshot: () => (compactAfterSample = true),
     // For tests of the connection replacement only (the default, 2^31, is never reached in practice).
     maxMessagesPerConnection: positiveInt(process.env.SYSTEMDUNITS_MAX_MESSAGES_PER_CONNECTION),
   });
@@ -72,6 +80,10 @@ async function main(): Promise<void> {
         // taking the silence for a hang.
         if (!table.synced) writer.heartbeat();
         writer.flush();
+        if (compactAfterSample && table.synced) {
+          compactAfterSample = false;
+          releaseMemorySoon();
+        }
         // Socket counters start after the first batch, so they never delay the state charts.
         if (table.synced) activity.forEach((a) => a.start());
       }),

@@ -7,8 +7,8 @@ import { debugFor } from './log.js';
 
 const debug = debugFor('memory');
 const gc = (globalThis as { gc?: () => void }).gc;
-/** Long enough for the snapshot's garbage to be garbage (the first samples are written first). */
-const SETTLE_MS = 1500;
+/** Called after the first sample that follows a listing; a moment later all of it is garbage. */
+const SETTLE_MS = 1000;
 let timer: NodeJS.Timeout | undefined;
 
 /** Asks for one compacting GC soon; calls meanwhile fold into it. */

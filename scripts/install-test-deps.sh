@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need on Debian bookworm (run as root; idempotent):
-#   the real Netdata agent (Debian's netdata 1.37.1) and, with --with-browser, Debian's chromium.
+#   the real Netdata agent (Debian's netdata 1.37.1), strace, and, with --with-browser, Debian's chromium.
 #   install-test-deps.sh [--with-browser]
 # The package enables and tries to start netdata.service. The tests run private agents of their
 # own, so the host agent is kept from starting, disabled (the systemd sandbox boots from the
@@ -15,7 +15,7 @@ for a in "$@"; do
 done
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 1; }
 
-pkgs=(netdata util-linux procps dbus systemd)   # util-linux: unshare/nsenter/runuser; procps: pgrep
+pkgs=(netdata util-linux procps dbus systemd strace)   # util-linux: unshare/nsenter/runuser; procps: pgrep; strace: the least-privilege tests
 [ $with_browser = yes ] && pkgs+=(chromium)
 
 . "$(dirname "$0")/lib/apt.sh"

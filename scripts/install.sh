@@ -107,7 +107,8 @@ cp -r "$stage/app" "$app.new"
 chown -R root:root "$app.new"; chmod -R u=rwX,go=rX "$app.new"
 rm -rf "$app"; mv "$app.new" "$app"
 # The agent's PATH may lack node: the launcher is told where it is.
-sed "s|^here=\$(dirname \"\$0\")|here=\$(dirname \"\$0\")\nNODE=\${NODE:-$node_bin}|" "$repo/systemdunits.plugin" > "$stage/launcher"
+sed "s|^case \$0 in .*|&\nNODE=\${NODE:-$node_bin}|" "$repo/systemdunits.plugin" > "$stage/launcher"
+grep -q '^NODE=' "$stage/launcher" || die "could not write node's path into the launcher (its 'case \$0 in' line changed?)"
 install -m 0755 -o root -g root "$stage/launcher" "$launcher"
 
 if [ "$old_labels" = 1 ]; then

@@ -5,7 +5,6 @@
 // systemd/socket-counters.ts), a bounded number at a time, skips a round while the previous one
 // still runs, and reads nothing while systemd is out of reach (the charts show a gap).
 
-import { createHash } from 'node:crypto';
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS, fillSocket, type SocketActivityChart } from '../../charts/socket-activity.js';
 import type { JobConfig } from '../config.js';
 import { debugFor } from '../log.js';
@@ -15,7 +14,7 @@ import { Scheduler } from '../scheduler.js';
 import { mapLimited } from '../systemd/limit.js';
 import type { SystemdManager } from '../systemd/manager.js';
 import { readCounters, type SocketAcceptIndex, type SocketCounters } from '../systemd/socket-counters.js';
-import { decodeUnitName, unitPath } from '../units/names.js';
+import { decodeUnitName, nameHash, unitPath } from '../units/names.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitSelector } from './selector.js';
 
@@ -213,7 +212,7 @@ export class SocketActivityJob {
 export function socketChartId(unitName: string, idOwners: Map<string, string>): string {
   let id = safeId(decodeUnitName(unitName).replace(/\.socket$/, '')).replaceAll('.', '_');
   const owner = idOwners.get(id);
-  if (owner !== undefined && owner !== unitName) id = `${id}_${createHash('sha1').update(unitName).digest('hex').slice(0, 8)}`;
+  if (owner !== undefined && owner !== unitName) id = `${id}_${nameHash(unitName)}`;
   idOwners.set(id, unitName);
   return id;
 }

@@ -4,7 +4,7 @@
 import { UNIT_STATE_CHART, fill, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
 import type { ChartLine, DimensionLine, ProtocolWriter } from '../netdata/protocol.js';
 import { SetBlock, safeId, safeWord } from '../netdata/protocol.js';
-import { decodeUnitName } from '../units/names.js';
+import { nameHash, readableUnitName, unitDimensionId } from '../units/names.js';
 import { StateValue } from '../units/states.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitSelector } from './selector.js';
@@ -274,18 +274,19 @@ export function failedLabel(failed: readonly Unit[]): string {
 
 /** The readable unit name: systemd escapes decoded, characters the agent cannot carry replaced. */
 export function dimensionName(unitName: string): string {
-  return safeWord(decodeUnitName(unitName));
+  return safeWord(readableUnitName(unitName));
 }
 
 /**
  * A dimension id that is safe for the protocol and the agent's JSON, stable across restarts (it
- * derives from the name alone) and unique within the chart: when two names clean up to the same
- * id, the later one gets a short hash of its raw name appended.
+ * derives from the name alone, see unitDimensionId) and unique within the chart. Only names systemd
+ * would refuse can clean up to the same id; the later one then gets a short hash of its name.
  */
 export function dimensionId(unitName: string, idOwners: Map<string, string>): string {
-  let id = safeId(decodeUnitName(unitName));
+  // One-to-one for every name systemd accepts; the hash only guards names it would refuse.
+  let id = safeId(unitDimensionId(unitName));
   const owner = idOwners.get(id);
-  if (owner !== undefined && owner !== unitName) id = `${id}_${fnv1a(unitName)}`;
+  if (owner !== undefined && owner !== unitName) id = `${id}_${nameHash(unitName)}`;
   idOwners.set(id, unitName);
   return id;
 }
@@ -302,10 +303,4 @@ export function forgetRetiredIds(idOwners: Map<string, string>, live: ReadonlyMa
     idOwners.delete(id);
     if (--excess === 0) return;
   }
-}
-
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(text, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
-  return h.toString(16).padStart(8, '0');
 }

@@ -117,6 +117,11 @@ export class Bus extends EventEmitter {
 
   /** Connects and completes the Hello handshake, or rejects within the call timeout. */
   static async connect(options: BusOptions): Promise<Bus> {
+    // dbus-next would run a program for a `unixexec:` address (or fall back to one after `;`):
+    // this plugin only ever opens a socket.
+    if (!/^unix:path=[^;]+$/.test(options.address)) {
+      throw new BusCallError('only a unix:path= address is supported', CLOSED_ERROR);
+    }
     const bus = new Bus(options);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -211,6 +211,10 @@ export class UnitSync {
       }
     };
     await Promise.all(Array.from({ length: Math.min(LOOKUP_WORKERS, fresh.length) }, worker));
+    // dbus-next's reader keeps the bytes of the last message it read until the next one comes:
+    // after a listing that is the whole reply (1.7 MB at 10,000 units), held for as long as
+    // systemd stays quiet. One small call replaces it.
+    await manager.isOnBus().catch(() => undefined);
     this.options.onSnapshot?.();
     debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }

@@ -6,9 +6,38 @@ export function unitType(name: string): string {
   return dot < 0 ? '' : name.slice(dot + 1);
 }
 
-/** Decodes systemd's C-style escapes in unit names (`my\x2dapp@1.socket` → `my-app@1.socket`). */
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Decodes systemd's `\xNN` escapes (`my\x2dapp@1.socket` → `my-app@1.socket`). They stand for
+ * bytes, and systemd-escape writes non-ASCII text as its UTF-8 bytes, so runs of them are decoded
+ * as UTF-8 (`caf\xc3\xa9.service` → `café.service`); bytes that are not UTF-8 become U+FFFD.
+ */
 export function decodeUnitName(name: string): string {
-  return name.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  if (!name.includes('\\x')) return name;
+  return name.replace(/(?:\\x[0-9a-fA-F]{2})+/g, (run) => {
+    const bytes = new Uint8Array(run.length / 4);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 4 + 2, i * 4 + 4), 16);
+    return utf8.decode(bytes);
+  });
+}
+
+/** Control characters (C0, DEL, C1) and line or paragraph separators: never shown in a name. */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+
+/** The unit name for people: escapes decoded, unprintable characters shown as `_`. */
+export function readableUnitName(name: string): string {
+  return decodeUnitName(name).replace(UNPRINTABLE, '_');
+}
+
+/**
+ * A dimension id for a unit: its name with each `\` written as `+`. systemd's unit names are made
+ * of `[A-Za-z0-9:_.@\-]` and `\`, so this is one-to-one (no unit name contains `+`), needs no
+ * escaping in the protocol or the agent's JSON, and depends on the name alone: the same unit gets
+ * the same id whatever other units exist or in which order they came.
+ */
+export function unitDimensionId(name: string): string {
+  return name.replaceAll('\\', '+');
 }
 
 /**
@@ -50,4 +79,11 @@ export function unitPath(name: string): string {
     label += alpha || (digit && i > 0) ? String.fromCharCode(b) : `_${b.toString(16).padStart(2, '0')}`;
   }
   return UNIT_PATH_PREFIX + label;
+}
+
+/** A short, stable hash of a name (FNV-1a, 8 hex digits): tells apart ids that clean up alike. */
+export function nameHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(text, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
 }

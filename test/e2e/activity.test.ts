@@ -82,7 +82,7 @@ describe('a 1.37.1 agent with socket activity and the function declared', () => 
     await sleep(3000);
     const later = (await a.charts()).charts[SOCKET_CHART]!;
     expect(later.last_entry, 'the state chart is still being collected').toBeGreaterThan(first.last_entry);
-    const procs = await processesRunning(path.join(pluginsDir, 'systemdunits/dist/plugin/main.js'));
+    const procs = await processesRunning(path.join(pluginsDir, 'systemdunits/systemdunits.mjs'));
     expect(procs, 'one plugin process, never restarted by the agent').toHaveLength(1);
     const log = await a.errorLog();
     expect(log, tail(log)).not.toMatch(/systemdunits.*(disabl|FUNCTION)|FUNCTION.*(Ignoring|without providing)/i);

@@ -118,8 +118,9 @@ describe('plugin installed by install.sh, agent with its test defaults', () => {
     const agentUid = (await readFile(`/proc/${agent.pid}/status`, 'utf8')).match(/^Uid:\s+\d+\s+(\d+)/m)?.[1];
     expect(agentUid, 'the agent itself runs as netdata').toBe((await run('id', ['-u', 'netdata'])).stdout.trim());
     expect(proc!.ancestors, `the agent (pid ${agent.pid}) is its ancestor`).toContain(agent.pid);
-    // argv: node ENTRY UPDATE_EVERY, as the agent runs NAME.plugin 1
-    expect(proc!.cmdline.slice(1, 3)).toEqual([entry, '1']);
+    // argv: node FLAGS… ENTRY UPDATE_EVERY, as the agent runs NAME.plugin 1 (flags: the launcher's)
+    expect(proc!.cmdline.slice(-2)).toEqual([entry, '1']);
+    expect(proc!.cmdline).toContain('--max-semi-space-size=1');
     expect(proc!.environ.NETDATA_USER_CONFIG_DIR).toBe(path.join(agentDir, 'etc'));
     expect(proc!.environ.DBUS_SYSTEM_BUS_ADDRESS).toBe(bus);
     // The config install.sh put into the agent's user config dir is the one the plugin loaded.

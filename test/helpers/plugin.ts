@@ -48,9 +48,16 @@ export class PluginRun {
   private chartInScope: ChartInfo | undefined;
   private pendingLabels: Record<string, string> = {};
 
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(path.join(repoRoot, 'systemdunits.plugin'), args, {
-      env: { ...process.env, DEBUG: process.env.PLUGIN_DEBUG ?? '', ...env },
+  /**
+   * `opts.prefix` runs the plugin under another command, e.g. ['strace', …, '--']: the child is then
+   * that command, and the plugin its descendant. `opts.cleanEnv` starts from an empty environment
+   * (PATH only) instead of the test's, as an agent would.
+   */
+  constructor(args: string[], env: NodeJS.ProcessEnv, opts: { prefix?: string[]; cleanEnv?: boolean } = {}) {
+    const [cmd, ...pre] = [...(opts.prefix ?? []), path.join(repoRoot, 'systemdunits.plugin')];
+    const base = opts.cleanEnv ? { PATH: process.env.PATH } : process.env;
+    this.child = spawn(cmd!, [...pre, ...args], {
+      env: { ...base, DEBUG: process.env.PLUGIN_DEBUG ?? '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.onData(d));

@@ -3,7 +3,8 @@
 // reload that turns a socket into Accept=yes, units that come and go, a frozen systemd and a
 // stopped bus.
 import { writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { freePort } from './units.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../helpers/plugin.js';
@@ -19,14 +20,6 @@ let webPort: number;
 let plainPort: number;
 let extraPort: number;
 const clients: Socket[] = [];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** An Accept=yes socket whose per-connection service echoes until the client hangs up. */
 async function writeAcceptSocket(name: string, port: number, extra = ''): Promise<void> {

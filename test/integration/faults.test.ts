@@ -107,18 +107,15 @@ describe('with systemd', () => {
     }
   });
 
-  it('reports a bad config in one line and keeps monitoring with the default job', async () => {
+  it('reports a config it cannot parse in one line and disables itself instead of guessing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
     writeFileSync(join(dir, 'systemdunits.conf'), 'jobs:\n  - name: x\n    include: [oops\n');
     const run = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, NETDATA_USER_CONFIG_DIR: dir });
-    try {
-      await run.waitForValue(SOCKETS, 'steady.socket', 1);
-      const lines = run.stderr.trim().split('\n');
-      expect(lines[0]).toMatch(new RegExp(`^systemdunits\\.plugin: ${dir}/systemdunits\\.conf: not valid YAML: `));
-      expect(lines.at(-1)).toContain('using the built-in default job');
-    } finally {
-      await run.stop();
-    }
+    expect((await exited(run, 5000)).code).toBe(0);
+    expect(run.lines.filter((l) => l !== '')).toEqual(['DISABLE']);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^systemdunits\\.plugin: ${dir}/systemdunits\\.conf: job 'x' \\(jobs\\[0\\]\\): include: not valid YAML at line \\d+, column \\d+: .*; disabling the plugin$`));
   });
 
   it('keeps sampling while systemd is frozen (SIGSTOP) and follows it again after SIGCONT', async () => {

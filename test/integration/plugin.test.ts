@@ -108,8 +108,9 @@ describe('against real systemd', () => {
     await sb.daemonReload();
     await sb.execOk('systemctl', 'start', 'tpl@7.socket', 'my\\x2dapp@1.socket');
     await plugin.waitForValue(SOCKETS, 'tpl@7.socket', 1, 3000);
-    await plugin.waitForValue(SOCKETS, 'my-app@1.socket', 1, 3000);
-    const dim = plugin.charts.get(SOCKETS)!.dims.get('my-app@1.socket')!;
+    // The id is the name with \ as + (one-to-one); the name has the escapes decoded.
+    await plugin.waitForValue(SOCKETS, 'my+x2dapp@1.socket', 1, 3000);
+    const dim = plugin.charts.get(SOCKETS)!.dims.get('my+x2dapp@1.socket')!;
     expect(dim.name).toBe('my-app@1.socket');
     for (const id of plugin.charts.get(SOCKETS)!.dims.keys()) expect(id).toMatch(/^[A-Za-z0-9_.@:+-]+$/);
   });

@@ -1,13 +1,13 @@
 // Issue 6 items 2-5 against a real systemd 252 on a real bus: why a unit failed (stderr line and
 // alarm label), units by state, state transitions, and Accept=yes per-connection instances.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../helpers/plugin.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { activeState, failSocket, recoverSocket, writeSocket } from './units.js';
+import { activeState, failSocket, freePort, recoverSocket, writeSocket } from './units.js';
 
 const JOB = 'systemdunits_service_units';
 const SOCKETS = `${JOB}.socket_unit_state`;
@@ -18,15 +18,6 @@ const SERVICE_TRANSITIONS = `${JOB}.service_unit_state_transitions`;
 
 let sb: Sandbox;
 let plugin: PluginRun;
-
-/** A TCP port nothing listens on right now (the sandbox shares the host's network). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function open(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {

@@ -82,12 +82,13 @@ describe('dimension ids of retired units', () => {
 
   it('still keep a colliding live name off a live id', () => {
     const owners = new Map<string, string>();
-    const live = new Map([['a\\x20b.socket', { id: dimensionId('a\\x20b.socket', owners) }]]);
+    const live = new Map([['a_b.socket', { id: dimensionId('a_b.socket', owners) }]]);
     for (let i = 0; i < 50; i++) {
       dimensionId(`x${i}.socket`, owners);
       forgetRetiredIds(owners, live, 0);
     }
-    expect(dimensionId('a_b.socket', owners)).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
+    // 'a b.socket' (a name systemd would refuse) cleans up to the same id as the live one.
+    expect(dimensionId('a b.socket', owners)).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
   });
 });
 

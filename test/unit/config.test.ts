@@ -2,10 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUILT_IN, DEFAULT_INCLUDE, findConfigFile, loadConfig, parseConfig } from '../../plugin/config.js';
+import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, parseConfig } from '../../plugin/config.js';
 import { parseArgs } from '../../plugin/args.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
+
+const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 };
 
 describe('config', () => {
   it('reads a go.d systemdunits job as it is', () => {
@@ -23,46 +25,32 @@ jobs:
       SRC,
       1,
     );
-    expect(config.jobs).toEqual([
-      { name: 'service-units', updateEvery: 2, include: ['*.service'], exclude: [], skipTransient: false, timeout: 3, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 },
-    ]);
+    expect(config.jobs).toEqual([{ ...DEFAULTS, name: 'service-units', updateEvery: 2, include: ['*.service'], skipTransient: false, timeout: 3 }]);
     expect(problems).toEqual([`${SRC}: job 'service-units' (jobs[0]): collect_unit_files: not supported by this plugin; ignored`]);
   });
 
-  it('fills defaults and accepts exclude and go.d durations', () => {
-    const { config, problems } = parseConfig(`jobs:\n  - name: all\n    exclude: "user@*.service"\n    timeout: 500ms\n`, SRC, 5);
+  it('fills defaults and accepts exclude, go.d durations and YAML 1.1 booleans', () => {
+    const { config, problems } = parseConfig(
+      `jobs:\n  - name: all\n    exclude: "user@*.service"\n    timeout: 500ms\n    socket_activity: yes\n    socket_activity_every: 1m\n    aggregate_instances: off\n`,
+      SRC,
+      5,
+    );
     expect(problems).toEqual([]);
-    expect(config.jobs[0]).toEqual({ name: 'all', updateEvery: 5, include: DEFAULT_INCLUDE, exclude: ['user@*.service'], skipTransient: false, timeout: 0.5, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 });
+    expect(config.jobs[0]).toEqual({
+      ...DEFAULTS,
+      name: 'all',
+      updateEvery: 5,
+      include: DEFAULT_INCLUDE,
+      exclude: ['user@*.service'],
+      timeout: 0.5,
+      socketActivity: true,
+      socketActivityEvery: 60,
+      aggregateInstances: false,
+    });
   });
 
-  it('names file, job and key for every error and skips only the bad job', () => {
-    const { config, problems } = parseConfig(
-      `jobs:
-  - name: good
-    include: ['*.socket']
-  - name: bad
-    include: 5
-  - include: ['*.service']
-  - name: 'has space'
-  - name: good
-  - name: slow
-    update_every: 0
-  - name: t
-    skip_transient: "yes"
-    typo_key: 1
-`,
-      SRC,
-      1,
-    );
-    expect(config.jobs.map((j) => j.name)).toEqual(['good']);
-    expect(problems).toEqual([
-      `${SRC}: job 'bad' (jobs[1]): include: must be a list of unit-name globs such as "*.socket"; job skipped`,
-      `${SRC}: job (jobs[2]): name: required, a non-empty string; job skipped`,
-      `${SRC}: job 'has space' (jobs[3]): name: use letters, digits, _ and - only (at most 64); job skipped`,
-      `${SRC}: job 'good' (jobs[4]): name: duplicate job name; job skipped`,
-      `${SRC}: job 'slow' (jobs[5]): update_every: must be a whole number of seconds from 1 to 3600; job skipped`,
-      `${SRC}: job 't' (jobs[6]): skip_transient: must be true or false; job skipped`,
-    ]);
+  it('the built-in job is the schema defaults', () => {
+    expect(defaultJob(3)).toEqual({ ...DEFAULTS, name: 'service_units', updateEvery: 3, include: DEFAULT_INCLUDE });
   });
 
   it('never samples a job faster than the plugin runs', () => {
@@ -70,28 +58,102 @@ jobs:
     expect(config.jobs[0]!.updateEvery).toBe(10);
   });
 
-  it('reports YAML errors in one line and falls back to the default job', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
-    const file = join(dir, 'systemdunits.conf');
-    writeFileSync(file, 'jobs:\n  - name: [unclosed\n');
-    const { config, problems } = loadConfig(file, 1);
-    expect(config.source).toBe(BUILT_IN);
-    expect(config.jobs.map((j) => j.name)).toEqual(['service_units']);
-    expect(problems).toHaveLength(2);
-    expect(problems[0]).toMatch(new RegExp(`^${file}: not valid YAML: `));
-    for (const p of problems) expect(p).not.toContain('\n');
+  // Each bad job sits between two good ones: its one line names the file, the job and the key,
+  // it is skipped, and the good jobs run.
+  const BAD_JOBS: { what: string; job: string; line: RegExp }[] = [
+    { what: 'an unknown key (a typo)', job: `  - name: bad\n    exlude: ['a.service']`, line: /job 'bad' \(jobs\[1\]\): exlude: unknown key \(did you mean 'exclude'\?\); job skipped$/ },
+    { what: 'an unknown key', job: `  - name: bad\n    colour: blue`, line: /job 'bad' \(jobs\[1\]\): colour: unknown key \(known: name, update_every, include, exclude, skip_transient, timeout, socket_activity, socket_activity_every, aggregate_instances, flapping_threshold\); job skipped$/ },
+    { what: 'a number for a list', job: `  - name: bad\n    include: 5`, line: /job 'bad' \(jobs\[1\]\): include: expected a list of unit-name globs such as \['\*\.socket'\], got 5; job skipped$/ },
+    { what: 'a string for a boolean', job: `  - name: bad\n    skip_transient: "maybe"`, line: /job 'bad' \(jobs\[1\]\): skip_transient: expected true or false, got 'maybe'; job skipped$/ },
+    { what: 'a word for a duration', job: `  - name: bad\n    timeout: soon`, line: /job 'bad' \(jobs\[1\]\): timeout: expected seconds above 0 and at most 60 .*, got 'soon'; job skipped$/ },
+    { what: 'a fraction for whole seconds', job: `  - name: bad\n    socket_activity_every: 1.5`, line: /job 'bad' \(jobs\[1\]\): socket_activity_every: expected a whole number of seconds from 1 to 3600 .*, got 1\.5; job skipped$/ },
+    { what: 'a mapping for a boolean', job: `  - name: bad\n    aggregate_instances: {a: 1}`, line: /job 'bad' \(jobs\[1\]\): aggregate_instances: expected true or false, got a mapping; job skipped$/ },
+    { what: 'a flapping threshold of 0', job: `  - name: bad\n    flapping_threshold: 0`, line: /job 'bad' \(jobs\[1\]\): flapping_threshold: expected a whole number from 1 to 1000000, got 0; job skipped$/ },
+    { what: 'update_every 0', job: `  - name: bad\n    update_every: 0`, line: /job 'bad' \(jobs\[1\]\): update_every: expected a whole number of seconds from 1 to 3600, got 0; job skipped$/ },
+    { what: 'an empty key', job: `  - name: bad\n    exclude:`, line: /job 'bad' \(jobs\[1\]\): exclude: expected a list .*, got nothing \(leave the key out for the default\); job skipped$/ },
+    { what: 'an empty pattern', job: `  - name: bad\n    include: ['']`, line: /job 'bad' \(jobs\[1\]\): include: '': an empty pattern matches no unit; job skipped$/ },
+    { what: 'an empty include list', job: `  - name: bad\n    include: []`, line: /job 'bad' \(jobs\[1\]\): include: the list is empty: name at least one pattern, or leave the key out for the default; job skipped$/ },
+    { what: 'an unclosed bracket', job: `  - name: bad\n    include: ['web[12.socket']`, line: /job 'bad' \(jobs\[1\]\): include: 'web\[12\.socket': the '\[' at position 4 is never closed; job skipped$/ },
+    { what: 'a space in a pattern', job: `  - name: bad\n    exclude: ['my app.service']`, line: /job 'bad' \(jobs\[1\]\): exclude: 'my app\.service': ' ' appears in no unit name .*; job skipped$/ },
+    { what: 'a misspelt unit type', job: `  - name: bad\n    include: ['*.sokcet']`, line: /job 'bad' \(jobs\[1\]\): include: '\*\.sokcet': '\.sokcet' is not a unit type \(did you mean 'socket'\?\); job skipped$/ },
+    { what: 'no unit type', job: `  - name: bad\n    include: ['nginx']`, line: /job 'bad' \(jobs\[1\]\): include: 'nginx': no unit type: unit names end in \.service, \.socket…; job skipped$/ },
+    { what: 'a key given twice', job: `  - name: bad\n    timeout: 1\n    timeout: 2`, line: /job 'bad' \(jobs\[1\]\): timeout: the key is given twice \(line 6, column 5\); job skipped$/ },
+    { what: 'a duplicate job name', job: `  - name: good1\n    include: ['*.timer']`, line: /job 'good1' \(jobs\[1\]\): name: 'good1' is already the name of jobs\[0\]; job skipped$/ },
+    { what: 'a name with a space', job: `  - name: 'has space'`, line: /job 'has space' \(jobs\[1\]\): name: expected letters, digits, _ and - only \(at most 64\), got 'has space'; job skipped$/ },
+    { what: 'no name', job: `  - include: ['*.socket']`, line: /job \(jobs\[1\]\): name: required; job skipped$/ },
+    { what: 'a job that is not a mapping', job: `  - just-a-string`, line: /job \(jobs\[1\]\): expected a mapping of keys \(name, include…\), got 'just-a-string'; job skipped$/ },
+  ];
+  for (const c of BAD_JOBS) {
+    it(`skips a job with ${c.what} in one line naming file, job and key; the others run`, () => {
+      const text = `jobs:\n  - name: good1\n    include: ['*.socket']\n${c.job}\n  - name: good2\n    include: ['*.service']\n`;
+      const { config, problems } = parseConfig(text, SRC, 1);
+      expect(config.jobs.map((j) => j.name)).toEqual(['good1', 'good2']);
+      expect(problems, problems.join('\n')).toHaveLength(1);
+      expect(problems[0]!.startsWith(`${SRC}: job `)).toBe(true);
+      expect(problems[0]).toMatch(c.line);
+      expect(problems[0]).not.toMatch(/[\n\r]/);
+    });
+  }
+
+  it('reports every problem of a job, one line each', () => {
+    const { config, problems } = parseConfig(`jobs:\n  - name: a\n    include: 5\n    timeout: x\n    typo: 1\n  - name: b\n`, SRC, 1);
+    expect(config.jobs.map((j) => j.name)).toEqual(['b']);
+    expect(problems.map((p) => p.replace(/^.*?\(jobs\[0\]\): /, '').split(':')[0])).toEqual(['typo', 'include', 'timeout']);
   });
 
-  it('falls back to the default job for a missing file, an empty file and a file without jobs', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
-    expect(loadConfig(join(dir, 'nope.conf'), 1).problems[0]).toContain('cannot read the config (no such file)');
-    writeFileSync(join(dir, 'empty.conf'), '');
-    expect(loadConfig(join(dir, 'empty.conf'), 1).config.source).toBe(BUILT_IN);
-    writeFileSync(join(dir, 'list.conf'), '- a\n- b\n');
-    expect(loadConfig(join(dir, 'list.conf'), 1).problems[0]).toContain("expected a mapping with a 'jobs' list");
+  // Nothing can run: one line says why and ends in "disabling the plugin"; main then prints DISABLE.
+  const NO_JOB: { what: string; text: string; lines: RegExp[] }[] = [
+    { what: 'a YAML syntax error', text: `jobs:\n  - name: web\n    include: ['*.socket'\n  - name: b\n`, lines: [/: job 'web' \(jobs\[0\]\): include: not valid YAML at line 4, column 3: .*; disabling the plugin$/] },
+    { what: 'a tab as indentation', text: `jobs:\n\t- name: a\n`, lines: [/: not valid YAML at line 2, column 1: Tabs are not allowed as indentation.*; disabling the plugin$/] },
+    { what: 'a top-level key given twice', text: `jobs: []\njobs:\n  - name: a\n`, lines: [/: not valid YAML at line 2, column 1: Map keys must be unique.*; disabling the plugin$/] },
+    { what: 'an unresolved alias', text: `jobs:\n  - name: a\n    include: *nope\n`, lines: [/not valid YAML.*; disabling the plugin$/] },
+    { what: 'a list at the top', text: `- a\n- b\n`, lines: [/: expected a mapping with a 'jobs' list at the top, got a list; disabling the plugin$/] },
+    { what: 'jobs that is not a list', text: `jobs: web\n`, lines: [/: jobs: expected a list of jobs, got 'web'; disabling the plugin$/] },
+    { what: 'an empty jobs list', text: `jobs: []\n`, lines: [/: jobs: the list is empty; disabling the plugin$/] },
+    {
+      what: 'only bad jobs',
+      text: `jobs:\n  - name: a\n    include: 5\n  - name: a b\n`,
+      lines: [/job 'a' \(jobs\[0\]\): include: /, /job 'a b' \(jobs\[1\]\): name: /, /: no valid job \(2 skipped\); disabling the plugin$/],
+    },
+  ];
+  for (const c of NO_JOB) {
+    it(`runs no job for ${c.what}, and says so in one line`, () => {
+      const { config, problems } = parseConfig(c.text, SRC, 1);
+      expect(config.jobs).toEqual([]);
+      expect(problems, problems.join('\n')).toHaveLength(c.lines.length);
+      problems.forEach((p, i) => {
+        expect(p.startsWith(`${SRC}: `)).toBe(true);
+        expect(p).toMatch(c.lines[i]!);
+        expect(p).not.toMatch(/[\n\r]/);
+      });
+    });
+  }
+
+  it('reports an unknown top-level key and runs the jobs anyway', () => {
+    const { config, problems } = parseConfig(`update_evrey: 5\njobs:\n  - name: a\n`, SRC, 1);
+    expect(config.jobs.map((j) => j.name)).toEqual(['a']);
+    expect(problems).toEqual([`${SRC}: update_evrey: unknown top-level key, ignored (did you mean 'update_every'?)`]);
+    const bad = parseConfig(`update_every: fast\njobs:\n  - name: a\n`, SRC, 2);
+    expect(bad.config.jobs[0]!.updateEvery).toBe(2);
+    expect(bad.problems).toEqual([`${SRC}: update_every: expected a whole number of seconds from 1 to 3600, got 'fast'; using 2`]);
+  });
+
+  it('uses the built-in job when there is no file, or the file has no jobs key', () => {
     const d = loadConfig(undefined, 3);
     expect(d.problems).toEqual([]);
-    expect(d.config.jobs[0]).toMatchObject({ name: 'service_units', updateEvery: 3, skipTransient: false });
+    expect(d.config).toEqual({ source: BUILT_IN, jobs: [defaultJob(3)] });
+    expect(parseConfig('', SRC, 1)).toEqual({ config: { source: SRC, jobs: [defaultJob(1)] }, problems: [] });
+    expect(parseConfig('update_every: 5\n', SRC, 1).config.jobs).toEqual([{ ...defaultJob(1), updateEvery: 5 }]);
+  });
+
+  it('runs no job when the named file cannot be read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
+    const missing = join(dir, 'nope.conf');
+    expect(loadConfig(missing, 1)).toEqual({ config: { jobs: [], source: missing }, problems: [`${missing}: cannot read the config (no such file); disabling the plugin`] });
+    const asDir = loadConfig(dir, 1);
+    expect(asDir.config.jobs).toEqual([]);
+    expect(asDir.problems).toHaveLength(1);
+    expect(asDir.problems[0]).toMatch(new RegExp(`^${dir}: cannot read the config \\(.*\\); disabling the plugin$`));
   });
 
   it('looks in the user config dir, then the stock one', () => {
@@ -104,6 +166,19 @@ jobs:
     writeFileSync(join(user, 'systemdunits.conf'), 'jobs: []');
     expect(findConfigFile(undefined, env)).toBe(join(user, 'systemdunits.conf'));
     expect(findConfigFile('/x.conf', env)).toBe('/x.conf');
+  });
+});
+
+describe('unit-name patterns', () => {
+  it('accepts what systemctl list-units accepts for real unit names', () => {
+    for (const g of ['*', '*.socket', 'nginx*', 'my\\x2dapp@*.socket', 'web[12].s?cket', 'sys-devices-*.device', 'user@[!0]*.service', '-.mount', 'a:b.service', '*.*']) {
+      expect(globProblem(g), g).toBeUndefined();
+    }
+  });
+  it('refuses patterns no unit name can match', () => {
+    for (const g of ['', 'a b.service', 'x/y.service', '*.sockets', 'foo', 'web[1.socket', 'é.service', "it's.service"]) {
+      expect(globProblem(g), g).toBeDefined();
+    }
   });
 });
 

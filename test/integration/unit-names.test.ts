@@ -1,0 +1,98 @@
+// Real units with the names systemd allows, charted by the compiled plugin from real systemd:
+// template instances of systemd-escape'd paths (spaces, UTF-8, quotes, =, :), a name with \x
+// escapes and ':', names of exactly 255 characters, a UTF-8 description. The plugin's output is
+// read with the agent's tokenizer: no stray line, ids are the names with \ as + (safe, unique),
+// names are the escaped text, readable, and a failed one is named in the alarm label.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRun } from '../helpers/plugin.js';
+import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+
+const SERVICES = 'systemdunits_service_units.service_unit_state';
+const SAFE_ID = /^[A-Za-z0-9_.@:+-]+$/;
+
+/** Paths whose escaped forms exercise the alphabet; the last makes the name exactly 255 long. */
+const PATHS = ['/var/lib/my app/café=1', "/srv/it's \"quoted\"", '/opt/日本/🙂', '/a:b/c-d_e.f', `/x y/${'a'.repeat(236)}`];
+
+let sb: Sandbox;
+let plugin: PluginRun;
+/** unit name → the text the operator meant (what the dimension name must read) */
+const expected = new Map<string, string>();
+
+/** What the agent can show of a name: quotes, backslash and = are replaced (see protocol.ts). */
+function shown(text: string): string {
+  return text.replace(/['"\\=`]/g, '_');
+}
+
+beforeAll(async () => {
+  sb = await startSandbox();
+  const description = 'Überwachung – 日本語 🙂 \'q\' "dq" = \\x2d';
+  await sb.writeUnit('esc@.service', `[Unit]\nDescription=${description} %I\n[Service]\nExecStart=/bin/sleep infinity\n`);
+  await sb.writeUnit('my\\x2dapp:v2.service', `[Unit]\nDescription=${description}\n[Service]\nExecStart=/bin/sleep infinity\n`);
+  const long = `${'l'.repeat(255 - '.service'.length)}.service`;
+  await sb.writeUnit(long, '[Service]\nExecStart=/bin/sleep infinity\n');
+  await sb.writeUnit('fails@.service', '[Service]\nExecStart=/bin/false\n');
+  await sb.daemonReload();
+  const names: string[] = ['my\\x2dapp:v2.service', long];
+  expected.set('my\\x2dapp:v2.service', 'my-app:v2.service');
+  expected.set(long, long);
+  for (const p of PATHS) {
+    const name = (await sb.execOk('systemd-escape', '--template=esc@.service', '--path', p)).stdout.trim();
+    names.push(name);
+    expected.set(name, `esc@${p.replace(/^\//, '').replaceAll('/', '-')}.service`);
+  }
+  // The long path really lands on the limit: one character more and systemd refuses the name.
+  const longest = names.at(-1)!;
+  expect(longest.length).toBe(255);
+  const tooLong = `${longest.slice(0, -'.service'.length)}x.service`;
+  const refused = await sb.exec('systemctl', 'start', tooLong);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toMatch(/[Ii]nvalid|not valid/);
+  await sb.execOk('systemctl', 'start', ...names);
+  plugin = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
+  await plugin.waitFor('every odd unit charted', () => {
+    const dims = plugin.charts.get(SERVICES)?.dims;
+    return dims && [...expected.keys()].every((n) => dims.has(n.replaceAll('\\', '+')));
+  }, 20_000).catch((e) => {
+    const dims = [...(plugin.charts.get(SERVICES)?.dims.keys() ?? [])].filter((d) => /esc|app|lll/.test(d));
+    throw new Error(`${(e as Error).message}\nwanted ${[...expected.keys()].join(' | ')}\nhave ${dims.join(' | ')}`);
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await plugin?.stop();
+  await sb?.stop({ removeDir: true });
+});
+
+describe('odd unit names in real systemd', () => {
+  it('are charted with id = name with \\ as +, and the escaped text as name', async () => {
+    const chart = plugin.charts.get(SERVICES)!;
+    for (const [unit, text] of expected) {
+      const dim = chart.dims.get(unit.replaceAll('\\', '+'));
+      expect(dim, unit).toBeDefined();
+      expect(dim!.name, unit).toBe(shown(text));
+      expect(plugin.lastValue(SERVICES, unit.replaceAll('\\', '+')), unit).toBe(1);
+    }
+  });
+
+  it('give every dimension a safe, JSON-safe, unique id and a JSON-safe name', () => {
+    const chart = plugin.charts.get(SERVICES)!;
+    const ids = [...chart.dims.keys()];
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const [id, d] of chart.dims) {
+      expect(id).toMatch(SAFE_ID);
+      expect(JSON.stringify(id)).toBe(`"${id}"`);
+      expect(JSON.stringify(d.name)).toBe(`"${d.name}"`);
+    }
+  });
+
+  it('name a failed instance readably in the alarm label, and keep every line valid', async () => {
+    const name = (await sb.execOk('systemd-escape', '--template=fails@.service', 'bad day/ünïcödé')).stdout.trim();
+    await sb.exec('systemctl', 'start', name);
+    const id = name.replaceAll('\\', '+');
+    await plugin.waitForValue(SERVICES, id, 5, 10_000);
+    await plugin.waitFor('label', () => plugin.charts.get(SERVICES)!.labels.failed_units?.includes('fails@bad day-ünïcödé.service (exit-code)'));
+    expect(plugin.strayLines).toEqual([]);
+    expect(plugin.protocolErrors).toEqual([]);
+    expect(plugin.stderr).toBe('');
+  });
+});
