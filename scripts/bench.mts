@@ -1,50 +1,63 @@
-// Benchmark: systemdunits.plugin against real polling peers (node_exporter's systemd collector,
-// check_systemd) on one real systemd, in one run. Started by scripts/bench.sh (which installs the
-// peers, builds the plugin and passes --state); see there for the options.
+// Benchmark of issue 4: systemdunits.plugin against node_exporter's systemd collector (and the
+// floor of one D-Bus round trip) on one real systemd, at several N, in one run. Started by
+// scripts/bench.sh (installs the peers, builds the plugin, passes --state); see there for options.
 //
-// Phases, all in one sandbox with N socket units (+ their N services):
-//   baseline   no tool: systemd and dbus-daemon CPU when nobody asks (subtracted below)
-//   cost       each tool ALONE for S seconds at a 1 s interval, no unit changes: CPU of the tool,
-//              of systemd (the sandbox's PID 1) and of dbus-daemon; RSS
-//   events     all three together, seeing the same failures: detection latency of a socket that
-//              fails and stays failed (repeated at random phases), and how many short
-//              (~100-300 ms) failures each one reports at all
-import { mkdirSync, mkdtempSync, writeFileSync, rmSync, unlinkSync } from 'node:fs';
+// One sandbox; for each N in ascending order it grows the bench sockets to N (scripts/bench/units.mts),
+// then, one tool at a time:
+//   idle       no tool: systemd and dbus-daemon CPU per second (subtracted from every window below)
+//   plugin     states only, then with socket counters; each at update_every 1:
+//                start-up   exec → first complete batch (all N units, every defined chart sent)
+//                steady     S s untouched: plugin CPU and RSS from /proc, systemd + dbus-daemon CPU
+//                latency    f@flip.socket failed K times at random phases: its StateChangeTimestamp
+//                           → arrival of `SET f@flip.socket = 5` on the plugin's stdout
+//                resync     systemctl daemon-reload: the plugin's CPU for it, RSS afterwards
+//   node_exporter  only its systemd collector, the bench sockets only: per scrape wall, CPU, RSS,
+//              systemd + dbus-daemon CPU; ×4 for a 15 s scrape interval
+//   floor      systemctl list-units --type=socket --all as an unprivileged user (over dbus-daemon)
+//   check_systemd  one run as root (it uses systemctl's private socket), when installed
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startSandbox, type Sandbox } from '../test/helpers/sandbox.js';
 import { repoRoot, run } from '../test/helpers/run.js';
-import { CLK_TCK, childNamed, cpuOf, loadAvg, median, quantile, rssOf, sleep, sum } from './bench/proc.mjs';
-import { formatTable, tableJson, type Row } from './bench/report.mjs';
-import { DEFAULT_INCLUDE } from '../plugin/config.js';
-import { UnitSync } from '../plugin/systemd/sync.js';
-import { UnitTable } from '../plugin/units/table.js';
-import { CHECK_SYSTEMD, CheckSystemdTool, NODE_EXPORTER, NodeExporterTool, PluginTool, Ticker, type Observation } from './bench/tools.mjs';
+import { CLK_TCK, childNamed, cpuOf, loadAvg, median, rssOf, sleep } from './bench/proc.mjs';
+import {
+  buildRows, fmt, headerLines, renderMarkdown, renderText,
+  type ExecFigures, type Measured, type NeFigures, type PerN, type PluginFigures, type RunInfo,
+} from './bench/report.mjs';
+import { CHECK_SYSTEMD, NODE_EXPORTER, NodeExporter, PluginProc, SandboxExec } from './bench/tools.mjs';
+import { BENCH_GLOBS, BenchUnits, FLIP_UNIT, NODE_EXPORTER_INCLUDE, isBenchUnit } from './bench/units.mjs';
 
 // ---- options ----------------------------------------------------------------------------------
+const USAGE = `usage: bash scripts/bench.sh [--n LIST] [--quick] [--json FILE] [--markdown] [more options]
+  --n LIST        socket counts, comma-separated (default 100,1000,5000,10000; --quick 100,1000)
+  --seconds S     steady window per plugin run (default 60; --quick 10)
+  --flips K       failures timed per plugin run (default 20; --quick 10)
+  --scrapes K     node_exporter scrapes per N (default 3; --quick 1)
+  --baseline S    idle window per N (default 10; --quick 5)
+  --json FILE     also write every figure as JSON
+  --markdown      print the table as markdown (for the README's Performance section)
+  --resync-counters  force a resync (daemon-reload) in the counters run too: minutes at 10,000`;
 const { values: argv } = parseArgs({
   options: {
-    units: { type: 'string' },
+    n: { type: 'string' },
     seconds: { type: 'string' },
+    flips: { type: 'string' },
+    scrapes: { type: 'string' },
     baseline: { type: 'string' },
-    'latency-reps': { type: 'string' },
-    'short-reps': { type: 'string' },
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },
+    markdown: { type: 'boolean', default: false },
+    'resync-counters': { type: 'boolean', default: false },
     state: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (argv.help) {
-  console.log(`usage: bash scripts/bench.sh [--units N] [--seconds S] [--quick] [--json FILE]
-  --units N          socket units in the sandbox (default 1000; --quick 200)
-  --seconds S        cost window per tool (default 60; --quick 10)
-  --baseline S       idle window for systemd/dbus-daemon (default min(S, 15))
-  --latency-reps K   failures that stay failed, timed per tool (default 10; --quick 5)
-  --short-reps K     short failures (~100-300 ms) (default 20; --quick 10)
-  --json FILE        also write every figure as JSON`);
+  console.log(USAGE);
   process.exit(0);
 }
 const int = (v: string | undefined, dflt: number, name: string, min = 1): number => {
@@ -54,17 +67,19 @@ const int = (v: string | undefined, dflt: number, name: string, min = 1): number
   return n;
 };
 const quick = argv.quick!;
-const N = int(argv.units, quick ? 200 : 1000, 'units');
+const NS = (argv.n ?? (quick ? '100,1000' : '100,1000,5000,10000')).split(',').map((x) => int(x.trim(), 0, 'n', 10)).sort((a, b) => a - b);
 const S = int(argv.seconds, quick ? 10 : 60, 'seconds', 5);
-const B = int(argv.baseline, Math.min(S, 15), 'baseline', 3);
-const LAT = int(argv['latency-reps'], quick ? 5 : 10, 'latency-reps');
-const SHORT = int(argv['short-reps'], quick ? 10 : 20, 'short-reps');
-const INTERVAL_MS = 1000;
-if (LAT + SHORT > N) throw new Error(`--units ${N} is too few for ${LAT + SHORT} failure targets`);
+const FLIPS = int(argv.flips, quick ? 10 : 20, 'flips');
+const SCRAPES = int(argv.scrapes, quick ? 1 : 3, 'scrapes');
+const B = int(argv.baseline, quick ? 5 : 10, 'baseline', 2);
+const TICK_MS = 1000 / CLK_TCK;
 
-const CHART = 'systemdunits_service_units.socket_unit_state';
-const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const ms = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(0)} ms`);
+const t0 = performance.now();
+const clock = () => {
+  const s = Math.round((performance.now() - t0) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
+const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)} +${clock()}] ${msg}\n`);
 
 // ---- cleanup: everything this process starts is registered here, undone in reverse -------------
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -87,8 +102,19 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] a
     void cleanup().finally(() => process.exit(code));
   });
 }
+/** Runs fn with `stop` registered for a Ctrl-C meanwhile, then stops. */
+async function using<T extends { stop(): unknown }, R>(thing: T, fn: (t: T) => Promise<R>): Promise<R> {
+  const stop = () => thing.stop();
+  cleanups.push(stop);
+  try {
+    return await fn(thing);
+  } finally {
+    await stop();
+    const i = cleanups.indexOf(stop);
+    if (i >= 0) cleanups.splice(i, 1);
+  }
+}
 
-// ---- state dir (scripts/bench.sh makes one and removes it; standalone runs get their own) -------
 let stateDir = argv.state;
 if (!stateDir) {
   mkdirSync(path.join(repoRoot, '.sandbox'), { recursive: true });
@@ -97,410 +123,341 @@ if (!stateDir) {
 }
 const pidFile = path.join(stateDir, 'pids');
 
-// ---- helpers ---------------------------------------------------------------------------------
-interface Snap {
+// ---- time estimate (rough, from runs on the 2-core test machine) --------------------------------
+/** systemd 252's daemon-reload over N instances of a few templates: ~2 s at 1,000, ~N² beyond */
+const reloadEstimateS = (n: number) => 2e-6 * n * n + 0.5;
+function estimateS(n: number, newUnits: number): number {
+  const plugin = 1 + n * 0.0004 + 3 + S + FLIPS * 1.8 + 4;
+  const resyncs = argv['resync-counters'] ? 2 : 1;
+  return 3 + newUnits * 0.002 + B + 2 * plugin + resyncs * reloadEstimateS(n) + SCRAPES * (1.5 + n * 0.0012) + 4 + 3 + 2 * (0.5 + n * 0.0003);
+}
+const estimates = NS.map((n, i) => estimateS(n, n - (i ? NS[i - 1]! : 0)));
+const remainingMin = (from: number) => (estimates.slice(from).reduce((a, b) => a + b, 0) / 60).toFixed(0);
+
+// ---- measurement -------------------------------------------------------------------------------
+interface Bus {
   t: number;
   systemd: number;
   dbus: number;
 }
-interface Window {
-  seconds: number;
-  systemdCpuS: number;
-  dbusCpuS: number;
-}
 
 async function main(): Promise<void> {
   const loadStart = loadAvg();
-  say(`${N} socket units, ${S} s per tool at a ${INTERVAL_MS / 1000} s interval, baseline ${B} s, ` +
-    `${LAT} latency + ${SHORT} short-failure repetitions; ${os.cpus().length} CPUs, load ${loadStart}`);
+  say(`N = ${NS.join(', ')}; steady ${S} s, ${FLIPS} flips, ${SCRAPES} scrapes, idle ${B} s per N; estimated ~${remainingMin(0)} min; load ${loadStart}`);
 
-  // ---- the sandbox and its units ----
   const sbDir = path.join(stateDir!, 'sandbox');
   let sandbox: Sandbox | undefined;
   const starting = startSandbox(sbDir);
   cleanups.push(async () => {
-    // a Ctrl-C during the boot: wait for it to finish, then stop it
-    const sb = sandbox ?? (await starting.catch(() => undefined));
+    const sb = sandbox ?? (await starting.catch(() => undefined)); // a Ctrl-C during the boot
     if (sb) await sb.stop();
     else await run('bash', [path.join(repoRoot, 'scripts/systemd-sandbox.sh'), 'stop', sbDir]);
   });
   sandbox = await starting;
   const sb = sandbox;
-  say(`systemd sandbox up (pid ${sb.pid})`);
-
-  const width = String(N).length;
-  const names = Array.from({ length: N }, (_, i) => `bench${String(i + 1).padStart(width, '0')}`);
-  const targets = names.slice(0, LAT + SHORT); // each failure uses its own unit: no cross-talk
-  const watched = targets.map((n) => `${n}.socket`);
-  const root = `/proc/${sb.pid}/root`;
-  const unitDir = `${root}/run/systemd/system`;
-  const flag = (n: string) => `/run/${n}.fail`;
-  const targetSet = new Set(targets);
-  for (const n of names) {
-    // Targets fail on demand (ExecStartPre checks a flag file); the others are plain sockets.
-    const pre = targetSet.has(n) ? `ExecStartPre=/bin/sh -c 'test ! -e ${flag(n)}'\n` : '';
-    writeFileSync(`${unitDir}/${n}.socket`, `[Unit]\nDescription=bench socket ${n}\n[Socket]\nListenStream=/run/${n}.sock\n${pre}`);
-    writeFileSync(`${unitDir}/${n}.service`, `[Unit]\nDescription=bench service ${n}\n[Service]\nExecStart=/bin/sleep infinity\n`);
-  }
-  writeFileSync(`${unitDir}/bench.target`, `[Unit]\nDescription=bench sockets\n${names.map((n) => `Wants=${n}.socket\n`).join('')}`);
-  const t = performance.now();
-  await sb.daemonReload();
-  const started = await run('bash', [path.join(repoRoot, 'scripts/systemd-sandbox.sh'), 'exec', sb.dir, 'systemctl', 'start', 'bench.target'], { timeoutMs: 600_000 });
-  if (started.code !== 0) throw new Error(`starting the sockets failed: ${started.stderr}`);
-  const active = (await sb.exec('systemctl', 'list-units', '--no-legend', '--plain', '--state=active', 'bench*.socket')).stdout.trim().split('\n').filter(Boolean).length;
-  if (active !== N) throw new Error(`${active} of ${N} bench sockets are active`);
-  const unitsLoaded = (await sb.exec('systemctl', 'list-units', '--all', '--no-legend', '--plain')).stdout.trim().split('\n').length;
-  say(`${N} sockets active in ${((performance.now() - t) / 1000).toFixed(1)} s; ${unitsLoaded} units loaded`);
-
-  const systemdPid = sb.pid;
-  const dbusPid = childNamed(systemdPid, 'dbus-daemon');
+  const dbusPid = childNamed(sb.pid, 'dbus-daemon');
   if (!dbusPid) throw new Error('no dbus-daemon in the sandbox');
-  const snap = (): Snap => ({ t: performance.now(), systemd: cpuOf(systemdPid)!.self, dbus: cpuOf(dbusPid)!.self });
-  const versions = {
-    node: process.version,
-    systemd: (await sb.exec('systemctl', '--version')).stdout.split('\n')[0] ?? '?',
-    node_exporter: (await run(NODE_EXPORTER, ['--version']).then((r) => r.stdout + r.stderr)).split('\n')[0] ?? '?',
-    check_systemd: (await run('/usr/bin/python3', [CHECK_SYSTEMD, '--version'])).stdout.trim() || '?',
-    kernel: os.release(),
-  };
+  const units = new BenchUnits(sb);
+  await units.install();
+  const noFile = units.fdLimit();
+  say(`systemd sandbox up (pid ${sb.pid}, dbus-daemon ${dbusPid}); PID 1's fd limit ${noFile}`);
+  // one fd per listening socket, plus the ~100 systemd needs for itself
+  if (NS.at(-1)! + 200 > noFile) throw new Error(`PID 1's fd limit (${noFile}) is too low for ${NS.at(-1)} sockets`);
 
-  // ---- idle baseline ----
-  await sleep(2000); // let the start-up settle
-  say(`idle baseline: ${B} s with no tool`);
-  const b0 = snap();
-  await sleep(B * 1000);
-  const b1 = snap();
-  const baseSec = (b1.t - b0.t) / 1000;
-  const baseline = { seconds: baseSec, systemdCpuPerS: (b1.systemd - b0.systemd) / baseSec, dbusCpuPerS: (b1.dbus - b0.dbus) / baseSec };
-  const windowOf = (a: Snap, z: Snap): Window => {
-    const seconds = (z.t - a.t) / 1000;
-    return {
-      seconds,
-      systemdCpuS: z.systemd - a.systemd - baseline.systemdCpuPerS * seconds,
-      dbusCpuS: z.dbus - a.dbus - baseline.dbusCpuPerS * seconds,
-    };
-  };
-  const rssSampler = (pid: () => number | undefined) => {
-    const samples: number[] = [];
-    let peak = 0;
-    const timer = setInterval(() => {
-      const p = pid();
-      const r = p === undefined ? undefined : rssOf(p);
-      if (r) {
-        samples.push(r.rssKb);
-        peak = Math.max(peak, r.hwmKb);
+  const bus = (): Bus => ({ t: performance.now(), systemd: cpuOf(sb.pid)!.self, dbus: cpuOf(dbusPid)!.self });
+  let idleRate = 0; // systemd + dbus-daemon CPU s per s, no tool running
+  /** systemd + dbus-daemon CPU between two snapshots, minus the idle rate, ms */
+  const busCostMs = (a: Bus, z: Bus): Measured => ({
+    value: Math.max(0, (z.systemd - a.systemd + z.dbus - a.dbus - idleRate * ((z.t - a.t) / 1000)) * 1000),
+    resolution: TICK_MS,
+  });
+
+  const sh = (...cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' }).trim();
+  const dirty = (() => {
+    try {
+      return sh('git', '-C', repoRoot, 'status', '--porcelain', '--untracked-files=no') !== '';
+    } catch {
+      return false;
+    }
+  })();
+  const info: Omit<RunInfo, 'loadEnd' | 'durationS'> = {
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    commit: (() => {
+      try {
+        return sh('git', '-C', repoRoot, 'rev-parse', '--short', 'HEAD') + (dirty ? ' + uncommitted changes' : '');
+      } catch {
+        return '?';
       }
-    }, 1000);
-    return () => {
-      clearInterval(timer);
-      const p = pid();
-      const r = p === undefined ? undefined : rssOf(p);
-      if (r) peak = Math.max(peak, r.hwmKb);
-      return { steadyKb: median(samples), peakKb: peak || undefined };
-    };
+    })(),
+    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? '?'}`,
+    kernel: os.release(),
+    systemd: (await sb.exec('systemctl', '--version')).stdout.split('\n')[0] ?? '?',
+    node: process.version,
+    nodeExporter: (await run(NODE_EXPORTER, ['--version']).then((r) => r.stdout + r.stderr)).split('\n')[0]?.replace(/^node_exporter, version (\S+).*/, 'node_exporter $1') ?? '?',
+    checkSystemd: existsSync(CHECK_SYSTEMD) ? (await run('/usr/bin/python3', [CHECK_SYSTEMD, '--version'])).stdout.trim() : 'check_systemd not installed',
+    pid1NoFile: noFile,
+    loadStart,
+    seconds: S,
+    flips: FLIPS,
+    scrapes: SCRAPES,
+    quick,
   };
-  const inWindow = <O extends Observation>(obs: readonly O[], a: Snap, z: Snap) => obs.filter((o) => o.start >= a.t && o.start <= z.t);
-  const durations = (obs: readonly Observation[]) => obs.map((o) => o.at - o.start);
 
-  const configFile = path.join(stateDir!, 'systemdunits.conf');
-  writeFileSync(configFile, 'update_every: 1\njobs:\n  - name: service_units\n');
-  const pluginOpts = { bus: sb.busAddress, configFile, pidFile };
-  const neOpts = { bus: sb.busAddress, logFile: path.join(stateDir!, 'node_exporter.log'), pidFile };
-
-  // ---- cost: the plugin alone ----
-  say(`plugin alone: ${S} s`);
-  const p0 = snap();
-  const plugin1 = new PluginTool(pluginOpts, CHART, watched);
-  cleanups.push(() => plugin1.stop());
-  await plugin1.waitFirstSample();
-  const pluginFirstSampleMs = plugin1.firstSampleAt! - plugin1.spawnedAt;
-  await sleep(1000);
-  const pStartSnap = snap();
-  const pStartCpu = cpuOf(plugin1.pid!)!.self;
-  const startup = { ...windowOf(p0, pStartSnap), toolCpuS: pStartCpu, firstSampleMs: pluginFirstSampleMs };
-  await sleep(1000);
-  const pw0 = snap();
-  const pc0 = cpuOf(plugin1.pid!)!.self;
-  const pRss = rssSampler(() => plugin1.pid);
-  await sleep(S * 1000);
-  const pw1 = snap();
-  const pc1 = cpuOf(plugin1.pid!)!.self;
-  const pluginRss = pRss();
-  const pluginProblems = plugin1.problems();
-  const pluginCost = { ...windowOf(pw0, pw1), toolCpuS: pc1 - pc0, observations: inWindow(plugin1.observations, pw0, pw1).length, rss: pluginRss };
-  say(`  plugin: ${pluginCost.observations} samples, CPU tool ${pluginCost.toolCpuS.toFixed(2)} s, systemd ${pluginCost.systemdCpuS.toFixed(2)} s, dbus ${pluginCost.dbusCpuS.toFixed(2)} s`);
-
-  await plugin1.stop();
-
-  // The plugin's one periodic cost outside the window: a full resync every 5 min (and after a
-  // daemon-reload or a reconnect). Measured with the plugin's own code (UnitSync and UnitTable,
-  // the same D-Bus library and calls), run here in the benchmark process: connect and take the
-  // first snapshot as the plugin does, then time three resyncs.
-  const sync = new UnitSync(new UnitTable(), {
-    address: sb.busAddress,
-    callTimeoutMs: 10_000,
-    patterns: DEFAULT_INCLUDE,
-    wants: () => true,
-    needTransient: true,
-    resyncEveryMs: 3_600_000,
-  });
-  cleanups.push(() => sync.stop());
-  await sync.start();
-  await sleep(500);
-  const r0 = { cpu: process.cpuUsage(), snap: snap() };
-  const RESYNCS = 3;
-  for (let i = 0; i < RESYNCS; i++) await sync.resync();
-  const r1 = { cpu: process.cpuUsage(r0.cpu), snap: snap() };
-  sync.stop();
-  const rw = windowOf(r0.snap, r1.snap);
-  const resync = {
-    pluginCpuS: (r1.cpu.user + r1.cpu.system) / 1e6 / RESYNCS,
-    systemdCpuS: Math.max(0, rw.systemdCpuS / RESYNCS),
-    dbusCpuS: Math.max(0, rw.dbusCpuS / RESYNCS),
-    wallMs: ((r1.snap.t - r0.snap.t) / RESYNCS),
+  const configFor = (counters: boolean) => {
+    const file = path.join(stateDir!, counters ? 'counters.conf' : 'states.conf');
+    // Only the bench sockets: ~N SET lines a second, and the same units the peers read.
+    writeFileSync(file, `update_every: 1\njobs:\n  - name: bench\n    include: [${BENCH_GLOBS.map((g) => `'${g}'`).join(', ')}]\n` +
+      (counters ? '    socket_activity: true\n    socket_activity_every: 10\n' : ''));
+    return file;
   };
-  const resyncPerMin = (resync.pluginCpuS + resync.systemdCpuS + resync.dbusCpuS) / 5;
-  say(`  plugin resync (every 5 min): ${(resync.pluginCpuS * 1000).toFixed(0)} ms plugin, ${(resync.systemdCpuS * 1000).toFixed(0)} ms systemd, ${(resync.dbusCpuS * 1000).toFixed(0)} ms dbus-daemon CPU, ${resync.wallMs.toFixed(0)} ms wall`);
 
-  // ---- cost: node_exporter alone ----
-  say(`node_exporter alone: ${S} s, scraped every ${INTERVAL_MS / 1000} s`);
-  const ne1 = await NodeExporterTool.start(neOpts, watched);
-  cleanups.push(() => ne1.stop());
-  for (let i = 0; i < 2; i++) if (!(await ne1.scrape(false))) throw new Error(`node_exporter scrape failed: ${ne1.lastError}`);
-  await sleep(1000);
-  const nw0 = snap();
-  const nc0 = cpuOf(ne1.pid!)!.self;
-  const nRss = rssSampler(() => ne1.pid);
-  const neTicker = new Ticker(INTERVAL_MS, () => ne1.scrape());
-  neTicker.start();
-  await sleep(S * 1000);
-  await neTicker.stop(); // and the scrape in flight
-  const nw1 = snap();
-  const nc1 = cpuOf(ne1.pid!)!.self;
-  const neRss = nRss();
-  const neObs = inWindow(ne1.observations, nw0, nw1);
-  const neCost = {
-    ...windowOf(nw0, nw1),
-    toolCpuS: nc1 - nc0,
-    observations: neObs.length,
-    ticks: neTicker.ticks,
-    skipped: neTicker.skipped,
-    errors: ne1.errors,
-    wallMs: durations(neObs),
-    bytesGz: median(neObs.map((o) => o.bytes)),
-    rss: neRss,
-  };
-  await ne1.stop();
-  say(`  node_exporter: ${neCost.observations} scrapes of ${neCost.ticks} ticks (${neCost.skipped} skipped: previous scrape still running), ` +
-    `scrape ${ms(median(neCost.wallMs))}, CPU tool ${neCost.toolCpuS.toFixed(2)} s, systemd ${neCost.systemdCpuS.toFixed(2)} s, dbus ${neCost.dbusCpuS.toFixed(2)} s` +
-    (ne1.errors ? `; ${ne1.errors} errors (${ne1.lastError})` : ''));
+  const results: PerN[] = [];
+  /** odd things seen on the way, printed under the table */
+  const problems: string[] = [];
+  let statesCharts: string[] = [];
 
-  // ---- cost: check_systemd alone ----
-  const cs1 = new CheckSystemdTool(sb.dir, new Set(watched));
-  cleanups.push(() => cs1.stop());
-  // The wrapper that gets it into the sandbox (bash + nsenter) is measured alone and subtracted.
-  const wrapper: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const r = await cs1.exec(['true']);
-    if (r) wrapper.push(r.cpuS);
-  }
-  const wrapperCpuS = median(wrapper) ?? 0;
-  const probe = await cs1.check(false);
-  if (!probe || cs1.errors) throw new Error(`check_systemd does not run: ${cs1.lastError}`);
-  say(`check_systemd alone: ${S} s, run every ${INTERVAL_MS / 1000} s (sandbox exec wrapper ${(wrapperCpuS * 1000).toFixed(0)} CPU-ms a run, subtracted)`);
-  await sleep(1000);
-  const cw0 = snap();
-  const csTicker = new Ticker(INTERVAL_MS, () => cs1.check());
-  csTicker.start();
-  await sleep(S * 1000);
-  await csTicker.stop();
-  const cw1 = snap();
-  const csRuns = inWindow(cs1.observations, cw0, cw1);
-  const csCost = {
-    ...windowOf(cw0, cw1),
-    toolCpuS: sum(csRuns.map((r) => Math.max(0, r.cpuS - wrapperCpuS))),
-    observations: csRuns.length,
-    ticks: csTicker.ticks,
-    skipped: csTicker.skipped,
-    errors: cs1.errors,
-    wallMs: durations(csRuns),
-    maxRssKb: csRuns.map((r) => r.maxRssKb),
-    rcs: [...new Set(csRuns.map((r) => r.rc))],
-  };
-  say(`  check_systemd: ${csCost.observations} runs of ${csCost.ticks} ticks (${csCost.skipped} skipped), run ${ms(median(csCost.wallMs))}, ` +
-    `CPU tool ${csCost.toolCpuS.toFixed(2)} s, systemd ${csCost.systemdCpuS.toFixed(2)} s, dbus ${csCost.dbusCpuS.toFixed(2)} s` +
-    (cs1.errors ? `; ${cs1.errors} errors (${cs1.lastError})` : ''));
+  async function measurePlugin(n: number, label: string, counters: boolean): Promise<PluginFigures | { notMeasured: string }> {
+    const p = new PluginProc({ bus: sb.busAddress, configFile: configFor(counters), pidFile, watched: new Set([FLIP_UNIT]), isBenchUnit, units: n });
+    return using(p, async () => {
+      say(`N=${n} plugin (${label}): start-up`);
+      await p.waitFor('the first complete batch', () => p.stream.firstCompleteUs, 180_000);
+      const startupMs = (p.stream.firstCompleteUs! - p.execUs) / 1000;
+      if (counters) {
+        const refused = p.messages.filter((l) => l.includes('socket_activity') && /ignored|unknown|not supported|skipped|invalid|must/i.test(l));
+        if (refused.length) {
+          say(`  the plugin does not take the socket counter keys: ${refused.join(' | ')}`);
+          return { notMeasured: `the plugin ignored or rejected socket_activity/socket_activity_every ("${refused[0]!.replace(/^systemdunits\.plugin: \S+: /, '')}")` };
+        }
+      }
+      say(`  first complete batch after ${startupMs.toFixed(0)} ms; steady ${S} s`);
+      await sleep(3000);
 
-  // ---- events: all three at once, the same failures for all ----
-  say(`events: all three tools together; ${LAT} failures that stay failed, ${SHORT} short ones`);
-  const plugin = new PluginTool(pluginOpts, CHART, watched);
-  cleanups.push(() => plugin.stop());
-  const ne = await NodeExporterTool.start(neOpts, watched);
-  cleanups.push(() => ne.stop());
-  const cs = new CheckSystemdTool(sb.dir, new Set(watched));
-  cleanups.push(() => cs.stop());
-  await plugin.waitFirstSample();
-  await ne.scrape(false);
-  const tickers = [new Ticker(INTERVAL_MS, () => ne.scrape()), new Ticker(INTERVAL_MS, () => cs.check())];
-  tickers.forEach((tk) => tk.start());
-  cleanups.push(() => Promise.all(tickers.map((tk) => tk.stop())));
-  await sleep(2000);
-  const tools = [plugin, ne, cs] as const;
-  const seen = (obs: readonly Observation[], unit: string, from: number) => obs.find((o) => o.at >= from && o.failed.has(unit));
-  // Long enough for the slowest poller to come round: its slowest observation so far, thrice.
-  const slowest = () => Math.max(INTERVAL_MS, ...[...neCost.wallMs, ...csCost.wallMs, ...durations(ne.observations), ...durations(cs.observations)]);
+      // steady
+      const c0 = cpuOf(p.pid)!.self;
+      const b0 = bus();
+      const sets0 = p.stream.setLines;
+      const rss: number[] = [];
+      for (let i = 0; i < S; i++) {
+        await sleep(1000);
+        const r = rssOf(p.pid);
+        if (r) rss.push(r.rssKb);
+      }
+      const b1 = bus();
+      const c1 = cpuOf(p.pid)!.self;
+      const secs = (b1.t - b0.t) / 1000;
+      const cpuRate = (c1 - c0) / secs;
+      const setLinesPerS = (p.stream.setLines - sets0) / secs;
+      const busCost = busCostMs(b0, b1);
 
-  const latencyEvents: Array<{ unit: string; issued: number; returned: number }> = [];
-  for (let i = 0; i < LAT; i++) {
-    await sleep(300 + Math.random() * INTERVAL_MS); // a random phase against every tool's cycle
-    const n = targets[i]!;
-    const unit = `${n}.socket`;
-    writeFileSync(root + flag(n), '');
-    const issued = performance.now();
-    await sb.exec('systemctl', 'restart', unit); // exits 1: the start fails, as intended
-    const returned = performance.now();
-    latencyEvents.push({ unit, issued, returned });
-    const until = returned + 10_000 + 3 * slowest();
-    while (performance.now() < until && !tools.every((tl) => seen(tl.observations, unit, issued))) await sleep(20);
-    const got = tools.map((tl) => seen(tl.observations, unit, issued));
-    say(`  latency ${i + 1}/${LAT} ${unit}: ` + tools.map((tl, k) => `${tl.name} ${got[k] ? ms(got[k]!.at - returned) : 'missed'}`).join(', '));
-    unlinkSync(root + flag(n));
-    await sb.exec('sh', '-c', `systemctl reset-failed ${unit}; systemctl start ${unit}`);
-  }
+      // detection latency
+      say(`  ${FLIPS} flips of ${FLIP_UNIT}`);
+      const latencyMs: number[] = [];
+      let missed = 0;
+      for (let k = 0; k < FLIPS; k++) {
+        await sleep(Math.random() * 1000); // a random phase against the plugin's tick
+        const { issuedUs, changedUs } = await units.fail();
+        const seen = await p.waitFor('SET … = 5', () => p.stream.changeTo(FLIP_UNIT, 5, issuedUs), 10_000).catch(() => undefined);
+        if (seen) latencyMs.push((seen.atUs - changedUs) / 1000);
+        else missed++;
+        const back = Math.round((performance.timeOrigin + performance.now()) * 1000);
+        await units.recover();
+        await p.waitFor('SET … = 1', () => p.stream.changeTo(FLIP_UNIT, 1, back), 10_000).catch(() => undefined);
+        if ((k + 1) % 5 === 0) say(`    ${k + 1}/${FLIPS}: median ${median(latencyMs)?.toFixed(0)} ms so far${missed ? `, ${missed} missed` : ''}`);
+      }
 
-  const shortEvents: Array<{ unit: string; issued: number; failedMs: number | undefined }> = [];
-  for (let i = 0; i < SHORT; i++) {
-    await sleep(500 + Math.random() * INTERVAL_MS);
-    const n = targets[LAT + i]!;
-    const unit = `${n}.socket`;
-    const pause = (0.08 + Math.random() * 0.2).toFixed(3);
-    const issued = performance.now();
-    // failed from the end of the restart to the end of reset-failed: ~100-300 ms
-    const r = await sb.exec('sh', '-c',
-      `touch ${flag(n)}; systemctl restart ${unit}; a=$(date +%s%N); sleep ${pause}; rm -f ${flag(n)}; ` +
-      `systemctl reset-failed ${unit}; b=$(date +%s%N); systemctl start ${unit}; echo $a $b`);
-    const [a, b] = r.stdout.trim().split(' ').map(Number);
-    const failedMs = a && b ? (b - a) / 1e6 : undefined;
-    shortEvents.push({ unit, issued, failedMs });
-  }
-  await sleep(slowest() + 1500); // the last observations in flight
-  await Promise.all(tickers.map((tk) => tk.stop()));
-  await Promise.all([plugin.stop(), ne.stop()]);
-  cs.stop();
-  const eventProblems = plugin.problems();
-
-  const latency = tools.map((tl) => {
-    const lat = latencyEvents.map((e) => {
-      const o = seen(tl.observations, e.unit, e.issued);
-      return o ? o.at - e.returned : undefined;
+      // resync, forced by a daemon-reload. systemd's reload itself grows with N² here (~2 s at 1,000
+      // instances, minutes at 10,000, with or without a client), hence once per N unless asked.
+      let resync: PluginFigures['resync'];
+      let rssAfterResyncMb: number | undefined;
+      if (!counters || argv['resync-counters']) {
+        await sleep(1500);
+        say(`  resync: daemon-reload (~${Math.ceil(reloadEstimateS(n))} s at this N)`);
+        const before = p.resyncs.length;
+        const r0 = cpuOf(p.pid)!.self;
+        const rb0 = bus();
+        // busctl rather than systemctl: systemctl gives up after 180 s, the reload goes on
+        const reload = await run('bash', [path.join(repoRoot, 'scripts/systemd-sandbox.sh'), 'exec', sb.dir, 'busctl', 'call', '--timeout=1200',
+          'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'Reload'], { timeoutMs: 1_300_000 });
+        const rb1 = bus();
+        const reloadMs = rb1.t - rb0.t;
+        if (reload.code === 0) {
+          // Once systemd has reloaded, a resync is a listing and a few lookups: seconds.
+          const done = await p.waitFor('the resync after daemon-reload', () => p.resyncs[before], 120_000).catch(() => undefined);
+          if (!done) {
+            const tail = p.stderr.trim().split('\n').slice(-6).join('\n    ');
+            say(`  WARNING: no "resync:" line from the plugin within 120 s of the reload; resync figures left out. Its stderr ends:\n    ${tail}`);
+            problems.push(`N=${fmt(n)} ${label}: the plugin reported no resync within 120 s after the daemon-reload returned (${(reloadMs / 1000).toFixed(0)} s); its stderr ended: ${tail.replace(/\n\s*/g, ' | ')}`);
+          }
+          await sleep(2000);
+          const r1 = cpuOf(p.pid)!.self;
+          const el = (performance.now() - rb0.t) / 1000;
+          if (done) {
+            resync = {
+              reloadMs,
+              reloadBusCpuS: busCostMs(rb0, rb1).value / 1000,
+              pluginReportedMs: done.completedMs,
+              cpuMs: { value: Math.max(0, (r1 - r0 - cpuRate * el) * 1000), resolution: TICK_MS },
+            };
+            rssAfterResyncMb = (rssOf(p.pid)?.rssKb ?? NaN) / 1024;
+            say(`  daemon-reload took ${(reloadMs / 1000).toFixed(1)} s (systemd+dbus ${resync.reloadBusCpuS.toFixed(1)} s CPU); plugin resync ${done.completedMs} ms, CPU ${resync.cpuMs.value.toFixed(0)} ms`);
+          }
+        } else say(`  daemon-reload failed: ${reload.stderr.trim()}`);
+      }
+      const peak = rssOf(p.pid)?.hwmKb;
+      const charts = [...p.stream.charts.keys()];
+      if (!counters) statesCharts = charts;
+      const fig: PluginFigures = {
+        startupMs,
+        startupCpuMs: p.atFirst?.cpuS === undefined ? undefined : { value: p.atFirst.cpuS * 1000, resolution: TICK_MS },
+        latencyMs,
+        latencyMissed: missed,
+        cpuPct: { value: cpuRate * 100, resolution: (TICK_MS / 1000 / secs) * 100 },
+        setLinesPerS,
+        rssFirstMb: p.atFirst?.rss && p.atFirst.rss.rssKb / 1024,
+        rssSteadyMb: median(rss) === undefined ? undefined : median(rss)! / 1024,
+        rssAfterResyncMb,
+        rssPeakMb: peak && peak / 1024,
+        resync,
+        busCostMsPerMin: { value: (busCost.value * 60) / secs, resolution: (TICK_MS * 60) / secs },
+        charts,
+        stray: p.stream.strayLines,
+      };
+      say(`  latency median ${median(latencyMs)?.toFixed(0)} ms; CPU ${fig.cpuPct.value.toFixed(2)}% of a core; RSS ${fig.rssSteadyMb?.toFixed(1)} MB; ` +
+        `systemd+dbus ${fig.busCostMsPerMin.value.toFixed(0)} ms/min; ${setLinesPerS.toFixed(0)} SET lines/s`);
+      if (counters) {
+        const extra = charts.filter((c) => !statesCharts.includes(c));
+        if (extra.length === 0) {
+          return { notMeasured: `the keys were accepted, but no chart beyond the states-only run's appeared in ${S + FLIPS} s: counters not collected` };
+        }
+      }
+      if (fig.stray.length) say(`  WARNING: lines the agent would reject: ${fig.stray.join(' | ')}`);
+      return fig;
     });
-    const got = lat.filter((x): x is number => x !== undefined);
-    return { name: tl.name, ms: lat, median: median(got), p95: quantile(got, 0.95), missed: lat.length - got.length };
-  });
-  const short = tools.map((tl) => {
-    const caught = shortEvents.filter((e) => seen(tl.observations, e.unit, e.issued)).length;
-    return { name: tl.name, caught, n: shortEvents.length };
-  });
-  const failedWindows = shortEvents.map((e) => e.failedMs).filter((x): x is number => x !== undefined);
-  const loadEnd = loadAvg();
+  }
 
-  // ---- figures ----
-  const norm = (w: Window & { toolCpuS: number }) => {
-    const f = S / w.seconds; // scaled to exactly S seconds (a poller's window ends with its last run)
-    const tool = w.toolCpuS * f;
-    const systemd = Math.max(0, w.systemdCpuS * f);
-    const dbus = Math.max(0, w.dbusCpuS * f);
-    return { tool, systemd, dbus, total: tool + systemd + dbus };
-  };
-  const pc = norm(pluginCost);
-  const nc = norm(neCost);
-  const cc = norm(csCost);
-  const perObs = (w: Window & { toolCpuS: number; observations: number }) =>
-    w.observations ? ((w.toolCpuS + Math.max(0, w.systemdCpuS) + Math.max(0, w.dbusCpuS)) / w.observations) * 1000 : undefined;
-  const res = 1 / CLK_TCK; // /proc CPU times count in clock ticks
-  const mb = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024);
-  const pct = (k: number, n: number) => `${k}/${n} (${((100 * k) / n).toFixed(0)}%)`;
-  const csPerRun = perObs(csCost);
-  const nePerScrape = perObs(neCost);
-  const pluginPerMin = (pc.total * 60) / S + resyncPerMin; // with its 5-min resync amortized
-  const rows: Row[] = [
-    { metric: `observations in ${S} s (samples/scrapes/runs)`, values: [pluginCost.observations, neCost.observations, csCost.observations], digits: 0 },
-    { metric: 'ticks skipped: previous one still running', values: [0, neCost.skipped, csCost.skipped], digits: 0, noRatio: true },
-    { metric: 'wall time of one observation, median ms', values: [undefined, median(neCost.wallMs), median(csCost.wallMs)], digits: 0, noRatio: true },
-    { metric: `CPU s in ${S} s: the tool itself`, values: [pc.tool, nc.tool, cc.tool], resolution: res },
-    { metric: `CPU s in ${S} s: systemd (PID 1)`, values: [pc.systemd, nc.systemd, cc.systemd], resolution: res },
-    { metric: `CPU s in ${S} s: dbus-daemon`, values: [pc.dbus, nc.dbus, cc.dbus], resolution: res },
-    { metric: `CPU s in ${S} s: total`, values: [pc.total, nc.total, cc.total], resolution: res },
-    { metric: 'total, % of one core', values: [(100 * pc.total) / S, (100 * nc.total) / S, (100 * cc.total) / S], resolution: (100 * res) / S },
-    { metric: 'total CPU ms per observation', values: [perObs(pluginCost), nePerScrape, csPerRun], digits: 1 },
-    { metric: 'RSS steady, MB', values: [mb(pluginRss.steadyKb), mb(neRss.steadyKb), undefined], text: [undefined, undefined, '(exits)'], digits: 1 },
-    { metric: 'RSS peak, MB (check_systemd: per run)', values: [mb(pluginRss.peakKb), mb(neRss.peakKb), mb(Math.max(0, ...csCost.maxRssKb))], digits: 1 },
-    { metric: `failure detected after, median ms (n=${LAT})`, values: [latency[0]!.median, latency[1]!.median, latency[2]!.median], digits: 0 },
-    { metric: 'failure detected after, p95 ms', values: [latency[0]!.p95, latency[1]!.p95, latency[2]!.p95], digits: 0 },
-    { metric: 'failures never detected', values: [latency[0]!.missed, latency[1]!.missed, latency[2]!.missed], digits: 0, noRatio: true },
-    {
-      metric: `short failures reported (~${median(failedWindows)?.toFixed(0) ?? '?'} ms each)`,
-      values: short.map((s) => s.caught / s.n) as [number, number, number],
-      text: short.map((s) => pct(s.caught, s.n)) as [string, string, string],
-    },
-    {
-      metric: 'CPU s per minute, usual intervals (1 s, 15 s, 60 s)',
-      values: [pluginPerMin, nePerScrape === undefined ? undefined : (4 * nePerScrape) / 1000, csPerRun === undefined ? undefined : csPerRun / 1000],
-      resolution: (60 * res) / S,
-      digits: 3,
-    },
-  ];
+  async function measureNodeExporter(n: number): Promise<NeFigures> {
+    say(`N=${n} node_exporter: ${SCRAPES} scrapes`);
+    const ne = await NodeExporter.start({ bus: sb.busAddress, logFile: path.join(stateDir!, 'node_exporter.log'), pidFile, include: NODE_EXPORTER_INCLUDE, isBenchUnit });
+    return using(ne, async () => {
+      const fig: NeFigures = { scrapes: 0, errors: 0, lastError: '', wallMs: [], cpuMs: [], busCostMs: [], rssMb: undefined, rssPeakMb: undefined, unitsSeen: 0, failedSeen: 0 };
+      await sleep(500);
+      for (let k = 0; k < SCRAPES; k++) {
+        const b0 = bus();
+        const c0 = cpuOf(ne.pid)!.self;
+        const s = await ne.scrape();
+        const c1 = cpuOf(ne.pid)!.self;
+        const b1 = bus();
+        if (s) {
+          fig.scrapes++;
+          fig.wallMs.push(s.wallMs);
+          fig.cpuMs.push({ value: (c1 - c0) * 1000, resolution: TICK_MS });
+          fig.busCostMs.push(busCostMs(b0, b1));
+          fig.unitsSeen = s.units;
+          fig.failedSeen = s.failed;
+          say(`  scrape ${k + 1}: ${s.wallMs.toFixed(0)} ms, CPU ${((c1 - c0) * 1000).toFixed(0)} ms, systemd+dbus ${busCostMs(b0, b1).value.toFixed(0)} ms, ${s.units} sockets`);
+        }
+        await sleep(1000);
+      }
+      const r = rssOf(ne.pid);
+      fig.rssMb = r && r.rssKb / 1024;
+      fig.rssPeakMb = r && r.hwmKb / 1024;
+      fig.errors = ne.errors;
+      fig.lastError = ne.lastError;
+      if (ne.errors) say(`  WARNING: ${ne.errors} scrape errors: ${ne.lastError}`);
+      return fig;
+    });
+  }
 
-  const table = formatTable(rows);
-  const header = [
-    `systemdunits.plugin vs polling peers: ${N} socket units (${unitsLoaded} units loaded), each tool alone for ${S} s at a ${INTERVAL_MS / 1000} s interval`,
-    `host: ${os.cpus().length} CPUs, load average ${loadStart} at start, ${loadEnd} at end; ${versions.systemd}; node ${versions.node}; ` +
-      `node_exporter ${versions.node_exporter.replace(/^node_exporter, version /, '').split(' ')[0]}; ${versions.check_systemd}`,
-    `idle baseline (${baseSec.toFixed(0)} s, no tool), subtracted: systemd ${(baseline.systemdCpuPerS * 60).toFixed(3)}, dbus-daemon ${(baseline.dbusCpuPerS * 60).toFixed(3)} CPU-s/min`,
-  ].join('\n');
+  const ex = new SandboxExec(sb.dir);
+  cleanups.push(() => ex.stop());
+  async function measureExec(what: string, argv: string[], runs: number, ok: (rc: number, out: string) => boolean): Promise<ExecFigures> {
+    // the way in (bash, nsenter, the timing shell) is measured alone and its CPU subtracted
+    const base = [];
+    for (let i = 0; i < 3; i++) base.push(await ex.run(['true']));
+    const baseCpu = median(base.map((b) => b.cpuS))!;
+    const fig: ExecFigures = { runs: 0, wallMs: [], cpuMs: [], busCostMs: [], maxRssMb: 0 };
+    for (let k = 0; k < runs; k++) {
+      const b0 = bus();
+      const r = await ex.run(argv);
+      const b1 = bus();
+      if (!ok(r.rc, r.output)) throw new Error(`${what} failed (rc ${r.rc}): ${r.output.slice(0, 300)}`);
+      fig.runs++;
+      fig.wallMs.push(r.wallMs);
+      fig.cpuMs.push(Math.max(0, (r.cpuS - baseCpu) * 1000));
+      fig.busCostMs.push(busCostMs(b0, b1));
+      fig.maxRssMb = Math.max(fig.maxRssMb, r.maxRssKb / 1024);
+      await sleep(300);
+    }
+    return fig;
+  }
+
+  for (const [i, n] of NS.entries()) {
+    const la0 = loadAvg();
+    say(`N=${n} (${i + 1}/${NS.length}), ~${remainingMin(i)} min left: starting ${n - (i ? NS[i - 1]! : 0)} more sockets`);
+    const growS = await units.growTo(n, say);
+    say(`  ${n} bench sockets up in ${growS.toFixed(1)} s`);
+    await sleep(2000);
+
+    say(`N=${n} idle ${B} s`);
+    const i0 = bus();
+    await sleep(B * 1000);
+    const i1 = bus();
+    const idleS = (i1.t - i0.t) / 1000;
+    idleRate = (i1.systemd - i0.systemd + i1.dbus - i0.dbus) / idleS;
+    const idle = { seconds: idleS, systemdMsPerMin: ((i1.systemd - i0.systemd) / idleS) * 60_000, dbusMsPerMin: ((i1.dbus - i0.dbus) / idleS) * 60_000 };
+
+    const states = await measurePlugin(n, 'states only', false);
+    if ('notMeasured' in states) throw new Error(states.notMeasured);
+    const counters = await measurePlugin(n, 'socket counters on', true);
+    await sleep(1000);
+    const ne = await measureNodeExporter(n);
+    await sleep(2000);
+    say(`N=${n} floor: systemctl list-units over dbus-daemon, 5 calls`);
+    const floor = await measureExec('systemctl list-units', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+      'systemctl', 'list-units', '--type=socket', '--all', '--no-pager', '--no-legend'], 5, (rc, out) => rc === 0 && out.split('\n').length > n);
+    let checkSystemd: ExecFigures | undefined;
+    if (existsSync(CHECK_SYSTEMD)) {
+      say(`N=${n} check_systemd: 2 runs`);
+      checkSystemd = await measureExec('check_systemd', ['/usr/bin/python3', CHECK_SYSTEMD], 2, (rc, out) => rc <= 2 && /^SYSTEMD (OK|WARNING|CRITICAL)/.test(out));
+    }
+    results.push({ n, mix: units.mix, growS, idle, states, counters, ne, floor, checkSystemd, loadAvg: [la0, loadAvg()] });
+  }
+
+  const fullInfo: RunInfo = { ...info, loadEnd: loadAvg(), durationS: (performance.now() - t0) / 1000 };
+  const rows = buildRows(results);
+  const head = headerLines(fullInfo);
   const notes = [
-    `- CPU from /proc/PID/stat (resolution ${res * 1000} ms; "<${res}" = below it, and the ratio is then a lower bound ">N×").`,
-    `  systemd = the sandbox's PID 1, dbus-daemon = its system bus; both minus the idle baseline.`,
-    `  check_systemd: CPU of each run's whole process tree (python, systemctl, systemd-analyze) from getrusage,`,
-    `  minus ${(wrapperCpuS * 1000).toFixed(0)} ms a run for the sandbox's exec wrapper; as root its systemctl talks to systemd directly, not via dbus-daemon.`,
-    `- Latency: from \`systemctl restart\` of a socket whose ExecStartPre fails returning, to the first sample/scrape/run reporting it failed;`,
-    `  the three ran together and saw the same ${LAT} failures at random phases. Short failures: failed for ${failedWindows.length ? `${Math.min(...failedWindows).toFixed(0)}-${Math.max(...failedWindows).toFixed(0)}` : '?'} ms, then reset and restarted.`,
-    `  Wall time of one observation while the three ran together: node_exporter ${ms(median(durations(ne.observations)))}, check_systemd ${ms(median(durations(cs.observations)))} (median).`,
-    `- "usual intervals": the plugin still at 1 s, plus its resync every 5 min amortized (${(resyncPerMin * 1000).toFixed(0)} CPU-ms/min; one resync, timed with the`,
-    `  plugin's own UnitSync code: ${(resync.pluginCpuS * 1000).toFixed(0)} ms plugin, ${(resync.systemdCpuS * 1000).toFixed(0)} ms systemd, ${(resync.dbusCpuS * 1000).toFixed(0)} ms dbus-daemon);`,
-    `  node_exporter per scrape × 4 (Prometheus' common 15 s); check_systemd one run (Nagios' common 60 s).`,
-    `- plugin startup (once: node, ListUnitsByPatterns, a Transient lookup per unit, Subscribe, chart definitions): first sample after ${startup.firstSampleMs.toFixed(0)} ms,` +
-      ` CPU ${startup.toolCpuS.toFixed(2)} s (node), systemd ${Math.max(0, startup.systemdCpuS).toFixed(2)} s, dbus-daemon ${Math.max(0, startup.dbusCpuS).toFixed(2)} s.`,
-    `- Netdata's go.d systemdunits module (not packaged for Debian, not measured) calls ListUnitsByPatterns every update_every:`,
-    `  the same polling class as node_exporter and check_systemd (cost grows with units × polls; a short failure is seen only if a poll lands in it).`,
+    `- Bench sockets: instances of t@.socket (plain), a@.socket (Accept=yes, one connection each) and f@.socket (fail on demand), ListenStream under /run;`,
+    `  the plugin's job includes only ${BENCH_GLOBS.join(', ')} (~N SET lines a second); node_exporter --collector.systemd.unit-include='${NODE_EXPORTER_INCLUDE}'.`,
+    `- Latency: ${FLIP_UNIT}'s StateChangeTimestamp (systemd, wall clock µs) → arrival of \`SET ${FLIP_UNIT} = 5\` on the plugin's stdout pipe.`,
+    `- CPU from /proc/PID/stat (one tick = ${TICK_MS} ms; "<x" = below one tick over the window); systemd = the sandbox's PID 1, dbus-daemon = its`,
+    `  system bus, both minus their idle rate (measured per N with no tool). RSS from /proc/PID/status.`,
+    `- The plugin's periodic resync (every 5 min) is not in the ${S} s window; its cost is the "resync" row, forced by a daemon-reload`,
+    `  (Manager.Reload) once per N, in the states-only run${argv['resync-counters'] ? ' and the counters run' : ' (--resync-counters: in the counters run too)'}. The reload's own wall and`,
+    `  systemd CPU are systemd's: they grow with N² for instances of a few templates, with or without a client on the bus.`,
   ];
-  const problems = [...pluginProblems, ...eventProblems];
-  if (problems.length) notes.push(`- WARNING: the plugin wrote lines the agent would reject: ${problems.join(' | ')}`);
-  if (neCost.errors || ne.errors) notes.push(`- WARNING: node_exporter scrape errors: ${neCost.errors + ne.errors} (${ne.lastError || ne1.lastError})`);
-  if (csCost.errors || cs.errors) notes.push(`- WARNING: check_systemd errors: ${csCost.errors + cs.errors} (${cs.lastError || cs1.lastError})`);
-
-  process.stdout.write(`\n${header}\n\n${table}\n\n${notes.join('\n')}\n`);
+  for (const r of results) {
+    for (const [label, f] of [['states only', r.states], ['counters on', r.counters]] as const) {
+      if ('notMeasured' in f) {
+        notes.push(`- N=${fmt(r.n)} ${label}: NOT MEASURED: ${f.notMeasured}.`);
+        continue;
+      }
+      if (f.stray.length) notes.push(`- WARNING N=${r.n} ${label}: lines the agent would reject: ${f.stray.join(' | ')}`);
+    }
+    if (r.ne.errors) notes.push(`- WARNING N=${r.n}: node_exporter scrape errors: ${r.ne.errors} (${r.ne.lastError})`);
+    if (r.ne.unitsSeen !== r.n) notes.push(`- WARNING N=${r.n}: node_exporter reported ${r.ne.unitsSeen} bench sockets, not ${r.n}`);
+  }
+  for (const pr of problems) notes.push(`- WARNING ${pr}`);
+  const table = argv.markdown ? renderMarkdown(rows, NS) : renderText(rows, NS);
+  process.stdout.write(argv.markdown
+    ? `${head.map((h) => `${h}  `).join('\n')}\n\n${table}\n\n${notes.join('\n')}\n`
+    : `\n${head.join('\n')}\n\n${table}\n\n${notes.join('\n')}\n`);
 
   if (argv.json) {
-    const out = {
-      config: { units: N, seconds: S, baselineSeconds: B, intervalSeconds: INTERVAL_MS / 1000, latencyReps: LAT, shortReps: SHORT, quick },
-      host: { cpus: os.cpus().length, loadAvgStart: loadStart, loadAvgEnd: loadEnd, unitsLoaded, versions, clockTicksPerSecond: CLK_TCK },
-      baseline,
-      table: tableJson(rows),
-      cost: {
-        plugin: { ...pluginCost, normalized: pc, cpuMsPerObservation: perObs(pluginCost) },
-        node_exporter: { ...neCost, normalized: nc, cpuMsPerObservation: nePerScrape },
-        check_systemd: { ...csCost, normalized: cc, cpuMsPerObservation: csPerRun, wrapperCpuSPerRunSubtracted: wrapperCpuS },
-      },
-      pluginStartup: startup,
-      pluginResync: { ...resync, amortizedCpuSPerMinute: resyncPerMin },
-      latency: Object.fromEntries(latency.map((l) => [l.name, { ...l, ms: l.ms.map((x) => x ?? null) }])),
-      shortFailures: { failedMs: failedWindows, ...Object.fromEntries(short.map((s) => [s.name, s])) },
-      notes,
-    };
-    writeFileSync(argv.json, JSON.stringify(out, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+    writeFileSync(argv.json, JSON.stringify({ info: fullInfo, results, rows, notes }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
     say(`figures written to ${argv.json}`);
   }
+  say(`done in ${clock()}`);
 }
 
 main().then(

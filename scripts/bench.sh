@@ -1,29 +1,30 @@
 #!/usr/bin/env bash
-# Benchmark: systemdunits.plugin against real polling peers, in one run, on one real systemd.
-#   bash scripts/bench.sh [--units N] [--seconds S] [--quick] [--json FILE]     (or: npm run bench -- …)
-#     --units N         socket units in the sandbox (default 1000; --quick 200)
-#     --seconds S       cost window per tool (default 60; --quick 10)
-#     --baseline S      idle window for systemd and dbus-daemon (default min(S, 15))
-#     --latency-reps K  failures that stay failed (default 10; --quick 5)
-#     --short-reps K    short failures of ~100-300 ms (default 20; --quick 10)
-#     --json FILE       also write every figure as JSON
-# Boots a private systemd 252 (scripts/systemd-sandbox.sh) with N socket units and measures, each
-# tool alone at a 1 s interval: CPU of the tool, of systemd (PID 1) and of dbus-daemon (idle
-# baseline subtracted), RSS; then all tools together: detection latency of a socket that fails and
-# stays failed, and the share of short failures each one reports. Prints a table with ratios.
-# Peers: prometheus-node-exporter (systemd collector, scraped over HTTP) and monitoring-plugins-systemd
-# (check_systemd, run inside the sandbox). Both are installed here if missing, without letting their
-# packages start or enable anything on the host. Needs root, Debian bookworm, Node 20.
+# Benchmark of issue 4: systemdunits.plugin against node_exporter's systemd collector, on one real
+# systemd, at several numbers of socket units, in one run; prints one table (README "Performance").
+#   bash scripts/bench.sh [--n LIST] [--quick] [--json FILE] [--markdown]     (or: npm run bench -- …)
+#     --n LIST       socket counts, comma-separated (default 100,1000,5000,10000; --quick 100,1000)
+#     --seconds S    steady window per plugin run (default 60; --quick 10)
+#     --flips K      failures timed per plugin run (default 20; --quick 10)
+#     --scrapes K    node_exporter scrapes per N (default 3; --quick 1)
+#     --baseline S   idle window per N (default 10; --quick 5)
+#     --json FILE    also write every figure as JSON
+#     --markdown     print the table as markdown (to paste into the README)
+# (It is scripts/bench.sh, not scripts/bench: that name is the directory of its modules.)
+# Boots a private systemd 252 (scripts/systemd-sandbox.sh) and grows its bench sockets to each N in
+# turn; see scripts/bench.mts for what is measured. Peers: prometheus-node-exporter and, if cheap to
+# have, monitoring-plugins-systemd (check_systemd); both are installed here if missing, without
+# letting their packages start or enable anything on the host. Needs root, Debian bookworm, Node 20.
 # Everything it starts (sandbox, plugin, node_exporter, check_systemd) is stopped on exit, Ctrl-C
 # or error: by the benchmark itself, and again here by recorded PID as a safety net.
-# The default run takes about 5 minutes; --quick about 1.5.
+# The default run takes 15-25 minutes (systemd reloading 10,000 instances is most of the spread);
+# --quick about 3. Progress and estimates go to stderr, the table to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 [ "$(id -u)" = 0 ] || { echo "scripts/bench.sh: run as root (it boots systemd in a namespace)" >&2; exit 1; }
 for a in "$@"; do
-  case $a in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+  case $a in -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 done
 
 # ---- peers: install if missing, and make sure their packages leave nothing running or enabled ----

@@ -106,6 +106,9 @@ export class RateLimitedLog {
   }
 }
 
+/** How long a failure line waits for systemd's Result signal. */
+const RESULT_SETTLE_MS = 100;
+
 export class FailureReporter {
   /** unit → its `transitions` when last reported: the same failed period is reported once. */
   private readonly reported = new WeakMap<Unit, number>();
@@ -138,7 +141,12 @@ export class FailureReporter {
     unit.triggered = undefined;
     // Beyond the rate limit nothing is read either: a storm of failures costs no D-Bus calls.
     if (!this.log.admit()) return;
-    if (unit.type !== 'socket') return this.log.writeAdmitted(failureLine(unit));
+    // systemd may signal Result (on the type's interface) just after ActiveState (on Unit's): give
+    // it a moment rather than write `Result=unknown` or the previous run's Result.
+    if (unit.type !== 'socket') {
+      setTimeout(() => this.log.writeAdmitted(failureLine(unit)), RESULT_SETTLE_MS).unref();
+      return;
+    }
     void this.triggeredBy(unit).then(
       (triggered) => {
         unit.triggered = triggeredSummary(triggered);

@@ -108,8 +108,4 @@ export function quantile(values: readonly number[], q: number): number | undefin
 
 export const median = (v: readonly number[]) => quantile(v, 0.5);
 
-export function sum(v: readonly number[]): number {
-  return v.reduce((a, b) => a + b, 0);
-}
-
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

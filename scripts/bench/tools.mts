@@ -1,136 +1,103 @@
-// The three tools under test, each driven the way it is used, each producing "observations": the
-// moment a result became available to the monitoring system, and which of the watched units it
-// reported failed.
-//   plugin         the compiled ./systemdunits.plugin (update_every 1), its stdout parsed by the test
-//                  helper PluginRun; one observation per sample of the socket chart
-//   node_exporter  prometheus-node-exporter with only its systemd collector, scraped over HTTP as
-//                  Prometheus does (gzip, keep-alive); one observation per completed scrape
-//   check_systemd  the Nagios plugin, run inside the sandbox (its systemctl must reach the sandbox's
-//                  systemd) through a wrapper that reports the run's CPU and peak RSS from
-//                  getrusage(RUSAGE_CHILDREN); one observation per run
-import { spawn, type ChildProcess } from 'node:child_process';
+// What the benchmark runs against the sandbox:
+//   PluginProc     the compiled ./systemdunits.plugin, run as the agent runs it (argv[1] =
+//                  update_every, stdin and stdout pipes), its stdout read by PluginStream
+//   NodeExporter   prometheus-node-exporter with only its systemd collector, scraped over HTTP as
+//                  Prometheus does (gzip, keep-alive)
+//   SandboxExec    a command run inside the sandbox (systemctl, check_systemd) through a wrapper
+//                  that reports the CPU and peak RSS of everything it ran (getrusage(RUSAGE_CHILDREN))
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { PluginRun } from '../../test/helpers/plugin.js';
 import { repoRoot } from '../../test/helpers/run.js';
-import { recordPid, sleep } from './proc.mjs';
+import { cpuOf, recordPid, rssOf, sleep, type Rss } from './proc.mjs';
+import { PluginStream } from './stream.mjs';
 
 export const CHECK_SYSTEMD = '/usr/lib/nagios/plugins/check_systemd';
 export const NODE_EXPORTER = 'prometheus-node-exporter';
 const SANDBOX_SCRIPT = path.join(repoRoot, 'scripts/systemd-sandbox.sh');
 
-export interface Observation {
-  /** when the tool started looking (performance.now() ms); = at for the plugin, which pushes */
-  start: number;
-  /** when the result was in the monitoring system's hands */
-  at: number;
-  /** watched units it reported failed */
-  failed: ReadonlySet<string>;
-}
-
-/** Calls fn at a fixed interval; a tick that finds the previous call still running is skipped. */
-export class Ticker {
-  ticks = 0;
-  skipped = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private inflight: Promise<void> | undefined;
-  private stopped = false;
-
-  constructor(
-    private readonly intervalMs: number,
-    private readonly fn: () => Promise<unknown>,
-  ) {}
-
-  start(): void {
-    const t0 = performance.now();
-    let k = 0;
-    const tick = (): void => {
-      if (this.stopped) return;
-      this.ticks++;
-      if (this.inflight) this.skipped++;
-      else {
-        this.inflight = this.fn()
-          .then(() => undefined, () => undefined)
-          .finally(() => (this.inflight = undefined));
-      }
-      k++;
-      this.timer = setTimeout(tick, Math.max(0, t0 + k * this.intervalMs - performance.now()));
-    };
-    tick();
-  }
-
-  /** Stops ticking and waits for the call in flight. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.inflight;
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number, alive: () => string | undefined): Promise<T> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    const dead = alive();
+    if (dead) throw new Error(`${dead} while waiting for ${what}`);
+    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(20);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-export class PluginTool {
-  readonly name = 'plugin';
-  readonly observations: Observation[] = [];
-  readonly run: PluginRun;
-  readonly spawnedAt = performance.now();
-  firstSampleAt: number | undefined;
-  private readonly dimIds = new Map<string, string>();
+export class PluginProc {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly stream: PluginStream;
+  /** wall clock µs just before exec */
+  readonly execUs: number;
+  /** the last 200 kB of its stderr, for error messages */
+  stderr = '';
+  /** its `systemdunits.plugin: …` lines (what an operator sees in the agent's log), first 100 */
+  readonly messages: string[] = [];
+  /** `resync: N units, …, completed in X ms` lines of its debug output, oldest first; counted as
+   * they arrive: a storm of debug lines after a reload would push them out of `stderr` */
+  readonly resyncs: Array<{ units: number; completedMs: number }> = [];
+  private stderrPartial = '';
+  /** RSS and CPU (s) read the moment the first complete batch arrived */
+  atFirst: { rss: Rss | undefined; cpuS: number | undefined } | undefined;
+  private exited = false;
 
-  constructor(
-    opts: { bus: string; configFile: string; pidFile?: string },
-    private readonly chart: string,
-    private readonly watched: readonly string[],
-  ) {
-    this.run = new PluginRun(['1', '--config', opts.configFile], { DBUS_SYSTEM_BUS_ADDRESS: opts.bus });
-    recordPid(opts.pidFile, this.run.child.pid, 'systemdunits.plugin');
-    // Registered after PluginRun's own listener: its samples are parsed by the time this runs.
-    this.run.child.stdout.on('data', () => this.consume());
+  constructor(opts: { bus: string; configFile: string; pidFile?: string; watched: ReadonlySet<string>; isBenchUnit: (n: string) => boolean; units: number }) {
+    this.stream = new PluginStream(opts.watched, opts.isBenchUnit, opts.units);
+    this.stream.onFirstComplete = () => {
+      this.atFirst = { rss: rssOf(this.child.pid!), cpuS: cpuOf(this.child.pid!)?.self };
+    };
+    this.execUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
+    this.child = spawn(path.join(repoRoot, 'systemdunits.plugin'), ['1', '--config', opts.configFile], {
+      // sync's debug line says when a resync has completed; it is written once per resync, not per tick
+      env: { ...process.env, DEBUG: 'systemdunits:sync', DEBUG_COLORS: 'no', DBUS_SYSTEM_BUS_ADDRESS: opts.bus },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    recordPid(opts.pidFile, this.child.pid, 'systemdunits.plugin');
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.stream.push(d));
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => this.onStderr(d));
+    this.child.stdin.on('error', () => {});
+    this.child.on('exit', () => (this.exited = true));
   }
 
-  get pid(): number | undefined {
-    return this.run.child.exitCode === null ? this.run.child.pid : undefined;
+  get pid(): number {
+    return this.child.pid!;
   }
 
-  /** Protocol problems the agent would punish; must stay empty. */
-  problems(): string[] {
-    return [...this.run.strayLines, ...this.run.protocolErrors].slice(0, 5);
+  private dead = (): string | undefined => (this.exited ? `the plugin exited (${this.child.exitCode ?? this.child.signalCode}); stderr:\n${this.stderr.slice(-2000)}` : undefined);
+
+  waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
+    return waitFor(what, probe, timeoutMs, this.dead);
   }
 
-  private dimId(unit: string): string | undefined {
-    let id = this.dimIds.get(unit);
-    if (id === undefined) {
-      for (const [dim, info] of this.run.charts.get(this.chart)?.dims ?? []) {
-        if (info.name === unit) this.dimIds.set(unit, (id = dim));
+  private onStderr(d: string): void {
+    this.stderr = (this.stderr + d).slice(-200_000);
+    const lines = (this.stderrPartial + d).split('\n');
+    this.stderrPartial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('systemdunits.plugin:')) {
+        if (this.messages.length < 100) this.messages.push(line);
+        continue;
       }
+      const m = /resync: (\d+) units, \d+ new \(listed in \d+ ms, completed in (\d+) ms\)/.exec(line);
+      if (m) this.resyncs.push({ units: Number(m[1]), completedMs: Number(m[2]) });
     }
-    return id;
   }
 
-  private consume(): void {
-    for (const s of this.run.samples) {
-      if (s.chart !== this.chart) continue;
-      this.firstSampleAt ??= s.at;
-      const failed = new Set<string>();
-      for (const unit of this.watched) {
-        const id = this.dimId(unit);
-        if (id !== undefined && s.values[id] === 5) failed.add(unit);
-      }
-      this.observations.push({ start: s.at, at: s.at, failed });
-    }
-    // Only the observations are kept: thousands of dimensions a second add up over minutes.
-    this.run.samples.length = 0;
-    this.run.lines.length = 0;
-  }
-
-  async waitFirstSample(timeoutMs = 60_000): Promise<number> {
-    return this.run.waitFor('the first sample of ' + this.chart, () => this.firstSampleAt, timeoutMs);
-  }
-
-  stop(): Promise<void> {
-    return this.run.stop();
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+    await gone;
+    clearTimeout(t);
   }
 }
 
@@ -146,13 +113,15 @@ function freePort(): Promise<number> {
   });
 }
 
-export interface Scrape extends Observation {
-  bytes: number;
+export interface Scrape {
+  wallMs: number;
+  bytesGz: number;
+  /** bench units it reported, and how many of them failed */
+  units: number;
+  failed: number;
 }
 
-export class NodeExporterTool {
-  readonly name = 'node_exporter';
-  readonly observations: Scrape[] = [];
+export class NodeExporter {
   errors = 0;
   lastError = '';
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -161,35 +130,31 @@ export class NodeExporterTool {
   private constructor(
     readonly child: ChildProcess,
     readonly port: number,
-    private readonly watched: ReadonlySet<string>,
+    private readonly isBenchUnit: (n: string) => boolean,
   ) {
     child.on('exit', () => (this.exited = true));
   }
 
-  static async start(opts: { bus: string; logFile: string; pidFile?: string }, watched: readonly string[]): Promise<NodeExporterTool> {
+  static async start(opts: { bus: string; logFile: string; pidFile?: string; include: string; isBenchUnit: (n: string) => boolean }): Promise<NodeExporter> {
     const port = await freePort();
     const log = openSync(opts.logFile, 'a');
     const child = spawn(
       NODE_EXPORTER,
-      ['--collector.disable-defaults', '--collector.systemd', `--web.listen-address=127.0.0.1:${port}`],
+      ['--collector.disable-defaults', '--collector.systemd', `--collector.systemd.unit-include=${opts.include}`, `--web.listen-address=127.0.0.1:${port}`],
       { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: opts.bus }, stdio: ['ignore', log, log] },
     );
     closeSync(log);
     recordPid(opts.pidFile, child.pid, 'node_exporter');
-    const tool = new NodeExporterTool(child, port, new Set(watched));
+    const ne = new NodeExporter(child, port, opts.isBenchUnit);
     for (let i = 0; ; i++) {
-      if (tool.exited) throw new Error(`node_exporter exited at start; see ${opts.logFile}`);
-      if (await tool.portOpen()) return tool;
+      if (ne.exited) throw new Error(`node_exporter exited at start; see ${opts.logFile}`);
+      if (await ne.listening()) return ne;
       if (i > 200) throw new Error(`node_exporter does not listen on ${port}; see ${opts.logFile}`);
       await sleep(50);
     }
   }
 
-  get pid(): number | undefined {
-    return this.exited ? undefined : this.child.pid;
-  }
-
-  private portOpen(): Promise<boolean> {
+  private listening(): Promise<boolean> {
     return new Promise((resolve) => {
       const s = net.connect(this.port, '127.0.0.1');
       s.on('connect', () => (s.destroy(), resolve(true)));
@@ -197,10 +162,19 @@ export class NodeExporterTool {
     });
   }
 
-  /** One scrape, as Prometheus makes it; the observation is recorded unless `record` is false. */
-  scrape(record = true): Promise<Scrape | undefined> {
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** One scrape, as Prometheus makes it; undefined (and errors++) if it failed. */
+  scrape(): Promise<Scrape | undefined> {
     const start = performance.now();
     return new Promise((resolve) => {
+      const fail = (why: string) => {
+        this.errors++;
+        this.lastError = why;
+        resolve(undefined);
+      };
       const req = http.get(
         {
           host: '127.0.0.1',
@@ -208,36 +182,32 @@ export class NodeExporterTool {
           path: '/metrics',
           agent: this.agent,
           headers: { 'Accept-Encoding': 'gzip', Accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1' },
-          timeout: 120_000,
+          timeout: 300_000,
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const at = performance.now();
+            const wallMs = performance.now() - start;
             if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}`);
             let body = Buffer.concat(chunks);
-            const bytes = body.length;
+            const bytesGz = body.length;
             if (res.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-            const failed = new Set<string>();
+            let units = 0;
+            let failed = 0;
             // node_systemd_unit_state{name="x.socket",state="failed",type=""} 1
-            for (const m of body.toString('utf8').matchAll(/^node_systemd_unit_state\{name="([^"]+)",state="failed"[^}]*\} 1$/gm)) {
-              if (this.watched.has(m[1]!)) failed.add(m[1]!);
+            for (const m of body.toString('utf8').matchAll(/^node_systemd_unit_state\{name="([^"]+)",state="(\w+)"[^}]*\} 1$/gm)) {
+              if (!this.isBenchUnit(m[1]!)) continue;
+              units++;
+              if (m[2] === 'failed') failed++;
             }
-            const s: Scrape = { start, at, failed, bytes };
-            if (record) this.observations.push(s);
-            resolve(s);
+            resolve({ wallMs, bytesGz, units, failed });
           });
           res.on('error', (e) => fail(e.message));
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (e) => fail(e.message));
-      const fail = (why: string) => {
-        this.errors++;
-        this.lastError = why;
-        resolve(undefined);
-      };
     });
   }
 
@@ -262,8 +232,10 @@ sys.stderr.buffer.write(p.stderr)
 sys.stderr.write("\\n__RUSAGE__ %r %r %d %d\\n" % (r.ru_utime, r.ru_stime, r.ru_maxrss, p.returncode))
 `;
 
-export interface CheckRun extends Observation {
-  /** CPU of the run: sandbox exec wrapper + nsenter + check_systemd + its systemctl/systemd-analyze, s */
+export interface ExecRun {
+  /** the command's own wall time, taken inside the sandbox */
+  wallMs: number;
+  /** CPU of the run: sandbox exec wrapper + nsenter + the command and its children, s */
   cpuS: number;
   /** largest peak RSS of any one process of the run, KiB */
   maxRssKb: number;
@@ -271,23 +243,18 @@ export interface CheckRun extends Observation {
   output: string;
 }
 
-export class CheckSystemdTool {
-  readonly name = 'check_systemd';
-  readonly observations: CheckRun[] = [];
-  errors = 0;
-  lastError = '';
+export class SandboxExec {
   private readonly running = new Set<ChildProcess>();
 
-  constructor(
-    private readonly sandboxDir: string,
-    private readonly watched: ReadonlySet<string>,
-  ) {}
+  constructor(private readonly sandboxDir: string) {}
 
-  /** One run of argv inside the sandbox, through the same wrapper (used to measure the wrapper itself). */
-  exec(argv: readonly string[]): Promise<Omit<CheckRun, 'failed'> | undefined> {
+  run(argv: readonly string[]): Promise<ExecRun> {
     const start = performance.now();
-    return new Promise((resolve) => {
-      const child = spawn('/usr/bin/python3', ['-c', RUSAGE_WRAPPER, 'bash', SANDBOX_SCRIPT, 'exec', this.sandboxDir, ...argv], {
+    return new Promise((resolve, reject) => {
+      // The command's own wall time is taken inside the sandbox: the way in (python, bash, nsenter)
+      // takes longer than a list-units at 100 units.
+      const timed = ['sh', '-c', 's=$(date +%s%N); "$@"; rc=$?; e=$(date +%s%N); echo "__WALL__ $((e - s))" >&2; exit $rc', 'sh', ...argv];
+      const child = spawn('/usr/bin/python3', ['-c', RUSAGE_WRAPPER, 'bash', SANDBOX_SCRIPT, 'exec', this.sandboxDir, ...timed], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       this.running.add(child);
@@ -297,40 +264,16 @@ export class CheckSystemdTool {
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       child.on('error', (e) => {
         this.running.delete(child);
-        this.errors++;
-        this.lastError = e.message;
-        resolve(undefined);
+        reject(e);
       });
       child.on('close', () => {
         this.running.delete(child);
-        const at = performance.now();
         const m = /__RUSAGE__ (\S+) (\S+) (\d+) (-?\d+)/.exec(err);
-        if (!m) {
-          this.errors++;
-          this.lastError = err.trim().slice(-300);
-          return resolve(undefined);
-        }
-        resolve({ start, at, cpuS: Number(m[1]) + Number(m[2]), maxRssKb: Number(m[3]), rc: Number(m[4]), output: out });
+        if (!m) return reject(new Error(`${argv.join(' ')}: ${err.trim().slice(-300)}`));
+        const wall = /__WALL__ (\d+)/.exec(err);
+        resolve({ wallMs: wall ? Number(wall[1]) / 1e6 : performance.now() - start, cpuS: Number(m[1]) + Number(m[2]), maxRssKb: Number(m[3]), rc: Number(m[4]), output: out });
       });
     });
-  }
-
-  /** One check, as a Nagios/Icinga scheduler would run it: no options (the defaults). */
-  async check(record = true): Promise<CheckRun | undefined> {
-    const r = await this.exec([CHECK_SYSTEMD]);
-    if (!r) return undefined;
-    // "SYSTEMD CRITICAL - a.socket: failed, b.socket: failed | count_units=… units_failed=2 …"
-    if (r.rc > 2 || !/^SYSTEMD (OK|WARNING|CRITICAL)/.test(r.output)) {
-      this.errors++;
-      this.lastError = `rc ${r.rc}: ${r.output.trim().slice(0, 300)}`;
-    }
-    const failed = new Set<string>();
-    for (const m of (r.output.split('|')[0] ?? '').matchAll(/([^\s,]+): failed/g)) {
-      if (this.watched.has(m[1]!)) failed.add(m[1]!);
-    }
-    const run: CheckRun = { ...r, failed };
-    if (record) this.observations.push(run);
-    return run;
   }
 
   stop(): void {

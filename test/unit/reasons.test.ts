@@ -320,21 +320,27 @@ describe('why it failed', () => {
   });
 
   it('reports each entry into failed once, only for units a job wants', () => {
+    vi.useFakeTimers();
     const lines: string[] = [];
     const table = new UnitTable();
     const reporter = new FailureReporter(table, (u) => !u.name.startsWith('skip'), () => undefined, (l) => lines.push(l));
     table.applySnapshot([unit('a.service', 'failed', { result: 'exit-code' }), unit('b.service'), unit('skip.service')]);
+    vi.advanceTimersByTime(100);
     expect(lines).toEqual(['a.service failed (Result=exit-code)']);
     const a = table.get('a.service')!;
     table.noteFailure(a); // the same failed period, noted again (a lookup that saw it too)
     table.update(a, { activeState: 'failed' }); // no change
+    vi.advanceTimersByTime(100);
     expect(lines).toHaveLength(1);
     table.update(a, { activeState: 'activating' });
-    table.update(a, { result: 'timeout' });
+    // systemd may signal ActiveState before the type's Result: the line waits for it.
     table.update(a, { activeState: 'failed' });
+    table.update(a, { result: 'timeout' });
     table.update(table.get('skip.service')!, { activeState: 'failed' });
+    vi.advanceTimersByTime(100);
     expect(lines).toEqual(['a.service failed (Result=exit-code)', 'a.service failed (Result=timeout)']);
     reporter.stop();
+    vi.useRealTimers();
   });
 
   it('writes at most 10 failure lines at once in a storm, and says how many more failed when the minute is over', async () => {
