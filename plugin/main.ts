@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     maxInFlight: 64,
     // The snapshot's garbage, and the chart definitions the next sample writes, then go at once.
     onSnapshot: () => (compactAfterSample = true),
+    // For tests of the connection replacement only (the default, 2^31, is never reached in practice).
+    maxMessagesPerConnection: positiveInt(process.env.SYSTEMDUNITS_MAX_MESSAGES_PER_CONNECTION),
   });
   const systemd = () => sync.systemd;
   const accept = new SocketAcceptIndex(table, systemd);
@@ -103,7 +105,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGPIPE', () => stop('SIGPIPE'));
+  // No SIGPIPE handler: installing one un-ignores the signal for every socket, so a write to the
+  // D-Bus socket just as dbus-daemon goes away stopped the plugin. A closed stdout is seen as EPIPE
+  // by the protocol writer, which exits then.
   readRequests(process.stdin, {
     onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
     onFunction: (call) => void functions.handle(call),
@@ -122,6 +126,11 @@ async function main(): Promise<void> {
   if (stopping) return;
   debug('watching %d units for %d job(s)', table.size, jobs.length);
   schedulers.forEach((s) => s.start());
+}
+
+function positiveInt(text: string | undefined): number | undefined {
+  const n = Number(text);
+  return text && Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 main().catch((err) => {

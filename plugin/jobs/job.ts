@@ -20,6 +20,9 @@ const LABEL_MAX_UNITS = 10;
 /** Netdata keeps label values up to 800 bytes; stay well below. */
 const LABEL_MAX_CHARS = 600;
 
+/** How many ids of retired dimensions a chart remembers (so a returning id goes to its old owner). */
+export const RETIRED_IDS_KEPT = 1000;
+
 interface Dimension {
   readonly id: string;
   readonly name: string;
@@ -38,7 +41,7 @@ interface ChartState {
   readonly line: ChartLine;
   /** Current dimensions by unit name. */
   readonly dims: Map<string, Dimension>;
-  /** Every id this chart has handed out, and to which unit name: ids are never reused. */
+  /** Ids this chart has handed out, and to which unit name: live ones and the latest retired. */
   readonly idOwners: Map<string, string>;
   /** Dimensions retired since the definition was last sent. */
   retired: Dimension[];
@@ -175,6 +178,7 @@ export class Job {
       chart.retired.push(dim);
       chart.dirty = true;
     }
+    forgetRetiredIds(chart.idOwners, chart.dims);
   }
 
   private newChart(kind: UnitStateChartKind): ChartState {
@@ -285,4 +289,18 @@ export function dimensionId(unitName: string, idOwners: Map<string, string>): st
   if (owner !== undefined && owner !== unitName) id = `${id}_${nameHash(unitName)}`;
   idOwners.set(id, unitName);
   return id;
+}
+
+/**
+ * Forgets the oldest ids of retired dimensions beyond RETIRED_IDS_KEPT. Units named anew each time
+ * (Accept=yes instances, transient units) would otherwise grow the map for as long as the plugin runs.
+ */
+export function forgetRetiredIds(idOwners: Map<string, string>, live: ReadonlyMap<string, { readonly id: string }>, kept = RETIRED_IDS_KEPT): void {
+  let excess = idOwners.size - live.size - kept;
+  if (excess <= 0) return;
+  for (const [id, owner] of idOwners) {
+    if (live.get(owner)?.id === id) continue;
+    idOwners.delete(id);
+    if (--excess === 0) return;
+  }
 }

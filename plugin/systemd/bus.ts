@@ -95,7 +95,9 @@ export class Bus extends EventEmitter {
       // A throwing handler here would make dbus-next drop the reply it carries: never throw.
       const seq = ++this.received;
       if (msg.type !== dbus.MessageType.SIGNAL) {
-        if (msg.replySerial !== undefined && msg.replySerial !== null) this.replySeq.set(Number(msg.replySerial), seq);
+        // Only for calls still awaited: a late answer to a timed-out call would never be taken.
+        const serial = Number(msg.replySerial);
+        if (this.replyHandlers()[serial] !== undefined) this.replySeq.set(serial, seq);
         return;
       }
       try {
@@ -177,19 +179,22 @@ export class Bus extends EventEmitter {
   private callNow(spec: CallSpec, timeoutMs: number): Promise<Reply> {
     if (this.closed) return Promise.reject(new BusCallError('D-Bus connection is closed', CLOSED_ERROR));
     return new Promise((resolve, reject) => {
+      let reply: Promise<dbus.Message | null>;
+      const request = new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec });
       const fail = (err: Error): void => {
         clearTimeout(timer);
         this.pending.delete(fail);
         reject(err);
       };
-      const timer = setTimeout(
-        () => fail(new BusCallError(`${spec.member} on ${spec.path}: no answer within ${timeoutMs} ms`, TIMEOUT_ERROR)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => {
+        // dbus-next keeps a reply handler per call until an answer comes, which a hung peer never
+        // sends: drop it, so calls to a frozen systemd cannot pile up in memory.
+        if (request.serial !== null && request.serial !== undefined) delete this.replyHandlers()[request.serial];
+        debug('%s on %s timed out after %d ms (%d calls pending, %d queued)', spec.member, spec.path, timeoutMs, this.pending.size, this.queue.length);
+        fail(new BusCallError(`${spec.member} on ${spec.path}: no answer within ${timeoutMs} ms`, TIMEOUT_ERROR));
+      }, timeoutMs);
       this.pending.add(fail);
       this.sent++;
-      let reply: Promise<dbus.Message | null>;
-      const request = new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec });
       try {
         reply = this.bus.call(request); // sets request.serial
       } catch (err) {
@@ -211,6 +216,16 @@ export class Bus extends EventEmitter {
         },
       );
     });
+  }
+
+  /** Calls sent and not yet answered, plus calls waiting for a slot: what a hung peer piles up. */
+  get outstanding(): number {
+    return this.pending.size + this.queue.length;
+  }
+
+  /** dbus-next's reply handlers by serial (private to the library; see callNow). */
+  private replyHandlers(): Record<number, unknown> {
+    return (this.bus as unknown as { _methodReturnHandlers?: Record<number, unknown> })._methodReturnHandlers ?? {};
   }
 
   private async slot(): Promise<void> {

@@ -65,6 +65,11 @@ export class SystemdManager {
     return has === true;
   }
 
+  /** Answers at once unless systemd is hung (sd-bus answers Peer.Ping itself, on any object). */
+  async ping(): Promise<void> {
+    await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: 'org.freedesktop.DBus.Peer', member: 'Ping' });
+  }
+
   /** Starts the flow of unit signals; systemd emits none on the system bus before this. */
   async subscribe(): Promise<void> {
     await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: MANAGER, member: 'Subscribe' });

@@ -3,7 +3,8 @@
 // a slow safety timer. When the bus goes away it marks the table out of sync (the charts show a gap)
 // and reconnects with backoff. It writes the table; it knows nothing about charts.
 
-import { Bus, BusCallError, CLOSED_ERROR, type Seq, type Signal } from './bus.js';
+import { Bus, BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
+import { Watchdog } from './watchdog.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
 import { unitNameFromPath, unitPath } from '../units/names.js';
 import { isKnownState } from '../units/states.js';
@@ -24,6 +25,10 @@ export interface SyncOptions {
   readonly needTransient: boolean;
   readonly resyncEveryMs?: number;
   readonly maxInFlight?: number;
+  /** Replace the connection after this many messages (default 2^31; lower only to test it). */
+  readonly maxMessagesPerConnection?: number;
+  /** Ping systemd after this long without a signal from it (default 5 s). */
+  readonly quietMs?: number;
   /** Called after every full listing has been applied (e.g. to give memory back). */
   readonly onSnapshot?: () => void;
 }
@@ -31,7 +36,12 @@ export interface SyncOptions {
 /** Start-up failures the operator must act on: no bus, or no systemd on it. */
 export class NoSystemdError extends Error {}
 
-const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000, 30000];
+/**
+ * While the bus cannot even be reached (socket gone, connection refused) retries stay this close:
+ * a refused connect costs nobody anything, and a bus that comes back must be used at once.
+ */
+const UNREACHABLE_RETRY_MS = 500;
 /** dbus-next serials never wrap: reconnect well before 2^32 messages. */
 const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 
@@ -59,15 +69,36 @@ export class UnitSync {
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncRunning: Promise<void> | undefined;
   private resyncAgain = false;
+  private resyncSoonTimer: NodeJS.Timeout | undefined;
   private readonly lookups = new Map<string, PendingLookup>();
   private readonly transientByName = new Map<string, boolean>();
   /** Arrival of the latest state signal per unit path: a listing older than it must not win. */
   private readonly lastSignal = new Map<string, Seq>();
+  /** Whether the latest failed connection attempt reached the bus (then back off further). */
+  private reachedBus = true;
+  private readonly watchdog: Watchdog;
 
   constructor(
     private readonly table: UnitTable,
     private readonly options: SyncOptions,
-  ) {}
+  ) {
+    this.watchdog = new Watchdog({
+      quietMs: options.quietMs ?? 5000,
+      maxMessages: options.maxMessagesPerConnection ?? MAX_MESSAGES_PER_CONNECTION,
+      sent: () => this.bus?.sent,
+      ping: () => this.manager?.ping(),
+      isTimeout: (err) => err instanceof BusCallError && err.dbusName === TIMEOUT_ERROR,
+      onUnresponsive: (reason) => {
+        this.table.synced = false;
+        logError(`systemd does not answer (${reason}); charts pause until it does`);
+      },
+      onResponsive: () => {
+        logError('systemd answers again; resyncing');
+        this.resyncLogged('systemd answers again');
+      },
+      onWornOut: (sent) => this.replaceConnection(sent),
+    });
+  }
 
   /**
    * Connects and takes the first snapshot. Rejects with NoSystemdError when there is nothing to
@@ -75,6 +106,7 @@ export class UnitSync {
    * a stopped PID 1) is not a reason to give up: the plugin stays up and keeps trying.
    */
   async start(): Promise<void> {
+    this.watchdog.start();
     try {
       await this.connect();
     } catch (err) {
@@ -99,6 +131,8 @@ export class UnitSync {
 
   stop(): void {
     this.stopped = true;
+    this.watchdog.stop();
+    clearTimeout(this.resyncSoonTimer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.resyncTimer);
     this.bus?.close();
@@ -143,6 +177,7 @@ export class UnitSync {
       throw new BusCallError('org.freedesktop.systemd1 has no owner', 'org.freedesktop.DBus.Error.NameHasNoOwner');
     }
     await this.manager.subscribe();
+    this.watchdog.reset();
     this.table.reloads++;
     await this.resync();
   }
@@ -205,6 +240,7 @@ export class UnitSync {
   private onSignal(s: Signal): void {
     const event = decodeSignal(s);
     if (!event) return;
+    if (event.kind !== 'owner') this.watchdog.heard();
     if (debugEvents.enabled) debugEvents('%s %o', event.kind, event);
     this.apply(event);
   }
@@ -299,13 +335,19 @@ export class UnitSync {
       } while (pending.again && this.manager === manager);
     } catch (err) {
       // A lost connection is onLost's to handle; anything else means the unit went meanwhile.
-      if (!this.isConnectionError(err)) debug('cannot look up %s: %s', name, errorText(err));
+      if (!this.isConnectionError(err)) {
+        debug('cannot look up %s: %s', name, errorText(err));
+        // Unanswered (systemd swamped): the unit may be gone or changed, and nothing else will
+        // say so. One resync soon settles every such unit at once.
+        this.resyncSoon();
+      }
     } finally {
       this.lookups.delete(name);
     }
   }
 
   private forget(name: string): void {
+    // Also for a unit never added (gone before its lookup answered): its signal's arrival is here too.
     this.lastSignal.delete(unitPath(name));
     this.table.remove(name);
   }
@@ -313,6 +355,14 @@ export class UnitSync {
   private rememberTransient(name: string, transient: boolean): void {
     this.transientByName.set(name, transient);
     if (this.transientByName.size > TRANSIENT_CACHE) this.transientByName.delete(this.transientByName.keys().next().value!);
+  }
+
+  private resyncSoon(): void {
+    if (this.resyncSoonTimer) return;
+    this.resyncSoonTimer = setTimeout(() => {
+      this.resyncSoonTimer = undefined;
+      this.resyncLogged('a lookup went unanswered');
+    }, 1000);
   }
 
   private resyncLogged(why: string): void {
@@ -337,8 +387,6 @@ export class UnitSync {
     this.attempt = 0;
     clearTimeout(this.resyncTimer);
     this.resyncTimer = setTimeout(() => {
-      // Reconnect long before dbus-next's message serial would overflow.
-      if (this.bus && this.bus.sent > MAX_MESSAGES_PER_CONNECTION) return this.bus.close('message serial limit');
       this.resyncLogged('safety timer');
     }, this.options.resyncEveryMs ?? 300_000);
     this.resyncTimer.unref();
@@ -355,23 +403,49 @@ export class UnitSync {
     if (!this.reconnecting) void this.reconnect();
   }
 
+  /**
+   * Replaces a connection that has sent `sent` messages with a new one, at a quiet moment: the
+   * table stays in sync meanwhile (the new connection resyncs before it is used), so no gap.
+   */
+  private replaceConnection(sent: number): void {
+    const old = this.bus;
+    if (!old || this.reconnecting || this.resyncRunning || this.stopped) return;
+    logError(`replacing the D-Bus connection after ${sent} messages (dbus-next cannot number more than 2^32)`);
+    this.bus = undefined;
+    this.manager = undefined;
+    this.lookups.clear();
+    this.lastSignal.clear(); // sequence numbers are per connection
+    old.close('replaced on purpose');
+    this.attempt = 0;
+    void this.reconnect(0);
+  }
+
   /** Retries with backoff until connected (and resynced) or stopped. */
-  private async reconnect(): Promise<void> {
+  private async reconnect(firstDelayMs?: number): Promise<void> {
     this.reconnecting = true;
     clearTimeout(this.resyncTimer);
     try {
+      let delay = firstDelayMs ?? this.backoff();
       while (!this.stopped) {
-        await new Promise((resolve) => (this.reconnectTimer = setTimeout(resolve, this.backoff())));
+        await new Promise((resolve) => (this.reconnectTimer = setTimeout(resolve, delay)));
         this.attempt++;
         if (this.stopped) return;
+        debug('connection attempt %d (after %d ms)', this.attempt, delay);
         try {
           await this.connect();
+          this.reachedBus = true;
           logError(`reconnected to the system bus at ${this.options.address}; ${this.table.size} units`);
           this.armSafetyResync();
           return;
         } catch (err) {
+          this.table.synced = false;
+          const reached = this.bus !== undefined;
+          // The bus is back (systemd may take a moment to rejoin it): back off afresh from there.
+          if (reached && !this.reachedBus) this.attempt = 0;
+          this.reachedBus = reached;
           logErrorThrottled('reconnect', `cannot reconnect to the system bus: ${errorText(err)}; retrying`);
           this.dropBus();
+          delay = this.backoff();
         }
       }
     } finally {
@@ -387,7 +461,8 @@ export class UnitSync {
   }
 
   private backoff(): number {
-    return BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)]!;
+    const ms = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)]!;
+    return this.reachedBus ? ms : Math.min(ms, UNREACHABLE_RETRY_MS);
   }
 
   private isConnectionError(err: unknown): boolean {

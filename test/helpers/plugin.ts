@@ -34,6 +34,8 @@ export class PluginRun {
   readonly charts = new Map<string, ChartInfo>();
   readonly samples: Sample[] = [];
   readonly lines: string[] = [];
+  /** performance.now() when each line of `lines` was read. */
+  readonly lineTimes: number[] = [];
   /** Lines that are not protocol: must stay empty. */
   readonly strayLines: string[] = [];
   /** Protocol misuse the agent would punish (unknown chart or dimension): must stay empty. */
@@ -117,6 +119,7 @@ export class PluginRun {
 
   private onLine(line: string): void {
     this.lines.push(line);
+    this.lineTimes.push(performance.now());
     // A function's answer is free text up to its end marker.
     if (this.inFunctionResult) {
       if (line === 'FUNCTION_RESULT_END') this.inFunctionResult = false;

@@ -1,0 +1,88 @@
+// Watches the connection to systemd for the two things signals cannot tell:
+// - systemd hung (a stopped or livelocked PID 1): the bus is up but nothing comes. After a quiet
+//   spell it pings systemd (org.freedesktop.DBus.Peer.Ping, answered by sd-bus itself); no answer
+//   within the call timeout means the charts must pause (a gap) rather than repeat the last states,
+//   until systemd answers again and a resync brings the table back.
+// - dbus-next's message serials never wrap: after 2^32 − 1 messages on one connection every call
+//   fails. Long before that the connection is replaced on purpose.
+// One ping at a time, never more: a hung systemd cannot make calls pile up.
+
+import { debugFor, errorText } from '../log.js';
+
+const debug = debugFor('watchdog');
+
+export interface WatchdogOptions {
+  /** Ping systemd after this long without a signal from it. */
+  readonly quietMs: number;
+  /** Replace the connection once it has sent this many messages. */
+  readonly maxMessages: number;
+  /** Messages sent on the current connection; undefined while there is none. */
+  sent(): number | undefined;
+  /** Pings systemd; rejects on timeout or error. Undefined while there is no connection. */
+  ping(): Promise<void> | undefined;
+  /** Whether an error means "no answer" (as opposed to a lost connection, handled elsewhere). */
+  isTimeout(err: unknown): boolean;
+  /** systemd stopped answering. */
+  onUnresponsive(reason: string): void;
+  /** systemd answers again after onUnresponsive. */
+  onResponsive(): void;
+  /** Time to replace the connection. */
+  onWornOut(sent: number): void;
+}
+
+export class Watchdog {
+  private lastHeard = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private pinging = false;
+  private unresponsive = false;
+
+  constructor(private readonly options: WatchdogOptions) {}
+
+  start(): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => void this.check(), Math.min(1000, this.options.quietMs));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** systemd said something: it is alive. */
+  heard(): void {
+    this.lastHeard = Date.now();
+  }
+
+  /** A new connection: forget what was said of the old one. */
+  reset(): void {
+    this.lastHeard = Date.now();
+    this.unresponsive = false;
+  }
+
+  private async check(): Promise<void> {
+    const sent = this.options.sent();
+    if (sent !== undefined && sent >= this.options.maxMessages) return this.options.onWornOut(sent);
+    // Once unresponsive, only an answer to a ping says systemd is back (its signals may resume first).
+    if (this.pinging || (!this.unresponsive && Date.now() - this.lastHeard < this.options.quietMs)) return;
+    const ping = this.options.ping();
+    if (!ping) return;
+    this.pinging = true;
+    try {
+      await ping;
+      this.heard();
+      if (this.unresponsive) {
+        this.unresponsive = false;
+        debug('systemd answers again');
+        this.options.onResponsive();
+      }
+    } catch (err) {
+      if (!this.options.isTimeout(err)) return debug('ping: %s', errorText(err));
+      if (!this.unresponsive) {
+        this.unresponsive = true;
+        this.options.onUnresponsive(errorText(err));
+      }
+    } finally {
+      this.pinging = false;
+    }
+  }
+}

@@ -1,0 +1,164 @@
+// What keeps the plugin's memory bounded and its view of systemd honest, piece by piece: stdin
+// lines, dimension ids of retired units, object paths, and the watchdog that notices a hung systemd.
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { dimensionId, forgetRetiredIds } from '../../plugin/jobs/job.js';
+import { MAX_LINE, readRequests, type FunctionCall } from '../../plugin/netdata/requests.js';
+import { Watchdog, type WatchdogOptions } from '../../plugin/systemd/watchdog.js';
+import { unitNameFromPath, unitPath } from '../../plugin/units/names.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('stdin', () => {
+  function reader() {
+    const input = new PassThrough();
+    const calls: FunctionCall[] = [];
+    const quits: string[] = [];
+    const stderr: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    readRequests(input, { onQuit: (r) => quits.push(r), onFunction: (c) => calls.push(c) });
+    return { input, calls, quits, stderr };
+  }
+
+  it('drops a line of many MB without a newline as it streams in, says so once, and reads on', async () => {
+    const { input, calls, quits, stderr } = reader();
+    const mem = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    const before = mem();
+    const chunk = Buffer.alloc(1 << 20, 0x41); // 1 MiB of 'A', 64 times, no newline
+    let peak = 0;
+    for (let i = 0; i < 64; i++) {
+      input.write(chunk);
+      await new Promise((r) => setImmediate(r));
+      peak = Math.max(peak, mem() - before);
+    }
+    input.write(Buffer.from([0x00, 0xff, 0xfe, 0x0a])); // ends it, then binary garbage on a line of its own
+    input.write(Buffer.from([0xc3, 0x28, 0x00, 0x7f, 0x0a]));
+    input.write('FUNCTION t1 5 "nope"\n' + 'y'.repeat(MAX_LINE + 1) + '\nQUIT\n');
+    input.end();
+    await sleep(20);
+    expect(calls.map((c) => c.transaction)).toEqual(['t1']);
+    expect(quits).toEqual(['quit', 'eof']);
+    // One line on stderr for all of it (the message is said at most once a minute).
+    expect(stderr).toHaveLength(1);
+    expect(stderr[0]).toMatch(/^systemdunits\.plugin: ignoring an over-long line \(over 65536 bytes\) on stdin/);
+    // Never more than a few chunks held at once, not the 64 MiB line.
+    expect(peak).toBeLessThan(16 << 20);
+  });
+
+  it('splits a request across chunks and strips a CR', async () => {
+    const { input, calls } = reader();
+    input.write('FUNC');
+    input.write('TION t2 5 "x y"\r');
+    input.write('\nFUNCTION t3 5 "z"');
+    input.end();
+    await sleep(10);
+    expect(calls.map((c) => [c.transaction, c.command])).toEqual([
+      ['t2', 'x y'],
+      ['t3', 'z'],
+    ]);
+  });
+});
+
+describe('dimension ids of retired units', () => {
+  it('are forgotten beyond the newest ones kept, and live ones never', () => {
+    const owners = new Map<string, string>();
+    const live = new Map<string, { id: string }>();
+    for (let i = 0; i < 10; i++) live.set(`live${i}.service`, { id: dimensionId(`live${i}.service`, owners) });
+    // 5,000 units come and go, each named anew (like Accept=yes instances).
+    for (let i = 0; i < 5000; i++) {
+      dimensionId(`conn@${i}.service`, owners);
+      forgetRetiredIds(owners, live, 100);
+    }
+    expect(owners.size).toBe(110);
+    for (const [name, { id }] of live) expect(owners.get(id)).toBe(name);
+    expect(owners.has('conn@4999.service')).toBe(true); // the newest retired are kept
+    expect(owners.has('conn@0.service')).toBe(false);
+  });
+
+  it('still keep a colliding live name off a live id', () => {
+    const owners = new Map<string, string>();
+    const live = new Map([['a_b.socket', { id: dimensionId('a_b.socket', owners) }]]);
+    for (let i = 0; i < 50; i++) {
+      dimensionId(`x${i}.socket`, owners);
+      forgetRetiredIds(owners, live, 0);
+    }
+    // 'a b.socket' (a name systemd would refuse) cleans up to the same id as the live one.
+    expect(dimensionId('a b.socket', owners)).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
+  });
+});
+
+describe('unit object paths', () => {
+  it('are built exactly as systemd escapes them, and read back', () => {
+    expect(unitPath('foo.socket')).toBe('/org/freedesktop/systemd1/unit/foo_2esocket');
+    expect(unitPath('my\\x2dapp@1.socket')).toBe('/org/freedesktop/systemd1/unit/my_5cx2dapp_401_2esocket');
+    for (const name of ['dbus.service', 'a-b_c@d:e.mount', 'sys-devices-x\\x2dy.device', 'ünï.service']) {
+      expect(unitNameFromPath(unitPath(name))).toBe(name);
+    }
+  });
+});
+
+describe('watchdog', () => {
+  function watch(ping: () => Promise<void>, extra: Partial<WatchdogOptions> = {}) {
+    const events: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const dog = new Watchdog({
+      quietMs: 30,
+      maxMessages: 1e9,
+      sent: () => 0,
+      ping: () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        return ping().finally(() => inFlight--);
+      },
+      isTimeout: (err) => (err as Error).message === 'timeout',
+      onUnresponsive: () => events.push('unresponsive'),
+      onResponsive: () => events.push('responsive'),
+      onWornOut: (n) => events.push(`worn ${n}`),
+      ...extra,
+    });
+    return { dog, events, maxInFlight: () => maxInFlight };
+  }
+
+  it('pings only after quiet, one ping at a time, and says unresponsive once, then responsive once', async () => {
+    let hung = true;
+    const { dog, events, maxInFlight } = watch(() =>
+      hung ? new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 60)) : Promise.resolve(),
+    );
+    dog.start();
+    try {
+      await sleep(400);
+      expect(events).toEqual(['unresponsive']);
+      expect(maxInFlight()).toBe(1);
+      hung = false;
+      await sleep(200);
+      expect(events).toEqual(['unresponsive', 'responsive']);
+    } finally {
+      dog.stop();
+    }
+  });
+
+  it('does not ping while systemd keeps talking', async () => {
+    let pings = 0;
+    const { dog } = watch(async () => void pings++);
+    dog.start();
+    const talk = setInterval(() => dog.heard(), 5);
+    await sleep(200);
+    clearInterval(talk);
+    dog.stop();
+    expect(pings).toBe(0);
+  });
+
+  it('asks for a new connection once the message count reaches the limit', async () => {
+    const { dog, events } = watch(async () => {}, { maxMessages: 100, sent: () => 150 });
+    dog.start();
+    await sleep(60);
+    dog.stop();
+    expect(events[0]).toBe('worn 150');
+  });
+});
