@@ -272,8 +272,10 @@ export class UnitSync {
         return;
       case 'removed':
         // Confirm first: `reset-failed` + `start` unloads and reloads a unit within milliseconds,
-        // and dropping it in between would retire its dimension for nothing.
-        if (this.table.get(e.name)) void this.lookUp(e.name);
+        // and dropping it in between would retire its dimension for nothing. A unit whose lookup
+        // is still under way must be looked at again too: that lookup's listing predates the
+        // removal, and would otherwise add a unit systemd no longer has.
+        if (this.table.get(e.name) || this.lookups.has(e.name)) void this.lookUp(e.name);
         return;
       case 'reloading':
         if (!e.started) {
