@@ -9,7 +9,7 @@ import { tokenize } from '../../plugin/netdata/requests.js';
 export const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
 /** Keywords a plugin may write; anything else would get it killed by the agent. */
-const KEYWORDS = new Set(['CHART', 'DIMENSION', 'BEGIN', 'SET', 'END', 'VARIABLE', 'CLABEL', 'CLABEL_COMMIT', 'DISABLE', 'FLUSH', 'FUNCTION_RESULT_BEGIN', 'FUNCTION_RESULT_END']);
+const KEYWORDS = new Set(['CHART', 'DIMENSION', 'BEGIN', 'SET', 'END', 'VARIABLE', 'CLABEL', 'CLABEL_COMMIT', 'DISABLE', 'FLUSH', 'FUNCTION', 'FUNCTION_RESULT_BEGIN', 'FUNCTION_RESULT_END']);
 
 export interface ValueChange {
   /** unit (dimension name) */
