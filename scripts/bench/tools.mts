@@ -32,6 +32,15 @@ async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: n
 }
 
 // ---------------------------------------------------------------------------------------------
+/** SIGTERM, then SIGKILL after 3 s; resolves once the process is gone. */
+async function terminate(child: ChildProcess): Promise<void> {
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
 export class PluginProc {
   readonly child: ChildProcessWithoutNullStreams;
   readonly stream: PluginStream;
@@ -92,12 +101,7 @@ export class PluginProc {
   }
 
   async stop(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise((r) => this.child.once('exit', r));
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-    await gone;
-    clearTimeout(t);
+    if (!this.exited) await terminate(this.child);
   }
 }
 
@@ -213,12 +217,7 @@ export class NodeExporter {
 
   async stop(): Promise<void> {
     this.agent.destroy();
-    if (this.exited) return;
-    const gone = new Promise((r) => this.child.once('exit', r));
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-    await gone;
-    clearTimeout(t);
+    if (!this.exited) await terminate(this.child);
   }
 }
 
