@@ -21,6 +21,8 @@ import { UnitTable } from './units/table.js';
 
 const debug = debugFor('main');
 const DEFAULT_BUS = 'unix:path=/var/run/dbus/system_bus_socket';
+/** How long a sample waits for the reason of a unit that failed just before it. */
+const REASON_WAIT_MS = 300;
 
 async function main(): Promise<void> {
   // A bug must not become a crash loop under the agent: say it in one line and carry on.
@@ -68,28 +70,36 @@ async function main(): Promise<void> {
   let declared = false;
   const selectors = config.jobs.map((j) => new UnitSelector(j));
   const reporter = new FailureReporter(table, (u) => selectors.some((s) => s.selects(u)), systemd);
+  let stopping = false;
+  const sample = (job: Job, nowUs: number): void => {
+    if (stopping) return;
+    if (table.synced && !declared) {
+      declared = true;
+      functions.declareAll();
+    }
+    job.sample(nowUs);
+    // While systemd is out of reach nothing is sampled; an empty line keeps the agent from
+    // taking the silence for a hang.
+    if (!table.synced) writer.heartbeat();
+    writer.flush();
+    if (compactAfterSample && table.synced) {
+      compactAfterSample = false;
+      releaseMemorySoon();
+    }
+    // Socket counters start after the first batch, so they never delay the state charts.
+    if (table.synced) activity.forEach((a) => a.start());
+  };
   const schedulers = jobs.map(
     (job) =>
       new Scheduler(job.config.updateEvery, (nowUs) => {
-        if (table.synced && !declared) {
-          declared = true;
-          functions.declareAll();
-        }
-        job.sample(nowUs);
-        // While systemd is out of reach nothing is sampled; an empty line keeps the agent from
-        // taking the silence for a hang.
-        if (!table.synced) writer.heartbeat();
-        writer.flush();
-        if (compactAfterSample && table.synced) {
-          compactAfterSample = false;
-          releaseMemorySoon();
-        }
-        // Socket counters start after the first batch, so they never delay the state charts.
-        if (table.synced) activity.forEach((a) => a.start());
+        // A unit that failed just now: its reason first (a few ms, at most REASON_WAIT_MS), so the
+        // alarm's notification carries it.
+        const reasons = reporter.settled(REASON_WAIT_MS);
+        if (!reasons) sample(job, nowUs);
+        else void reasons.then(() => sample(job, Math.round(performance.now() * 1000)));
       }),
   );
 
-  let stopping = false;
   const stop = (why: string): void => {
     if (stopping) return;
     stopping = true;

@@ -113,6 +113,9 @@ export class FailureReporter {
   /** unit → its `transitions` when last reported: the same failed period is reported once. */
   private readonly reported = new WeakMap<Unit, number>();
   private readonly log: RateLimitedLog;
+  /** Reports still reading their reason, and the samples waiting for them. */
+  private inProgress = 0;
+  private waiters: Array<() => void> = [];
 
   constructor(
     table: UnitTable,
@@ -133,6 +136,40 @@ export class FailureReporter {
 
   stop(): void {
     this.log.stop();
+    this.release();
+  }
+
+  /**
+   * Resolves once every report in progress has its reason, or after `maxMs`; undefined when none
+   * is in progress. The sample that first shows a unit failed waits for it, because the agent
+   * writes the alarm's notification with the label as it is at that moment: a reason that comes
+   * one sample later never reaches the operator.
+   */
+  settled(maxMs: number): Promise<void> | undefined {
+    if (this.inProgress === 0) return undefined;
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, maxMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private begin(): () => void {
+    this.inProgress++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.inProgress === 0) this.release();
+    };
+  }
+
+  private release(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    waiters.forEach((w) => w());
   }
 
   private onFailure(unit: Unit): void {
@@ -143,17 +180,23 @@ export class FailureReporter {
     if (!this.log.admit()) return;
     // systemd may signal Result (on the type's interface) just after ActiveState (on Unit's): give
     // it a moment rather than write `Result=unknown` or the previous run's Result.
+    const done = this.begin();
     if (unit.type !== 'socket') {
-      setTimeout(() => this.log.writeAdmitted(failureLine(unit)), RESULT_SETTLE_MS).unref();
+      setTimeout(() => {
+        done();
+        this.log.writeAdmitted(failureLine(unit));
+      }, RESULT_SETTLE_MS).unref();
       return;
     }
     void this.triggeredBy(unit).then(
       (triggered) => {
         unit.triggered = triggeredSummary(triggered);
+        done();
         this.log.writeAdmitted(failureLine(unit, triggered));
       },
       (err) => {
         debug('cannot read what %s triggers: %s', unit.name, errorText(err));
+        done();
         this.log.writeAdmitted(failureLine(unit));
       },
     );

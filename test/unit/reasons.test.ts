@@ -7,6 +7,7 @@ import { defaultJob, type JobConfig } from '../../plugin/config.js';
 import { Job, failedLabel } from '../../plugin/jobs/job.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
+import type { SystemdManager } from '../../plugin/systemd/manager.js';
 import { FailureReporter, RateLimitedLog, failureLine, triggeredSummary } from '../../plugin/systemd/reasons.js';
 import { perConnectionGroup } from '../../plugin/units/instances.js';
 import { UnitTable, type UnitSnapshot } from '../../plugin/units/table.js';
@@ -317,6 +318,42 @@ describe('why it failed', () => {
     const label = failedLabel(units);
     expect(label.length).toBeLessThan(800);
     expect(label).toMatch(/; and \d+ more$/);
+  });
+
+  it('lets the sample wait for a failed socket’s reason, so the first label with it failed carries it, and never longer than asked', async () => {
+    vi.useFakeTimers();
+    const table = new UnitTable();
+    let answerTriggers: (names: string[]) => void = () => {};
+    const manager = {
+      getProperty: () => new Promise((r) => (answerTriggers = r)),
+      listUnit: async (name: string) => ({ unit: { name, path: '/x', loadState: 'loaded', activeState: 'failed', subState: 'failed' } }),
+      result: async () => 'exit-code',
+    } as unknown as SystemdManager;
+    const reporter = new FailureReporter(table, () => true, () => manager, () => {});
+    table.applySnapshot([unit('web.socket')]);
+    expect(reporter.settled(300)).toBeUndefined(); // nothing failed: samples do not wait
+    const web = table.get('web.socket')!;
+    table.update(web, { activeState: 'failed', result: 'service-start-limit-hit' });
+    let waited = false;
+    void reporter.settled(300)!.then(() => (waited = true));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(waited).toBe(false);
+    answerTriggers(['web.service']);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(waited).toBe(true);
+    expect(failedLabel([web])).toBe('web.socket (service-start-limit-hit / web.service failed exit-code)');
+    expect(reporter.settled(300)).toBeUndefined();
+    // A bus that does not answer holds the sample back by the cap, no more.
+    table.update(web, { activeState: 'active' });
+    table.update(web, { activeState: 'failed' });
+    let capped = false;
+    void reporter.settled(300)!.then(() => (capped = true));
+    await vi.advanceTimersByTimeAsync(299);
+    expect(capped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(capped).toBe(true);
+    reporter.stop();
+    vi.useRealTimers();
   });
 
   it('reports each entry into failed once, only for units a job wants', () => {
