@@ -124,7 +124,12 @@ if [ -z "$alarm_script" ]; then
   cat >"$alarm_script" <<EOF
 #!/bin/sh
 # Records each notification of the agent: its arguments separated by \\037, one call a line.
-{ for a in "\$@"; do printf '%s\\037' "\$a"; done | tr '\\n' ' '; echo; } >>'$dir/notifications.log'
+# The agent runs several at once (two alarms raised together): one locked write each, or their
+# pieces interleave into one line.
+line=\$(for a in "\$@"; do printf '%s\\037' "\$a"; done | tr '\\n' ' ')
+exec 9>>'$dir/notifications.log'
+flock 9
+printf '%s\\n' "\$line" >&9
 EOF
   chmod 755 "$alarm_script"
   install -o netdata -g netdata -m 644 /dev/null "$dir/notifications.log"
