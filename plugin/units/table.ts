@@ -56,9 +56,9 @@ export class UnitTable {
   /**
    * Failure stamps and transition counts of units systemd unloaded: `systemctl reset-failed` on an
    * unreferenced unit unloads it, and a `start` right after loads it anew; the failure and the
-   * state changes must survive that round trip.
+   * state changes must survive that round trip, and the change across it counts too.
    */
-  private readonly unloaded = new Map<string, Pick<Unit, 'failedSeq' | 'transitions' | 'changedAt'>>();
+  private readonly unloaded = new Map<string, Pick<Unit, 'failedSeq' | 'transitions' | 'changedAt' | 'activeState'>>();
   /** Bumped whenever units are added or removed, so jobs re-select only then. */
   private membershipVersion = 0;
   /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
@@ -140,6 +140,11 @@ export class UnitTable {
       transitions: before?.transitions ?? 0,
       changedAt: before?.changedAt ?? 0,
     };
+    // Failed when unloaded, active when loaded again: a change no signal of ours carried.
+    if (before && before.activeState !== unit.activeState) {
+      unit.transitions++;
+      unit.changedAt = ++this.stateVersion;
+    }
     this.unloaded.delete(s.name);
     this.byName.set(unit.name, unit);
     this.membershipVersion++;
@@ -152,7 +157,7 @@ export class UnitTable {
     if (!unit) return false;
     this.byName.delete(name);
     if (unit.failedSeq > 0 || unit.transitions > 0) {
-      this.unloaded.set(name, { failedSeq: unit.failedSeq, transitions: unit.transitions, changedAt: unit.changedAt });
+      this.unloaded.set(name, { failedSeq: unit.failedSeq, transitions: unit.transitions, changedAt: unit.changedAt, activeState: unit.activeState });
       // Only the latest few matter (older ones are behind every job's last sample).
       if (this.unloaded.size > 1000) this.unloaded.delete(this.unloaded.keys().next().value!);
     }

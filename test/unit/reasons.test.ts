@@ -267,6 +267,19 @@ describe('state transitions', () => {
     expect(h.sample().values(TRANSITIONS)).toEqual({ transitions: 0 });
   });
 
+  it('counts the change across an unload that no signal carried (failed when unloaded, active when listed again)', () => {
+    const h = new Harness();
+    h.table.applySnapshot([unit('a.socket')]);
+    h.sample();
+    h.table.update(h.table.get('a.socket')!, { activeState: 'failed' });
+    h.table.remove('a.socket'); // systemd merged reset-failed's `inactive` into the removal
+    h.table.upsert(unit('a.socket', 'active')); // started again, seen first in its lookup
+    expect(h.sample().values(TRANSITIONS)).toEqual({ transitions: 2 });
+    h.table.remove('a.socket');
+    h.table.upsert(unit('a.socket', 'active')); // unloaded and loaded in the same state: no change
+    expect(h.sample().values(TRANSITIONS)).toEqual({ transitions: 0 });
+  });
+
   it('keeps the changes of a unit that is removed before the next sample, and ignores per-connection instances', () => {
     const h = new Harness();
     const conn = 'echo@1-127.0.0.1:7777-127.0.0.1:40001.service';
