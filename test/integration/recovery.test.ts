@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MATCH_RULES } from '../../plugin/systemd/manager.js';
 import { busGoneFor, chartVsSystemd, freezeSystemd, procStats, settleVsSystemd, sleep, writeStormTemplate } from '../helpers/faults.js';
 import { PluginRun } from '../helpers/plugin.js';
+import { BusMonitor } from '../helpers/privilege.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { SystemdClient, pluginMatchRules } from '../helpers/systemd-client.js';
 import { failSocket, recoverSocket, writeSocket } from './units.js';
@@ -156,6 +157,35 @@ describe('systemd', () => {
     expect(r.protocolErrors).toEqual([]);
     for (let i = 0; i < 4; i++) await recoverSocket(sb, `r${i}`);
   });
+
+  it('daemon-reload at 300 units costs the plugin one listing, not a lookup per unit re-created', async () => {
+    const units = Array.from({ length: 300 }, (_, i) => `storm@reload${i}.target`);
+    await sb.execOk('systemctl', 'start', ...units);
+    const r = await plugin({ DEBUG: 'systemdunits:sync' });
+    const TARGETS = 'systemdunits_service_units.target_unit_state';
+    await r.waitForValue(TARGETS, 'storm@reload299.target', 1, 10_000);
+    const client = await SystemdClient.connect(sb.busAddress);
+    const [pluginName] = [...(await pluginMatchRules(client)).keys()];
+    client.close();
+    const monitor = new BusMonitor(sb.busAddress);
+    try {
+      await monitor.ready;
+      const resyncs = (r.stderr.match(/resync: \d+ units/g) ?? []).length;
+      // systemd says UnitRemoved and UnitNew for every unit it re-creates in a reload.
+      await sb.execOk('systemctl', 'daemon-reload');
+      await r.waitFor('the resync after the reload', () => (r.stderr.match(/resync: \d+ units/g) ?? []).length > resyncs, 10_000);
+      await sleep(1000);
+    } finally {
+      await monitor.stop();
+    }
+    const removed = monitor.messages.filter((m) => m.type === 'signal' && m.member === 'UnitRemoved').length;
+    const listings = monitor.messages.filter((m) => m.sender === pluginName && m.member === 'ListUnitsByPatterns').length;
+    console.log(`daemon-reload at ${units.length} storm units: systemd signalled ${removed} UnitRemoved; the plugin listed ${listings} time(s)`);
+    expect(removed, 'the reload re-created the units').toBeGreaterThanOrEqual(units.length);
+    expect(listings).toBeLessThanOrEqual(2);
+    expect(await settleVsSystemd(r, TARGETS, sb, 'target')).toEqual([]);
+    await sb.execOk('systemctl', 'stop', ...units);
+  }, 60_000);
 
   it('frozen for 10 s (SIGSTOP): calls time out without piling up, the loop keeps its beat, recovery after SIGCONT', async () => {
     const r = await plugin({ DEBUG: 'systemdunits:bus,systemdunits:watchdog' });
