@@ -16,12 +16,18 @@ import { SummaryCharts, type SummaryChart } from './summary.js';
 
 /** How many units the `changed_units` label names. */
 const LABEL_MAX_UNITS = 5;
+const DEPARTED_KEPT = 1000;
 
 interface Counter {
   /** The units counted (the chart's units without per-connection instances). */
   counted: readonly Unit[];
   /** Per unit name: its transitions already reported. */
   readonly seen: Map<string, number>;
+  /**
+   * The same for units that left the chart, the latest DEPARTED_KEPT: a unit unloaded for a moment
+   * (`reset-failed`, then `start`) may miss a sample and come back with its count carried on.
+   */
+  readonly departed: Map<string, number>;
   /** Changes of units that left the chart since the last sample, not yet reported. */
   pending: number;
   /** The latest samples' values, a ring covering the alarm's window, and their sum. */
@@ -53,11 +59,20 @@ export class UnitTransitions extends SummaryCharts {
     for (const u of c.counted) {
       if (names.has(u.name)) continue;
       // Leaving the chart: what it did since the last sample is still this interval's.
-      c.pending += u.transitions - (c.seen.get(u.name) ?? u.transitions);
+      const seen = c.seen.get(u.name) ?? u.transitions;
+      c.pending += u.transitions - seen;
       c.seen.delete(u.name);
+      c.departed.set(u.name, u.transitions);
+      if (c.departed.size > DEPARTED_KEPT) c.departed.delete(c.departed.keys().next().value!);
     }
-    // A name new to the chart counts from now on.
-    for (const u of counted) if (!c.seen.has(u.name)) c.seen.set(u.name, u.transitions);
+    // A name new to the chart counts from now on; one coming back, from where it left (the table
+    // carries a reloaded unit's count on, and counts the change across the unload).
+    for (const u of counted) {
+      if (c.seen.has(u.name)) continue;
+      const left = c.departed.get(u.name);
+      c.departed.delete(u.name);
+      c.seen.set(u.name, left !== undefined && left <= u.transitions ? left : u.transitions);
+    }
     c.counted = counted;
     if (next.length === 0) this.counters.delete(chart);
   }
@@ -94,7 +109,7 @@ export class UnitTransitions extends SummaryCharts {
     let c = this.counters.get(chart);
     if (!c) {
       const samples = Math.max(1, Math.ceil(UNIT_TRANSITIONS_CHART.windowSeconds / this.config.updateEvery));
-      this.counters.set(chart, (c = { counted: [], seen: new Map(), pending: 0, window: new Array<number>(samples).fill(0), next: 0, windowSum: 0 }));
+      this.counters.set(chart, (c = { counted: [], seen: new Map(), departed: new Map(), pending: 0, window: new Array<number>(samples).fill(0), next: 0, windowSum: 0 }));
     }
     return c;
   }

@@ -106,7 +106,10 @@ describe('new charts and alarms in a 1.37.1 agent', () => {
       await failSocket(sb!, 'flap');
       await recoverSocket(sb!, 'flap');
     }
-    const w = await timeStatus(a, FLAPPING_KEY, 'WARNING', performance.now(), 30_000, 200);
+    const w = await timeStatus(a, FLAPPING_KEY, 'WARNING', performance.now(), 30_000, 200).catch(async (err: Error) => {
+      const vars = (await a.chart(TRANSITIONS_CHART).catch(() => undefined))?.chart_variables;
+      throw new Error(`${err.message}\nchart variables of ${TRANSITIONS_CHART}: ${JSON.stringify(vars)}`);
+    });
     expect(w.alarm.value!).toBeGreaterThan(THRESHOLD);
     console.log(`flapping alarm: WARNING at ${w.alarm.value} transitions in 5 min (threshold ${THRESHOLD})`);
     const note = await a.waitFor(async () => {

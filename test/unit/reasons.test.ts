@@ -269,7 +269,7 @@ describe('state transitions', () => {
 
   it('counts the change across an unload that no signal carried (failed when unloaded, active when listed again)', () => {
     const h = new Harness();
-    h.table.applySnapshot([unit('a.socket')]);
+    h.table.applySnapshot([unit('a.socket'), unit('b.socket')]);
     h.sample();
     h.table.update(h.table.get('a.socket')!, { activeState: 'failed' });
     h.table.remove('a.socket'); // systemd merged reset-failed's `inactive` into the removal
@@ -278,6 +278,12 @@ describe('state transitions', () => {
     h.table.remove('a.socket');
     h.table.upsert(unit('a.socket', 'active')); // unloaded and loaded in the same state: no change
     expect(h.sample().values(TRANSITIONS)).toEqual({ transitions: 0 });
+    // Unloaded across a sample (it leaves the chart), then back in another state: still counted.
+    h.table.update(h.table.get('a.socket')!, { activeState: 'failed' });
+    h.table.remove('a.socket');
+    expect(h.sample().values(TRANSITIONS)).toEqual({ transitions: 1 });
+    h.table.upsert(unit('a.socket', 'active'));
+    expect(h.sample().values(TRANSITIONS)).toEqual({ transitions: 1 });
   });
 
   it('keeps the changes of a unit that is removed before the next sample, and ignores per-connection instances', () => {
