@@ -24,7 +24,7 @@ import { startSandbox, type Sandbox } from '../test/helpers/sandbox.js';
 import { repoRoot, run } from '../test/helpers/run.js';
 import { CLK_TCK, childNamed, cpuOf, loadAvg, median, rssOf, sleep } from './bench/proc.mjs';
 import {
-  buildRows, fmt, headerLines, renderMarkdown, renderText,
+  buildRows, fmt, SETTLE_S, headerLines, renderMarkdown, renderText,
   type ExecFigures, type Measured, type NeFigures, type PerN, type PluginFigures, type RunInfo,
 } from './bench/report.mjs';
 import { CHECK_SYSTEMD, NODE_EXPORTER, NodeExporter, PluginProc, SandboxExec } from './bench/tools.mjs';
@@ -237,10 +237,13 @@ async function main(): Promise<void> {
       const b0 = bus();
       const sets0 = p.stream.setLines;
       const rss: number[] = [];
+      const firstAtMs = p.stream.firstCompleteUs! / 1000 - performance.timeOrigin;
+      let rssSettledMb: number | undefined;
       for (let i = 0; i < S; i++) {
         await sleep(1000);
         const r = rssOf(p.pid);
         if (r) rss.push(r.rssKb);
+        if (rssSettledMb === undefined && r && performance.now() - firstAtMs >= SETTLE_S * 1000) rssSettledMb = r.rssKb / 1024;
       }
       const b1 = bus();
       const c1 = cpuOf(p.pid)!.self;
@@ -298,6 +301,7 @@ async function main(): Promise<void> {
               pluginReportedMs: done.completedMs,
               cpuMs: { value: Math.max(0, (r1 - r0 - cpuRate * el) * 1000), resolution: TICK_MS },
             };
+            await sleep(Math.max(0, SETTLE_S * 1000 - (performance.now() - done.atMs)));
             rssAfterResyncMb = (rssOf(p.pid)?.rssKb ?? NaN) / 1024;
             say(`  daemon-reload took ${(reloadMs / 1000).toFixed(1)} s (systemd+dbus ${resync.reloadBusCpuS.toFixed(1)} s CPU); plugin resync ${done.completedMs} ms, CPU ${resync.cpuMs.value.toFixed(0)} ms`);
           }
@@ -314,6 +318,7 @@ async function main(): Promise<void> {
         cpuPct: { value: cpuRate * 100, resolution: (TICK_MS / 1000 / secs) * 100 },
         setLinesPerS,
         rssFirstMb: p.atFirst?.rss && p.atFirst.rss.rssKb / 1024,
+        rssSettledMb,
         rssSteadyMb: median(rss) === undefined ? undefined : median(rss)! / 1024,
         rssAfterResyncMb,
         rssPeakMb: peak && peak / 1024,

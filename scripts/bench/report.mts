@@ -18,7 +18,10 @@ export interface PluginFigures {
   latencyMissed: number;
   cpuPct: Measured;
   setLinesPerS: number;
+  /** the moment the first complete batch is read: the start-up peak, before any GC gives it back */
   rssFirstMb: number | undefined;
+  /** SETTLE_S after the first batch: what the initial snapshot leaves behind */
+  rssSettledMb: number | undefined;
   rssSteadyMb: number | undefined;
   rssAfterResyncMb: number | undefined;
   rssPeakMb: number | undefined;
@@ -128,6 +131,13 @@ function fmtRatio(r: ReturnType<typeof ratio>): string {
   return (r.lowerBound ? '>' : '') + (v >= 100 ? fmt(v) : v >= 10 ? fmt(v, 1) : fmt(v, 2)) + '×';
 }
 
+/**
+ * Seconds after the first batch (and after a resync) at which RSS counts as what the listing left
+ * behind: the plugin's own GC runs 1 s after the sample that follows a listing, and V8 hands the
+ * freed pages back to the OS within about 10 s (its memory reducer).
+ */
+export const SETTLE_S = 12;
+
 const mark = (ok: boolean | undefined): Mark => (ok === undefined ? '' : ok ? '✓' : '✗');
 const withMark = (text: string, ok: boolean | undefined) => (ok === undefined || text === '-' ? text : `${text} ${mark(ok)}`);
 
@@ -154,9 +164,10 @@ function pluginRows(title: string, runs: Array<PluginFigures | { notMeasured: st
   row('  flips timed (missed)', '≥ 20', (p) => `${p.latencyMs.length} (${p.latencyMissed})`);
   row('steady CPU, % of one core', '≤ 0.5 at 10k', (p, i) => withMark(fmtM(p.cpuPct, 2), ns[i] === 10000 ? p.cpuPct.value <= 0.5 : undefined));
   row('  SET lines written per second', '≈ N', (p) => fmt(p.setLinesPerS));
-  row('RSS after the initial snapshot, MB', '≤ 64 at 10k', (p, i) => withMark(fmt(p.rssFirstMb, 1), ns[i] === 10000 && p.rssFirstMb !== undefined ? p.rssFirstMb <= 64 : undefined));
+  row('RSS at the first batch (start-up transient), MB', '', (p) => fmt(p.rssFirstMb, 1));
+  row(`RSS after the initial snapshot (${SETTLE_S} s on), MB`, '≤ 64 at 10k', (p, i) => withMark(fmt(p.rssSettledMb, 1), ns[i] === 10000 && p.rssSettledMb !== undefined ? p.rssSettledMb <= 64 : undefined));
   row('RSS steady (median), MB', '≤ 64 at 10k', (p, i) => withMark(fmt(p.rssSteadyMb, 1), ns[i] === 10000 && p.rssSteadyMb !== undefined ? p.rssSteadyMb <= 64 : undefined));
-  row('RSS after a resync (daemon-reload), MB', '≤ 64 at 10k', (p, i) =>
+  row(`RSS after a resync (daemon-reload; ${SETTLE_S} s on), MB`, '≤ 64 at 10k', (p, i) =>
     withMark(p.resync ? fmt(p.rssAfterResyncMb, 1) : 'not forced', ns[i] === 10000 && p.rssAfterResyncMb !== undefined ? p.rssAfterResyncMb <= 64 : undefined));
   row('RSS peak (VmHWM), MB', '', (p) => fmt(p.rssPeakMb, 1));
   row('resync after daemon-reload: plugin CPU, ms', '', (p) => (p.resync ? fmtM(p.resync.cpuMs) : 'not forced'));

@@ -50,9 +50,10 @@ export class PluginProc {
   stderr = '';
   /** its `systemdunits.plugin: …` lines (what an operator sees in the agent's log), first 100 */
   readonly messages: string[] = [];
-  /** `resync: N units, …, completed in X ms` lines of its debug output, oldest first; counted as
-   * they arrive: a storm of debug lines after a reload would push them out of `stderr` */
-  readonly resyncs: Array<{ units: number; completedMs: number }> = [];
+  /** `resync: N units, …, completed in X ms` lines of its debug output, oldest first, with when we
+   * read them (performance.now()); counted as they arrive: a storm of debug lines after a reload
+   * would push them out of `stderr` */
+  readonly resyncs: Array<{ units: number; completedMs: number; atMs: number }> = [];
   private stderrPartial = '';
   /** RSS and CPU (s) read the moment the first complete batch arrived */
   atFirst: { rss: Rss | undefined; cpuS: number | undefined } | undefined;
@@ -96,7 +97,7 @@ export class PluginProc {
         continue;
       }
       const m = /resync: (\d+) units, \d+ new \(listed in \d+ ms, completed in (\d+) ms\)/.exec(line);
-      if (m) this.resyncs.push({ units: Number(m[1]), completedMs: Number(m[2]) });
+      if (m) this.resyncs.push({ units: Number(m[1]), completedMs: Number(m[2]), atMs: performance.now() });
     }
   }
 
