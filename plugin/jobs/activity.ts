@@ -17,6 +17,7 @@ import { readCounters, type SocketAcceptIndex, type SocketCounters } from '../sy
 import { decodeUnitName, nameHash, unitPath } from '../units/names.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitSelector } from './selector.js';
+import { forgetRetiredIds } from './job.js';
 
 const debug = debugFor('activity');
 
@@ -51,7 +52,7 @@ export class SocketActivityJob {
   readonly chartType: string;
   private readonly selector: UnitSelector;
   private readonly sockets = new Map<string, SocketCharts>();
-  /** Every chart-id part handed out, and to which unit name: never reused for another unit. */
+  /** Chart-id parts handed out, and to which unit name: the live ones and the latest retired. */
   private readonly idOwners = new Map<string, string>();
   private scheduler: Scheduler | undefined;
   private round: Promise<void> | undefined;
@@ -129,6 +130,8 @@ export class SocketActivityJob {
       this.sockets.delete(name);
       debug('%s: %s no longer charted', this.config.name, name);
     }
+    // Sockets made and dropped at run time (transient ones) would otherwise grow it for good.
+    forgetRetiredIds(this.idOwners, this.sockets);
   }
 
   private async poll(systemd: SystemdManager, selected: SocketCharts[], nowUs: number): Promise<void> {

@@ -2,6 +2,7 @@
 // lines, dimension ids of retired units, object paths, and the watchdog that notices a hung systemd.
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { socketChartId } from '../../plugin/jobs/activity.js';
 import { dimensionId, forgetRetiredIds } from '../../plugin/jobs/job.js';
 import { MAX_LINE, readRequests, type FunctionCall } from '../../plugin/netdata/requests.js';
 import { Watchdog, type WatchdogOptions } from '../../plugin/systemd/watchdog.js';
@@ -78,6 +79,17 @@ describe('dimension ids of retired units', () => {
     for (const [name, { id }] of live) expect(owners.get(id)).toBe(name);
     expect(owners.has('conn@4999.service')).toBe(true); // the newest retired are kept
     expect(owners.has('conn@0.service')).toBe(false);
+  });
+
+  it('of sockets with activity charts are forgotten the same way (sockets made and dropped at run time)', () => {
+    const owners = new Map<string, string>();
+    const live = new Map([['web.socket', { id: socketChartId('web.socket', owners) }]]);
+    for (let i = 0; i < 3000; i++) {
+      socketChartId(`run-u${i}.socket`, owners);
+      forgetRetiredIds(owners, live, 100);
+    }
+    expect(owners.size).toBe(101);
+    expect(owners.get('web')).toBe('web.socket');
   });
 
   it('still keep a colliding live name off a live id', () => {
