@@ -9,7 +9,7 @@ import { StateValue } from '../units/states.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitSelector } from './selector.js';
 import type { JobConfig } from '../config.js';
-import { perConnectionGroup } from '../units/instances.js';
+import { instanceGroupOf } from '../units/instances.js';
 import { UnitCounts } from './counts.js';
 import { aggregateValue } from './instances.js';
 import type { SummaryCharts } from './summary.js';
@@ -144,7 +144,7 @@ export class Job {
       const chart = this.charts.get(type) ?? this.newChart(unitStateChartKind(type)!);
       const keep = new Set<string>();
       for (const unit of units.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        const group = this.config.aggregateInstances ? perConnectionGroup(unit.name) : undefined;
+        const group = this.config.aggregateInstances ? instanceGroupOf(unit) : undefined;
         const key = group ? group.key : unit.name;
         let dim = chart.dims.get(key);
         if (!keep.has(key)) {

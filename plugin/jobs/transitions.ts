@@ -9,7 +9,7 @@
 import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import type { JobConfig } from '../config.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
-import { perConnectionGroup } from '../units/instances.js';
+import { instanceGroupOf } from '../units/instances.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { dimensionName } from './job.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
@@ -38,7 +38,6 @@ interface Counter {
 
 export class UnitTransitions extends SummaryCharts {
   private readonly counters = new Map<SummaryChart, Counter>();
-  private readonly perConnection = new WeakMap<Unit, boolean>();
   /** The table's state version at the previous sample: units changed after it changed in this interval. */
   private seenStates: number;
 
@@ -115,9 +114,7 @@ export class UnitTransitions extends SummaryCharts {
   }
 
   private isPerConnection(unit: Unit): boolean {
-    let v = this.perConnection.get(unit);
-    if (v === undefined) this.perConnection.set(unit, (v = perConnectionGroup(unit.name) !== undefined));
-    return v;
+    return instanceGroupOf(unit) !== undefined;
   }
 }
 

@@ -23,6 +23,8 @@ const PER_CONNECTION = new RegExp(
     ')$',
 );
 
+import type { Unit } from './table.js';
+
 export interface InstanceGroup {
   /** What the group's dimension is called: `foo@*.service`. No unit name contains `*`. */
   readonly key: string;
@@ -42,4 +44,13 @@ export function perConnectionGroup(name: string): InstanceGroup | undefined {
   if (!PER_CONNECTION.test(name.slice(at + 1, dot))) return undefined;
   const prefix = name.slice(0, at);
   return { key: `${prefix}@*${name.slice(dot)}`, socket: `${prefix}.socket` };
+}
+
+/**
+ * perConnectionGroup of a unit, worked out once per unit: jobs ask on every change of the table's
+ * membership, for every unit (10,000 calls a time at 10,000 units).
+ */
+export function instanceGroupOf(unit: Unit): InstanceGroup | undefined {
+  if (unit.instanceGroup === undefined) unit.instanceGroup = perConnectionGroup(unit.name) ?? null;
+  return unit.instanceGroup ?? undefined;
 }

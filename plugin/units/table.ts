@@ -8,6 +8,7 @@
 
 import { unitNameFromPath, unitType } from './names.js';
 import { stateValue, type StateValue } from './states.js';
+import type { InstanceGroup } from './instances.js';
 
 export interface Unit {
   readonly name: string;
@@ -32,6 +33,8 @@ export interface Unit {
    * (`web.service failed start-limit-hit`). Set by the failure reporter, shown in the alarm text.
    */
   triggered?: string;
+  /** Its Accept=yes instance group (see units/instances.ts), null if none; undefined until asked. */
+  instanceGroup?: InstanceGroup | null;
 }
 
 export interface UnitSnapshot {
