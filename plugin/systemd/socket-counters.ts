@@ -14,6 +14,7 @@ import { unitPath } from '../units/names.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { debugFor, errorText } from '../log.js';
 import { BusCallError } from './bus.js';
+import { CoalescedRun } from './coalesced.js';
 import { mapLimited } from './limit.js';
 import type { SystemdManager } from './manager.js';
 
@@ -72,8 +73,7 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
  */
 export class SocketAcceptIndex {
   private readonly known = new Map<string, { accept: boolean; reloads: number }>();
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly reads = new CoalescedRun(() => this.readMissing());
 
   constructor(
     private readonly table: UnitTable,
@@ -92,21 +92,7 @@ export class SocketAcceptIndex {
 
   /** Starts reading, in the background, what is missing or older than the latest reload. */
   refresh(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.readMissing();
-        } while (this.again);
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
+    return this.reads.request();
   }
 
   private async readMissing(): Promise<void> {

@@ -4,6 +4,7 @@
 // and reconnects with backoff. It writes the table; it knows nothing about charts.
 
 import { Bus, BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
+import { CoalescedRun } from './coalesced.js';
 import { Watchdog } from './watchdog.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
 import { unitNameFromPath, unitPath } from '../units/names.js';
@@ -67,8 +68,10 @@ export class UnitSync {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnecting = false;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private resyncRunning: Promise<void> | undefined;
-  private resyncAgain = false;
+  private readonly resyncs = new CoalescedRun(
+    () => this.snapshot(),
+    () => this.stopped,
+  );
   private resyncSoonTimer: NodeJS.Timeout | undefined;
   private readonly lookups = new Map<string, PendingLookup>();
   private readonly transientByName = new Map<string, boolean>();
@@ -150,21 +153,7 @@ export class UnitSync {
 
   /** Asks for a full resync; calls that arrive while one runs are folded into one more. */
   resync(): Promise<void> {
-    if (this.resyncRunning) {
-      this.resyncAgain = true;
-      return this.resyncRunning;
-    }
-    this.resyncRunning = (async () => {
-      try {
-        do {
-          this.resyncAgain = false;
-          await this.snapshot();
-        } while (this.resyncAgain && !this.stopped);
-      } finally {
-        this.resyncRunning = undefined;
-      }
-    })();
-    return this.resyncRunning;
+    return this.resyncs.request();
   }
 
   private async connect(): Promise<void> {
@@ -425,7 +414,7 @@ export class UnitSync {
    */
   private replaceConnection(sent: number): void {
     const old = this.bus;
-    if (!old || this.reconnecting || this.resyncRunning || this.stopped) return;
+    if (!old || this.reconnecting || this.resyncs.busy || this.stopped) return;
     logError(`replacing the D-Bus connection after ${sent} messages (dbus-next cannot number more than 2^32)`);
     this.bus = undefined;
     this.manager = undefined;

@@ -1,10 +1,12 @@
 // What keeps the plugin's memory bounded and its view of systemd honest, piece by piece: stdin
-// lines, dimension ids of retired units, object paths, and the watchdog that notices a hung systemd.
+// lines, dimension ids of retired units, object paths, the watchdog that notices a hung systemd,
+// and background work that folds the requests made while it runs into one more run.
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { socketChartId } from '../../plugin/jobs/activity.js';
 import { dimensionId, forgetRetiredIds } from '../../plugin/jobs/job.js';
 import { MAX_LINE, readRequests, type FunctionCall } from '../../plugin/netdata/requests.js';
+import { CoalescedRun } from '../../plugin/systemd/coalesced.js';
 import { Watchdog, type WatchdogOptions } from '../../plugin/systemd/watchdog.js';
 import { unitNameFromPath, unitPath } from '../../plugin/units/names.js';
 
@@ -172,5 +174,51 @@ describe('watchdog', () => {
     await sleep(60);
     dog.stop();
     expect(events[0]).toBe('worn 150');
+  });
+});
+
+describe('background work requested while it runs (resyncs, Accept reads)', () => {
+  it('runs once more after the run under way, however many requests came meanwhile, never two at once', async () => {
+    let runs = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let release: () => void = () => {};
+    const work = new CoalescedRun(async () => {
+      runs++;
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      await new Promise<void>((r) => (release = r));
+      inFlight--;
+    });
+    const first = work.request();
+    const during = [work.request(), work.request(), work.request()];
+    expect(work.busy).toBe(true);
+    release();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(runs).toBe(2); // the three requests folded into one more run
+    release();
+    await Promise.all([first, ...during]);
+    expect({ runs, maxInFlight, busy: work.busy }).toEqual({ runs: 2, maxInFlight: 1, busy: false });
+    void work.request();
+    release();
+    expect(runs).toBe(3); // idle again: a request runs at once
+  });
+
+  it('makes no extra run once its owner has stopped', async () => {
+    let runs = 0;
+    let stopped = false;
+    let release: () => void = () => {};
+    const work = new CoalescedRun(
+      async () => {
+        runs++;
+        await new Promise<void>((r) => (release = r));
+      },
+      () => stopped,
+    );
+    const p = work.request();
+    void work.request();
+    stopped = true;
+    release();
+    await p;
+    expect(runs).toBe(1);
   });
 });
