@@ -2,7 +2,7 @@
 // interval later), then aligned to update_every boundaries of the wall clock (as the agent's own
 // collectors are) and kept on the monotonic clock so clock steps cannot bunch or skip samples.
 // The agent takes the shorter first interval from BEGIN's microseconds. A tick missed because the
-// process was stalled is skipped, not replayed.
+// process was stalled is skipped, not replayed, and no two ticks come less than half a step apart.
 
 import { performance } from 'node:perf_hooks';
 
@@ -59,7 +59,11 @@ export class Scheduler {
     // Timers may fire a hair early; never sample before the boundary.
     if (now < this.due - 0.5) return this.arm();
     this.onTick(Math.round(now * 1000));
-    this.due = nextTick(this.anchor, this.everySec * 1000, this.clock.mono());
+    // At least half a step to the next tick: a tick that fired late (the process was starved of
+    // CPU) would otherwise be followed a few ms later by the one on the next grid point, and the
+    // agent would get two samples milliseconds apart.
+    const stepMs = this.everySec * 1000;
+    this.due = nextTick(this.anchor, stepMs, Math.max(this.clock.mono(), now + stepMs / 2));
     if (this.timer !== undefined) this.arm();
   }
 }
