@@ -156,12 +156,10 @@ export class FailureReporter {
     });
   }
 
+  /** Counts a report in progress; call what it returns once, when the report has its reason. */
   private begin(): () => void {
     this.inProgress++;
-    let done = false;
     return () => {
-      if (done) return;
-      done = true;
       if (--this.inProgress === 0) this.release();
     };
   }
@@ -178,9 +176,9 @@ export class FailureReporter {
     unit.triggered = undefined;
     // Beyond the rate limit nothing is read either: a storm of failures costs no D-Bus calls.
     if (!this.log.admit()) return;
+    const done = this.begin();
     // systemd may signal Result (on the type's interface) just after ActiveState (on Unit's): give
     // it a moment rather than write `Result=unknown` or the previous run's Result.
-    const done = this.begin();
     if (unit.type !== 'socket') {
       setTimeout(() => {
         done();

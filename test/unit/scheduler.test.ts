@@ -16,40 +16,41 @@ describe('tick planning', () => {
   });
 });
 
+/**
+ * A Scheduler of 1 s on fake timers and a fake clock whose wall time is `wallOffsetMs` past a
+ * whole second at start; `step(ms)` moves both clocks on together.
+ */
+function runScheduler(wallOffsetMs: number): { ticks: number[]; step: (ms: number) => void; stop: () => void } {
+  vi.useFakeTimers();
+  let mono = 0;
+  const clock: Clock = { mono: () => mono, wall: () => 1_000_000 + wallOffsetMs + mono };
+  const ticks: number[] = [];
+  const s = new Scheduler(1, (us) => ticks.push(us), clock);
+  s.start();
+  const step = (ms: number) => {
+    mono += ms;
+    vi.advanceTimersByTime(ms);
+  };
+  return { ticks, step, stop: () => s.stop() };
+}
+
 describe('Scheduler', () => {
   afterEach(() => vi.useRealTimers());
 
   it('ticks at once, then once per step on the grid, with monotonic microseconds', () => {
-    vi.useFakeTimers();
-    let mono = 0;
-    const clock: Clock = { mono: () => mono, wall: () => 1_000_000 + 250 + mono };
-    const ticks: number[] = [];
-    const s = new Scheduler(1, (us) => ticks.push(us), clock);
-    s.start();
-    for (let i = 0; i < 3500; i += 10) {
-      mono += 10;
-      vi.advanceTimersByTime(10);
-    }
-    s.stop();
+    const { ticks, step, stop } = runScheduler(250);
+    for (let i = 0; i < 3500; i += 10) step(10);
+    stop();
     expect(ticks).toEqual([10_000, 750_000, 1_750_000, 2_750_000]);
   });
 
   it('leaves at least half a step after a tick that fired late, rather than tick again at once', () => {
-    vi.useFakeTimers();
-    let mono = 0;
-    const clock: Clock = { mono: () => mono, wall: () => 1_000_000 + 300 + mono };
-    const ticks: number[] = [];
-    const s = new Scheduler(1, (us) => ticks.push(us), clock);
-    s.start();
-    const step = (ms: number) => {
-      mono += ms;
-      vi.advanceTimersByTime(ms);
-    };
+    const { ticks, step, stop } = runScheduler(300);
     step(1); // the first tick, at once; the grid is 700, 1700, 2700…
     step(699); // 700: on time
     step(1995); // starved: the timer due at 1700 fires at 2695, 5 ms before the next grid point
     for (let i = 0; i < 2000; i++) step(1);
-    s.stop();
+    stop();
     expect(ticks.slice(0, 3)).toEqual([1_000, 700_000, 2_695_000]);
     expect(ticks[3]).toBe(3_700_000); // not 2,700,000: 5 ms after the late one
     for (let i = 1; i < ticks.length; i++) expect(ticks[i]! - ticks[i - 1]!).toBeGreaterThanOrEqual(500_000);
