@@ -228,6 +228,17 @@ export async function credentials(pid: number): Promise<Credentials> {
   };
 }
 
+/** The ids and capability sets of a process, in the shape `unprivileged` describes. */
+export function idsAndCapabilities(c: Credentials): { uid: string[]; gid: string[]; caps: Record<'inh' | 'prm' | 'eff' | 'amb', string> } {
+  return { uid: c.uid, gid: c.gid, caps: { inh: c.capInh, prm: c.capPrm, eff: c.capEff, amb: c.capAmb } };
+}
+
+/** A process running as uid/gid (real, effective, saved and filesystem ids) with no capability at all. */
+export function unprivileged(uid: string, gid: string): ReturnType<typeof idsAndCapabilities> {
+  const none = '0000000000000000';
+  return { uid: [uid, uid, uid, uid], gid: [gid, gid, gid, gid], caps: { inh: none, prm: none, eff: none, amb: none } };
+}
+
 /** Direct children of a process (every thread's). */
 export async function childrenOf(pid: number): Promise<number[]> {
   const { readdir } = await import('node:fs/promises');
