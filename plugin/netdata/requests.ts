@@ -32,12 +32,17 @@ export type Request =
   /** Lines v2 sends that need nothing from us (FUNCTION_PROGRESS). */
   | { kind: 'none' };
 
+/** Space, tab, CR, LF and `=`: what separates words for the agent's tokenizer. */
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a || code === 0x3d;
+}
+
 /** Splits a line the way the agent's tokenizer does (blanks separate; '…' or "…" quote). */
 export function tokenize(line: string): string[] {
   const words: string[] = [];
   let i = 0;
   while (i < line.length) {
-    while (i < line.length && /[ \t\r\n=]/.test(line[i]!)) i++;
+    while (i < line.length && isBlank(line.charCodeAt(i))) i++;
     if (i >= line.length) break;
     const quote = line[i];
     if (quote === '"' || quote === "'") {
@@ -47,7 +52,7 @@ export function tokenize(line: string): string[] {
       i = end + 1;
     } else {
       let j = i;
-      while (j < line.length && !/[ \t\r\n=]/.test(line[j]!)) j++;
+      while (j < line.length && !isBlank(line.charCodeAt(j))) j++;
       words.push(line.slice(i, j));
       i = j;
     }
@@ -159,7 +164,9 @@ export function readRequests(input: Readable, handlers: RequestHandlers, options
         debug('ignored an over-long stdin line (%d bytes)', dropping);
         ignored(`an over-long line (over ${MAX_LINE} bytes)`);
       } else {
-        onLine(Buffer.concat(held, heldBytes).toString('utf8').replace(/\r$/, ''));
+        // Most lines lie within one chunk: decoded in place, without a copy.
+        const line = (held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes)).toString('utf8');
+        onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
       }
       held = [];
       heldBytes = 0;
