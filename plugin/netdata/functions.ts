@@ -44,6 +44,8 @@ export const DEFAULT_LIMITS: RouterLimits = { maxRunning: 2, maxQueued: 16 };
 
 /** Time kept back from the caller's timeout for writing the answer. */
 const ANSWER_MARGIN_MS = 500;
+/** How long after its deadline a run that has not answered is answered 504 for (within the margin). */
+const OVERRUN_MS = 250;
 /** A caller's timeout is clamped to this: a call never holds a slot or a queue place longer. */
 export const MAX_TIMEOUT_SEC = 120;
 /** A queued call started with less time than this left is answered 503 instead. */
@@ -58,7 +60,7 @@ interface Owed {
 interface Pending extends Owed {
   readonly spec: FunctionSpec;
   readonly args: readonly string[];
-  /** Monotonic ms by which the answer is written. */
+  /** Monotonic ms: the run's deadline, and when a call still queued is answered. */
   readonly answerBy: number;
 }
 
@@ -145,7 +147,7 @@ export class FunctionRouter {
       this.next();
     };
     // The run is given the deadline and keeps to it; this answers for it if it does not.
-    guard = setTimeout(() => done(error(504, `${p.spec.name} did not finish in time`)), Math.max(0, p.answerBy - performance.now()));
+    guard = setTimeout(() => done(error(504, `${p.spec.name} did not finish in time`)), Math.max(0, p.answerBy + OVERRUN_MS - performance.now()));
     let running: Promise<FunctionAnswer>;
     try {
       running = p.spec.run(p.args, p.answerBy);
