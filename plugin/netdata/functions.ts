@@ -7,8 +7,8 @@
 // that has not finished a 504. A burst of calls therefore costs a bounded amount of memory and
 // work, and the answers to it are written in one piece per slice of stdin.
 
-import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
-import { canEchoTransaction, type ProtocolWriter } from './protocol.js';
+import { debugFor, errorText, logError } from '../log.js';
+import { canEchoTransaction, MAX_TRANSACTION_BYTES, type ProtocolWriter } from './protocol.js';
 import type { FunctionCall } from './requests.js';
 
 const debug = debugFor('functions');
@@ -48,6 +48,8 @@ const ANSWER_MARGIN_MS = 500;
 const OVERRUN_MS = 250;
 /** A caller's timeout is clamped to this: a call never holds a slot or a queue place longer. */
 export const MAX_TIMEOUT_SEC = 120;
+/** How often stderr may say that calls could not be answered. */
+const UNANSWERABLE_SAY_EVERY_MS = 60_000;
 /** A queued call started with less time than this left is answered 503 instead. */
 const MIN_RUN_MS = 100;
 
@@ -73,6 +75,9 @@ export class FunctionRouter {
   private expiry: NodeJS.Timeout | undefined;
   private flushQueued = false;
   private stopped = false;
+  /** Calls that could not be answered since stderr last said so, and when it did. */
+  private unanswerable = 0;
+  private unanswerableSaidAt = -Infinity;
 
   constructor(
     private readonly writer: ProtocolWriter,
@@ -99,8 +104,17 @@ export class FunctionRouter {
   handle(call: FunctionCall): void {
     if (this.stopped) return;
     if (!canEchoTransaction(call.transaction)) {
-      // No answer can reach the caller; the agent times it out on its side.
-      logErrorThrottled('function-transaction', `cannot answer a function call whose transaction id cannot be written back on the protocol (${JSON.stringify(call.transaction.slice(0, 40))}…)`);
+      // No answer can reach the caller; the agent times it out on its side. Said once a minute.
+      this.unanswerable++;
+      const now = performance.now();
+      if (now - this.unanswerableSaidAt >= UNANSWERABLE_SAY_EVERY_MS) {
+        logError(
+          `cannot answer ${this.unanswerable} function call(s): a transaction id that cannot be written back on the protocol ` +
+            `(blanks, quotes, '=', control characters or over ${MAX_TRANSACTION_BYTES} bytes), e.g. ${JSON.stringify(call.transaction.slice(0, 40))}`,
+        );
+        this.unanswerable = 0;
+        this.unanswerableSaidAt = now;
+      }
       return;
     }
     const [name = '', ...args] = call.command.split(/\s+/).filter((w) => w !== '');
