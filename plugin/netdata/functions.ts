@@ -1,11 +1,11 @@
 // Netdata Functions: the plugin declares them once and answers the calls that arrive on stdin with
 // FUNCTION_RESULT_BEGIN … FUNCTION_RESULT_END. A call for a name nobody registered gets a 404.
 //
-// Calls are bounded: MAX_RUNNING run at once, MAX_QUEUED wait (holding only the request's words),
-// and anything beyond gets a 503 at once. Every call whose transaction can be echoed gets exactly
-// one answer, by its deadline: a queued call that is still waiting then gets a 503, a running one
-// that has not finished a 504. A burst of calls therefore costs a bounded amount of memory and
-// work, and the answers to it are written in one piece per slice of stdin.
+// Calls are bounded (DEFAULT_LIMITS): one runs at a time, a few wait (holding only the words of
+// the request), and any more get a 503 at once. Every call whose transaction can be echoed gets
+// exactly one answer, by its deadline: a call still waiting then gets a 503, a run that has not
+// finished a 504. A burst of calls therefore costs a bounded amount of memory and work, and the
+// answers to it are written in one piece per slice of stdin.
 
 import { debugFor, errorText, logError } from '../log.js';
 import { canEchoTransaction, MAX_TRANSACTION_BYTES, type ProtocolWriter } from './protocol.js';
@@ -39,8 +39,11 @@ export interface RouterLimits {
   readonly maxQueued: number;
 }
 
-/** One call at a time reads systemd (about 30 bus calls); a few more wait their turn. */
-export const DEFAULT_LIMITS: RouterLimits = { maxRunning: 2, maxQueued: 16 };
+/**
+ * One call at a time reads systemd: socket-units keeps about 30 bus calls in flight, and the bus
+ * allows 64, which the unit lookups behind the state charts need too. A few more wait their turn.
+ */
+export const DEFAULT_LIMITS: RouterLimits = { maxRunning: 1, maxQueued: 16 };
 
 /** Time kept back from the caller's timeout for writing the answer. */
 const ANSWER_MARGIN_MS = 500;

@@ -120,7 +120,7 @@ describe('a burst of Function calls', () => {
       expect(statuses.filter((s) => s[0] === 200).length).toBeGreaterThanOrEqual(2);
       // Samples went on: one per second, each BEGIN saying how long since the previous one.
       expect(Math.max(...r.gapsMs)).toBeLessThan(2500);
-      // Bounded whatever n: the plugin holds at most 18 calls (the words of each), one stdin chunk
+      // Bounded whatever n: the plugin holds at most 17 calls (the words of each), one stdin chunk
       // (64 KiB) and one slice of answers (256), plus the garbage of parsing before V8 collects
       // it (measured: +19 MB for 10,000, +7 MB for 100,000). Unbounded, 10,000 calls took 1.4 GB.
       expect(r.peakRss - r.baseRss).toBeLessThan(64);
