@@ -108,6 +108,8 @@ async function main(): Promise<void> {
     activity.forEach((a) => a.stop());
     sync.stop();
     reporter.stop();
+    requests.stop();
+    functions.stop();
     // Let stdout drain, but never linger: the agent may SIGKILL a plugin that does not go.
     const exit = (): never => process.exit(0);
     setTimeout(exit, 500).unref();
@@ -118,10 +120,16 @@ async function main(): Promise<void> {
   // No SIGPIPE handler: installing one un-ignores the signal for every socket, so a write to the
   // D-Bus socket just as dbus-daemon goes away stopped the plugin. A closed stdout is seen as EPIPE
   // by the protocol writer, which exits then.
-  readRequests(process.stdin, {
-    onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
-    onFunction: (call) => void functions.handle(call),
-  });
+  // stdin waits while stdout has a backlog: a burst of calls cannot pile answers up in memory.
+  const requests = readRequests(
+    process.stdin,
+    {
+      onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
+      onFunction: (call) => functions.handle(call),
+      onCancel: (transaction) => functions.cancel(transaction),
+    },
+    { ready: () => writer.drained() },
+  );
 
   try {
     await sync.start();

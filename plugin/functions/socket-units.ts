@@ -154,6 +154,9 @@ export function socketUnitsFunction(deps: SocketUnitsDeps): FunctionSpec {
     name: SOCKET_UNITS_FUNCTION,
     timeoutSec: TIMEOUT_SEC,
     help: HELP,
+    // On v2 agents, for signed-in users only, as Netdata's own systemd-list-units.
+    tags: 'top',
+    access: 'member',
     run: async (args, deadline): Promise<FunctionAnswer> => {
       if (args.includes('info')) return { status: 200, body: socketUnitsInfo() };
       const systemd = deps.systemd();

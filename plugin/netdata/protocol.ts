@@ -45,6 +45,18 @@ const UNSAFE_WORD = /['"\\=`\x00-\x1f\x7f]/g;
 /** Tests without allocating: ids are cleaned once by their owners, then written every sample. */
 const SAFE_ID = /^[A-Za-z0-9_.@:+-]+$/;
 
+/** Longest transaction id echoed: the answer's first line stays within the 1 KiB line buffer of
+ * the oldest agents, which read longer lines in pieces (a piece would be taken for a command). */
+export const MAX_TRANSACTION_BYTES = 512;
+/** What the agent's tokenizer splits or unquotes on, and control characters. U+FFFD stands for
+ * bytes that were not UTF-8: echoing it would not give the agent back its own bytes. */
+const UNECHOABLE = /[\s'"=\x00-\x1f\x7f\ufffd]/;
+
+/** Whether a transaction id can be written back as one word the agent reads as it sent it. */
+export function canEchoTransaction(tx: string): boolean {
+  return tx !== '' && !UNECHOABLE.test(tx) && Buffer.byteLength(tx) <= MAX_TRANSACTION_BYTES;
+}
+
 export function safeId(text: string): string {
   if (SAFE_ID.test(text)) return text;
   const id = text.replace(UNSAFE_ID, '_');
@@ -194,19 +206,32 @@ export class ProtocolWriter {
     return this.line('DISABLE');
   }
 
-  /** Declares a function the agent may call, in the form every agent from 1.37 to v2 accepts. */
-  functionDeclaration(name: string, timeoutSec: number, help: string): this {
-    return this.line(`FUNCTION GLOBAL "${safeWord(name)}" ${int(timeoutSec)} "${safeWord(help)}"`);
+  /**
+   * Declares a function the agent may call. v2 agents read two more words, tags and access:
+   * `FUNCTION GLOBAL "name" timeout "help" "tags" "access"` (src/plugins.d/pluginsd_functions.c;
+   * access is hex bits or one of the role words any, member, admin; without it the Function is
+   * open to anyone who reaches the agent's API). Checked by hand (Dec 2026) with this line:
+   * Debian's 1.37.1 ignores the extra words (the function is listed in /api/v1/info with its help
+   * and timeout, the plugin keeps running, nothing logged); v2.10.4 lists it with access
+   * signed-in, same-space, anonymous-data, sensitive-data and answers an anonymous
+   * /api/v3/function call 412. So one form serves every agent; no choice by NETDATA_VERSION.
+   */
+  functionDeclaration(name: string, timeoutSec: number, help: string, extra?: { tags: string; access: string }): this {
+    const tail = extra ? ` "${safeWord(extra.tags)}" "${safeWord(extra.access)}"` : '';
+    return this.line(`FUNCTION GLOBAL "${safeWord(name)}" ${int(timeoutSec)} "${safeWord(help)}"${tail}`);
   }
 
   /**
    * The agent ends an answer at any line whose first word is FUNCTION_RESULT_END, and reads long
    * lines in pieces, so that word must never appear in the body at all. JSON can always avoid it:
    * it occurs only inside strings, where `_` may be written `\u005f` and decodes the same.
+   * The transaction is echoed as it came (the agent matches it byte for byte); the caller makes
+   * sure it `canEchoTransaction`.
    */
   functionResult(r: FunctionResult): this {
+    if (!canEchoTransaction(r.transaction)) throw new RangeError('a transaction id that cannot be echoed on the protocol');
     const body = JSON.stringify(r.json ?? null).replaceAll('FUNCTION_RESULT_END', 'FUNCTION_RESULT\\u005fEND');
-    this.line(`FUNCTION_RESULT_BEGIN ${safeId(r.transaction)} ${int(r.status)} application/json ${int(r.expires)}`);
+    this.line(`FUNCTION_RESULT_BEGIN ${r.transaction} ${int(r.status)} application/json ${int(r.expires)}`);
     this.line(body);
     return this.line('FUNCTION_RESULT_END');
   }

@@ -93,6 +93,8 @@ describe('the systemd-socket-units function against real systemd', () => {
     const decl = plugin.lines.filter((l) => l.startsWith('FUNCTION '));
     expect(decl).toHaveLength(1);
     expect(tokenize(decl[0]!).slice(0, 4)).toEqual(['FUNCTION', 'GLOBAL', 'systemd-socket-units', '10']);
+    // v2's tags and access: signed-in users only (1.37.1 ignores both words).
+    expect(tokenize(decl[0]!).slice(5)).toEqual(['top', 'member']);
     expect(plugin.lines.indexOf(decl[0]!)).toBeLessThan(plugin.lines.findIndex((l) => l.startsWith('CHART ')));
   });
 

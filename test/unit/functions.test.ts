@@ -2,10 +2,10 @@
 // names, 500 for a function that throws), the body that cannot end the answer early, and the
 // socket units table in the agent's documented table format.
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { COLUMNS, listenAddresses, socketUnitsInfo, socketUnitsTable, type SocketRow } from '../../plugin/functions/socket-units.js';
-import { FunctionRouter } from '../../plugin/netdata/functions.js';
-import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
+import { FunctionRouter, MAX_TIMEOUT_SEC } from '../../plugin/netdata/functions.js';
+import { MAX_TRANSACTION_BYTES, ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 
 function capture(): { writer: ProtocolWriter; text: () => string } {
@@ -53,22 +53,57 @@ describe('function declaration', () => {
     expect(text()).toBe('FUNCTION GLOBAL "systemd-socket-units" 10 "Socket units: _state_"\n');
     expect(tokenize(text().trim())).toEqual(['FUNCTION', 'GLOBAL', 'systemd-socket-units', '10', 'Socket units: _state_']);
   });
+
+  it('carries v2\'s tags and access words after the help when the function has an access', () => {
+    const { writer, text } = capture();
+    const router = new FunctionRouter(writer);
+    router.register({ name: 'x-one', timeoutSec: 5, help: 'one', tags: 'top', access: 'member', run: async () => ({ status: 200, body: {} }) });
+    router.declareAll();
+    writer.flush();
+    expect(tokenize(text().trim())).toEqual(['FUNCTION', 'GLOBAL', 'x-one', '5', 'one', 'top', 'member']);
+  });
 });
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const call = (transaction: string, command = 'x-slow', timeoutSec: number | undefined = 10) => ({ transaction, timeoutSec, command });
+
+/** A router with one function whose runs finish when the test says so. */
+function gated(limits = { maxRunning: 2, maxQueued: 3 }) {
+  const out = capture();
+  const router = new FunctionRouter(out.writer, limits);
+  const runs: { args: readonly string[]; left: number; finish: () => void }[] = [];
+  router.register({
+    name: 'x-slow',
+    timeoutSec: 7,
+    help: '',
+    run: (args, deadline) =>
+      new Promise((resolve) => runs.push({ args, left: deadline - performance.now(), finish: () => resolve({ status: 200, body: { args } }) })),
+  });
+  /** Answers so far, by transaction. */
+  const byTx = () => {
+    const m = new Map<string, number[]>();
+    for (const a of answers(out.text())) m.set(a.tx, [...(m.get(a.tx) ?? []), a.status]);
+    return m;
+  };
+  return { ...out, router, runs, byTx };
+}
+
 describe('function router', () => {
-  it('answers 404 for a name nobody registered, and declares only registered ones', async () => {
+  it('answers 404 for a name nobody registered, 400 for none, and declares only registered ones', async () => {
     const { writer, text } = capture();
     const router = new FunctionRouter(writer);
     router.register({ name: 'x-one', timeoutSec: 5, help: 'one', run: async () => ({ status: 200, body: { ok: 1 } }) });
     router.declareAll();
     writer.flush();
-    await router.handle({ transaction: 't1', timeoutSec: 10, command: 'systemd-units info' });
-    await router.handle({ transaction: 't2', timeoutSec: 10, command: 'x-one' });
-    await new Promise((r) => setImmediate(r));
+    router.handle({ transaction: 't1', timeoutSec: 10, command: 'systemd-units info' });
+    router.handle({ transaction: 't2', timeoutSec: 10, command: 'x-one' });
+    router.handle({ transaction: 't3', timeoutSec: 10, command: '' });
+    await sleep(5);
     expect(text().split('\n')[0]).toBe('FUNCTION GLOBAL "x-one" 5 "one"');
-    const [a, b] = answers(text());
+    const [a, c, b] = answers(text());
     expect(a).toMatchObject({ tx: 't1', status: 404, type: 'application/json' });
     expect(JSON.parse(a!.body)).toEqual({ status: 404, error_message: "systemdunits.plugin has no function 'systemd-units'" });
+    expect(c).toMatchObject({ tx: 't3', status: 400 });
     expect(b).toMatchObject({ tx: 't2', status: 200 });
     expect(JSON.parse(b!.body)).toEqual({ ok: 1 });
   });
@@ -86,14 +121,97 @@ describe('function router', () => {
         throw new Error('boom');
       },
     });
-    await router.handle({ transaction: 't3', timeoutSec: 4, command: 'x-bad  info after:1 ' });
-    await new Promise((r) => setImmediate(r));
+    router.handle({ transaction: 't3', timeoutSec: 4, command: 'x-bad  info after:1 ' });
+    await sleep(5);
     expect(seen[0]!.args).toEqual(['info', 'after:1']);
     expect(seen[0]!.left).toBeGreaterThan(3000);
     expect(seen[0]!.left).toBeLessThanOrEqual(4000);
     const [a] = answers(text());
     expect(a).toMatchObject({ tx: 't3', status: 500 });
     expect(JSON.parse(a!.body).error_message).toContain('boom');
+  });
+
+  it('runs a few calls, queues a few, refuses the rest at once with a 503, and answers each exactly once', async () => {
+    const { router, runs, byTx } = gated();
+    for (let i = 0; i < 1000; i++) router.handle(call(`t${i}`));
+    expect(router.load).toEqual({ running: 2, queued: 3 });
+    expect(runs).toHaveLength(2);
+    await sleep(5);
+    expect(byTx().size).toBe(995); // all but the running and the queued, in one write
+    expect([...byTx().values()].every((s) => s.length === 1 && s[0] === 503)).toBe(true);
+    for (let n = 0; n < 5; n++) {
+      runs[n]!.finish();
+      await sleep(2);
+    }
+    expect(runs).toHaveLength(5); // the queued ones ran in turn
+    expect(router.load).toEqual({ running: 0, queued: 0 });
+    const got = byTx();
+    expect(got.size).toBe(1000);
+    expect(['t0', 't1', 't2', 't3', 't4'].map((t) => got.get(t))).toEqual([[200], [200], [200], [200], [200]]);
+    runs[0]!.finish(); // a second resolution changes nothing
+    await sleep(2);
+    expect(byTx().get('t0')).toEqual([200]);
+  });
+
+  it('answers by the deadline: a queued call that got no turn 503, a running one that did not finish 504', async () => {
+    const { router, runs, byTx } = gated({ maxRunning: 1, maxQueued: 1 });
+    const sent = performance.now();
+    router.handle(call('run', 'x-slow', 1));
+    router.handle(call('wait', 'x-slow', 1));
+    await sleep(300);
+    expect(byTx().size).toBe(0);
+    while (byTx().size < 2) await sleep(10);
+    expect(performance.now() - sent).toBeLessThan(1000);
+    expect(byTx()).toEqual(new Map([['run', [504]], ['wait', [503]]]));
+    runs[0]!.finish(); // too late: no second answer
+    await sleep(5);
+    expect(byTx().get('run')).toEqual([504]);
+    expect(runs).toHaveLength(1); // the expired call never ran
+    expect(router.load).toEqual({ running: 0, queued: 0 });
+  });
+
+  it('uses the function\'s own timeout for a missing one and clamps a huge one', async () => {
+    const { router, runs } = gated();
+    router.handle({ transaction: 'a', timeoutSec: undefined, command: 'x-slow' });
+    router.handle(call('b', 'x-slow', 1e300));
+    expect(runs[0]!.left).toBeGreaterThan(6000);
+    expect(runs[0]!.left).toBeLessThanOrEqual(7000);
+    expect(runs[1]!.left).toBeLessThanOrEqual(MAX_TIMEOUT_SEC * 1000);
+    expect(runs[1]!.left).toBeGreaterThan(MAX_TIMEOUT_SEC * 1000 - 1000);
+    runs.forEach((r) => r.finish());
+  });
+
+  it('echoes any printable transaction id, and says once on stderr that it cannot answer the others', async () => {
+    const stderr: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (stderr.push(String(chunk)), true));
+    try {
+      const { router, byTx } = gated();
+      const fine = ['a/b', 'ünï✓-Ω', '\\x', '`x`', 't'.repeat(MAX_TRANSACTION_BYTES)];
+      for (const tx of fine) router.handle(call(tx, 'nope'));
+      for (const tx of ['a b', 'a"b', "a'b", 'a=b', 'a\tb', 'a\u0001', 'a\u007f', 'x\ufffd', 't'.repeat(MAX_TRANSACTION_BYTES + 1)]) router.handle(call(tx, 'nope'));
+      await sleep(5);
+      expect([...byTx().keys()]).toEqual(fine);
+      expect(stderr.filter((l) => l.includes('transaction id'))).toHaveLength(1);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('answers a cancelled queued call once (499) and frees its place; stop() silences everything', async () => {
+    const { router, runs, byTx } = gated({ maxRunning: 1, maxQueued: 1 });
+    router.handle(call('r'));
+    router.handle(call('q'));
+    router.cancel('q');
+    router.cancel('r'); // running: it runs out
+    router.handle(call('q2'));
+    await sleep(5);
+    expect(byTx()).toEqual(new Map([['q', [499]]]));
+    expect(router.load).toEqual({ running: 1, queued: 1 });
+    router.stop();
+    runs[0]!.finish();
+    router.handle(call('late'));
+    await sleep(5);
+    expect(byTx()).toEqual(new Map([['q', [499]]]));
   });
 
   it('writes bodies the end keyword cannot cut short, and that decode to the same value', () => {
