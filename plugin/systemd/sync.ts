@@ -95,6 +95,7 @@ export class UnitSync {
       maxMessages: options.maxMessagesPerConnection ?? MAX_MESSAGES_PER_CONNECTION,
       sent: () => this.bus?.sent,
       ping: () => this.manager?.ping(),
+      pingBus: () => this.manager?.isOnBus().then(() => undefined),
       isTimeout: (err) => err instanceof BusCallError && err.dbusName === TIMEOUT_ERROR,
       onUnresponsive: (reason) => {
         this.table.synced = false;
@@ -105,6 +106,8 @@ export class UnitSync {
         this.resyncLogged('systemd answers again');
       },
       onWornOut: (sent) => this.replaceConnection(sent),
+      // A frozen connection, unlike a frozen systemd, is cured by a new one: onLost reconnects.
+      onStuck: (reason) => this.bus?.close(reason),
     });
   }
 
