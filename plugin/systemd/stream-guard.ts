@@ -25,6 +25,12 @@ export const MAX_HANDSHAKE_BYTES = 16 * 1024;
 const HEADER_BYTES = 16;
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/** The library's error messages quote the bytes they choked on: keep the log line plain and short. */
+function printable(text: string): string {
+  const plain = text.replace(/[^\x20-\x7e]/g, '?');
+  return plain.length > 160 ? `${plain.slice(0, 160)}…` : plain;
+}
+
 /** Bytes after the fixed 16-byte header of a message whose header is sound, or what is wrong with it. */
 export function checkHeader(h: Buffer): { rest: number } | { problem: string } {
   const endian = h[0];
@@ -133,7 +139,7 @@ export function guardSocket(socket: Readable & { supportsUnixFd?: boolean }, onF
     try {
       return emit(event, ...args);
     } catch (err) {
-      fault(`cannot decode a message from the bus: ${errorText(err)}`);
+      fault(`cannot decode a message from the bus: ${printable(errorText(err))}`);
       return true;
     }
   }) as typeof socket.emit;
