@@ -80,6 +80,8 @@ export class Bus extends EventEmitter {
   private closed = false;
   /** Messages sent on this connection; serials never wrap in dbus-next, so callers reconnect early. */
   sent = 0;
+  /** When this connection was made (Date.now()). */
+  readonly openedAt = Date.now();
   /** Messages received so far: the `seq` of the latest one. */
   private received: Seq = 0;
   /** Arrival `seq` of replies, by the serial of the call they answer, until the call takes it. */

@@ -37,6 +37,7 @@ class Link {
   constructor(
     readonly client: Socket,
     readonly daemon: Socket,
+    private readonly onBegin: (link: Link) => void,
   ) {
     client.on('data', (d: Buffer) => this.fromClient(d));
     daemon.on('data', (d: Buffer) => this.fromDaemon(d));
@@ -72,6 +73,7 @@ class Link {
       const text = this.clientTail + d.toString('latin1');
       this.begun = text.includes('BEGIN\r\n');
       this.clientTail = text.slice(-8);
+      if (this.begun) this.onBegin(this);
     }
     this.daemon.write(d);
   }
@@ -143,6 +145,8 @@ export class BusProxy {
   /** Connections accepted so far. */
   opened = 0;
   private readonly links = new Set<Link>();
+  /** Applied to every connection made from now on, `afterMs` after its handshake. */
+  private breakNew: { afterMs: number; bytes: Buffer } | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -156,7 +160,10 @@ export class BusProxy {
     let proxy: BusProxy | undefined;
     const server = createServer((client) => {
       proxy!.opened++;
-      const link = new Link(client, connect(daemonPath));
+      const link = new Link(client, connect(daemonPath), (l) => {
+        const rule = proxy!.breakNew;
+        if (rule) setTimeout(() => l.open && l.inject(rule.bytes), rule.afterMs);
+      });
       proxy!.links.add(link);
       client.on('close', () => proxy!.links.delete(link));
     });
@@ -183,6 +190,11 @@ export class BusProxy {
   /** Injects a header announcing a body of `bodyBytes`, then `fillerBytes` of filler in place of the daemon's messages. */
   injectHeader(bodyBytes: number, fillerBytes = 0): void {
     for (const l of this.current()) l.inject(headerAnnouncing(bodyBytes), fillerBytes);
+  }
+
+  /** From now on, injects `bytes` into every new connection `afterMs` after its handshake: a bus that keeps breaking. */
+  breakEveryNewConnection(afterMs: number, bytes: Buffer): void {
+    this.breakNew = { afterMs, bytes };
   }
 
   /** Stops forwarding both ways on the current connections, keeping their sockets open. */

@@ -118,3 +118,30 @@ describe('a bus connection that turns bad mid-run', () => {
     }, 90_000);
   }
 });
+
+describe('a bus that breaks every connection soon after it is made', () => {
+  it('is not reconnected to (and resynced from) in a tight loop: the backoff carries over; one line a minute', async () => {
+    proxy = await BusProxy.start(sb.busAddress.replace(/^unix:path=/, ''), `${sb.dir}/proxy${proxies++}.sock`);
+    const r = (run = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: proxy.address }));
+    await r.waitForValue(SOCKETS, 'steady.socket', 1, 20_000);
+    const from = r.stderr.length;
+    const opened = proxy.opened;
+    // Each new connection lives long enough to resync, then turns bad.
+    proxy.breakEveryNewConnection(1500, garbage(64));
+    proxy.injectGarbage(garbage(64));
+    await new Promise((res) => setTimeout(res, 20_000));
+    const connections = proxy.opened - opened;
+    const lost = r.stderr.slice(from).split('\n').filter((l) => l.includes('lost the system bus'));
+    console.log(`a bus breaking every connection after 1.5 s: ${connections} connections in 20 s; ${lost.length} 'lost' line(s)`);
+    // 250 ms, 1, 2, 4, 8 s between attempts (plus 1.5 s each): 5 or 6; a loop at 250 ms would make 10 or more.
+    expect(connections).toBeGreaterThanOrEqual(3);
+    expect(connections).toBeLessThanOrEqual(7);
+    expect(lost).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/internal error/);
+    // Healthy again: the next connection stays, and a real failure is charted.
+    proxy.breakEveryNewConnection(1e9, Buffer.alloc(0));
+    await r.waitFor('reconnected', () => r.stderr.slice(from).includes('reconnected to the system bus') && r.child.exitCode === null && proxy!.opened > opened + connections, 40_000);
+    await failSocket(sb, 'probe');
+    await r.waitForValue(SOCKETS, 'probe.socket', 5, 20_000);
+  }, 120_000);
+});
