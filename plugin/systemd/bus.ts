@@ -7,7 +7,9 @@
 
 import dbus from 'dbus-next';
 import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import { debugFor, errorText } from '../log.js';
+import { guardSocket } from './stream-guard.js';
 
 const debug = debugFor('bus');
 
@@ -78,6 +80,8 @@ export class Bus extends EventEmitter {
   private closed = false;
   /** Messages sent on this connection; serials never wrap in dbus-next, so callers reconnect early. */
   sent = 0;
+  /** When this connection was made (Date.now()). */
+  readonly openedAt = Date.now();
   /** Messages received so far: the `seq` of the latest one. */
   private received: Seq = 0;
   /** Arrival `seq` of replies, by the serial of the call they answer, until the call takes it. */
@@ -89,6 +93,8 @@ export class Bus extends EventEmitter {
     // An 'error' without a listener would crash the process; every error ends this connection.
     this.bus.on('error', (err: unknown) => this.close(errorText(err)));
     const stream = (this.bus as unknown as { _connection?: { stream?: EventEmitter } })._connection?.stream;
+    // Bytes that are not D-Bus, an absurd length or a decode error end this connection, not the plugin.
+    if (stream instanceof Readable) guardSocket(stream, (reason) => this.close(reason));
     stream?.on('close', () => this.close('connection closed'));
     stream?.on('end', () => this.close('connection ended'));
     this.bus.on('message', (msg: dbus.Message) => {

@@ -43,6 +43,12 @@ const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000, 30000];
  * a refused connect costs nobody anything, and a bus that comes back must be used at once.
  */
 const UNREACHABLE_RETRY_MS = 500;
+/**
+ * A connection lost sooner than this after it was made counts as short-lived: a bus that breaks
+ * every connection (bad data, a stuck link) must not have the plugin reconnect and resync in a
+ * tight loop, so the backoff carries over from one short-lived connection to the next.
+ */
+const SHORT_LIVED_MS = 60_000;
 /** dbus-next serials never wrap: reconnect well before 2^32 messages. */
 const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 
@@ -79,6 +85,8 @@ export class UnitSync {
   private readonly lastSignal = new Map<string, Seq>();
   /** Whether the latest failed connection attempt reached the bus (then back off further). */
   private reachedBus = true;
+  /** Connections lost in a row, each soon after it was made (see SHORT_LIVED_MS). */
+  private shortLived = 0;
   /**
    * Between Reloading(true) and Reloading(false): systemd then says UnitRemoved and UnitNew for
    * every unit it re-creates, and the resync that follows the reload settles them all at once.
@@ -95,6 +103,7 @@ export class UnitSync {
       maxMessages: options.maxMessagesPerConnection ?? MAX_MESSAGES_PER_CONNECTION,
       sent: () => this.bus?.sent,
       ping: () => this.manager?.ping(),
+      pingBus: () => this.manager?.isOnBus().then(() => undefined),
       isTimeout: (err) => err instanceof BusCallError && err.dbusName === TIMEOUT_ERROR,
       onUnresponsive: (reason) => {
         this.table.synced = false;
@@ -105,6 +114,8 @@ export class UnitSync {
         this.resyncLogged('systemd answers again');
       },
       onWornOut: (sent) => this.replaceConnection(sent),
+      // A frozen connection, unlike a frozen systemd, is cured by a new one: onLost reconnects.
+      onStuck: (reason) => this.bus?.close(reason),
     });
   }
 
@@ -405,6 +416,8 @@ export class UnitSync {
     this.lastSignal.clear(); // sequence numbers are per connection
     this.table.synced = false;
     logErrorThrottled('lost', `lost the system bus (${reason}); charts pause, reconnecting`);
+    this.shortLived = Date.now() - bus.openedAt < SHORT_LIVED_MS ? this.shortLived + 1 : 0;
+    this.attempt = Math.max(this.attempt, this.shortLived - 1);
     if (!this.reconnecting) void this.reconnect();
   }
 

@@ -3,6 +3,9 @@
 //   spell it pings systemd (org.freedesktop.DBus.Peer.Ping, answered by sd-bus itself); no answer
 //   within the call timeout means the charts must pause (a gap) rather than repeat the last states,
 //   until systemd answers again and a resync brings the table back.
+// - the connection itself stuck (nothing comes through it, though the socket is open): the bus
+//   daemon is pinged alongside systemd, on the same connection; when neither answers, a new
+//   connection is the cure, and the caller replaces it (with backoff, as for a lost bus).
 // - dbus-next's message serials never wrap: after 2^32 − 1 messages on one connection every call
 //   fails. Long before that the connection is replaced on purpose.
 // One ping at a time, never more: a hung systemd cannot make calls pile up.
@@ -20,6 +23,8 @@ export interface WatchdogOptions {
   sent(): number | undefined;
   /** Pings systemd; rejects on timeout or error. Undefined while there is no connection. */
   ping(): Promise<void> | undefined;
+  /** Pings the bus daemon on the same connection; rejects on timeout or error. */
+  pingBus(): Promise<void> | undefined;
   /** Whether an error means "no answer" (as opposed to a lost connection, handled elsewhere). */
   isTimeout(err: unknown): boolean;
   /** systemd stopped answering. */
@@ -28,6 +33,8 @@ export interface WatchdogOptions {
   onResponsive(): void;
   /** Time to replace the connection. */
   onWornOut(sent: number): void;
+  /** Neither systemd nor the bus daemon answered on this connection: replace it. */
+  onStuck(reason: string): void;
 }
 
 export class Watchdog {
@@ -66,6 +73,11 @@ export class Watchdog {
     if (this.pinging || (!this.unresponsive && Date.now() - this.lastHeard < this.options.quietMs)) return;
     const ping = this.options.ping();
     if (!ping) return;
+    // Both at once: a stuck connection is told within one call timeout. The daemon answers at once.
+    const pingBus = this.options.pingBus()?.then(
+      () => true,
+      (err: unknown) => !this.options.isTimeout(err),
+    );
     this.pinging = true;
     try {
       await ping;
@@ -77,6 +89,9 @@ export class Watchdog {
       }
     } catch (err) {
       if (!this.options.isTimeout(err)) return debug('ping: %s', errorText(err));
+      if ((await pingBus) === false) {
+        return this.options.onStuck(`no answer on the connection: neither systemd nor the bus daemon answered a ping (${errorText(err)})`);
+      }
       if (!this.unresponsive) {
         this.unresponsive = true;
         this.options.onUnresponsive(errorText(err));

@@ -134,6 +134,8 @@ describe('watchdog', () => {
       onUnresponsive: () => events.push('unresponsive'),
       onResponsive: () => events.push('responsive'),
       onWornOut: (n) => events.push(`worn ${n}`),
+      pingBus: async () => {},
+      onStuck: () => events.push('stuck'),
       ...extra,
     });
     return { dog, events, maxInFlight: () => maxInFlight };
@@ -155,6 +157,21 @@ describe('watchdog', () => {
     } finally {
       dog.stop();
     }
+  });
+
+  it('asks for a new connection when neither systemd nor the bus daemon answer on it (a frozen systemd alone only pauses)', async () => {
+    const timeout = () => new Promise<void>((_, reject) => setTimeout(() => reject(new Error('timeout')), 60));
+    const stuck = watch(timeout, { pingBus: timeout });
+    stuck.dog.start();
+    await sleep(150);
+    stuck.dog.stop();
+    expect(stuck.events[0]).toBe('stuck');
+    expect(stuck.events).not.toContain('unresponsive');
+    const frozen = watch(timeout, { pingBus: async () => {} });
+    frozen.dog.start();
+    await sleep(150);
+    frozen.dog.stop();
+    expect(frozen.events).toEqual(['unresponsive']);
   });
 
   it('does not ping while systemd keeps talking', async () => {
