@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, parseConfig } from '../../plugin/config.js';
+import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, MAX_CONFIG_BYTES, MAX_JOBS, MAX_PATTERNS, parseConfig } from '../../plugin/config.js';
 import { parseArgs } from '../../plugin/args.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
@@ -156,6 +157,85 @@ jobs:
     expect(asDir.problems[0]).toMatch(new RegExp(`^${dir}: cannot read the config \\(.*\\); disabling the plugin$`));
   });
 
+  // Issue 10: /dev/zero ate 4-10 GB, a FIFO blocked for good, 100 MB of YAML took 3 GB. Each is
+  // refused in one line naming the file, having read at most the cap.
+  describe('refuses what is not a config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
+    const refused = (file: string, reason: RegExp) => {
+      const r = loadConfig(file, 1);
+      expect(r.config.jobs).toEqual([]);
+      expect(r.problems, r.problems.join('\n')).toHaveLength(1);
+      expect(r.problems[0]!.startsWith(`${file}: `)).toBe(true);
+      expect(r.problems[0]).toMatch(reason);
+      expect(r.problems[0]).toMatch(/; disabling the plugin$/);
+    };
+    it('a character device', () => refused('/dev/zero', /cannot read the config \(a character device, not a regular file\)/));
+    it('a symlink to one', () => {
+      const link = join(dir, 'zero.conf');
+      symlinkSync('/dev/zero', link);
+      refused(link, /\(a character device, not a regular file\)/);
+    });
+    it('a FIFO with no writer, without blocking', () => {
+      const fifo = join(dir, 'fifo.conf');
+      execFileSync('mkfifo', [fifo]);
+      refused(fifo, /\(a FIFO, not a regular file\)/);
+    });
+    it('a file over the cap, even a sparse one', () => {
+      const big = join(dir, 'big.conf');
+      writeFileSync(big, 'jobs:\n');
+      truncateSync(big, 100 * 1024 * 1024);
+      refused(big, /refusing the config \(104857600 bytes, over the 32 KiB limit: a config is a few KB\)/);
+    });
+    it('but reads a file of exactly the cap', () => {
+      const full = join(dir, 'full.conf');
+      const head = 'jobs:\n  - name: a\n';
+      writeFileSync(full, head + '#'.repeat(MAX_CONFIG_BYTES - head.length - 1) + '\n');
+      expect(loadConfig(full, 1)).toMatchObject({ config: { jobs: [{ name: 'a' }] }, problems: [] });
+      writeFileSync(full, head + '#'.repeat(MAX_CONFIG_BYTES - head.length) + '\n');
+      refused(full, /over the 32 KiB limit/);
+    });
+  });
+
+  describe('bounds what a file may ask for', () => {
+    it('nesting', () => {
+      const { config, problems } = parseConfig(`jobs:\n  - name: a\n    include: ${'['.repeat(5000)}${']'.repeat(5000)}\n`, SRC, 1);
+      expect(config.jobs).toEqual([]);
+      expect(problems).toEqual([`${SRC}: too complex for a config: nested more than 32 deep at line 3, column 46; disabling the plugin`]);
+    });
+    it('aliases', () => {
+      const { config, problems } = parseConfig(`x: &a ['*.socket']\ny: [${'*a, '.repeat(200)}*a]\njobs:\n  - name: a\n`, SRC, 1);
+      expect(config.jobs).toEqual([]);
+      expect(problems).toEqual([`${SRC}: too complex for a config: more than 100 aliases (*name); disabling the plugin`]);
+    });
+    it('jobs', () => {
+      const jobs = (n: number) => `jobs:\n${Array.from({ length: n }, (_, i) => `  - name: j${i}\n`).join('')}`;
+      expect(parseConfig(jobs(MAX_JOBS), SRC, 1).config.jobs).toHaveLength(MAX_JOBS);
+      expect(parseConfig(jobs(MAX_JOBS + 1), SRC, 1)).toEqual({
+        config: { jobs: [], source: SRC },
+        problems: [`${SRC}: jobs: ${MAX_JOBS + 1} jobs, more than the ${MAX_JOBS} allowed; disabling the plugin`],
+      });
+    });
+    it('patterns per list', () => {
+      const list = (n: number) => `[${Array.from({ length: n }, (_, i) => `'u${i}.service'`).join(', ')}]`;
+      const { config, problems } = parseConfig(`jobs:\n  - name: a\n    exclude: ${list(MAX_PATTERNS)}\n  - name: b\n    include: ${list(MAX_PATTERNS + 1)}\n`, SRC, 1);
+      expect(config.jobs.map((j) => j.name)).toEqual(['a']);
+      expect(problems).toEqual([`${SRC}: job 'b' (jobs[1]): include: ${MAX_PATTERNS + 1} patterns, more than the ${MAX_PATTERNS} allowed; job skipped`]);
+    });
+    it('lines said about one file', () => {
+      const { problems } = parseConfig(`jobs:\n  - name: a\n${Array.from({ length: 500 }, (_, i) => `    k${i}: 1\n`).join('')}`, SRC, 1);
+      expect(problems).toHaveLength(20);
+      expect(problems[18]).toBe(`${SRC}: 482 more problems not shown`);
+      expect(problems[19]).toBe(`${SRC}: no valid job (1 skipped); disabling the plugin`);
+    });
+    it('finds a key given twice among thousands, in a job and at the top', () => {
+      const keys = Array.from({ length: 3000 }, (_, i) => `    k${i}: 1\n`).join('');
+      const job = parseConfig(`jobs:\n  - name: a\n${keys}    name: b\n`, SRC, 1).problems;
+      expect(job[0]).toBe(`${SRC}: job 'b' (jobs[0]): name: the key is given twice (line 3003, column 5); job skipped`);
+      const top = parseConfig(`${keys.replace(/^ +/gm, '')}k7: 2\njobs:\n  - name: a\n`, SRC, 1).problems;
+      expect(top.at(-1)).toBe(`${SRC}: not valid YAML at line 3001, column 1: Map keys must be unique; disabling the plugin`);
+    });
+  });
+
   it('looks in the user config dir, then the stock one', () => {
     const user = mkdtempSync(join(tmpdir(), 'sdu-user-'));
     const stock = mkdtempSync(join(tmpdir(), 'sdu-stock-'));
@@ -176,9 +256,16 @@ describe('unit-name patterns', () => {
     }
   });
   it('refuses patterns no unit name can match', () => {
-    for (const g of ['', 'a b.service', 'x/y.service', '*.sockets', 'foo', 'web[1.socket', 'é.service', "it's.service"]) {
+    for (const g of ['', 'a b.service', 'x/y.service', '*.sockets', 'foo', 'web[1.socket', 'é.service', "it's.service", 'web[!].socket']) {
       expect(globProblem(g), g).toBeDefined();
     }
+  });
+});
+
+describe('unit-name patterns', () => {
+  it("refuses a range the wrong way round (a RegExp of it would not even compile)", () => {
+    expect(globProblem('tty[9-1].service')).toBe("the range '9-1' is the wrong way round and matches nothing");
+    expect(globProblem('tty[1-9].service')).toBeUndefined();
   });
 });
 
