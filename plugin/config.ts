@@ -232,27 +232,41 @@ function fileKind(st: Stats): string {
   return 'not a file';
 }
 
+interface Scan {
+  /** Why the YAML is too complex to compose. */
+  readonly complex?: string;
+  /** The first alias (`*name`) with no anchor before it, e.g. an unquoted `*.socket`. */
+  readonly unresolved?: { readonly offset: number; readonly text: string };
+}
+
 /**
- * Why the YAML is too complex to compose, or undefined. The lexer is linear and flat; the
- * composer recurses per nesting level and copies per alias, so those are counted first.
+ * One pass of the YAML lexer, which is linear and flat. The composer recurses per nesting level
+ * and copies per alias, so those are counted before it runs.
  */
-function tooComplex(text: string): string | undefined {
+function scanYaml(text: string): Scan {
   let depth = 0;
   let aliases = 0;
   let offset = 0;
+  const anchors = new Set<string>();
+  let unresolved: Scan['unresolved'];
   for (const token of new Lexer().lex(text)) {
     if (token === '[' || token === '{') {
-      if (++depth > MAX_FLOW_DEPTH) {
-        const before = text.slice(0, offset);
-        const line = before.split('\n').length;
-        return `nested more than ${MAX_FLOW_DEPTH} deep at line ${line}, column ${offset - before.lastIndexOf('\n')}`;
-      }
+      if (++depth > MAX_FLOW_DEPTH) return { complex: `nested more than ${MAX_FLOW_DEPTH} deep at ${lineCol(text, offset)}` };
     } else if (token === ']' || token === '}') depth = Math.max(0, depth - 1);
-    else if (token.startsWith('*') && ++aliases > MAX_ALIASES) return `more than ${MAX_ALIASES} aliases (*name)`;
+    else if (token.startsWith('&')) anchors.add(token.slice(1));
+    else if (token.startsWith('*')) {
+      if (++aliases > MAX_ALIASES) return { complex: `more than ${MAX_ALIASES} aliases (*name)` };
+      if (!unresolved && !anchors.has(token.slice(1))) unresolved = { offset, text: token };
+    }
     // The lexer's own markers (document start, scalar…) are one control character, not in the text.
     if (!(token.length === 1 && token < ' ' && token !== '\n' && token !== '\t' && token !== '\r')) offset += token.length;
   }
-  return undefined;
+  return { unresolved };
+}
+
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  return `line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
 }
 
 /** Parses and validates the text of a config file. Jobs with problems are left out. */
@@ -268,8 +282,8 @@ export function parseConfig(text: string, source: string, pluginUpdateEvery: num
 function parseConfigText(text: string, source: string, pluginUpdateEvery: number): LoadedConfig {
   const none = (problems: string[]): LoadedConfig => ({ config: { jobs: [], source }, problems });
   const lines = new LineCounter();
-  const complex = tooComplex(text);
-  if (complex) return none([`${source}: too complex for a config: ${complex}; ${DISABLING}`]);
+  const scan = scanYaml(text);
+  if (scan.complex) return none([`${source}: too complex for a config: ${scan.complex}; ${DISABLING}`]);
   // Keys given twice are found below (the library's own check is quadratic in the keys of a map).
   const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   // A duplicate key is clear enough to blame on one job; any other YAML error may have shifted
@@ -287,8 +301,15 @@ function parseConfigText(text: string, source: string, pluginUpdateEvery: number
       badJobs.set(at.job, list);
       continue;
     }
-    const context = at.job === undefined ? '' : ` job ${at.name ? `'${at.name}' ` : ''}(jobs[${at.job}]):${at.key ? ` ${at.key}:` : ''}`;
-    return none([`${source}:${context} not valid YAML at ${where}: ${oneLine(what, 200)}; ${DISABLING}`]);
+    return none([`${source}:${context(at)} not valid YAML at ${where}: ${oneLine(what, 200)}; ${DISABLING}`]);
+  }
+  if (scan.unresolved) {
+    // An unquoted glob: `include: [*.socket]` is an alias named `.socket` to YAML.
+    const { offset, text: alias } = scan.unresolved;
+    const hint = /[.*?[\]@]/.test(alias.slice(1))
+      ? `'${oneLine(alias)}' starts with '*', which YAML reads as an alias: quote the glob, as in ['${oneLine(alias)}']`
+      : `the alias '${oneLine(alias)}' names no anchor (&${oneLine(alias.slice(1))}) before it; a glob starting with '*' must be quoted`;
+    return none([`${source}:${context(locate(doc, offset))} not valid YAML at ${lineCol(text, offset)}: ${hint}; ${DISABLING}`]);
   }
   let top: unknown;
   try {
@@ -535,6 +556,11 @@ function editDistance(a: string, b: string): number {
     }
   }
   return d[a.length]![b.length]!;
+}
+
+/** ` job 'NAME' (jobs[I]): KEY:` for a message about a place in the file, or ''. */
+function context(at: Location): string {
+  return at.job === undefined ? '' : ` job ${at.name ? `'${at.name}' ` : ''}(jobs[${at.job}]):${at.key ? ` ${at.key}:` : ''}`;
 }
 
 interface Location {

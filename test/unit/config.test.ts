@@ -107,7 +107,17 @@ jobs:
     { what: 'a YAML syntax error', text: `jobs:\n  - name: web\n    include: ['*.socket'\n  - name: b\n`, lines: [/: job 'web' \(jobs\[0\]\): include: not valid YAML at line 4, column 3: .*; disabling the plugin$/] },
     { what: 'a tab as indentation', text: `jobs:\n\t- name: a\n`, lines: [/: not valid YAML at line 2, column 1: Tabs are not allowed as indentation.*; disabling the plugin$/] },
     { what: 'a top-level key given twice', text: `jobs: []\njobs:\n  - name: a\n`, lines: [/: not valid YAML at line 2, column 1: Map keys must be unique.*; disabling the plugin$/] },
-    { what: 'an unresolved alias', text: `jobs:\n  - name: a\n    include: *nope\n`, lines: [/not valid YAML.*; disabling the plugin$/] },
+    { what: 'an unresolved alias', text: `jobs:\n  - name: a\n    include: *nope\n`, lines: [/: job 'a' \(jobs\[0\]\): include: not valid YAML at line 3, column 14: the alias '\*nope' names no anchor \(&nope\) before it; a glob starting with '\*' must be quoted; disabling the plugin$/] },
+    {
+      what: 'an unquoted glob in a flow list',
+      text: `jobs:\n  - name: a\n    include: ['*.service', *.socket]\n`,
+      lines: [/: job 'a' \(jobs\[0\]\): include: not valid YAML at line 3, column 28: '\*\.socket' starts with '\*', which YAML reads as an alias: quote the glob, as in \['\*\.socket'\]; disabling the plugin$/],
+    },
+    {
+      what: 'an unquoted glob in a block list',
+      text: `jobs:\n  - name: a\n    exclude:\n      - user@*.service\n      - *.socket\n`,
+      lines: [/: job 'a' \(jobs\[0\]\): exclude: not valid YAML at line 5, column 9: '\*\.socket' starts with '\*', which YAML reads as an alias: quote the glob, as in \['\*\.socket'\]; disabling the plugin$/],
+    },
     { what: 'a list at the top', text: `- a\n- b\n`, lines: [/: expected a mapping with a 'jobs' list at the top, got a list; disabling the plugin$/] },
     { what: 'jobs that is not a list', text: `jobs: web\n`, lines: [/: jobs: expected a list of jobs, got 'web'; disabling the plugin$/] },
     { what: 'an empty jobs list', text: `jobs: []\n`, lines: [/: jobs: the list is empty; disabling the plugin$/] },
