@@ -7,7 +7,7 @@ import { findConfigFile, loadConfig } from './config.js';
 import { socketUnitsFunction } from './functions/socket-units.js';
 import { SocketActivityJob } from './jobs/activity.js';
 import { Job } from './jobs/job.js';
-import { debugFor, errorText, logError } from './log.js';
+import { debugFor, errorText, logError, useTimestamps, wantsTimestamps } from './log.js';
 import { releaseMemorySoon } from './memory.js';
 import { FunctionRouter } from './netdata/functions.js';
 import { ProtocolWriter } from './netdata/protocol.js';
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
 
   const args = parseArgs(process.argv.slice(2), process.env);
   if (args.debug) createDebug.enable('systemdunits:*');
+  useTimestamps(wantsTimestamps(process.env));
   args.problems.forEach((p) => logError(p));
 
   const writer = new ProtocolWriter(process.stdout);
