@@ -170,10 +170,28 @@ export function defaultJob(updateEvery: number): JobConfig {
   return job as unknown as JobConfig;
 }
 
-/** The config file to use: `--config`, then the user config dir, then the stock config dir. */
-export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * Where agents keep their config (user dir, then stock dir, of each usual install, as
+ * scripts/install.sh looks): what `--check-config` reads when run by hand, without the agent's
+ * NETDATA_USER_CONFIG_DIR.
+ */
+export const AGENT_CONFIG_DIRS: readonly string[] = [
+  '/etc/netdata',
+  '/usr/lib/netdata/conf.d',
+  '/opt/netdata/etc/netdata',
+  '/opt/netdata/usr/lib/netdata/conf.d',
+  '/usr/local/etc/netdata',
+  '/usr/local/lib/netdata/conf.d',
+];
+
+/**
+ * The config file to use: `--config`, then the user config dir, then the stock config dir; when
+ * the agent did not name a user config dir, then `agentDirs` (none under the agent).
+ */
+export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv, agentDirs: readonly string[] = []): string | undefined {
   if (explicit) return explicit;
-  for (const dir of [env.NETDATA_USER_CONFIG_DIR, env.NETDATA_STOCK_CONFIG_DIR]) {
+  const dirs = [env.NETDATA_USER_CONFIG_DIR, env.NETDATA_STOCK_CONFIG_DIR, ...(env.NETDATA_USER_CONFIG_DIR ? [] : agentDirs)];
+  for (const dir of dirs) {
     if (!dir) continue;
     const file = join(dir, CONFIG_FILE_NAME);
     if (existsSync(file)) return file;

@@ -2,7 +2,8 @@
 // Data flows one way: systemd → UnitSync → UnitTable → Job → ProtocolWriter → stdout.
 
 import createDebug from 'debug';
-import { parseArgs } from './args.js';
+import { HELP, parseArgs, VERSION } from './args.js';
+import { checkConfig } from './check-config.js';
 import { findConfigFile, loadConfig } from './config.js';
 import { socketUnitsFunction } from './functions/socket-units.js';
 import { SocketActivityJob } from './jobs/activity.js';
@@ -31,8 +32,20 @@ async function main(): Promise<void> {
 
   const args = parseArgs(process.argv.slice(2), process.env);
   if (args.debug) createDebug.enable('systemdunits:*');
-  useTimestamps(wantsTimestamps(process.env));
+  // Help, version and --check-config are for a person at a terminal: no timestamps, no protocol.
+  if (args.action === 'run') useTimestamps(wantsTimestamps(process.env));
   args.problems.forEach((p) => logError(p));
+  if (args.action !== 'run') {
+    if (args.action === 'help') process.stdout.write(HELP);
+    else if (args.action === 'version') process.stdout.write(`systemdunits.plugin ${VERSION}\n`);
+    else {
+      const check = checkConfig(args.config, process.env, args.updateEvery);
+      check.problems.forEach((p) => logError(p));
+      process.stdout.write(check.report.map((l) => `${l}\n`).join(''));
+      process.exitCode = check.status;
+    }
+    return;
+  }
 
   const writer = new ProtocolWriter(process.stdout);
   const configFile = findConfigFile(args.config, process.env);

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, MAX_CONFIG_BYTES, MAX_JOBS, MAX_PATTERNS, parseConfig } from '../../plugin/config.js';
-import { parseArgs } from '../../plugin/args.js';
+import { HELP, parseArgs, VERSION } from '../../plugin/args.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
@@ -257,6 +257,19 @@ jobs:
     expect(findConfigFile(undefined, env)).toBe(join(user, 'systemdunits.conf'));
     expect(findConfigFile('/x.conf', env)).toBe('/x.conf');
   });
+
+  it("falls back to the agents' usual dirs only when the agent named no user config dir", () => {
+    const user = mkdtempSync(join(tmpdir(), 'sdu-user-'));
+    const etc = mkdtempSync(join(tmpdir(), 'sdu-etc-'));
+    const opt = mkdtempSync(join(tmpdir(), 'sdu-opt-'));
+    writeFileSync(join(opt, 'systemdunits.conf'), 'jobs: []');
+    expect(findConfigFile(undefined, {}, [etc, opt])).toBe(join(opt, 'systemdunits.conf'));
+    writeFileSync(join(etc, 'systemdunits.conf'), 'jobs: []');
+    expect(findConfigFile(undefined, {}, [etc, opt])).toBe(join(etc, 'systemdunits.conf'));
+    // Under the agent, its dirs only: what it set is what it meant.
+    expect(findConfigFile(undefined, { NETDATA_USER_CONFIG_DIR: user }, [etc, opt])).toBeUndefined();
+    expect(findConfigFile(undefined, {})).toBeUndefined();
+  });
 });
 
 describe('unit-name patterns', () => {
@@ -296,6 +309,39 @@ describe('arguments', () => {
 
   it('tolerates the words the agent appends and reads --config', () => {
     const a = parseArgs(['1', '[plugin:systemdunits]', '--config', '/etc/x.conf'], {});
-    expect(a).toMatchObject({ updateEvery: 1, config: '/etc/x.conf', problems: [] });
+    expect(a).toMatchObject({ action: 'run', updateEvery: 1, config: '/etc/x.conf', problems: [] });
+  });
+
+  it('says so when an option is unknown or --config has no file, and runs anyway', () => {
+    expect(parseArgs(['1', '--bogus', '-x', '--colour=red'], {})).toMatchObject({
+      action: 'run',
+      updateEvery: 1,
+      problems: ['ignoring unknown option --bogus (see --help)', 'ignoring unknown option -x (see --help)', 'ignoring unknown option --colour (see --help)'],
+    });
+    for (const argv of [['1', '--config'], ['1', '--config', '--debug'], ['1', '--config=']]) {
+      const a = parseArgs(argv, {});
+      expect(a, argv.join(' ')).toMatchObject({ action: 'run', config: undefined, problems: ['ignoring --config without a file name (see --help)'] });
+    }
+  });
+
+  it('reads --help, --version and --check-config', () => {
+    expect(parseArgs(['--help'], {})).toMatchObject({ action: 'help', problems: [] });
+    expect(parseArgs(['--version'], {})).toMatchObject({ action: 'version', problems: [] });
+    expect(parseArgs(['--check-config', '--config', '/x.conf'], {})).toMatchObject({ action: 'check-config', config: '/x.conf', problems: [] });
+    expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+  });
+
+  it('has a help text with whole words, every option, and lines that fit a terminal', () => {
+    const lines = HELP.trimEnd().split('\n');
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+    // Lines break between words only: the old help cut 'sys' / 'temd'.
+    const flat = HELP.replace(/\s+/g, ' ');
+    expect(flat).toContain('Netdata external plugin: systemd unit states over D-Bus.');
+    expect(flat).toContain('check the config the agent would use, print what it would chart, and exit');
+    const usage = HELP.slice(0, HELP.indexOf('\n\n'));
+    for (const o of ['--config FILE', '--debug', '--check-config', '--version', '--help']) {
+      expect(usage, o).toContain(o);
+      expect(HELP.slice(usage.length), o).toMatch(new RegExp(`^  ${o}`, 'm'));
+    }
   });
 });
