@@ -2,9 +2,12 @@
 //
 // A glob compiled to a RegExp (`.*` per star) backtracks: `*a*a*a…*b` against a long name takes
 // time exponential in the stars, and one such pattern in the config pinned the event loop for
-// good (issue 10). Here runs of `*` collapse into one, as fnmatch does, and the matcher only ever
-// returns to the last star it passed: at most (name length + 1) × (pattern tokens + 1) steps,
-// linear in the name for a given pattern, whatever the pattern.
+// good (issue 10). Here runs of `*` collapse into one, as fnmatch does; the parts before the first
+// star and after the last have a fixed length and are compared at the name's ends; each part
+// between two stars is then found at its leftmost place after the previous one, and never moved
+// again (a later place could only leave less room for what follows). So the work is one search
+// per part: at most (name length + 1) × (pattern tokens + 1) steps, whatever the pattern, and a
+// part of plain characters is found by String.indexOf.
 //
 // Syntax as systemd's fnmatch with FNM_NOESCAPE (what ListUnitsByPatterns uses): a backslash is
 // an ordinary character, so `my\x2dapp@*.socket` means what it says; a `]` right after `[` or `[!`
@@ -56,12 +59,45 @@ export interface StepCounter {
   steps: number;
 }
 
+/**
+ * A part of the pattern between two stars: `text` when it is plain characters only (found with
+ * indexOf), else found with bit-parallel matching (Shift-And): one bit per token, `words` 32-bit
+ * words, and for each ASCII code the tokens it matches (`ascii`, 128 × words).
+ */
+interface Part {
+  readonly tokens: readonly Token[];
+  readonly text: string | undefined;
+  readonly words: number;
+  readonly ascii: Uint32Array | undefined;
+}
+
+function makePart(tokens: Token[]): Part {
+  if (tokens.every((t) => t.kind === CHAR)) {
+    return { tokens, text: String.fromCharCode(...tokens.map((t) => (t as { code: number }).code)), words: 0, ascii: undefined };
+  }
+  const words = (tokens.length + 31) >>> 5;
+  const ascii = new Uint32Array(128 * words);
+  for (let code = 0; code < 128; code++) ascii.set(maskOf(tokens, words, code), code * words);
+  return { tokens, text: undefined, words, ascii };
+}
+
+/** Bit j set when token j matches `code`. */
+function maskOf(tokens: readonly Token[], words: number, code: number): Uint32Array {
+  const mask = new Uint32Array(words);
+  tokens.forEach((t, j) => {
+    if (matchesOne(t, code)) mask[j >>> 5]! |= 1 << (j & 31);
+  });
+  return mask;
+}
+
 export class Glob {
   private readonly tokens: readonly Token[];
   /** Tokens before the first star and after the last: fixed length, matched at the name's ends. */
   private readonly head: number;
   private readonly tail: number;
   private readonly hasStar: boolean;
+  /** Between the first and the last star. */
+  private readonly parts: readonly Part[];
 
   constructor(readonly source: string) {
     const tokens: Token[] = [];
@@ -78,9 +114,21 @@ export class Glob {
     }
     this.tokens = tokens;
     const first = tokens.findIndex((t) => t.kind === STAR);
+    const last = tokens.map((t) => t.kind).lastIndexOf(STAR);
     this.hasStar = first >= 0;
     this.head = this.hasStar ? first : tokens.length;
-    this.tail = this.hasStar ? tokens.length - 1 - tokens.map((t) => t.kind).lastIndexOf(STAR) : 0;
+    this.tail = this.hasStar ? tokens.length - 1 - last : 0;
+    const parts: Part[] = [];
+    let part: Token[] = [];
+    for (const t of this.hasStar ? tokens.slice(first + 1, last + 1) : []) {
+      if (t.kind !== STAR) {
+        part.push(t);
+        continue;
+      }
+      parts.push(makePart(part));
+      part = [];
+    }
+    this.parts = parts;
   }
 
   /** Tokens after collapsing runs of `*` (a class counts as one). */
@@ -95,36 +143,46 @@ export class Glob {
     // The fixed ends first: `*.service` is then one comparison of 8 characters.
     for (let i = 0; i < head; i++) if (!matchesOne(t[i]!, name.charCodeAt(i))) return count(counter, i + 1, false);
     for (let i = 1; i <= tail; i++) if (!matchesOne(t[t.length - i]!, name.charCodeAt(name.length - i))) return count(counter, head + i, false);
-    if (!this.hasStar) return count(counter, head, true);
-    // Between the first and the last star (both included), against the rest of the name.
-    const pEnd = t.length - tail;
-    const nEnd = name.length - tail;
-    if (pEnd - head === 1) return count(counter, head + tail, true); // one star: takes the rest
-    let p = head;
-    let n = head;
-    // Where the last star was, and where in the name its match currently ends.
-    let starP = -1;
-    let starN = 0;
     let steps = head + tail;
-    while (n < nEnd) {
-      steps++;
-      const tok = p < pEnd ? t[p]! : undefined;
-      if (tok?.kind === STAR) {
-        starP = p++;
-        starN = n;
-      } else if (tok !== undefined && matchesOne(tok, name.charCodeAt(n))) {
-        p++;
-        n++;
-      } else if (starP >= 0) {
-        // Let the last star take one more character and retry what follows it. Earlier stars
-        // never need to move: what they took cannot help a later part to match.
-        p = starP + 1;
-        n = ++starN;
-      } else return count(counter, steps, false);
+    // Each part between stars at its leftmost place, within what the tail left.
+    const end = name.length - tail;
+    let n = head;
+    for (const part of this.parts) {
+      const found = find(part, name, n, end);
+      steps += found.steps;
+      if (found.at < 0) return count(counter, steps, false);
+      n = found.at + part.tokens.length;
     }
-    while (p < pEnd && t[p]!.kind === STAR) p++;
-    return count(counter, steps, p === pEnd);
+    return count(counter, steps, true);
   }
+}
+
+/** Where `part` first matches in name[from, end), or -1; and the steps taken to find out. */
+function find(part: Part, name: string, from: number, end: number): { at: number; steps: number } {
+  const len = part.tokens.length;
+  if (part.text !== undefined) {
+    const at = name.indexOf(part.text, from);
+    // Counted as one step per place tried (indexOf compares in native code).
+    return at >= 0 && at + len <= end ? { at, steps: at - from + 1 } : { at: -1, steps: Math.max(1, end - from) };
+  }
+  // Shift-And: bit j of `state` says the last j + 1 characters match the part's first j + 1 tokens.
+  const { words, ascii } = part;
+  const state = new Uint32Array(words);
+  const last = len - 1;
+  let steps = 0;
+  for (let i = from; i < end; i++) {
+    const code = name.charCodeAt(i);
+    const mask = code < 128 ? ascii!.subarray(code * words, code * words + words) : maskOf(part.tokens, words, code);
+    let carry = 1;
+    for (let w = 0; w < words; w++) {
+      const v = state[w]!;
+      state[w] = ((v << 1) | carry) & mask[w]!;
+      carry = v >>> 31;
+    }
+    steps += words;
+    if (state[last >>> 5]! & (1 << (last & 31))) return { at: i - last, steps };
+  }
+  return { at: -1, steps: Math.max(1, steps) };
 }
 
 function count(counter: StepCounter | undefined, steps: number, result: boolean): boolean {

@@ -58,6 +58,22 @@ describe('Glob', () => {
     );
   });
 
+  it('answers as the old RegExp did for long parts between two stars (many words of bits)', () => {
+    const token = fc.oneof(fc.constantFrom('a', 'b', '?'), fc.constant('[ab]'), fc.constant('[!b]'));
+    fc.assert(
+      fc.property(fc.array(token, { minLength: 30, maxLength: 100 }), fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 220 }), (part, cs) => {
+        const pattern = `x*${part.join('')}*.service`;
+        const n = `x${cs.join('')}.service`;
+        expect(new Glob(pattern).matches(n), `${pattern} vs ${n}`).toBe(oldGlobToRegExp(pattern).test(n));
+      }),
+      { numRuns: 2_000 },
+    );
+    // A name that does hold the part, so the answer is not always no.
+    const part = `${'a?'.repeat(40)}[!a]`;
+    expect(new Glob(`*${part}*.service`).matches(`zz${'ab'.repeat(40)}c-1.service`)).toBe(true);
+    expect(new Glob(`*${part}*.service`).matches(`zz${'ab'.repeat(39)}c-1.service`)).toBe(false);
+  });
+
   it('matches a name built from the pattern itself', () => {
     // Each star replaced by some text, each ? by one character: the name must match.
     const parts = fc.array(fc.oneof(nameChar, fc.constant('*'), fc.constant('?')), { maxLength: 30 });
@@ -106,6 +122,7 @@ describe('Glob', () => {
       [`${'*?'.repeat(500)}b`, 'a'.repeat(10_000)],
       [`*${'a'.repeat(1000)}b`, 'a'.repeat(10_000)],
       [`${'*[ab]'.repeat(300)}*c`, 'ab'.repeat(5_000)],
+      [`*${'a'.repeat(99)}?b*x.service`, `${'a'.repeat(10_000)}x.service`],
     ];
     for (const [pattern, n] of cases) {
       const g = new Glob(pattern);
@@ -113,6 +130,9 @@ describe('Glob', () => {
       expect(r.matched).toBe(false);
       expect(r.steps, pattern.slice(0, 20)).toBeLessThanOrEqual(bound(g, n));
     }
+    // A part of 101 tokens is 4 words of bits: about 4 steps per character, not 101.
+    const long = new Glob(`*${'a'.repeat(99)}?b*x.service`);
+    expect(steps(long, `${'a'.repeat(10_000)}x.service`).steps).toBeLessThan(5 * 10_000);
     // Short segments between stars cost about one pass over the name, not name × pattern.
     const g = new Glob(`${'*a'.repeat(1000)}*b`);
     expect(steps(g, 'a'.repeat(10_000)).steps).toBeLessThan(3 * 10_000);
