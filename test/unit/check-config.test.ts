@@ -1,13 +1,17 @@
 // --check-config: finds the file as the agent would (and, run by hand, in the agents' usual
 // dirs), checks it as the plugin does, says what would be charted, and fails on any problem.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig } from '../../plugin/check-config.js';
+
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function dirWith(text?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sdu-check-'));
+  made.push(dir);
   if (text !== undefined) writeFileSync(join(dir, 'systemdunits.conf'), text);
   return dir;
 }

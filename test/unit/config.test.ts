@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, MAX_CONFIG_BYTES, MAX_JOBS, MAX_PATTERNS, parseConfig } from '../../plugin/config.js';
 import { HELP, parseArgs, VERSION } from '../../plugin/args.js';
 
@@ -171,6 +171,7 @@ jobs:
   // refused in one line naming the file, having read at most the cap.
   describe('refuses what is not a config file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
     const refused = (file: string, reason: RegExp) => {
       const r = loadConfig(file, 1);
       expect(r.config.jobs).toEqual([]);
@@ -262,6 +263,7 @@ jobs:
     const user = mkdtempSync(join(tmpdir(), 'sdu-user-'));
     const etc = mkdtempSync(join(tmpdir(), 'sdu-etc-'));
     const opt = mkdtempSync(join(tmpdir(), 'sdu-opt-'));
+    onTestFinished(() => [user, etc, opt].forEach((d) => rmSync(d, { recursive: true, force: true })));
     writeFileSync(join(opt, 'systemdunits.conf'), 'jobs: []');
     expect(findConfigFile(undefined, {}, [etc, opt])).toBe(join(opt, 'systemdunits.conf'));
     writeFileSync(join(etc, 'systemdunits.conf'), 'jobs: []');
