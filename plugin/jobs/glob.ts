@@ -22,7 +22,7 @@ type Token =
   | { readonly kind: typeof STAR }
   | { readonly kind: typeof ANY }
   | { readonly kind: typeof CHAR; readonly code: number }
-  | { readonly kind: typeof CLASS; readonly negate: boolean; readonly ranges: readonly (readonly [number, number])[]};
+  | { readonly kind: typeof CLASS; readonly negate: boolean; readonly ranges: readonly (readonly [number, number])[] };
 
 /** A `[...]` bracket expression starting at `open`, or undefined when it is never closed. */
 export function bracketAt(glob: string, open: number): { end: number; negate: boolean; body: string } | undefined {
