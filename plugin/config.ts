@@ -16,10 +16,15 @@
 //
 // To add a job key: add a field to JobConfig and its entry to JOB_SCHEMA (the compiler insists),
 // and a row to the README's key table.
+//
+// The file is hostile until checked (issue 10): only a regular file of at most MAX_CONFIG_BYTES is
+// read, and its YAML is bounded (nesting, aliases, jobs, patterns) before it is composed, so that
+// loading never blocks the event loop for long, whatever the file holds.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { bracketAt, reversedRange } from './jobs/glob.js';
 
 export interface JobConfig {
   readonly name: string;
@@ -66,6 +71,24 @@ export const DEFAULT_INCLUDE: readonly string[] = [
   '*.automount',
   '*.swap',
 ];
+
+/**
+ * The largest config file read. A real one is a few KB (the sample, comments and all, is 2.5 KB;
+ * a job is about 150 bytes): 32 KiB leaves room for ten times that, and bounds both the memory
+ * and the time the YAML library takes (about 0.3 s for 32 KiB of the worst shapes, cold, on a busy
+ * 2-core machine).
+ */
+export const MAX_CONFIG_BYTES = 32 * 1024;
+/** More jobs than anyone runs: each has its own charts and alarms. */
+export const MAX_JOBS = 64;
+/** Patterns in one include or exclude list; every unit name is tested against each. */
+export const MAX_PATTERNS = 256;
+/** `[`/`{` nesting: a job is two deep; the YAML composer recurses once per level. */
+const MAX_FLOW_DEPTH = 32;
+/** Aliases in the file (`*name`): each may expand to a copy of what it names. */
+const MAX_ALIASES = 100;
+/** Lines said about one file; a file full of errors must not flood the agent's log. */
+const MAX_PROBLEM_LINES = 20;
 
 /** systemd's unit types: a pattern whose type suffix is none of these can match nothing. */
 const UNIT_TYPES = ['service', 'socket', 'target', 'device', 'mount', 'automount', 'swap', 'timer', 'path', 'slice', 'scope'];
@@ -147,10 +170,28 @@ export function defaultJob(updateEvery: number): JobConfig {
   return job as unknown as JobConfig;
 }
 
-/** The config file to use: `--config`, then the user config dir, then the stock config dir. */
-export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * Where agents keep their config (user dir, then stock dir, of each usual install, as
+ * scripts/install.sh looks): what `--check-config` reads when run by hand, without the agent's
+ * NETDATA_USER_CONFIG_DIR.
+ */
+export const AGENT_CONFIG_DIRS: readonly string[] = [
+  '/etc/netdata',
+  '/usr/lib/netdata/conf.d',
+  '/opt/netdata/etc/netdata',
+  '/opt/netdata/usr/lib/netdata/conf.d',
+  '/usr/local/etc/netdata',
+  '/usr/local/lib/netdata/conf.d',
+];
+
+/**
+ * The config file to use: `--config`, then the user config dir, then the stock config dir; when
+ * the agent did not name a user config dir, then `agentDirs` (none under the agent).
+ */
+export function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv, agentDirs: readonly string[] = []): string | undefined {
   if (explicit) return explicit;
-  for (const dir of [env.NETDATA_USER_CONFIG_DIR, env.NETDATA_STOCK_CONFIG_DIR]) {
+  const dirs = [env.NETDATA_USER_CONFIG_DIR, env.NETDATA_STOCK_CONFIG_DIR, ...(env.NETDATA_USER_CONFIG_DIR ? [] : agentDirs)];
+  for (const dir of dirs) {
     if (!dir) continue;
     const file = join(dir, CONFIG_FILE_NAME);
     if (existsSync(file)) return file;
@@ -161,26 +202,113 @@ export function findConfigFile(explicit: string | undefined, env: NodeJS.Process
 /** No file: the built-in default job. A file: its valid jobs, possibly none (then: disable). */
 export function loadConfig(file: string | undefined, pluginUpdateEvery: number): LoadedConfig {
   if (file === undefined) return { config: { jobs: [defaultJob(pluginUpdateEvery)], source: BUILT_IN }, problems: [] };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const reason = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    return { config: { jobs: [], source: file }, problems: [`${file}: cannot read the config (${reason}); ${DISABLING}`] };
-  }
+  const text = readConfigFile(file);
+  if (typeof text !== 'string') return { config: { jobs: [], source: file }, problems: [`${file}: ${text.refused}; ${DISABLING}`] };
   return parseConfig(text, file, pluginUpdateEvery);
+}
+
+/**
+ * The file's text, or why it is refused. Opened once and checked on that descriptor, so what is
+ * checked is what is read; O_NONBLOCK keeps a FIFO from blocking the open, and only a regular
+ * file is read (/dev/zero or a FIFO would never end), at most MAX_CONFIG_BYTES + 1 bytes of it.
+ */
+function readConfigFile(file: string): string | { refused: string } {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    return { refused: `cannot read the config (${ioReason(err)})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { refused: `cannot read the config (${fileKind(st)}, not a regular file)` };
+    const tooBig = (size: string) => ({ refused: `refusing the config (${size}, over the ${MAX_CONFIG_BYTES / 1024} KiB limit: a config is a few KB)` });
+    if (st.size > MAX_CONFIG_BYTES) return tooBig(`${st.size} bytes`);
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let len = 0;
+    for (let n = -1; n !== 0 && len < buf.length; len += n) n = readSync(fd, buf, len, buf.length - len, null);
+    if (len > MAX_CONFIG_BYTES) return tooBig('it grew while read');
+    return buf.toString('utf8', 0, len);
+  } catch (err) {
+    return { refused: `cannot read the config (${ioReason(err)})` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function ioReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+}
+
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a file';
+}
+
+interface Scan {
+  /** Why the YAML is too complex to compose. */
+  readonly complex?: string;
+  /** The first alias (`*name`) with no anchor before it, e.g. an unquoted `*.socket`. */
+  readonly unresolved?: { readonly offset: number; readonly text: string };
+}
+
+/**
+ * One pass of the YAML lexer, which is linear and flat. The composer recurses per nesting level
+ * and copies per alias, so those are counted before it runs.
+ */
+function scanYaml(text: string): Scan {
+  let depth = 0;
+  let aliases = 0;
+  let offset = 0;
+  const anchors = new Set<string>();
+  let unresolved: Scan['unresolved'];
+  for (const token of new Lexer().lex(text)) {
+    if (token === '[' || token === '{') {
+      if (++depth > MAX_FLOW_DEPTH) return { complex: `nested more than ${MAX_FLOW_DEPTH} deep at ${lineCol(text, offset)}` };
+    } else if (token === ']' || token === '}') depth = Math.max(0, depth - 1);
+    else if (token.startsWith('&')) anchors.add(token.slice(1));
+    else if (token.startsWith('*')) {
+      if (++aliases > MAX_ALIASES) return { complex: `more than ${MAX_ALIASES} aliases (*name)` };
+      if (!unresolved && !anchors.has(token.slice(1))) unresolved = { offset, text: token };
+    }
+    // The lexer's own markers (document start, scalar…) are one control character, not in the text.
+    if (!(token.length === 1 && token < ' ' && token !== '\n' && token !== '\t' && token !== '\r')) offset += token.length;
+  }
+  return { unresolved };
+}
+
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  return `line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
 }
 
 /** Parses and validates the text of a config file. Jobs with problems are left out. */
 export function parseConfig(text: string, source: string, pluginUpdateEvery: number): LoadedConfig {
+  const { config, problems } = parseConfigText(text, source, pluginUpdateEvery);
+  if (problems.length <= MAX_PROBLEM_LINES) return { config, problems };
+  // The last line may say why nothing runs: keep it.
+  const shown = problems.slice(0, MAX_PROBLEM_LINES - 2);
+  const more = problems.length - shown.length - 1;
+  return { config, problems: [...shown, `${source}: ${more} more problem${more > 1 ? 's' : ''} not shown`, problems[problems.length - 1]!] };
+}
+
+function parseConfigText(text: string, source: string, pluginUpdateEvery: number): LoadedConfig {
   const none = (problems: string[]): LoadedConfig => ({ config: { jobs: [], source }, problems });
   const lines = new LineCounter();
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  const scan = scanYaml(text);
+  if (scan.complex) return none([`${source}: too complex for a config: ${scan.complex}; ${DISABLING}`]);
+  // Keys given twice are found below (the library's own check is quadratic in the keys of a map).
+  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   // A duplicate key is clear enough to blame on one job; any other YAML error may have shifted
   // what follows it into other keys or jobs, so the file as a whole is refused.
   const badJobs = new Map<number, string[]>();
-  for (const err of doc.errors) {
+  const errors = [...doc.errors, ...duplicateKeys(doc)].sort((a, b) => a.pos[0] - b.pos[0]);
+  for (const err of errors) {
     const at = locate(doc, err.pos[0]);
     const pos = lines.linePos(err.pos[0]);
     const where = `line ${pos.line}, column ${pos.col}`;
@@ -191,8 +319,15 @@ export function parseConfig(text: string, source: string, pluginUpdateEvery: num
       badJobs.set(at.job, list);
       continue;
     }
-    const context = at.job === undefined ? '' : ` job ${at.name ? `'${at.name}' ` : ''}(jobs[${at.job}]):${at.key ? ` ${at.key}:` : ''}`;
-    return none([`${source}:${context} not valid YAML at ${where}: ${oneLine(what, 200)}; ${DISABLING}`]);
+    return none([`${source}:${context(at)} not valid YAML at ${where}: ${oneLine(what, 200)}; ${DISABLING}`]);
+  }
+  if (scan.unresolved) {
+    // An unquoted glob: `include: [*.socket]` is an alias named `.socket` to YAML.
+    const { offset, text: alias } = scan.unresolved;
+    const hint = /[.*?[\]@]/.test(alias.slice(1))
+      ? `'${oneLine(alias)}' starts with '*', which YAML reads as an alias: quote the glob, as in ['${oneLine(alias)}']`
+      : `the alias '${oneLine(alias)}' names no anchor (&${oneLine(alias.slice(1))}) before it; a glob starting with '*' must be quoted`;
+    return none([`${source}:${context(locate(doc, offset))} not valid YAML at ${lineCol(text, offset)}: ${hint}; ${DISABLING}`]);
   }
   let top: unknown;
   try {
@@ -222,6 +357,7 @@ export function parseConfig(text: string, source: string, pluginUpdateEvery: num
   if (!('jobs' in mod)) return { config: { jobs: [{ ...defaultJob(pluginUpdateEvery), updateEvery: moduleEvery }], source }, problems };
   if (!Array.isArray(mod.jobs)) return none([...problems, `${source}: jobs: expected a list of jobs, got ${describe(mod.jobs)}; ${DISABLING}`]);
   if (mod.jobs.length === 0) return none([...problems, `${source}: jobs: the list is empty; ${DISABLING}`]);
+  if (mod.jobs.length > MAX_JOBS) return none([...problems, `${source}: jobs: ${mod.jobs.length} jobs, more than the ${MAX_JOBS} allowed; ${DISABLING}`]);
 
   const jobs: JobConfig[] = [];
   const firstWithName = new Map<string, number>();
@@ -245,6 +381,31 @@ export function parseConfig(text: string, source: string, pluginUpdateEvery: num
   });
   if (jobs.length === 0) problems.push(`${source}: no valid job (${mod.jobs.length} skipped); ${DISABLING}`);
   return { config: { jobs, source }, problems };
+}
+
+/**
+ * Keys given twice at the top or in a job, as the YAML library would report them (with
+ * uniqueKeys): one Set per mapping, so linear in the keys.
+ */
+function duplicateKeys(doc: Document): { code: string; message: string; pos: [number, number] }[] {
+  const found: { code: string; message: string; pos: [number, number] }[] = [];
+  const check = (node: unknown): void => {
+    if (!isMap(node)) return;
+    const seen = new Set<unknown>();
+    for (const pair of node.items) {
+      if (!isScalar(pair.key)) continue;
+      if (seen.has(pair.key.value) && pair.key.range) {
+        found.push({ code: 'DUPLICATE_KEY', message: 'Map keys must be unique', pos: [pair.key.range[0], pair.key.range[1]] });
+      }
+      seen.add(pair.key.value);
+    }
+  };
+  check(doc.contents);
+  if (isMap(doc.contents)) {
+    const jobs = doc.contents.items.find((p) => isScalar(p.key) && p.key.value === 'jobs');
+    if (jobs && isSeq(jobs.value)) jobs.value.items.forEach(check);
+  }
+  return found;
 }
 
 function parseJob(raw: unknown, ctx: Context): { job: JobConfig | undefined; errors: string[]; notes: string[] } {
@@ -331,6 +492,7 @@ function globList(value: unknown, mayBeEmpty: boolean): readonly string[] | Refu
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list)) return new Refused(`expected a list of unit-name globs such as ['*.socket'], got ${describe(value)}`);
   if (list.length === 0 && !mayBeEmpty) return new Refused('the list is empty: name at least one pattern, or leave the key out for the default');
+  if (list.length > MAX_PATTERNS) return new Refused(`${list.length} patterns, more than the ${MAX_PATTERNS} allowed`);
   const bad: string[] = [];
   for (const item of list) {
     if (typeof item !== 'string') bad.push(`expected unit-name globs such as '*.socket', got ${describe(item)}`);
@@ -356,10 +518,12 @@ export function globProblem(glob: string): string | undefined {
       outside += glob[i];
       continue;
     }
-    const close = glob.indexOf(']', i + 2);
-    if (close < 0) return `the '[' at position ${i + 1} is never closed`;
+    const bracket = bracketAt(glob, i);
+    if (!bracket) return `the '[' at position ${i + 1} is never closed`;
+    const reversed = reversedRange(bracket.body);
+    if (reversed) return `the range '${oneLine(reversed)}' is the wrong way round and matches nothing`;
     outside += '?'; // a bracket expression matches one character
-    i = close;
+    i = bracket.end;
   }
   const bad = /[^A-Za-z0-9:_.@\\*?-]/.exec(outside);
   if (bad) return `${describe(bad[0])} appears in no unit name (they have letters, digits and : - _ . @ \\ only)`;
@@ -410,6 +574,11 @@ function editDistance(a: string, b: string): number {
     }
   }
   return d[a.length]![b.length]!;
+}
+
+/** ` job 'NAME' (jobs[I]): KEY:` for a message about a place in the file, or ''. */
+function context(at: Location): string {
+  return at.job === undefined ? '' : ` job ${at.name ? `'${at.name}' ` : ''}(jobs[${at.job}]):${at.key ? ` ${at.key}:` : ''}`;
 }
 
 interface Location {

@@ -10,9 +10,33 @@ export function debugFor(area: string): createDebug.Debugger {
 
 const lastSaid = new Map<string, number>();
 
+let stamped = false;
+
+/**
+ * Whether stderr lines need a time of their own: where they land depends on the agent.
+ * NETDATA_LOG_METHOD is what a v1.44+ agent tells its plugins: `journal` and `syslog` add the time
+ * themselves; `stderr` (v2 with a log file) and no value at all (1.37.1, whose error.log holds the
+ * plugin's stderr as it is; or a person at a terminal) do not.
+ */
+export function wantsTimestamps(env: NodeJS.ProcessEnv): boolean {
+  const method = env.NETDATA_LOG_METHOD?.trim().toLowerCase();
+  return method !== 'journal' && method !== 'syslog';
+}
+
+/** main decides once, from the environment (see wantsTimestamps). */
+export function useTimestamps(on: boolean): void {
+  stamped = on;
+}
+
+/** `2026-12-07 06:40:53: `, local time, the form of 1.37.1's own error.log lines. */
+export function timestamp(at = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())} ${p(at.getHours())}:${p(at.getMinutes())}:${p(at.getSeconds())}: `;
+}
+
 /** One line on stderr, prefixed with the plugin name as the agent's log expects. */
 export function logError(message: string): void {
-  process.stderr.write(`systemdunits.plugin: ${message.replace(/[\r\n]+/g, ' ')}\n`);
+  process.stderr.write(`${stamped ? timestamp() : ''}systemdunits.plugin: ${message.replace(/[\r\n]+/g, ' ')}\n`);
 }
 
 /** Like logError, but the same key is said at most once per `everyMs` (reconnect loops, bad signals). */

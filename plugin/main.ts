@@ -2,12 +2,13 @@
 // Data flows one way: systemd → UnitSync → UnitTable → Job → ProtocolWriter → stdout.
 
 import createDebug from 'debug';
-import { parseArgs } from './args.js';
+import { HELP, parseArgs, VERSION } from './args.js';
+import { checkConfig } from './check-config.js';
 import { findConfigFile, loadConfig } from './config.js';
 import { socketUnitsFunction } from './functions/socket-units.js';
 import { SocketActivityJob } from './jobs/activity.js';
 import { Job } from './jobs/job.js';
-import { debugFor, errorText, logError } from './log.js';
+import { debugFor, errorText, logError, useTimestamps, wantsTimestamps } from './log.js';
 import { releaseMemorySoon } from './memory.js';
 import { FunctionRouter } from './netdata/functions.js';
 import { ProtocolWriter } from './netdata/protocol.js';
@@ -31,7 +32,20 @@ async function main(): Promise<void> {
 
   const args = parseArgs(process.argv.slice(2), process.env);
   if (args.debug) createDebug.enable('systemdunits:*');
+  // Help, version and --check-config are for a person at a terminal: no timestamps, no protocol.
+  if (args.action === 'run') useTimestamps(wantsTimestamps(process.env));
   args.problems.forEach((p) => logError(p));
+  if (args.action !== 'run') {
+    if (args.action === 'help') process.stdout.write(HELP);
+    else if (args.action === 'version') process.stdout.write(`systemdunits.plugin ${VERSION}\n`);
+    else {
+      const check = checkConfig(args.config, process.env, args.updateEvery);
+      check.problems.forEach((p) => logError(p));
+      process.stdout.write(check.report.map((l) => `${l}\n`).join(''));
+      process.exitCode = check.status;
+    }
+    return;
+  }
 
   const writer = new ProtocolWriter(process.stdout);
   const configFile = findConfigFile(args.config, process.env);

@@ -1,38 +1,9 @@
 // Which units a job charts: include globs (the same fnmatch globs systemd's ListUnitsByPatterns
-// takes, so they can also be sent to systemd to filter at the source), exclude globs, transient.
+// takes, so they can also be sent to systemd to filter at the source; see glob.ts), exclude
+// globs, transient.
 
 import type { Unit } from '../units/table.js';
-
-/**
- * fnmatch-style glob (`*`, `?`, `[abc]`, `[!a-z]`) → anchored RegExp. Like systemd's own matching
- * (FNM_NOESCAPE), a backslash is an ordinary character, so `my\x2dapp@*.socket` means what it
- * says and the same pattern selects the same units here and in ListUnitsByPatterns.
- */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const close = glob.indexOf(']', i + 2);
-      if (close < 0) {
-        re += '\\[';
-        continue;
-      }
-      let body = glob.slice(i + 1, close);
-      const negate = body.startsWith('!') || body.startsWith('^');
-      if (negate) body = body.slice(1);
-      re += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
-      i = close;
-    } else re += escapeRe(c);
-  }
-  return new RegExp(`^${re}$`, 's');
-}
-
-function escapeRe(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
+import { Glob } from './glob.js';
 
 export interface Selection {
   readonly include: readonly string[];
@@ -41,17 +12,17 @@ export interface Selection {
 }
 
 export class UnitSelector {
-  private readonly include: RegExp[];
-  private readonly exclude: RegExp[];
+  private readonly include: Glob[];
+  private readonly exclude: Glob[];
 
   constructor(private readonly selection: Selection) {
-    this.include = selection.include.map(globToRegExp);
-    this.exclude = selection.exclude.map(globToRegExp);
+    this.include = selection.include.map((g) => new Glob(g));
+    this.exclude = selection.exclude.map((g) => new Glob(g));
   }
 
   /** By name alone: what the systemd layer uses to decide which units to track at all. */
   matchesName(name: string): boolean {
-    return this.include.some((r) => r.test(name)) && !this.exclude.some((r) => r.test(name));
+    return this.include.some((g) => g.matches(name)) && !this.exclude.some((g) => g.matches(name));
   }
 
   /**

@@ -40,7 +40,10 @@ export class PluginRun {
   readonly strayLines: string[] = [];
   /** Protocol misuse the agent would punish (unknown chart or dimension): must stay empty. */
   readonly protocolErrors: string[] = [];
+  /** stderr without the timestamp each line starts with when NETDATA_LOG_METHOD asks for one. */
   stderr = '';
+  /** stderr as written. */
+  rawStderr = '';
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private partial = '';
   private inFunctionResult = false;
@@ -61,7 +64,10 @@ export class PluginRun {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.onData(d));
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      this.rawStderr += d;
+      this.stderr = this.rawStderr.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: (?=systemdunits\.plugin: )/gm, '');
+    });
     this.child.stdin.on('error', () => {});
     this.exit = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }

@@ -2,7 +2,7 @@
 // (NETDATA_USER_CONFIG_DIR): one stderr line per problem naming file, job and key; the good jobs
 // chart real systemd units; with no valid job the plugin prints DISABLE and exits 0 without
 // touching the bus.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +72,60 @@ describe('no valid job: DISABLE', () => {
     expect(await exitOf(run)).toBe(0);
     expect(run.lines.filter((l) => l !== '')).toEqual(['DISABLE']);
     expect(stderrLines(run)).toEqual(['systemdunits.plugin: /nonexistent/systemdunits.conf: cannot read the config (no such file); disabling the plugin']);
+  });
+});
+
+describe('the command line, by hand', () => {
+  const NO_BUS = { DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/bus' };
+
+  it('--check-config: the report on stdout, the problems on stderr, exit 1 on a problem', async () => {
+    const good = configDir("jobs:\n  - name: web\n    include: ['nginx*.socket']\n");
+    const ok = new PluginRun(['--check-config'], { ...NO_BUS, NETDATA_USER_CONFIG_DIR: good.dir });
+    expect(await exitOf(ok)).toBe(0);
+    expect(ok.lines[0]).toBe(`config: ${good.file}`);
+    expect(ok.lines).toContain("  include: 'nginx*.socket'");
+    expect(ok.lines.filter((l) => l !== '').at(-1)).toBe('OK: 1 job would run');
+    expect(ok.rawStderr).toBe('');
+    const bad = configDir('jobs:\n  - name: web\n    include: [*.socket]\n');
+    const ko = new PluginRun(['--check-config'], { ...NO_BUS, NETDATA_USER_CONFIG_DIR: bad.dir });
+    expect(await exitOf(ko)).toBe(1);
+    expect(ko.lines.filter((l) => l !== '').at(-1)).toBe('1 problem (on stderr); no job would run: the plugin would disable itself');
+    // For a terminal: no timestamp; the line says what to do, with the line number.
+    expect(ko.rawStderr).toMatch(/^systemdunits\.plugin: .*: job 'web' \(jobs\[0\]\): include: not valid YAML at line 3, column 15: '\*\.socket' starts with '\*', which YAML reads as an alias: quote the glob, as in \['\*\.socket'\]; disabling the plugin\n$/);
+  });
+
+  it('--help and --version print and exit 0', async () => {
+    const help = new PluginRun(['--help'], NO_BUS);
+    expect(await exitOf(help)).toBe(0);
+    expect(help.lines.slice(0, 2)).toEqual(['Usage: systemdunits.plugin [UPDATE_EVERY] [--config FILE] [--debug]', '                           [--check-config | --version | --help]']);
+    const version = new PluginRun(['--version'], NO_BUS);
+    expect(await exitOf(version)).toBe(0);
+    expect(version.lines.filter((l) => l !== '')).toEqual([`systemdunits.plugin ${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version}`]);
+  });
+
+  it('says on stderr what it ignores, and carries on', async () => {
+    const run = new PluginRun(['1', '--bogus', '--config'], NO_BUS);
+    expect(await exitOf(run)).toBe(0);
+    // It went on to the bus (which is not there here): the options were not fatal.
+    expect(stderrLines(run)).toEqual([
+      'systemdunits.plugin: ignoring unknown option --bogus (see --help)',
+      'systemdunits.plugin: ignoring --config without a file name (see --help)',
+      expect.stringMatching(/^systemdunits\.plugin: cannot reach the system bus at unix:path=\/nonexistent\/bus: .*; disabling the plugin$/),
+    ]);
+  });
+
+  it('timestamps its stderr lines unless the agent logs to the journal or syslog', async () => {
+    const stamped = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: systemdunits\.plugin: /;
+    for (const [method, want] of [[undefined, true], ['stderr', true], ['journal', false], ['syslog', false]] as const) {
+      const env: NodeJS.ProcessEnv = { ...NO_BUS, NETDATA_LOG_METHOD: method };
+      if (method === undefined) delete env.NETDATA_LOG_METHOD;
+      const run = new PluginRun(['1', '--config', '/nonexistent/systemdunits.conf'], env, { cleanEnv: true });
+      expect(await exitOf(run)).toBe(0);
+      const lines = run.rawStderr.split('\n').filter((l) => l !== '');
+      expect(lines, `${method}: ${run.rawStderr}`).toHaveLength(1);
+      expect(stamped.test(lines[0]!), `${method}: ${lines[0]}`).toBe(want);
+      expect(lines[0]).toMatch(/systemdunits\.plugin: \/nonexistent\/systemdunits\.conf: cannot read the config \(no such file\); disabling the plugin$/);
+    }
   });
 });
 

@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, parseConfig } from '../../plugin/config.js';
-import { parseArgs } from '../../plugin/args.js';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, MAX_CONFIG_BYTES, MAX_JOBS, MAX_PATTERNS, parseConfig } from '../../plugin/config.js';
+import { HELP, parseArgs, VERSION } from '../../plugin/args.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
@@ -106,7 +107,17 @@ jobs:
     { what: 'a YAML syntax error', text: `jobs:\n  - name: web\n    include: ['*.socket'\n  - name: b\n`, lines: [/: job 'web' \(jobs\[0\]\): include: not valid YAML at line 4, column 3: .*; disabling the plugin$/] },
     { what: 'a tab as indentation', text: `jobs:\n\t- name: a\n`, lines: [/: not valid YAML at line 2, column 1: Tabs are not allowed as indentation.*; disabling the plugin$/] },
     { what: 'a top-level key given twice', text: `jobs: []\njobs:\n  - name: a\n`, lines: [/: not valid YAML at line 2, column 1: Map keys must be unique.*; disabling the plugin$/] },
-    { what: 'an unresolved alias', text: `jobs:\n  - name: a\n    include: *nope\n`, lines: [/not valid YAML.*; disabling the plugin$/] },
+    { what: 'an unresolved alias', text: `jobs:\n  - name: a\n    include: *nope\n`, lines: [/: job 'a' \(jobs\[0\]\): include: not valid YAML at line 3, column 14: the alias '\*nope' names no anchor \(&nope\) before it; a glob starting with '\*' must be quoted; disabling the plugin$/] },
+    {
+      what: 'an unquoted glob in a flow list',
+      text: `jobs:\n  - name: a\n    include: ['*.service', *.socket]\n`,
+      lines: [/: job 'a' \(jobs\[0\]\): include: not valid YAML at line 3, column 28: '\*\.socket' starts with '\*', which YAML reads as an alias: quote the glob, as in \['\*\.socket'\]; disabling the plugin$/],
+    },
+    {
+      what: 'an unquoted glob in a block list',
+      text: `jobs:\n  - name: a\n    exclude:\n      - user@*.service\n      - *.socket\n`,
+      lines: [/: job 'a' \(jobs\[0\]\): exclude: not valid YAML at line 5, column 9: '\*\.socket' starts with '\*', which YAML reads as an alias: quote the glob, as in \['\*\.socket'\]; disabling the plugin$/],
+    },
     { what: 'a list at the top', text: `- a\n- b\n`, lines: [/: expected a mapping with a 'jobs' list at the top, got a list; disabling the plugin$/] },
     { what: 'jobs that is not a list', text: `jobs: web\n`, lines: [/: jobs: expected a list of jobs, got 'web'; disabling the plugin$/] },
     { what: 'an empty jobs list', text: `jobs: []\n`, lines: [/: jobs: the list is empty; disabling the plugin$/] },
@@ -156,6 +167,86 @@ jobs:
     expect(asDir.problems[0]).toMatch(new RegExp(`^${dir}: cannot read the config \\(.*\\); disabling the plugin$`));
   });
 
+  // Issue 10: /dev/zero ate 4-10 GB, a FIFO blocked for good, 100 MB of YAML took 3 GB. Each is
+  // refused in one line naming the file, having read at most the cap.
+  describe('refuses what is not a config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sdu-conf-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const refused = (file: string, reason: RegExp) => {
+      const r = loadConfig(file, 1);
+      expect(r.config.jobs).toEqual([]);
+      expect(r.problems, r.problems.join('\n')).toHaveLength(1);
+      expect(r.problems[0]!.startsWith(`${file}: `)).toBe(true);
+      expect(r.problems[0]).toMatch(reason);
+      expect(r.problems[0]).toMatch(/; disabling the plugin$/);
+    };
+    it('a character device', () => refused('/dev/zero', /cannot read the config \(a character device, not a regular file\)/));
+    it('a symlink to one', () => {
+      const link = join(dir, 'zero.conf');
+      symlinkSync('/dev/zero', link);
+      refused(link, /\(a character device, not a regular file\)/);
+    });
+    it('a FIFO with no writer, without blocking', () => {
+      const fifo = join(dir, 'fifo.conf');
+      execFileSync('mkfifo', [fifo]);
+      refused(fifo, /\(a FIFO, not a regular file\)/);
+    });
+    it('a file over the cap, even a sparse one', () => {
+      const big = join(dir, 'big.conf');
+      writeFileSync(big, 'jobs:\n');
+      truncateSync(big, 100 * 1024 * 1024);
+      refused(big, /refusing the config \(104857600 bytes, over the 32 KiB limit: a config is a few KB\)/);
+    });
+    it('but reads a file of exactly the cap', () => {
+      const full = join(dir, 'full.conf');
+      const head = 'jobs:\n  - name: a\n';
+      writeFileSync(full, head + '#'.repeat(MAX_CONFIG_BYTES - head.length - 1) + '\n');
+      expect(loadConfig(full, 1)).toMatchObject({ config: { jobs: [{ name: 'a' }] }, problems: [] });
+      writeFileSync(full, head + '#'.repeat(MAX_CONFIG_BYTES - head.length) + '\n');
+      refused(full, /over the 32 KiB limit/);
+    });
+  });
+
+  describe('bounds what a file may ask for', () => {
+    it('nesting', () => {
+      const { config, problems } = parseConfig(`jobs:\n  - name: a\n    include: ${'['.repeat(5000)}${']'.repeat(5000)}\n`, SRC, 1);
+      expect(config.jobs).toEqual([]);
+      expect(problems).toEqual([`${SRC}: too complex for a config: nested more than 32 deep at line 3, column 46; disabling the plugin`]);
+    });
+    it('aliases', () => {
+      const { config, problems } = parseConfig(`x: &a ['*.socket']\ny: [${'*a, '.repeat(200)}*a]\njobs:\n  - name: a\n`, SRC, 1);
+      expect(config.jobs).toEqual([]);
+      expect(problems).toEqual([`${SRC}: too complex for a config: more than 100 aliases (*name); disabling the plugin`]);
+    });
+    it('jobs', () => {
+      const jobs = (n: number) => `jobs:\n${Array.from({ length: n }, (_, i) => `  - name: j${i}\n`).join('')}`;
+      expect(parseConfig(jobs(MAX_JOBS), SRC, 1).config.jobs).toHaveLength(MAX_JOBS);
+      expect(parseConfig(jobs(MAX_JOBS + 1), SRC, 1)).toEqual({
+        config: { jobs: [], source: SRC },
+        problems: [`${SRC}: jobs: ${MAX_JOBS + 1} jobs, more than the ${MAX_JOBS} allowed; disabling the plugin`],
+      });
+    });
+    it('patterns per list', () => {
+      const list = (n: number) => `[${Array.from({ length: n }, (_, i) => `'u${i}.service'`).join(', ')}]`;
+      const { config, problems } = parseConfig(`jobs:\n  - name: a\n    exclude: ${list(MAX_PATTERNS)}\n  - name: b\n    include: ${list(MAX_PATTERNS + 1)}\n`, SRC, 1);
+      expect(config.jobs.map((j) => j.name)).toEqual(['a']);
+      expect(problems).toEqual([`${SRC}: job 'b' (jobs[1]): include: ${MAX_PATTERNS + 1} patterns, more than the ${MAX_PATTERNS} allowed; job skipped`]);
+    });
+    it('lines said about one file', () => {
+      const { problems } = parseConfig(`jobs:\n  - name: a\n${Array.from({ length: 500 }, (_, i) => `    k${i}: 1\n`).join('')}`, SRC, 1);
+      expect(problems).toHaveLength(20);
+      expect(problems[18]).toBe(`${SRC}: 482 more problems not shown`);
+      expect(problems[19]).toBe(`${SRC}: no valid job (1 skipped); disabling the plugin`);
+    });
+    it('finds a key given twice among thousands, in a job and at the top', () => {
+      const keys = Array.from({ length: 3000 }, (_, i) => `    k${i}: 1\n`).join('');
+      const job = parseConfig(`jobs:\n  - name: a\n${keys}    name: b\n`, SRC, 1).problems;
+      expect(job[0]).toBe(`${SRC}: job 'b' (jobs[0]): name: the key is given twice (line 3003, column 5); job skipped`);
+      const top = parseConfig(`${keys.replace(/^ +/gm, '')}k7: 2\njobs:\n  - name: a\n`, SRC, 1).problems;
+      expect(top.at(-1)).toBe(`${SRC}: not valid YAML at line 3001, column 1: Map keys must be unique; disabling the plugin`);
+    });
+  });
+
   it('looks in the user config dir, then the stock one', () => {
     const user = mkdtempSync(join(tmpdir(), 'sdu-user-'));
     const stock = mkdtempSync(join(tmpdir(), 'sdu-stock-'));
@@ -167,6 +258,20 @@ jobs:
     expect(findConfigFile(undefined, env)).toBe(join(user, 'systemdunits.conf'));
     expect(findConfigFile('/x.conf', env)).toBe('/x.conf');
   });
+
+  it("falls back to the agents' usual dirs only when the agent named no user config dir", () => {
+    const user = mkdtempSync(join(tmpdir(), 'sdu-user-'));
+    const etc = mkdtempSync(join(tmpdir(), 'sdu-etc-'));
+    const opt = mkdtempSync(join(tmpdir(), 'sdu-opt-'));
+    onTestFinished(() => [user, etc, opt].forEach((d) => rmSync(d, { recursive: true, force: true })));
+    writeFileSync(join(opt, 'systemdunits.conf'), 'jobs: []');
+    expect(findConfigFile(undefined, {}, [etc, opt])).toBe(join(opt, 'systemdunits.conf'));
+    writeFileSync(join(etc, 'systemdunits.conf'), 'jobs: []');
+    expect(findConfigFile(undefined, {}, [etc, opt])).toBe(join(etc, 'systemdunits.conf'));
+    // Under the agent, its dirs only: what it set is what it meant.
+    expect(findConfigFile(undefined, { NETDATA_USER_CONFIG_DIR: user }, [etc, opt])).toBeUndefined();
+    expect(findConfigFile(undefined, {})).toBeUndefined();
+  });
 });
 
 describe('unit-name patterns', () => {
@@ -176,9 +281,16 @@ describe('unit-name patterns', () => {
     }
   });
   it('refuses patterns no unit name can match', () => {
-    for (const g of ['', 'a b.service', 'x/y.service', '*.sockets', 'foo', 'web[1.socket', 'é.service', "it's.service"]) {
+    for (const g of ['', 'a b.service', 'x/y.service', '*.sockets', 'foo', 'web[1.socket', 'é.service', "it's.service", 'web[!].socket']) {
       expect(globProblem(g), g).toBeDefined();
     }
+  });
+});
+
+describe('unit-name patterns', () => {
+  it("refuses a range the wrong way round (a RegExp of it would not even compile)", () => {
+    expect(globProblem('tty[9-1].service')).toBe("the range '9-1' is the wrong way round and matches nothing");
+    expect(globProblem('tty[1-9].service')).toBeUndefined();
   });
 });
 
@@ -199,6 +311,39 @@ describe('arguments', () => {
 
   it('tolerates the words the agent appends and reads --config', () => {
     const a = parseArgs(['1', '[plugin:systemdunits]', '--config', '/etc/x.conf'], {});
-    expect(a).toMatchObject({ updateEvery: 1, config: '/etc/x.conf', problems: [] });
+    expect(a).toMatchObject({ action: 'run', updateEvery: 1, config: '/etc/x.conf', problems: [] });
+  });
+
+  it('says so when an option is unknown or --config has no file, and runs anyway', () => {
+    expect(parseArgs(['1', '--bogus', '-x', '--colour=red'], {})).toMatchObject({
+      action: 'run',
+      updateEvery: 1,
+      problems: ['ignoring unknown option --bogus (see --help)', 'ignoring unknown option -x (see --help)', 'ignoring unknown option --colour (see --help)'],
+    });
+    for (const argv of [['1', '--config'], ['1', '--config', '--debug'], ['1', '--config=']]) {
+      const a = parseArgs(argv, {});
+      expect(a, argv.join(' ')).toMatchObject({ action: 'run', config: undefined, problems: ['ignoring --config without a file name (see --help)'] });
+    }
+  });
+
+  it('reads --help, --version and --check-config', () => {
+    expect(parseArgs(['--help'], {})).toMatchObject({ action: 'help', problems: [] });
+    expect(parseArgs(['--version'], {})).toMatchObject({ action: 'version', problems: [] });
+    expect(parseArgs(['--check-config', '--config', '/x.conf'], {})).toMatchObject({ action: 'check-config', config: '/x.conf', problems: [] });
+    expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+  });
+
+  it('has a help text with whole words, every option, and lines that fit a terminal', () => {
+    const lines = HELP.trimEnd().split('\n');
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+    // Lines break between words only: the old help cut 'sys' / 'temd'.
+    const flat = HELP.replace(/\s+/g, ' ');
+    expect(flat).toContain('Netdata external plugin: systemd unit states over D-Bus.');
+    expect(flat).toContain('check the config the agent would use, print what it would chart, and exit');
+    const usage = HELP.slice(0, HELP.indexOf('\n\n'));
+    for (const o of ['--config FILE', '--debug', '--check-config', '--version', '--help']) {
+      expect(usage, o).toContain(o);
+      expect(HELP.slice(usage.length), o).toMatch(new RegExp(`^  ${o}`, 'm'));
+    }
   });
 });

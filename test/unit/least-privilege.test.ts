@@ -69,9 +69,13 @@ describe('the shipped code (plugin/, charts/)', () => {
     const config = readFileSync(path.join(repoRoot, 'plugin/config.ts'), 'utf8');
     // The fs functions it calls, and on what.
     const calls = [...config.matchAll(/\b(existsSync|readFileSync|[a-z]+Sync|open|readFile|writeFile|createReadStream)\(([^,)]*)/g)].map((m) => `${m[1]}(${m[2]})`);
-    expect(calls.sort()).toEqual(['existsSync(file)', 'readFileSync(file)']);
-    // `file` is --config or DIR/systemdunits.conf with DIR from NETDATA_USER_CONFIG_DIR / NETDATA_STOCK_CONFIG_DIR.
-    expect(config).toMatch(/for \(const dir of \[env\.NETDATA_USER_CONFIG_DIR, env\.NETDATA_STOCK_CONFIG_DIR\]\)/);
+    expect(calls.sort()).toEqual(['closeSync(fd)', 'existsSync(file)', 'fstatSync(fd)', 'openSync(file)', 'readSync(fd)']);
+    // Opened read-only, and `fd` is only ever that descriptor.
+    expect(config).toMatch(/fd = openSync\(file, constants\.O_RDONLY \| constants\.O_NONBLOCK \| constants\.O_NOCTTY\);/);
+    expect([...config.matchAll(/\bfd = /g)]).toHaveLength(1);
+    // `file` is --config or DIR/systemdunits.conf with DIR from NETDATA_USER_CONFIG_DIR / NETDATA_STOCK_CONFIG_DIR,
+    // or (--check-config by hand, without them) the agents' usual config dirs.
+    expect(config).toMatch(/const dirs = \[env\.NETDATA_USER_CONFIG_DIR, env\.NETDATA_STOCK_CONFIG_DIR, \.\.\.\(env\.NETDATA_USER_CONFIG_DIR \? \[\] : agentDirs\)\];\n  for \(const dir of dirs\)/);
     expect(config).toMatch(/const file = join\(dir, CONFIG_FILE_NAME\);/);
   });
 });
