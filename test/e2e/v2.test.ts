@@ -236,9 +236,20 @@ describe.skipIf(V2.skip !== undefined)(`the plugin on ${V2.name} ${V2.version}`,
       expect(Object.values(c.dimensions).map((d) => d.name).sort()).toEqual(['activating', 'active', 'deactivating', 'failed', 'inactive']);
       expect(c.chart_labels?.unit_name).toBe(want.unit);
     }
-    // Same contexts, two shapes: ours and go.d's share systemd.socket_unit_state on this agent.
-    const sharing = Object.values(charts).filter((c) => c.context === 'systemd.socket_unit_state').map((c: Chart) => `${c.id} (${c.plugin})`);
-    console.log(`[v2] charts under context systemd.socket_unit_state: ${sharing.join(', ')}`);
+    // Same contexts, two shapes. What v2's dashboard draws for a context is one chart over all its
+    // instances (/api/v2/data by context): printed, for the decision on distinct contexts (not
+    // asserted: today ours keeps the contexts its alarms and users know).
+    for (const context of ['systemd.service_unit_state', 'systemd.socket_unit_state']) {
+      const sharing = Object.values(charts).filter((c) => c.context === context).map((c: Chart) => `${c.id} (${c.plugin})`);
+      const v = await a.get<{ view?: { dimensions?: { names?: string[] } } }>(
+        `/api/v2/data?scope_contexts=${context}&after=-5&points=1&format=json2`,
+      );
+      const dims = v.view?.dimensions?.names ?? [];
+      console.log(
+        `[v2] context ${context}: charts ${sharing.join(', ')}; the dashboard's one chart for it has ${dims.length} dimensions: ` +
+          `${dims.slice(0, 8).join(', ')}${dims.length > 8 ? ', …' : ''}`,
+      );
+    }
     // Give the health loop time to have bound (and run) every template on every chart.
     const evaluated = (s: string | undefined) => s !== undefined && s !== 'UNINITIALIZED';
     await a.waitFor(async () => evaluated((await a.alarms()).alarms[SOCKET_ALARM_KEY]?.status), 10_000, 'our alarm evaluated');
@@ -272,7 +283,13 @@ describe.skipIf(V2.skip !== undefined)(`the plugin on ${V2.name} ${V2.version}`,
       await agent!.stop({ all: true });
       const log = await readFile(path.join(agentDir, 'log/error.log'), 'utf8');
       const about = log.split('\n').filter((l) => l.includes(launcher) || l.includes(`pid ${proc!.pid} `));
-      console.log(`[v2] agent stopped as systemd does; the agent's log about the plugin (pid ${proc!.pid}):\n  ${about.slice(-4).join('\n  ')}`);
+      // how long after the agent's SIGTERM it saw the plugin's end (the plugin got its SIGTERM then too)
+      const at = (re: RegExp) => Date.parse(/^time=(\S+)/.exec(log.split('\n').find((l) => re.test(l)) ?? '')?.[1] ?? '');
+      const ms = at(new RegExp(`${proc!.pid}\\) disconnected after`)) - at(/Received SIGTERM/);
+      console.log(
+        `[v2] agent stopped as systemd does: it saw the plugin (pid ${proc!.pid}) end ${ms} ms after its SIGTERM; ` +
+          `its log about the plugin:\n  ${about.slice(-4).join('\n  ')}`,
+      );
       return pluginTrouble(log);
     };
     expect(await stopLikeSystemd(), 'first stop').toEqual([]);
@@ -282,26 +299,31 @@ describe.skipIf(V2.skip !== undefined)(`the plugin on ${V2.name} ${V2.version}`,
     agent = undefined;
   });
 
-  it('(control) SIGTERM to the agent alone: v2.10.4 SIGKILLs ours and go.d’s plugin alike, at once', async () => {
-    // What "exited abnormally" means and why no plugin can avoid it in this case: the agent cancels
-    // each plugin thread, and the cancelled thread closes the pipes, sends SIGTERM and SIGKILL in
-    // the same millisecond (its grace waits end with the cancellation). The go.d fixture, which
-    // exits at once on stdin EOF, gets the same as ours: the test shows the two are treated alike,
-    // and that pluginTrouble() sees the message when it is there.
+  it('(control) SIGTERM to the agent alone: what "exited abnormally" is, when v2.10.4 logs it', async () => {
+    // Without systemd's SIGTERM to the plugin (e.g. `kill` of the agent, a unit with KillMode=mixed),
+    // the plugin learns of the shutdown from the agent only. v2.10.4 then cancels each plugin
+    // thread; a thread cancelled while it waits for data closes the pipes and sends SIGTERM and
+    // SIGKILL in the same millisecond (its grace waits end with the cancellation): the plugin is
+    // "killed by signal 9" and logged "exited abnormally. Disabling it." (the agent is exiting: the
+    // next start runs it again). A thread that is reading a sample at that moment takes the
+    // graceful path (close, 3 s grace): then a plugin that exits on EOF is logged as normal. So
+    // the log line depends on the phase of the plugin's writes, not on how the plugin exits; the
+    // check is that whenever it says so, it was that SIGKILL, never an exit code of ours.
     const a = await startAgent({ dir: agentDir, prefix: V2.prefix, pluginsDir, healthDir, busAddress: bus, enable: ['systemdunits', 'go.d'] });
+    let pid = 0;
     try {
-      await a.waitFor(async () => {
-        const c = (await a.charts()).charts;
-        return c[SOCKET_CHART] && c['systemdunits_service-units.unit_ssh_service_state'];
-      }, 15_000, 'both plugins’ charts');
+      await a.waitFor(async () => (await a.charts()).charts[SOCKET_CHART], 15_000, 'our chart');
+      pid = (await processesRunning(entry()))[0]!.pid;
     } finally {
       await a.stop();
     }
     const log = await readFile(path.join(agentDir, 'log/error.log'), 'utf8');
-    const goD = log.split('\n').filter((l) => l.includes(path.join(pluginsDir, 'go.d.plugin')) && /abnormally/.test(l));
-    const ours = pluginTrouble(log).filter((l) => /abnormally/.test(l));
-    console.log(`[v2] agent alone SIGTERMed: "exited abnormally" logged for ours ${ours.length}, for the go.d fixture ${goD.length} time(s)`);
-    expect(ours.length, tail(log, 40)).toBe(goD.length);
+    const abnormal = pluginTrouble(log).filter((l) => /abnormally/.test(l));
+    const killed = log.split('\n').filter((l) => l.includes(`pid ${pid} `) && /killed by signal 9/.test(l));
+    const exitCode = log.split('\n').filter((l) => l.includes(`(pid ${pid})`) && /error code/.test(l));
+    console.log(`[v2] agent alone SIGTERMed: "exited abnormally" ${abnormal.length ? 'logged' : 'not logged'} for ours; SIGKILL ${killed.length ? 'seen' : 'not seen'}`);
+    expect(exitCode, 'never an exit code of ours').toEqual([]);
+    if (abnormal.length > 0) expect(killed.length, tail(log, 40)).toBeGreaterThan(0);
   });
 
   it('uninstalls: the agent’s dirs are as before the install', async () => {
