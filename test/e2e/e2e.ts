@@ -267,5 +267,5 @@ export async function addGoDFixture(pluginsDir: string): Promise<void> {
 export function healthConfigErrors(log: string): string[] {
   // (not 1.37.1's "Health configuration for alarm X cannot be applied, because the host … label":
   // a stock alarm meant for other hosts, logged at each health load)
-  return log.split('\n').filter((l) => /Health configuration (at line|has |cannot read)|HEALTH: alert '[^']*' (does not|has no|is useless)/.test(l));
+  return log.split('\n').filter((l) => /Health configuration (at line|has |cannot read|invalid)|HEALTH: alert '[^']*' (does not|has no|is useless)/.test(l));
 }
