@@ -353,24 +353,26 @@ let v2: Promise<Flavour> | undefined;
  * flavour with `skip` saying why.
  */
 export function netdataV2(): Promise<Flavour> {
-  v2 ??= (async (): Promise<Flavour> => {
-    const flavour = { name: 'netdata v2', prefix: V2_PREFIX, version: '2.10.4' };
-    const bin = path.join(V2_PREFIX, 'usr/sbin/netdata');
-    if (!(await exists(bin))) {
-      let tarball: string | undefined;
-      for (const d of v2Dirs()) if (await exists(path.join(d, V2_TARBALL))) tarball ??= path.join(d, V2_TARBALL);
-      if (!tarball) {
-        return { ...flavour, skip: `no v2 agent: ${bin} is missing and no ${V2_TARBALL} in ${v2Dirs().join(', ')} (set NETDATA_V2_DIR)` };
-      }
-      const r = await run('tar', ['xzf', tarball, '-C', '/'], { timeoutMs: 120_000 });
-      if (r.code !== 0) throw new Error(`extracting ${tarball} at /: ${r.stderr}`);
-    }
-    const v = await run(bin, ['-v']);
-    const version = /v?(\d+\.\d+\.\d+)/.exec(v.stdout + v.stderr)?.[1];
-    if (v.code !== 0 || !version?.startsWith('2.')) throw new Error(`${bin} -v: not a v2 agent: ${v.stdout}${v.stderr}`);
-    return { ...flavour, version };
-  })();
+  v2 ??= locateNetdataV2(V2_PREFIX, v2Dirs());
   return v2;
+}
+
+/** netdataV2() for a given prefix and tarball directories (the prefix is compiled into the agent:
+ * only V2_PREFIX really runs). */
+export async function locateNetdataV2(prefix: string, dirs: readonly string[]): Promise<Flavour> {
+  const flavour = { name: 'netdata v2', prefix, version: '2.10.4' };
+  const bin = path.join(prefix, 'usr/sbin/netdata');
+  if (!(await exists(bin))) {
+    let tarball: string | undefined;
+    for (const d of dirs) if (await exists(path.join(d, V2_TARBALL))) tarball ??= path.join(d, V2_TARBALL);
+    if (!tarball) return { ...flavour, skip: `no v2 agent: ${bin} is missing and there is no ${V2_TARBALL} in ${dirs.join(', ')} (or set NETDATA_V2_DIR)` };
+    const r = await run('tar', ['xzf', tarball, '-C', '/'], { timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`extracting ${tarball} at /: ${r.stderr}`);
+  }
+  const v = await run(bin, ['-v']);
+  const version = /v?(\d+\.\d+\.\d+)/.exec(v.stdout + v.stderr)?.[1];
+  if (v.code !== 0 || !version?.startsWith('2.')) throw new Error(`${bin} -v: not a v2 agent: ${v.stdout}${v.stderr}`);
+  return { ...flavour, version };
 }
 
 /** Debian's 1.37.1 (always: scripts/install-test-deps.sh installs it). */
