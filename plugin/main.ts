@@ -129,7 +129,11 @@ async function main(): Promise<void> {
     setTimeout(exit, 500).unref();
     writer.drained().then(exit, exit);
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  // SIGTERM keeps its default action: the kernel ends the plugin at once, even with the event loop
+  // busy. Agents count a plugin killed by SIGTERM as a clean end (1.37.1: restarted like an exit 0;
+  // v2: exit code 0). A JavaScript handler and Node's own exit took 10-50 ms, and a v2 agent
+  // stopped by systemd (SIGTERM to all its processes at once) cancels the plugin's thread 15-130 ms
+  // into its shutdown: a plugin not reaped by then is SIGKILLed and logged "exited abnormally".
   process.on('SIGINT', () => stop('SIGINT'));
   // No SIGPIPE handler: installing one un-ignores the signal for every socket, so a write to the
   // D-Bus socket just as dbus-daemon goes away stopped the plugin. A closed stdout is seen as EPIPE

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# A real, private Netdata agent (Debian's netdata 1.37.1) for end-to-end tests.
+# A real, private Netdata agent for end-to-end tests: Debian's netdata 1.37.1, or with --prefix an
+# agent installed under a prefix (static-build layout, e.g. the v2.10.4 one at /opt/netdata-v2).
 #   netdata-agent.sh start DIR [options]  -> writes DIR/netdata.conf, starts the agent, waits for its API,
 #                                            prints the port
-#   netdata-agent.sh stop DIR             -> stops the agent and everything it started (plugins too)
+#   netdata-agent.sh stop DIR [--all]     -> stops the agent and everything it started (plugins too);
+#                                            SIGTERM to the agent alone (KillMode=mixed, Debian's unit),
+#                                            or with --all to every process of it at once, as systemd's
+#                                            default KillMode=control-group does (Netdata's own v2 unit)
 #   netdata-agent.sh exec DIR CMD…        -> runs CMD in the agent's mount namespace (netdatacli …)
 # start options:
 #   --plugins DIR        directory of the plugin(s) under test (default DIR/plugins.d, empty); the
 #                        agent also scans the stock dir, as Debian's does, but runs only --enable ones
 #   --enable NAME        run NAME.plugin (repeatable; default: systemdunits); all others stay off
 #   --health DIR         user health config (default DIR/health.d, empty)
-#   --stock-health       load the stock alarms (/usr/lib/netdata/conf.d/health.d); default: none
+#   --prefix DIR         run DIR/usr/sbin/netdata with its own stock config, web and plugins dirs
+#                        (default: Debian's /usr/sbin/netdata); v2 agents also get [logs] files
+#   --stock-health       load the stock alarms (STOCK/health.d of that agent); default: none
 #   --port N             API port on 127.0.0.1 (default: a free one)
 #   --alarm-script PATH  called on each notification (default: DIR/alarm-notify.sh, which appends its
 #                        arguments, separated by \037, one call a line, to DIR/notifications.log)
@@ -22,7 +28,7 @@
 #   --postpone SECONDS   parent: postpone a child's alarms after it connects (default 1; netdata: 60)
 #   --timeout SECONDS    how long to wait for the API (default 30)
 # Files in DIR: netdata.conf, etc/ (user config, stream.conf), log/error.log (agent log, plugins'
-# stderr), log/health.log, stdout, stderr, port, pid, notifications.log.
+# stderr), log/health.log, stdout, stderr, port, pid, notifications.log, prefix and version (of the agent run).
 # The agent runs as user `netdata` in a private mount namespace with its own /tmp, because 1.37.1
 # hard-codes netdatacli's socket as /tmp/netdata-ipc and removes it at start and exit: two agents
 # sharing /tmp break each other. Paths under the host's /tmp that it needs are bound into it.
@@ -52,9 +58,10 @@ ns_pids() {
 ns_of() { local l; l=$(readlink "/proc/$1/ns/mnt" 2>/dev/null) || return 1; echo "${l//[^0-9]/}"; }
 
 stop_agent() {
-  local pid pids; pid=$(cat "$dir/pid" 2>/dev/null || true)
+  local pid pids all=${1:-}; pid=$(cat "$dir/pid" 2>/dev/null || true)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true   # netdata stops its plugins itself on SIGTERM
+    if [ "$all" = --all ]; then pids=$(ns_pids); kill -TERM $pids 2>/dev/null || true
+    else kill -TERM "$pid" 2>/dev/null || true; fi   # netdata stops its plugins itself on SIGTERM
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
   pids=$(ns_pids)                            # what outlived it: plugins' children, a hung agent
@@ -65,8 +72,11 @@ stop_agent() {
 }
 
 case $cmd in
-stop) stop_agent; exit 0 ;;
-exec) alive || die "no agent running in $dir"; exec nsenter -t "$(cat "$dir/pid")" -m -- "$@" ;;
+stop) [ "${1:-}" = "" ] || [ "$1" = --all ] || die "stop: unknown option $1"; stop_agent "${1:-}"; exit 0 ;;
+exec) alive || die "no agent running in $dir"
+  # netdatacli & co of the agent that runs, first in PATH
+  p=$(cat "$dir/prefix" 2>/dev/null || true); [ -z "$p" ] || PATH=$p/usr/sbin:$PATH
+  exec nsenter -t "$(cat "$dir/pid")" -m -- "$@" ;;
 start) ;;
 *) die "unknown command '$cmd' (start|stop|exec)" ;;
 esac
@@ -75,17 +85,18 @@ esac
 ! alive || die "an agent is already running in $dir (pid $(cat "$dir/pid"))"
 plugins=$dir/plugins.d; health=$dir/health.d; stock_health=$dir/stock-health.d; port=""
 alarm_script=""; bus=""; hostname=""; update_every=1; stream_to=""; api_key=""; accept=""
-postpone=1; timeout=30; enabled=(); extra_env=(); sock=""
+postpone=1; timeout=30; enabled=(); extra_env=(); sock=""; prefix=""; want_stock_health=0
 while [ $# -gt 0 ]; do
   opt=$1; shift
   case $opt in
-    --stock-health) stock_health=/usr/lib/netdata/conf.d/health.d; continue ;;
-    --plugins|--enable|--health|--port|--alarm-script|--bus|--hostname|--update-every|--env|\
+    --stock-health) want_stock_health=1; continue ;;
+    --prefix|--plugins|--enable|--health|--port|--alarm-script|--bus|--hostname|--update-every|--env|\
     --stream-to|--api-key|--accept-stream|--postpone|--timeout)
       [ $# -ge 1 ] || die "option $opt needs a value"; val=$1; shift ;;
     *) die "unknown option $opt" ;;
   esac
   case $opt in
+    --prefix) prefix=$(realpath -m -- "$val") ;;
     --plugins) plugins=$(realpath -m -- "$val") ;;
     --enable) enabled+=("$val") ;;
     --health) health=$(realpath -m -- "$val") ;;
@@ -104,14 +115,24 @@ while [ $# -gt 0 ]; do
 done
 [ ${#enabled[@]} -gt 0 ] || enabled=(systemdunits)
 [ -z "$stream_to" ] || [ -n "$api_key" ] || die "--stream-to needs --api-key"
-command -v netdata >/dev/null || die "netdata is not installed (run scripts/install-test-deps.sh)"
+if [ -n "$prefix" ]; then
+  netdata_bin=$prefix/usr/sbin/netdata; stock_config=$prefix/usr/lib/netdata/conf.d
+  web_dir=$prefix/usr/share/netdata/web; stock_plugins=$prefix/usr/libexec/netdata/plugins.d
+  [ -x "$netdata_bin" ] || die "no agent at $netdata_bin (--prefix $prefix)"
+else
+  netdata_bin=$(command -v netdata) || die "netdata is not installed (run scripts/install-test-deps.sh)"
+  stock_config=/usr/lib/netdata/conf.d; web_dir=/usr/share/netdata/web; stock_plugins=/usr/lib/netdata/plugins.d
+fi
+[ "$want_stock_health" = 0 ] || stock_health=$stock_config/health.d
+agent_version=$("$netdata_bin" -v 2>/dev/null | sed -n 's/^netdata v\{0,1\}\([0-9][0-9.]*\).*/\1/p' | head -n1)
+[ -n "$agent_version" ] || die "cannot tell the version of $netdata_bin"
 getent passwd netdata >/dev/null || die "user netdata is missing (run scripts/install-test-deps.sh)"
 
 # Fresh state each start (logs of a previous run go away), dirs the agent writes owned by netdata.
 # DIR/etc is the agent's user config dir (NETDATA_USER_CONFIG_DIR): files put there before the start
 # (e.g. by scripts/install.sh --config-dir DIR/etc) are kept; only what this script writes is renewed.
 rm -rf "$dir/log" "$dir/cache" "$dir/lib" "$dir/lock" "$dir/registry" "$dir/home" "$dir/run" \
-       "$dir/etc/stream.conf" "$dir/stdout" "$dir/stderr" "$dir/port" "$dir/notifications.log" "$dir/pid" "$dir/mntns" "$dir/nstoken"
+       "$dir/etc/stream.conf" "$dir/stdout" "$dir/stderr" "$dir/port" "$dir/notifications.log" "$dir/pid" "$dir/mntns" "$dir/nstoken" "$dir/prefix" "$dir/version"
 mkdir -p "$dir"/{log,cache,lib,lock,registry,home,run,etc,.nstmp}
 chown netdata:netdata "$dir"/{log,cache,lib,lock,registry,home,run}
 chmod 755 "$dir"                         # mktemp makes 0700 dirs: netdata must get through
@@ -167,9 +188,9 @@ fi
   echo "  update every = $update_every"
   echo "[directories]"
   echo "  config = $dir/etc"
-  echo "  stock config = /usr/lib/netdata/conf.d"
+  echo "  stock config = $stock_config"
   echo "  log = $dir/log"
-  echo "  web = /usr/share/netdata/web"
+  echo "  web = $web_dir"
   echo "  cache = $dir/cache"
   echo "  lib = $dir/lib"
   echo "  lock = $dir/lock"
@@ -178,11 +199,20 @@ fi
   # The stock dir comes first: 1.37.1 runs system-info.sh from the first plugins dir, and without
   # it a streaming child crashes (free() of a static "" in rrdpush_clean_encoded) when it connects.
   # Its plugins stay off: `enable running new plugins = no`.
-  echo "  plugins = \"/usr/lib/netdata/plugins.d\" \"$plugins\""
+  echo "  plugins = \"$stock_plugins\" \"$plugins\""
   echo "  health config = $health"
   echo "  stock health config = $stock_health"
   echo "[logs]"
   echo "  errors flood protection period = 0"  # never drop plugin stderr lines from error.log
+  if [ "${agent_version%%.*}" -ge 2 ]; then
+    # v1.44+ log per source (or to the journal): the daemon's and the plugins' lines into error.log,
+    # as 1.37.1 writes them, so the tests read one file on every agent.
+    echo "  daemon = $dir/log/error.log"
+    echo "  collector = $dir/log/error.log"
+    echo "  health = $dir/log/health.log"
+    echo "  access = off"
+    echo "  aclk = off"
+  fi
   echo "[web]"
   echo "  bind to = 127.0.0.1:$port"
   echo "  web files owner = root"              # the dashboard files belong to root on Debian
@@ -242,7 +272,7 @@ token=$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n'); echo "$token" >"$dir/nstoke
 # Inside the new namespace: a tmpfs staged at DIR/.nstmp, the needed host /tmp entries bound into it,
 # then moved over /tmp; `echo $$` before exec records the agent's pid as the host sees it.
 setsid unshare --mount --propagation private env -i "${env_args[@]}" sh -c '
-  set -e; dir=$1; token=$2; shift 2
+  set -e; dir=$1; token=$2; bin=$3; v2=$4; shift 4
   mount -t tmpfs -o mode=1777 netdata-tmp "$dir/.nstmp"
   : >"$dir/.nstmp/.netdata-agent-$token"
   for t in "$@"; do
@@ -250,8 +280,10 @@ setsid unshare --mount --propagation private env -i "${env_args[@]}" sh -c '
     mount --bind "/tmp/$t" "$dir/.nstmp/$t"
   done
   mount --move "$dir/.nstmp" /tmp
+  # v2 keeps netdatacli'"'"'s pipe and its spawn server'"'"'s socket in /run/netdata, fixed: private too.
+  if [ "$v2" = 1 ]; then mkdir -p /run/netdata; mount --bind "$dir/run" /run/netdata; fi
   echo $$ >"$dir/pid"
-  exec netdata -D -c "$dir/netdata.conf" -P "$dir/run/netdata.pid"' sh "$dir" "$token" ${tmp_tops[@]+"${tmp_tops[@]}"} \
+  exec "$bin" -D -c "$dir/netdata.conf" -P "$dir/run/netdata.pid"' sh "$dir" "$token" "$netdata_bin" "$([ "${agent_version%%.*}" -ge 2 ] && echo 1 || echo 0)" ${tmp_tops[@]+"${tmp_tops[@]}"} \
   >"$dir/stdout" 2>"$dir/stderr" </dev/null &
 
 trap 'stop_agent >/dev/null 2>&1 || true' EXIT   # a failed start leaves nothing behind
@@ -279,5 +311,7 @@ for ((i = 0; ; i++)); do
 done
 trap - EXIT
 echo "$port" >"$dir/port"
-echo "netdata-agent: pid $pid, API http://127.0.0.1:$port/ up in $(awk "BEGIN{printf \"%.2f\", $EPOCHREALTIME - $t0}")s; log $dir/log/error.log" >&2
+echo "$prefix" >"$dir/prefix"
+echo "$agent_version" >"$dir/version"
+echo "netdata-agent: netdata $agent_version, pid $pid, API http://127.0.0.1:$port/ up in $(awk "BEGIN{printf \"%.2f\", $EPOCHREALTIME - $t0}")s; log $dir/log/error.log" >&2
 echo "$port"

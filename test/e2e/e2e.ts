@@ -1,7 +1,7 @@
 // Shared pieces of the end-to-end tests: installing the plugin with scripts/install.sh, looking at
 // what systemd and the agent's process table say, and timing alarm status changes through the API.
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Agent, Alarm, AlarmStatus } from '../helpers/agent.js';
 import { repoRoot, run, type RunResult } from '../helpers/run.js';
@@ -46,10 +46,12 @@ export interface AgentInstall {
 }
 
 /** Installs the plugin with install.sh into a test agent's dirs, as on a real host; throws on failure. */
-export async function installForAgent(dir: string): Promise<AgentInstall> {
+export async function installForAgent(dir: string, opts: { agentVersion?: string } = {}): Promise<AgentInstall> {
   const paths = { pluginsDir: path.join(dir, 'plugins.d'), healthDir: path.join(dir, 'health.d'), configDir: path.join(dir, 'etc') };
   await mkdir(paths.configDir, { recursive: true });
-  const r = await install(['--config-dir', paths.configDir, '--plugins-dir', paths.pluginsDir, '--health-dir', paths.healthDir, '--owner', 'netdata']);
+  // The agent the test runs: install.sh would otherwise ask the host's `netdata -v` (Debian's 1.37.1).
+  const version = opts.agentVersion ? ['--agent-version', opts.agentVersion] : [];
+  const r = await install(['--config-dir', paths.configDir, '--plugins-dir', paths.pluginsDir, '--health-dir', paths.healthDir, '--owner', 'netdata', ...version]);
   const output = r.stdout + r.stderr;
   if (r.code !== 0) throw new Error(`install.sh failed (${r.code}):\n${output}`);
   return { ...paths, output };
@@ -242,4 +244,28 @@ export function diffSnapshots(before: Map<string, FsEntry>, after: Map<string, F
   }
   for (const p of after.keys()) if (!before.has(p)) diffs.push(`added: ${p}`);
   return diffs;
+}
+
+/** A fixture that speaks go.d's `systemdunits` chart shapes (see the file): no agent here has go.d. */
+export const GO_D_FIXTURE = path.join(repoRoot, 'test/e2e/fixtures/go.d.plugin');
+/** The fixture's charts: type systemdunits_<job>, id unit_<name>_<type>_state, label unit_name. */
+export const GO_D_CHARTS: Record<string, { context: string; unit: string }> = {
+  'systemdunits_service-units.unit_ssh_service_state': { context: 'systemd.service_unit_state', unit: 'ssh' },
+  'systemdunits_service-units.unit_crashy_service_state': { context: 'systemd.service_unit_state', unit: 'crashy' },
+  'systemdunits_service-units.unit_gofixture_socket_state': { context: 'systemd.socket_unit_state', unit: 'gofixture' },
+};
+
+/** Puts the go.d fixture into an agent's plugins dir as go.d.plugin (enable 'go.d' to run it). */
+export async function addGoDFixture(pluginsDir: string): Promise<void> {
+  const dest = path.join(pluginsDir, 'go.d.plugin');
+  await copyFile(GO_D_FIXTURE, dest);
+  await chmod(dest, 0o755);
+}
+
+/** Lines of an agent's log about health configuration it could not take (unknown key, bad value…):
+ * 1.37.1 and v2 both word them "Health configuration at line N of file F …", v2's checks "HEALTH: alert '…'". */
+export function healthConfigErrors(log: string): string[] {
+  // (not 1.37.1's "Health configuration for alarm X cannot be applied, because the host … label":
+  // a stock alarm meant for other hosts, logged at each health load)
+  return log.split('\n').filter((l) => /Health configuration (at line|has |cannot read|invalid)|HEALTH: alert '[^']*' (does not|has no|is useless)/.test(l));
 }

@@ -1,6 +1,7 @@
-// A real, private Netdata agent (Debian's 1.37.1) for end-to-end tests: a typed wrapper around
-// scripts/netdata-agent.sh and the agent's REST API. Needs root and scripts/install-test-deps.sh.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+// A real, private Netdata agent for end-to-end tests (Debian's 1.37.1, or the v2.10.4 one of
+// ../shared/netdata-v2, see netdataV2()): a typed wrapper around scripts/netdata-agent.sh and the
+// agent's REST API. Needs root and scripts/install-test-deps.sh.
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, run, runOk, type RunResult } from './run.js';
@@ -8,6 +9,8 @@ import { repoRoot, run, runOk, type RunResult } from './run.js';
 const script = path.join(repoRoot, 'scripts/netdata-agent.sh');
 
 export interface AgentOptions {
+  /** run the agent installed under this prefix (static-build layout, see netdataV2()); default Debian's */
+  prefix?: string;
   /** state directory; default a new one under the OS temp dir */
   dir?: string;
   /** directory holding NAME.plugin (default: an empty DIR/plugins.d) */
@@ -118,7 +121,8 @@ export interface AlarmsResponse {
   alarms: Record<string, Alarm>;
 }
 
-/** One call of the default notification script. Field names as in alarm-notify.sh (1.37.1). */
+/** One call of the default notification script. Field names as in alarm-notify.sh (1.37.1 and v2,
+ * whose arguments differ: v2 dropped `family`, argument 9 on 1.37.1, and added `summary`). */
 export interface Notification {
   args: string[];
   roles: string;
@@ -129,6 +133,8 @@ export interface Notification {
   oldStatus: AlarmStatus;
   value: string;
   info: string;
+  /** v2 agents only (argument 30): the expanded `summary:`, which v2's notifications show; '' on 1.37.1 */
+  summary: string;
 }
 
 /** The REST API of one host: the agent itself, or a child through a streaming parent. */
@@ -149,6 +155,8 @@ export interface Agent extends AgentApi {
   readonly url: string;
   /** the agent's pid as the host sees it */
   readonly pid: number;
+  /** the agent's version, e.g. 1.37.1 or 2.10.4 */
+  readonly version: string;
   /** the API of a child host streamed to this (parent) agent: /host/HOSTNAME/api/v1/… */
   host(hostname: string): AgentApi;
   /** polls fn (every intervalMs) until it returns a truthy value, which it returns; errors fn throws
@@ -163,8 +171,10 @@ export interface Agent extends AgentApi {
   /** runs a command in the agent's mount namespace (its private /tmp), e.g. netdatacli reload-health */
   exec(...cmd: string[]): Promise<RunResult>;
   /** stops the agent and every process it started; idempotent. The state dir is kept (logs) unless
-   * removeDir. */
-  stop(opts?: { removeDir?: boolean }): Promise<void>;
+   * removeDir. SIGTERM goes to the agent alone (systemd's KillMode=mixed, Debian's unit), or with
+   * `all` to all its processes at once, plugins included (the default KillMode=control-group, which
+   * Netdata's own v2 unit uses). */
+  stop(opts?: { removeDir?: boolean; all?: boolean }): Promise<void>;
 }
 
 function apiFor(baseUrl: string): AgentApi {
@@ -207,6 +217,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<Agent> {
   const opt = (name: string, value: string | number | undefined) => {
     if (value !== undefined) args.push(name, String(value));
   };
+  opt('--prefix', opts.prefix);
   opt('--plugins', opts.pluginsDir);
   for (const name of opts.enable ?? []) opt('--enable', name);
   opt('--health', opts.healthDir);
@@ -227,6 +238,12 @@ export async function startAgent(opts: AgentOptions = {}): Promise<Agent> {
   if (started.code !== 0) throw new Error(`netdata agent did not start in ${dir}:\n${started.stderr}`);
   const port = Number(started.stdout.trim());
   const pid = Number((await readFile(path.join(dir, 'pid'), 'utf8')).trim());
+  const version = (await readFile(path.join(dir, 'version'), 'utf8')).trim();
+  // alarm-notify.sh's arguments (1-based) on this agent: v2 has no `family` (9 on 1.37.1)
+  const v2 = Number(version.split('.')[0]) >= 2;
+  const argNo = v2
+    ? { name: 7, chart: 8, status: 9, oldStatus: 10, value: 11, info: 17, summary: 30 }
+    : { name: 7, chart: 8, status: 10, oldStatus: 11, value: 12, info: 18, summary: 0 };
   const url = `http://127.0.0.1:${port}`;
   const errorLog = () => readFile(path.join(dir, 'log/error.log'), 'utf8').catch(() => '');
 
@@ -236,6 +253,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<Agent> {
     port,
     url,
     pid,
+    version,
     host: (hostname) => apiFor(`${url}/host/${encodeURIComponent(hostname)}`),
     errorLog,
     async diagnostics() {
@@ -262,12 +280,13 @@ export async function startAgent(opts: AgentOptions = {}): Promise<Agent> {
             args: a,
             roles: at(1),
             host: at(2),
-            name: at(7),
-            chart: at(8),
-            status: at(10) as AlarmStatus,
-            oldStatus: at(11) as AlarmStatus,
-            value: at(12),
-            info: at(18),
+            name: at(argNo.name),
+            chart: at(argNo.chart),
+            status: at(argNo.status) as AlarmStatus,
+            oldStatus: at(argNo.oldStatus) as AlarmStatus,
+            value: at(argNo.value),
+            info: at(argNo.info),
+            summary: at(argNo.summary),
           };
         });
     },
@@ -293,10 +312,73 @@ export async function startAgent(opts: AgentOptions = {}): Promise<Agent> {
         await sleep(intervalMs);
       }
     },
-    async stop({ removeDir = false } = {}) {
-      await runOk('bash', [script, 'stop', dir], { timeoutMs: 30_000 });
+    async stop({ removeDir = false, all = false } = {}) {
+      await runOk('bash', [script, 'stop', dir, ...(all ? ['--all'] : [])], { timeoutMs: 30_000 });
       if (removeDir) await rm(dir, { recursive: true, force: true });
     },
   };
   return agent;
+}
+
+/** The agents the end-to-end suites run on: Debian's, and the v2 one when it is available. */
+export interface Flavour {
+  /** 'netdata 1.37.1' or 'netdata v2': for test names */
+  name: string;
+  /** AgentOptions.prefix for this agent (undefined: Debian's) */
+  prefix?: string;
+  /** why the runs on this agent are skipped (undefined: they run) */
+  skip?: string;
+  /** agent version to tell install.sh (--agent-version) */
+  version: string;
+}
+
+/** Where the v2 agent's prefix is compiled in: its tarball must be extracted at /, nowhere else. */
+export const V2_PREFIX = '/opt/netdata-v2';
+const V2_TARBALL = 'netdata-v2.10.4-opt.tar.gz';
+
+/** Where the tarball of the v2 agent may be: $NETDATA_V2_DIR, CI's shared/ beside the checkout, a local /work/shared. */
+function v2Dirs(): string[] {
+  const dirs = [path.resolve(repoRoot, '../shared/netdata-v2'), '/work/shared/netdata-v2'];
+  if (process.env.NETDATA_V2_DIR) dirs.unshift(path.resolve(process.env.NETDATA_V2_DIR));
+  return dirs;
+}
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+let v2: Promise<Flavour> | undefined;
+
+/**
+ * The Netdata v2.10.4 agent of ../shared/netdata-v2 (test equipment, never copied into the
+ * project): /opt/netdata-v2 as it is, or extracted there from the tarball. Without either, a
+ * flavour with `skip` saying why.
+ */
+export function netdataV2(): Promise<Flavour> {
+  v2 ??= locateNetdataV2(V2_PREFIX, v2Dirs());
+  return v2;
+}
+
+/** netdataV2() for a given prefix and tarball directories (the prefix is compiled into the agent:
+ * only V2_PREFIX really runs). */
+export async function locateNetdataV2(prefix: string, dirs: readonly string[]): Promise<Flavour> {
+  const flavour = { name: 'netdata v2', prefix, version: '2.10.4' };
+  const bin = path.join(prefix, 'usr/sbin/netdata');
+  if (!(await exists(bin))) {
+    let tarball: string | undefined;
+    for (const d of dirs) if (await exists(path.join(d, V2_TARBALL))) tarball ??= path.join(d, V2_TARBALL);
+    if (!tarball) return { ...flavour, skip: `no v2 agent: ${bin} is missing and there is no ${V2_TARBALL} in ${dirs.join(', ')} (or set NETDATA_V2_DIR)` };
+    const r = await run('tar', ['xzf', tarball, '-C', '/'], { timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`extracting ${tarball} at /: ${r.stderr}`);
+  }
+  const v = await run(bin, ['-v']);
+  const version = /v?(\d+\.\d+\.\d+)/.exec(v.stdout + v.stderr)?.[1];
+  if (v.code !== 0 || !version?.startsWith('2.')) throw new Error(`${bin} -v: not a v2 agent: ${v.stdout}${v.stderr}`);
+  return { ...flavour, version };
+}
+
+/** Debian's 1.37.1 (always: scripts/install-test-deps.sh installs it). */
+export const DEBIAN: Flavour = { name: 'netdata 1.37.1', version: '1.37.1' };
+
+/** Both agents, for describe.each: the v2 one carries `skip` where it is unavailable. */
+export async function flavours(): Promise<Flavour[]> {
+  return [DEBIAN, await netdataV2()];
 }

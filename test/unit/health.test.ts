@@ -36,6 +36,12 @@ describe('health.d/systemdunits.conf', () => {
     expect(entries.length + flapping.length + refused.length).toBe(all.length);
   });
 
+  it('binds every template to this plugin’s charts only (go.d draws charts under the same contexts)', () => {
+    const ours = new Set([UNIT_STATE_CHART.plugin, SOCKET_ACTIVITY.plugin, UNIT_TRANSITIONS_CHART.plugin]);
+    expect([...ours]).toEqual(['systemdunits.plugin']);
+    for (const e of all) expect(e.plugin, `${e.template} plugin:`).toBe('systemdunits.plugin');
+  });
+
   it('keeps quotes out of alarm texts (the agent drops them: "job\'s" arrives as "job s")', () => {
     for (const e of all) for (const key of ['info', 'summary']) expect(e[key], `${e.template} ${key}`).not.toMatch(/['"`]/);
   });
