@@ -55,6 +55,14 @@ export async function installForAgent(dir: string): Promise<AgentInstall> {
   return { ...paths, output };
 }
 
+/**
+ * Lines of an agent log where loading the health config complained: 1.37.1 logs "Health
+ * configuration at line N of file F for template T has unknown key K", v2 similar lines.
+ */
+export function healthConfigErrors(log: string): string[] {
+  return log.split('\n').filter((l) => /Health configuration|unknown key|health\.d\/systemdunits\.conf/.test(l));
+}
+
 export function tail(text: string, lines = 30): string {
   return text.split('\n').slice(-lines).join('\n');
 }
