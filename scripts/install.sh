@@ -33,6 +33,7 @@ lib=$here/lib
 if [ -f "$here/RELEASE" ]; then src=$here release=yes; else src=$(cd "$here/.." && pwd) release=no; fi
 . "$lib/netdata-layout.sh"
 
+orig_args=$*
 prefix='' config_dir='' plugins_dir='' health_dir='' owner='' netdata_bin='' agent_version=''
 node_bin='' replace_god=no uninstall=0
 while [ $# -gt 0 ]; do
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
-[ "$(id -u)" = 0 ] || die "run me as root (e.g. sudo bash $0 $*): I write into the agent's directories and set owners"
+[ "$(id -u)" = 0 ] || die "run me as root (sudo bash $0${orig_args:+ $orig_args}): I write into the agent's directories and set owners"
 
 # --- where is Netdata? ---------------------------------------------------------------------------
 if [ -n "$prefix" ]; then

@@ -22,6 +22,8 @@ const V2_SHARED = path.resolve(repoRoot, '../shared/netdata-v2');
 const V2 = '/opt/netdata-v2';
 const haveV2 = existsSync(V2_SHARED) && existsSync(path.join(V2, 'usr/sbin/netdata'));
 if (!haveV2) console.log(`install-layouts: v2 runs skipped: ${V2_SHARED} (and its agent extracted at ${V2}) is absent next to the checkout`);
+const haveQemuArm64 = existsSync('/usr/bin/qemu-aarch64-static') && existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1');
+if (!haveQemuArm64) console.log('install-layouts: linux-arm64 run skipped: no qemu-user-static and arm64 cross libraries (see scripts/release.sh --help)');
 const BASE = '/var/lib/systemdunits-tests';
 const NODE18 = '18.20.8';
 
@@ -186,7 +188,7 @@ beforeAll(async () => {
   await mkdir(BASE, { recursive: true, mode: 0o755 });
   base = await mkdtemp(path.join(BASE, 'layouts-'));
   await chmod(base, 0o755);
-  const rel = await run('bash', [path.join(repoRoot, 'scripts/release.sh')], { timeoutMs: 400_000 });
+  const rel = await run('bash', [path.join(repoRoot, 'scripts/release.sh'), ...(haveQemuArm64 ? ['--arm64'] : [])], { timeoutMs: 600_000 });
   if (rel.code !== 0) throw new Error(`npm run release failed:\n${rel.stderr}`);
   tarball = path.join(repoRoot, 'dist/release/systemdunits-plugin-0.1.0-linux-x64.tar.gz');
   sb = await startSandbox();
@@ -252,6 +254,18 @@ describe('the release tarball (standalone executable), no node on PATH', () => {
     expect(u.code, u.stdout + u.stderr).toBe(0);
     expect(diffSnapshots(before, await snapshot(root))).toEqual([]);
   }, 240_000);
+});
+
+describe('the linux-arm64 executable', () => {
+  it.skipIf(!haveQemuArm64)('charts real systemd units under qemu-aarch64, with no node anywhere', async () => {
+    const exe = path.join(repoRoot, 'dist/release/systemdunits.plugin-linux-arm64');
+    expect((await runOk('file', ['-b', exe])).stdout).toMatch(/ARM aarch64/);
+    // stdin held open 8 s (the plugin exits at EOF), then its samples are read.
+    const r = await run('sh', ['-c', `sleep 8 | env -i PATH=/usr/bin:/bin DBUS_SYSTEM_BUS_ADDRESS='${bus}' qemu-aarch64-static -L /usr/aarch64-linux-gnu '${exe}' 1`], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^CHART ${SOCKET_CHART.replace('.', '\\.')} `, 'm'));
+    expect(r.stdout, 'dbus.socket sampled active').toMatch(/^SET dbus\.socket = 1$/m);
+  }, 90_000);
 });
 
 describe('the checkout on Node 18', () => {
