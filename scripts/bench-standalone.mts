@@ -51,7 +51,9 @@ const status = async (pid: number) => {
 function start(v: Variant, bus: string): Promise<{ pid: number; ms: number; cpuMs: number; stop: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(v.cmd, ['1'], { env: { PATH: process.env.PATH, DBUS_SYSTEM_BUS_ADDRESS: bus, ...v.env }, stdio: ['pipe', 'pipe', 'inherit'] });
+    // The environment the agent gives its plugins that matters here: MALLOC_ARENA_MAX=1.
+    const env = { PATH: process.env.PATH, DBUS_SYSTEM_BUS_ADDRESS: bus, MALLOC_ARENA_MAX: '1', LC_ALL: 'C', ...v.env };
+    const child = spawn(v.cmd, ['1'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     let buf = '';
     let done = false;
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
