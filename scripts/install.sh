@@ -96,7 +96,12 @@ if [ "$uninstall" = 1 ]; then
   while read -r kind target saved; do
     case $kind in
       restored-by) ;;
-      backup) [ -f "$app/$saved" ] && cp -p "$app/$saved" "$target" && say "restored your $target" ;;
+      backup)
+        [ -f "$app/$saved" ] || continue
+        cp "$app/$saved" "$target"
+        # Owner and mode as they were (the copy in the app dir was made root's and 0644).
+        if read -r m u g <"$app/$saved.meta" 2>/dev/null; then chown "$u:$g" "$target"; chmod "$m" "$target"; fi
+        say "restored your $target" ;;
       created-file) rm -f "$target" && say "removed $target (created by --replace-go-d)" ;;
     esac
   done <<<"$(printf '%s\n' "$records" | grep -E '^(backup|created-file) ' || true)"
@@ -185,11 +190,12 @@ record() { grep -qxF "$*" "$rec_file" || echo "$*" >>"$rec_file"; }
 for d in "$plugins_dir" "$health_dir"; do [ -d "$d" ] || record created-dir "$d"; done
 # A health file of that name that is not ours (e.g. made with edit-config) is kept for --uninstall.
 if [ -f "$health_file" ] && ! grep -q "^backup $health_file " <<<"$old_state" && ! grep -q '^# Alarms of systemdunits.plugin' "$health_file"; then
-  cp -p "$health_file" "$stage/app/health.orig"; record backup "$health_file" health.orig
+  cp -p "$health_file" "$stage/app/health.orig"; stat -c '%a %u %g' "$health_file" >"$stage/app/health.orig.meta"
+  record backup "$health_file" health.orig
   say "saved your $health_file (restored by --uninstall)"
 fi
 # Files an earlier install saved stay with the new app dir.
-for f in health.orig go.d.conf.orig; do [ ! -f "$app/$f" ] || [ -f "$stage/app/$f" ] || cp -p "$app/$f" "$stage/app/$f"; done
+for f in health.orig health.orig.meta go.d.conf.orig go.d.conf.orig.meta; do [ ! -f "$app/$f" ] || [ -f "$stage/app/$f" ] || cp -p "$app/$f" "$stage/app/$f"; done
 
 install -d -m 0755 "$plugins_dir" "$health_dir"
 rm -rf "$app.new"

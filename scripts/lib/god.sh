@@ -49,7 +49,10 @@ god_apply() {
     return 0
   fi
   if [ -f "$god_user_conf" ]; then
-    grep -q "^backup $god_user_conf " <<<"$old_state" || { cp -p "$god_user_conf" "$app/go.d.conf.orig"; record backup "$god_user_conf" go.d.conf.orig; }
+    if ! grep -q "^backup $god_user_conf " <<<"$old_state"; then
+      cp -p "$god_user_conf" "$app/go.d.conf.orig"; stat -c '%a %u %g' "$god_user_conf" >"$app/go.d.conf.orig.meta"
+      record backup "$god_user_conf" go.d.conf.orig
+    fi
     god_conf_turn_off <"$god_user_conf" >"$app/go.d.conf.new"
     cat "$app/go.d.conf.new" >"$god_user_conf"; rm -f "$app/go.d.conf.new"   # cat keeps the file's owner and mode
   else

@@ -379,6 +379,25 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
   }, 300_000);
 });
 
+describe('install.sh and the user’s own files', () => {
+  it('keeps a health.d/systemdunits.conf of the user’s (edit-config’s copy of the stock one) and puts it back on --uninstall', async () => {
+    const root = await debianLayout(await tree('user-health'));
+    const mine = path.join(root, 'etc/netdata/health.d/systemdunits.conf');
+    await writeFile(mine, '# my edited copy of the stock systemdunits.conf\n', { mode: 0o640 });
+    const before = await snapshot(root);
+    const installer = path.join(repoRoot, 'scripts/install.sh');
+    const r = await run('bash', [installer, '--prefix', root], { timeoutMs: 180_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`saved your ${mine} (restored by --uninstall)`);
+    expect(await readFile(mine, 'utf8')).toMatch(/^# Alarms of systemdunits.plugin/);
+    // A second install must not take our own file for the user's.
+    await runOk('bash', [installer, '--prefix', root]);
+    const u = await run('bash', [installer, '--prefix', root, '--uninstall']);
+    expect(u.stdout).toContain(`restored your ${mine}`);
+    expect(diffSnapshots(before, await snapshot(root))).toEqual([]);
+  }, 300_000);
+});
+
 describe('install.sh guards', () => {
   it('says it needs root, before touching anything', async () => {
     const root = await debianLayout(await tree('not-root'));
