@@ -9,6 +9,9 @@
 #     --baseline S   idle window per N (default 10; --quick 5)
 #     --json FILE    also write every figure as JSON
 #     --markdown     print the table as markdown (to paste into the README)
+#   bash scripts/bench.sh --standalone [--n N] [--seconds S] [--runs K] [--node24 BIN]
+#     the standalone executable (npm run release) against the node + bundle launcher: start-up,
+#     steady CPU, RSS (scripts/bench-standalone.mts); a few minutes
 # (It is scripts/bench.sh, not scripts/bench: that name is the directory of its modules.)
 # Boots a private systemd 252 (scripts/systemd-sandbox.sh) and grows its bench sockets to each N in
 # turn; see scripts/bench.mts for what is measured. Peers: prometheus-node-exporter and, if cheap to
@@ -24,8 +27,15 @@ repo=$(pwd)
 
 [ "$(id -u)" = 0 ] || { echo "scripts/bench.sh: run as root (it boots systemd in a namespace)" >&2; exit 1; }
 for a in "$@"; do
-  case $a in -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+  case $a in -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 done
+if [ "${1:-}" = --standalone ]; then
+  shift
+  [ -x node_modules/.bin/tsx ] || npm ci --no-audit --no-fund --loglevel=error
+  npm run --silent build
+  [ -x dist/release/systemdunits.plugin ] || bash scripts/release.sh
+  exec node --import tsx scripts/bench-standalone.mts "$@"
+fi
 
 # ---- peers: install if missing, and make sure their packages leave nothing running or enabled ----
 pkgs=(prometheus-node-exporter monitoring-plugins-systemd python3 dbus systemd util-linux procps)

@@ -8,19 +8,25 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outfile = process.argv[2] ?? path.join(root, 'dist/systemdunits.mjs');
+// --cjs: a CommonJS bundle, for the standalone executable (scripts/release.sh): Node's
+// single-executable applications run one CommonJS script.
+const args = process.argv.slice(2);
+const cjs = args.includes('--cjs');
+const outfile = args.find((a) => !a.startsWith('--')) ?? path.join(root, 'dist/systemdunits.mjs');
 
 const result = await build({
   entryPoints: [path.join(root, 'plugin/main.ts')],
   outfile,
   bundle: true,
   platform: 'node',
-  target: 'node20',
-  format: 'esm',
+  // The oldest Node the bundle is tested on (README, "Requirements").
+  target: 'node18',
+  format: cjs ? 'cjs' : 'esm',
   minify: true,
   legalComments: 'eof',
   // dbus-next is CommonJS and requires Node's built-ins at run time: give the ES module a require.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  // (A CommonJS bundle has its own require.)
+  banner: cjs ? {} : { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   alias: { xml2js: path.join(root, 'scripts/build/xml2js-unused.cjs') },
   // Optional transports of dbus-next the plugin never uses (X11 bus discovery, native usocket).
   external: ['x11', 'usocket'],

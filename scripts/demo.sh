@@ -8,17 +8,20 @@
 #   --cycle            repair and break the broken socket every 20 s (alarm CLEAR, WARNING, …)
 #   --screenshot FILE  save a screenshot of the dashboard at the socket chart (headless chromium)
 #   --duration S       stop by itself S seconds after the agent is up (default: until Ctrl-C)
-#   --port N           the agent's port (default 19999 if free, else a free one)
+#   --port N           the demo agent's port (default 19999 if free, else a free one: an agent
+#                      already running on the host keeps its port)
 #
-# Needs root on Debian bookworm (or similar) with Node.js 20+; installs what it lacks: Debian's
+# Needs root on Debian bookworm (or similar) with Node.js 18+; installs what it lacks: Debian's
 # netdata (and chromium with --screenshot) through scripts/install-test-deps.sh, the npm
-# dependencies, the build. Ctrl-C (or SIGTERM) stops the agent and the sandbox and removes what the
-# demo created; nothing is left running. The host's own services are not touched.
+# dependencies, the build. Ctrl-C (or SIGTERM), also with the output piped (| tee), stops the
+# agent and the sandbox and removes what the demo created; nothing is left running. The host's own
+# services are not touched: a Netdata already running on the host keeps running, enabled, on its
+# port; the demo runs its own agent (Debian's binary) with a config, port and /tmp of its own.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cycle=no screenshot='' duration=0 port=''
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --cycle) cycle=yes; shift ;;
@@ -32,10 +35,15 @@ done
 [[ $duration =~ ^[0-9]+$ ]] || { echo "demo: --duration wants whole seconds" >&2; exit 2; }
 [ -z "$port" ] || [[ $port =~ ^[0-9]+$ ]] || { echo "demo: --port wants a number" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "demo: run me as root (the sandboxed systemd and the agent need it)" >&2; exit 1; }
-command -v node >/dev/null || { echo "demo: node not found: install Node.js 20 or newer first" >&2; exit 1; }
+command -v node >/dev/null || { echo "demo: node not found: install Node.js 18 or newer first" >&2; exit 1; }
 
 ts() { date +%H:%M:%S; }
-say() { printf '%s  %s\n' "$(ts)" "$*"; }
+# Also into the log once there is one; a closed stdout (the `| tee` was ended by Ctrl-C) is no error.
+say() {
+  local line; line="$(ts)  $*"
+  [ -z "${log:-}" ] || [ ! -f "$log" ] || printf '%s\n' "$line" >>"$log" 2>/dev/null || true
+  printf '%s\n' "$line" 2>/dev/null || true
+}
 
 # ---- state and cleanup ----------------------------------------------------------------------------
 # One state dir for everything. Not under /tmp, /var/tmp or /run (private inside the sandbox: the
@@ -52,8 +60,11 @@ watcher_pid='' shot_pid='' cleaned=no failed=no
 cleanup() {
   [ $cleaned = no ] || return 0
   cleaned=yes
-  trap '' INT TERM   # a second Ctrl-C must not cut the cleanup short
-  echo
+  # A second Ctrl-C must not cut the cleanup short, nor a write to a reader that is gone (Ctrl-C
+  # ends `| tee` too: SIGPIPE would kill the demo mid-cleanup, leaving the agent and systemd up).
+  trap '' INT TERM PIPE
+  set +e
+  echo 2>/dev/null
   say "stopping: agent, sandboxed systemd, helpers"
   [ -z "$watcher_pid" ] || kill -TERM "$watcher_pid" 2>/dev/null || true
   # The screenshot runs in a session of its own (node + chromium): end that whole session.
@@ -76,6 +87,7 @@ cleanup() {
 on_signal() { cleanup; exit "$1"; }
 trap 'on_signal 130' INT
 trap 'on_signal 143' TERM
+trap 'on_signal 141' PIPE   # the reader of our output went away (| tee ended): clean up, then go
 trap 'rc=$?; [ $rc = 0 ] || failed=yes; cleanup; exit $rc' EXIT
 
 die() { say "error: $*"; [ ! -s "$log" ] || { echo "--- last lines of $log:"; tail -n 25 "$log"; }; failed=yes; exit 1; }
@@ -198,8 +210,9 @@ alive() {
 }
 alive
 
-echo
-echo "  Dashboard:   $url/#menu_systemdunits_service_units_submenu_socket"
+# The dashboard's default window is 5 minutes of a chart that is seconds old: ask for the last minute.
+{ echo
+echo "  Dashboard:   $url/#menu_systemdunits_service_units_submenu_socket;after=-60;before=0"
 echo "  Chart API:   $url/api/v1/data?chart=systemdunits_service_units.socket_unit_state&after=-10&options=jsonwrap"
 echo "  Alarms API:  $url/api/v1/alarms?all"
 echo "  Try:         curl http://127.0.0.1:$web_port/   (web.socket starts web@.service for it)"
@@ -207,18 +220,19 @@ echo "  Sockets in the sandbox:"
 sbx systemctl list-units --no-pager --no-legend --plain --all web.socket metrics.socket ssh-gateway.socket legacy-api.socket |
   awk '{ d = ""; for (i = 5; i <= NF; i++) d = d " " $i; printf "    %-20s %-8s %-10s%s\n", $1, $3, $4, d }'
 echo "  Agent log:   $agent/log/error.log"
-echo
+echo; } 2>/dev/null || true
 if [ "$duration" = 0 ]; then until="Ctrl-C to stop"; else until="stopping after ${duration}s"; fi
 say "watching the alarm systemd_socket_unit_failed_state, changes only ($until)"
 node --import tsx "$repo/scripts/watch-alarm.ts" --url "$url" --alarm systemd_socket_unit_failed_state &
 watcher_pid=$!
 
 if [ -n "$screenshot" ]; then
-  # After a few seconds of history, while legacy-api.socket is still failed (the first repair of
+  # After 12 s of history, shown in a 12 s window (data across the whole axis, not a few seconds
+  # at the end of an empty one), while legacy-api.socket is still failed (the first repair of
   # --cycle comes at 20 s). In a session of its own, so that cleanup can end it with its chromium.
-  setsid bash -c 'sleep 6
+  setsid bash -c 'sleep 12
     node --import tsx "$1/scripts/dashboard.ts" --url "$2" --chart systemdunits_service_units.socket_unit_state \
-      --window 60 --expect legacy-api.socket=5 --out "$3" 2>&1 |
+      --window 12 --expect legacy-api.socket=5 --out "$3" 2>&1 |
       while IFS= read -r line; do printf "%s  screenshot: %s\n" "$(date +%H:%M:%S)" "$line"; done' \
     sh "$repo" "$url" "$screenshot" </dev/null &
   shot_pid=$!

@@ -2,9 +2,10 @@
 # Installs what the end-to-end tests need on Debian bookworm (run as root; idempotent):
 #   the real Netdata agent (Debian's netdata 1.37.1), strace, and, with --with-browser, Debian's chromium.
 #   install-test-deps.sh [--with-browser]
-# The package enables and tries to start netdata.service. The tests run private agents of their
-# own, so the host agent is kept from starting, disabled (the systemd sandbox boots from the
-# host's /etc and would start it too) and killed if it started anyway.
+# A Netdata the host had before is none of this script's business: it is never stopped, disabled
+# or reconfigured (test agents are private: own config, port, /tmp; the systemd sandbox masks
+# netdata.service). Only when this run installs the netdata package itself does it undo what the
+# package did on its own: it enabled netdata.service and may have started an agent.
 set -euo pipefail
 with_browser=no
 for a in "$@"; do
@@ -20,23 +21,30 @@ pkgs=(netdata util-linux procps dbus systemd strace)   # util-linux: unshare/nse
 
 . "$(dirname "$0")/lib/apt.sh"
 mapfile -t missing < <(apt_missing "${pkgs[@]}")
-[ ${#missing[@]} -eq 0 ] || apt_install_quietly "${missing[@]}"
-apt_disable_service netdata
+new_netdata=no
+for p in ${missing[@]+"${missing[@]}"}; do [ "$p" = netdata ] && new_netdata=yes; done
 
-# No host agent may be left running (the postinst may have started one anyway). Only agents in
-# the host's own mount namespace count: test agents live in private namespaces and stay alone.
+# Agents in the host's own mount namespace (test agents live in private namespaces).
 host_agents() {
   local me p; me=$(readlink /proc/self/ns/mnt)
   for p in $(pgrep -x netdata || true); do
     [ "$(readlink /proc/$p/ns/mnt 2>/dev/null)" = "$me" ] && echo "$p"
   done; return 0
 }
-pids=$(host_agents)
-if [ -n "$pids" ]; then
-  echo "stopping the host netdata started by the package: $pids" >&2
-  kill $pids 2>/dev/null || true
-  for _ in $(seq 100); do [ -z "$(host_agents)" ] && break; sleep 0.1; done
-  pids=$(host_agents); [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+before=" $(host_agents | tr '\n' ' ') "
+[ ${#missing[@]} -eq 0 ] || apt_install_quietly "${missing[@]}"
+
+if [ $new_netdata = yes ]; then
+  # The package this run installed enabled its service: the host had none before.
+  apt_disable_service netdata
+  # An agent its postinst started anyway (new since the install) goes; any other is someone else's.
+  for p in $(host_agents); do
+    case $before in *" $p "*) continue ;; esac
+    echo "stopping the netdata the package just started: $p" >&2
+    kill "$p" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
 fi
 
 # The agent's user must exist (the tests run it as `netdata`).
