@@ -69,6 +69,10 @@ const TRANSIENT_CACHE = 10_000;
 const MAX_SIGNAL_LOOKUPS = 256;
 /** Accept=yes instance groups looked up at once (one listing by template pattern each). */
 const MAX_GROUP_LOOKUPS = 32;
+/** How long a group's listing waits for more of a burst to come. */
+const GROUP_SETTLE_MS = 100;
+/** When a group's listing went unanswered, how long until it is tried again. */
+const GROUP_RETRY_MS = 1000;
 /** New units of a group completed at a time (Transient/Result reads when needed). */
 const GROUP_WORKERS = 8;
 /**
@@ -115,6 +119,8 @@ export class UnitSync {
   private readonly dropped: DroppedSignals;
   /** Accept=yes instance groups being listed, by group key. */
   private readonly groupLookups = new Map<string, CoalescedRun>();
+  /** Groups whose listing failed, to be listed again shortly. */
+  private readonly groupRetries = new Set<string>();
   private readonly unknownStates = new Set<string>();
 
   constructor(
@@ -426,8 +432,15 @@ export class UnitSync {
       () => undefined,
       (err: unknown) => {
         if (this.isConnectionError(err)) return;
-        debug('cannot list %s: %s', group.key, errorText(err));
-        this.resyncSoon('a lookup went unanswered');
+        // systemd busy starting the flood's instances: list this group again in a moment. Not a
+        // full resync, whose own timeout would pause every chart for one slow group.
+        debug('cannot list %s: %s; again in %d ms', group.key, errorText(err), GROUP_RETRY_MS);
+        if (this.groupRetries.has(group.key) || this.groupRetries.size >= MAX_GROUP_LOOKUPS) return;
+        this.groupRetries.add(group.key);
+        setTimeout(() => {
+          this.groupRetries.delete(group.key);
+          if (this.manager === manager) this.lookUpGroup(group);
+        }, GROUP_RETRY_MS).unref();
       },
     ).finally(() => {
       if (!mine.busy && this.groupLookups.get(group.key) === mine) this.groupLookups.delete(group.key);
@@ -436,7 +449,9 @@ export class UnitSync {
 
   /** One listing of a group's instances: adds the new ones and drops those systemd no longer has. */
   private async listGroup(manager: SystemdManager, group: InstanceGroup): Promise<void> {
-    if (this.manager !== manager || this.reloading) return;
+    // A moment for the rest of a burst of connections to arrive: they fold into this listing.
+    await new Promise((resolve) => setTimeout(resolve, GROUP_SETTLE_MS));
+    if (this.manager !== manager || this.reloading || this.stopped) return;
     const star = group.key.indexOf('@*');
     const pattern = `${escapeGlob(group.key.slice(0, star))}@*${escapeGlob(group.key.slice(star + 2))}`;
     const listing = await manager.listUnits([pattern]);
