@@ -67,6 +67,11 @@ const TRANSIENT_CACHE = 10_000;
  * resync settles them all: one listing instead of one call each, and no map growing per name.
  */
 const MAX_SIGNAL_LOOKUPS = 256;
+/** Units looked up by one listing, at most; and how long a batch waits for more to come. */
+const LOOKUP_BATCH = 64;
+const LOOKUP_BATCH_MS = 50;
+/** What signals said of a unit while it is looked up: only the latest matter. */
+const MAX_PENDING_CHANGES = 16;
 /** Accept=yes instance groups looked up at once (one listing by template pattern each). */
 const MAX_GROUP_LOOKUPS = 32;
 /** How long a group's listing waits for more of a burst to come. */
@@ -119,6 +124,9 @@ export class UnitSync {
   private readonly dropped: DroppedSignals;
   /** Accept=yes instance groups being listed, by group key. */
   private readonly groupLookups = new Map<string, CoalescedRun>();
+  /** Units waiting for the next batched lookup, with what signals said of them meanwhile. */
+  private readonly batched = new Map<string, PendingLookup['changes']>();
+  private batchTimer: NodeJS.Timeout | undefined;
   /** Groups whose listing failed, to be listed again shortly. */
   private readonly groupRetries = new Set<string>();
   private readonly unknownStates = new Set<string>();
@@ -187,6 +195,7 @@ export class UnitSync {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.resyncTimer);
     clearTimeout(this.reloadTimer);
+    clearTimeout(this.batchTimer);
     this.dropped.stop();
     this.bus?.close();
   }
@@ -308,15 +317,12 @@ export class UnitSync {
         }
         const name = unitNameFromPath(e.path);
         if (name === undefined || this.reloading || !this.options.wants(name)) return;
-        const pending = this.lookups.get(name);
-        if (pending) {
-          this.lastSignal.set(e.path, e.seq);
-          // Bounded: only the latest changes matter once the lookup answers.
-          if (pending.changes.length >= 16) pending.changes.splice(0, pending.changes.length - 15);
-          pending.changes.push({ seq: e.seq, change: e });
-          return;
-        }
-        if (this.requestLookup(name)) this.lastSignal.set(e.path, e.seq);
+        const changes = this.lookups.get(name)?.changes ?? (this.requestLookup(name) ? this.batched.get(name) : undefined);
+        if (!changes) return;
+        this.lastSignal.set(e.path, e.seq);
+        // Bounded: only the latest changes matter once the lookup answers.
+        if (changes.length >= MAX_PENDING_CHANGES) changes.splice(0, changes.length - MAX_PENDING_CHANGES + 1);
+        changes.push({ seq: e.seq, change: e });
         return;
       }
       case 'new':
@@ -406,12 +412,58 @@ export class UnitSync {
       this.lookUpGroup(group);
       return false;
     }
-    if (this.lookups.size >= MAX_SIGNAL_LOOKUPS && !this.lookups.has(name)) {
+    if (this.lookups.has(name)) {
+      void this.lookUp(name); // under way: look again when done
+      return false;
+    }
+    if (this.batched.has(name)) return true;
+    if (this.lookups.size + this.batched.size >= MAX_SIGNAL_LOOKUPS) {
       this.resyncSoon('too many units to look up one by one');
       return false;
     }
-    void this.lookUp(name);
+    this.batched.set(name, []);
+    if (this.batched.size >= LOOKUP_BATCH) void this.lookUpBatch();
+    else this.batchTimer ??= setTimeout(() => void this.lookUpBatch(), LOOKUP_BATCH_MS);
     return true;
+  }
+
+  /**
+   * Looks up the units gathered in `batched` with one listing (one pattern per name): a burst of
+   * new units (`systemctl start` of 2,000) costs a few calls, not one each.
+   */
+  private async lookUpBatch(): Promise<void> {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const batch = [...this.batched];
+    this.batched.clear();
+    const manager = this.manager;
+    if (!manager) return;
+    // Registered as lookups from now: what signals say meanwhile (a change, a removal) goes to them.
+    const pendings: [string, PendingLookup][] = [];
+    for (const [name, changes] of batch) {
+      const running = this.lookups.get(name);
+      if (running) {
+        running.again = true;
+        continue;
+      }
+      const pending: PendingLookup = { changes, again: false };
+      this.lookups.set(name, pending);
+      pendings.push([name, pending]);
+    }
+    if (pendings.length === 0) return;
+    const drop = (): void => pendings.forEach(([name, pending]) => this.lookups.get(name) === pending && this.lookups.delete(name));
+    let answer;
+    try {
+      answer = await manager.listUnits(pendings.map(([name]) => escapeGlob(name)));
+    } catch (err) {
+      drop();
+      if (this.isConnectionError(err)) return;
+      debug('cannot look up %d units: %s', pendings.length, errorText(err));
+      return this.resyncSoon();
+    }
+    if (this.manager !== manager) return drop();
+    const listed = new Map(answer.units.map((u) => [u.name, u]));
+    for (const [name, pending] of pendings) void this.settle(name, pending, manager, { unit: listed.get(name), seq: answer.seq });
   }
 
   /** Lists one Accept=yes instance group; requests meanwhile fold into one more listing. */
@@ -483,16 +535,21 @@ export class UnitSync {
    * properties, never makes systemd load it): adds it, or removes it when it is gone. `given` is
    * systemd's answer when the caller already has it.
    */
-  private async lookUp(name: string, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
+  private lookUp(name: string, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     const manager = this.manager;
     const running = this.lookups.get(name);
     if (running) {
       running.again = true;
-      return;
+      return Promise.resolve();
     }
-    if (!manager) return;
+    if (!manager) return Promise.resolve();
     const pending: PendingLookup = { changes: [], again: false };
     this.lookups.set(name, pending);
+    return this.settle(name, pending, manager, given);
+  }
+
+  /** The rest of a lookup registered in `lookups` as `pending`. */
+  private async settle(name: string, pending: PendingLookup, manager: SystemdManager, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     try {
       do {
         pending.again = false;
@@ -520,7 +577,7 @@ export class UnitSync {
         this.resyncSoon();
       }
     } finally {
-      this.lookups.delete(name);
+      if (this.lookups.get(name) === pending) this.lookups.delete(name);
     }
   }
 

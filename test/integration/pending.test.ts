@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freezeSystemd, sleep } from '../helpers/faults.js';
+import { freezeSystemd, procStats, sleep, writeStormTemplate } from '../helpers/faults.js';
 import { PluginRun } from '../helpers/plugin.js';
 import { BusMonitor, type BusMessage } from '../helpers/privilege.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
@@ -33,6 +33,7 @@ beforeAll(async () => {
   }
   await sb.writeUnit('flood.socket', '[Socket]\nListenStream=/run/flood.sock\nAccept=yes\nMaxConnections=4096\nBacklog=4096\nTriggerLimitIntervalSec=0\n');
   await sb.writeUnit('flood@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
+  await writeStormTemplate(sb);
   await sb.daemonReload();
   await sb.execOk('systemctl', 'start', 'probe.socket', 'flood.socket', ...Array.from({ length: ACCEPT_SOCKETS }, (_, i) => `acc${i}.socket`));
 }, 120_000);
@@ -201,4 +202,29 @@ describe('an Accept=yes flood', () => {
     for (const c of clients.splice(0)) c.destroy();
     await recoverSocket(sb, 'probe');
   }, 240_000);
+});
+
+describe('a storm of new units', () => {
+  it('2,000 units started at once: looked up in batches, far fewer listings than units', async () => {
+    const r = await plugin(['jobs:', '  - name: service_units', "    include: ['*.socket', '*.target']", ''].join('\n'));
+    const TARGETS = 'systemdunits_service_units.target_unit_state';
+    const name = await pluginName();
+    monitor = new BusMonitor(sb.busAddress);
+    await monitor.ready;
+    const rssBefore = procStats(r.child.pid!).rssKb;
+    const units = Array.from({ length: 2000 }, (_, i) => `storm@${i}.target`);
+    // systemctl asks for one start job per unit: 2,000 UnitNew as fast as systemd loads them.
+    await sb.execOk('systemctl', 'start', ...units);
+    const missing = () => units.filter((u) => r.lastValue(TARGETS, u) !== 1);
+    await r.waitFor('all 2,000 charted', () => missing().length === 0 || undefined, 60_000).catch((err: Error) => {
+      throw new Error(`${missing().length} not charted as active, e.g. ${missing().slice(0, 3).join(' ')}: ${err.message.slice(-3000)}`);
+    });
+    const rss = procStats(r.child.pid!).rssKb;
+    await monitor.stop();
+    const listings = monitor.messages.filter((m) => m.type === 'method_call' && m.member === 'ListUnitsByPatterns' && m.sender === name).length;
+    console.log(`2,000 new units at once: the plugin listed ${listings} time(s); RSS ${Math.round(rssBefore / 1024)} → ${Math.round(rss / 1024)} MB`);
+    expect(listings, 'batched: far fewer listings than units').toBeLessThan(units.length / 4);
+    expect(rss - rssBefore, 'RSS growth, kB').toBeLessThan(100 * 1024);
+    await sb.execOk('systemctl', 'stop', ...units);
+  }, 180_000);
 });
