@@ -62,7 +62,12 @@ export interface BusOptions {
   readonly callTimeoutMs: number;
   /** Calls sent and not yet answered, counting those that timed out here (dbus-daemon still does). */
   readonly maxInFlight: number;
-  /** Close the connection once this many calls went unanswered past their timeout (default half the slots). */
+  /**
+   * Close the connection once this many calls went unanswered past their timeout (default: every
+   * slot). Late answers free slots by themselves (a frozen systemd answers once it runs again, and
+   * dbus-daemon answers NoReply for a peer that leaves), so only a connection left with no slot
+   * at all is replaced: it could not even ask whether systemd is back.
+   */
   readonly maxUnanswered?: number;
 }
 
@@ -218,7 +223,7 @@ export class Bus extends EventEmitter {
         debug('%s on %s timed out after %d ms (%d calls pending, %d queued)', spec.member, spec.path, timeoutMs, this.pending.size, this.queue.length);
         fail(new BusCallError(`${spec.member} on ${spec.path}: no answer within ${timeoutMs} ms`, TIMEOUT_ERROR));
         if (this.unanswered >= this.maxUnanswered) {
-          // Only a new connection frees what dbus-daemon still holds for this one.
+          // No slot left to ask anything: only a new connection frees what dbus-daemon still holds.
           this.close(`${this.unanswered} calls still unanswered after their timeout`);
         }
       }, timeoutMs);
@@ -261,7 +266,7 @@ export class Bus extends EventEmitter {
   }
 
   private get maxUnanswered(): number {
-    return this.options.maxUnanswered ?? Math.max(1, Math.floor(this.options.maxInFlight / 2));
+    return this.options.maxUnanswered ?? this.options.maxInFlight;
   }
 
   /** Timed-out calls still waiting for their answer (each holds its slot meanwhile). */
