@@ -9,6 +9,8 @@ export function debugFor(area: string): createDebug.Debugger {
 }
 
 const lastSaid = new Map<string, number>();
+/** Keys remembered at most: callers use a few fixed keys, and a caller's bug must not grow this. */
+const MAX_KEYS = 256;
 
 let stamped = false;
 
@@ -44,6 +46,8 @@ export function logErrorThrottled(key: string, message: string, everyMs = 60_000
   const now = Date.now();
   const last = lastSaid.get(key);
   if (last !== undefined && now - last < everyMs) return;
+  lastSaid.delete(key);
+  if (lastSaid.size >= MAX_KEYS) lastSaid.delete(lastSaid.keys().next().value!);
   lastSaid.set(key, now);
   logError(message);
 }

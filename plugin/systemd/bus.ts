@@ -2,7 +2,8 @@
 //
 // dbus-next has no call timeout and no disconnect event (pending calls never settle when the
 // daemon goes away), so this wraps every call in a timeout, caps the calls in flight well below
-// dbus-daemon's 128 pending replies per connection, watches the socket for `close`, and sends
+// dbus-daemon's 128 pending replies per connection (a call that timed out here keeps its slot
+// until its late answer: the daemon still counts it), watches the socket for `close`, and sends
 // AddMatch itself (the library's own match bookkeeping is per object and leaks rules).
 
 import dbus from 'dbus-next';
@@ -61,7 +62,15 @@ export const CLOSED_ERROR = 'systemdunits.Closed';
 export interface BusOptions {
   readonly address: string;
   readonly callTimeoutMs: number;
+  /** Calls sent and not yet answered, counting those that timed out here (dbus-daemon still does). */
   readonly maxInFlight: number;
+  /**
+   * Close the connection once this many calls went unanswered past their timeout (default: every
+   * slot). Late answers free slots by themselves (a frozen systemd answers once it runs again, and
+   * dbus-daemon answers NoReply for a peer that leaves), so only a connection left with no slot
+   * at all is replaced: it could not even ask whether systemd is back.
+   */
+  readonly maxUnanswered?: number;
 }
 
 interface Waiter {
@@ -75,6 +84,8 @@ interface Waiter {
 export class Bus extends EventEmitter {
   private readonly bus: dbus.MessageBus;
   private inFlight = 0;
+  /** Calls that timed out here and still hold their slot, awaiting a late answer. */
+  private unanswered = 0;
   private readonly queue: Waiter[] = [];
   private readonly pending = new Set<(err: Error) => void>();
   private closed = false;
@@ -148,12 +159,8 @@ export class Bus extends EventEmitter {
   }
 
   async call(spec: CallSpec, timeoutMs = this.options.callTimeoutMs): Promise<Reply> {
-    await this.slot();
-    try {
-      return await this.callNow(spec, timeoutMs);
-    } finally {
-      this.release();
-    }
+    await this.slot(spec, timeoutMs);
+    return this.callNow(spec, timeoutMs);
   }
 
   async addMatch(rule: string): Promise<void> {
@@ -182,32 +189,61 @@ export class Bus extends EventEmitter {
     this.emit('close', reason);
   }
 
+  /**
+   * Sends a call in the slot `call` took. The slot stays taken until an answer comes, however
+   * late, or the connection ends: a call that timed out here may still be pending at dbus-daemon,
+   * which refuses calls past 128 pending replies per connection (then every listing fails).
+   */
   private callNow(spec: CallSpec, timeoutMs: number): Promise<Reply> {
-    if (this.closed) return Promise.reject(new BusCallError('D-Bus connection is closed', CLOSED_ERROR));
+    let held = true;
+    const free = (): void => {
+      if (!held) return;
+      held = false;
+      this.release();
+    };
+    if (this.closed) {
+      free();
+      return Promise.reject(new BusCallError('D-Bus connection is closed', CLOSED_ERROR));
+    }
     return new Promise((resolve, reject) => {
       let reply: Promise<dbus.Message | null>;
+      let unanswered = false;
       const request = new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec });
       const fail = (err: Error): void => {
         clearTimeout(timer);
         this.pending.delete(fail);
         reject(err);
       };
+      const answered = (): void => {
+        if (unanswered) {
+          unanswered = false;
+          this.unanswered--;
+        }
+        free();
+      };
       const timer = setTimeout(() => {
-        // dbus-next keeps a reply handler per call until an answer comes, which a hung peer never
-        // sends: drop it, so calls to a frozen systemd cannot pile up in memory.
-        if (request.serial !== null && request.serial !== undefined) delete this.replyHandlers()[request.serial];
+        // dbus-next keeps its reply handler, and this call its slot, until the answer comes: the
+        // slots cap what a hung peer can make pile up, here and at dbus-daemon alike.
+        unanswered = true;
+        this.unanswered++;
         debug('%s on %s timed out after %d ms (%d calls pending, %d queued)', spec.member, spec.path, timeoutMs, this.pending.size, this.queue.length);
         fail(new BusCallError(`${spec.member} on ${spec.path}: no answer within ${timeoutMs} ms`, TIMEOUT_ERROR));
+        if (this.unanswered >= this.maxUnanswered) {
+          // No slot left to ask anything: only a new connection frees what dbus-daemon still holds.
+          this.close(`${this.unanswered} calls still unanswered after their timeout`);
+        }
       }, timeoutMs);
       this.pending.add(fail);
       this.sent++;
       try {
         reply = this.bus.call(request); // sets request.serial
       } catch (err) {
+        free();
         return fail(new BusCallError(`${spec.member}: ${errorText(err)}`, CLOSED_ERROR));
       }
       reply.then(
         (msg) => {
+          answered();
           const seq = this.replySeq.get(request.serial ?? -1) ?? this.received;
           this.replySeq.delete(request.serial ?? -1);
           if (!this.pending.has(fail)) return; // timed out or closed already
@@ -216,6 +252,7 @@ export class Bus extends EventEmitter {
           resolve({ body: msg?.body ?? [], seq });
         },
         (err: unknown) => {
+          answered();
           this.replySeq.delete(request.serial ?? -1);
           const name = (err as { type?: string }).type ?? 'org.freedesktop.DBus.Error.Failed';
           fail(new BusCallError(`${spec.member}: ${errorText(err)}`, name));
@@ -234,12 +271,36 @@ export class Bus extends EventEmitter {
     return (this.bus as unknown as { _methodReturnHandlers?: Record<number, unknown> })._methodReturnHandlers ?? {};
   }
 
-  private async slot(): Promise<void> {
+  private get maxUnanswered(): number {
+    return this.options.maxUnanswered ?? this.options.maxInFlight;
+  }
+
+  /** Timed-out calls still waiting for their answer (each holds its slot meanwhile). */
+  get stuck(): number {
+    return this.unanswered;
+  }
+
+  /** Takes a slot, waiting at most `timeoutMs` for one (slots held by hung calls may never free). */
+  private async slot(spec: CallSpec, timeoutMs: number): Promise<void> {
+    if (this.closed) throw new BusCallError('D-Bus connection is closed', CLOSED_ERROR);
     if (this.inFlight < this.options.maxInFlight) {
       this.inFlight++;
       return;
     }
-    await new Promise<void>((resolve) => this.queue.push({ resolve }));
+    await new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        const i = this.queue.indexOf(waiter);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(new BusCallError(`${spec.member} on ${spec.path}: no free call slot within ${timeoutMs} ms (${this.unanswered} calls unanswered)`, TIMEOUT_ERROR));
+      }, timeoutMs);
+      this.queue.push(waiter);
+    });
     this.inFlight++;
   }
 

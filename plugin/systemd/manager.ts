@@ -42,7 +42,7 @@ export type UnitEvent =
   | { kind: 'removed'; name: string; path: string }
   | { kind: 'reloading'; started: boolean }
   /** systemd's bus name got a new owner (daemon-reexec, restart) or lost it (`owner` empty). */
-  | { kind: 'owner'; owner: string };
+  | { kind: 'owner'; seq: Seq; owner: string };
 
 export class SystemdManager {
   constructor(private readonly bus: Bus) {}
@@ -63,6 +63,33 @@ export class SystemdManager {
       body: [SYSTEMD],
     });
     return has === true;
+  }
+
+  /**
+   * The unique name that owns systemd's name now (`:1.1`): its signals are taken from that sender
+   * only. Rejects with NameHasNoOwner when systemd is not on the bus.
+   */
+  async owner(): Promise<{ owner: string; seq: Seq }> {
+    const { body, seq } = await this.bus.call({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'GetNameOwner',
+      signature: 's',
+      body: [SYSTEMD],
+    });
+    return { owner: typeof body[0] === 'string' ? body[0] : '', seq };
+  }
+
+  /** `:1.42 (uid 65534, pid 1234)`: who a connection is, asked of the bus daemon (two calls). */
+  async describeSender(name: string): Promise<string> {
+    const ask = (member: string): Promise<string> =>
+      this.bus
+        .call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member, signature: 's', body: [name] })
+        // 0: a peer the daemon cannot name (another pid namespace)
+        .then(({ body: [n] }) => (typeof n === 'number' && (n > 0 || member.endsWith('User')) ? String(n) : '?'), () => '?');
+    const [uid, pid] = await Promise.all([ask('GetConnectionUnixUser'), ask('GetConnectionUnixProcessID')]);
+    return uid === '?' && pid === '?' ? `${name} (gone already)` : `${name} (uid ${uid}, pid ${pid})`;
   }
 
   /** Answers at once unless systemd is hung (sd-bus answers Peer.Ping itself, on any object). */
@@ -137,7 +164,7 @@ export class SystemdManager {
     const iface = typeInterface(unitType(name));
     if (!iface) return undefined;
     const value = await this.getProperty(path, iface, 'Result');
-    return typeof value === 'string' ? value : undefined;
+    return isResultWord(value) ? value : undefined;
   }
 }
 
@@ -146,6 +173,14 @@ function typeInterface(type: string): string | undefined {
   const withResult = ['service', 'socket', 'mount', 'swap', 'timer', 'path', 'automount', 'scope'];
   if (!withResult.includes(type)) return undefined;
   return `org.freedesktop.systemd1.${type[0]!.toUpperCase()}${type.slice(1)}`;
+}
+
+/**
+ * Whether a Result looks like one of systemd's words (`exit-code`, `start-limit-hit`…): it ends up
+ * in the alarm's label and on stderr, so anything else is not taken.
+ */
+export function isResultWord(value: unknown): value is string {
+  return typeof value === 'string' && /^[a-z][a-z0-9-]{0,63}$/.test(value);
 }
 
 /**
@@ -174,7 +209,7 @@ export function decodeSignal(s: Signal): UnitEvent | undefined {
       };
     }
     const result = changed.Result?.value;
-    if (typeof result === 'string') return { kind: 'state', seq: s.seq, path: s.path, result };
+    if (isResultWord(result)) return { kind: 'state', seq: s.seq, path: s.path, result };
     return undefined;
   }
   if (s.interface === MANAGER) {
@@ -185,7 +220,7 @@ export function decodeSignal(s: Signal): UnitEvent | undefined {
     return undefined;
   }
   if (s.member === 'NameOwnerChanged' && s.body[0] === SYSTEMD && typeof s.body[2] === 'string') {
-    return { kind: 'owner', owner: s.body[2] };
+    return { kind: 'owner', seq: s.seq, owner: s.body[2] };
   }
   return undefined;
 }

@@ -6,7 +6,9 @@
 import { Bus, BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
 import { CoalescedRun } from './coalesced.js';
 import { Watchdog } from './watchdog.js';
-import { SystemdManager, MATCH_RULES, decodeSignal, type ListedUnit, type UnitEvent } from './manager.js';
+import { SystemdManager, MATCH_RULES, decodeSignal, escapeGlob, type ListedUnit, type UnitEvent } from './manager.js';
+import { DroppedSignals, fromRealSender } from './senders.js';
+import { instanceGroupOf, perConnectionGroup, type InstanceGroup } from '../units/instances.js';
 import { unitNameFromPath, unitPath } from '../units/names.js';
 import { isKnownState } from '../units/states.js';
 import type { StateChange, UnitSnapshot, UnitTable } from '../units/table.js';
@@ -66,6 +68,32 @@ const LOOKUP_WORKERS = 64;
 /** How many names' Transient property to remember (it never changes for a name). */
 const TRANSIENT_CACHE = 10_000;
 
+/**
+ * Lookups of single units that signals may start at once. Beyond it (a storm of new units) one
+ * resync settles them all: one listing instead of one call each, and no map growing per name.
+ */
+const MAX_SIGNAL_LOOKUPS = 256;
+/** Units looked up by one listing, at most; and how long a batch waits for more to come. */
+const LOOKUP_BATCH = 64;
+const LOOKUP_BATCH_MS = 50;
+/** What signals said of a unit while it is looked up: only the latest matter. */
+const MAX_PENDING_CHANGES = 16;
+/** Accept=yes instance groups looked up at once (one listing by template pattern each). */
+const MAX_GROUP_LOOKUPS = 32;
+/** How long a group's listing waits for more of a burst to come. */
+const GROUP_SETTLE_MS = 100;
+/** When a group's listing went unanswered, how long until it is tried again. */
+const GROUP_RETRY_MS = 1000;
+/** New units of a group completed at a time (Transient/Result reads when needed). */
+const GROUP_WORKERS = 8;
+/**
+ * A daemon-reload ends with Reloading(false); one that has not after this long (its end lost)
+ * must not keep new units ignored for good: the plugin resyncs and goes on.
+ */
+const MAX_RELOAD_MS = 60_000;
+/** Distinct unknown ActiveStates each reported once; past them, one line an hour for all. */
+const UNKNOWN_STATES_SAID = 16;
+
 export class UnitSync {
   private bus: Bus | undefined;
   private manager: SystemdManager | undefined;
@@ -92,7 +120,24 @@ export class UnitSync {
    * every unit it re-creates, and the resync that follows the reload settles them all at once.
    */
   private reloading = false;
+  private reloadTimer: NodeJS.Timeout | undefined;
   private readonly watchdog: Watchdog;
+  /**
+   * systemd's unique name on this connection, the only sender its signals are taken from:
+   * undefined until GetNameOwner answers after connecting, '' while systemd is off the bus.
+   */
+  private systemdOwner: string | undefined;
+  /** Arrival of what set systemdOwner: an older answer must not undo a newer NameOwnerChanged. */
+  private ownerSeq: Seq = 0;
+  private readonly dropped: DroppedSignals;
+  /** Accept=yes instance groups being listed, by group key. */
+  private readonly groupLookups = new Map<string, CoalescedRun>();
+  /** Units waiting for the next batched lookup, with what signals said of them meanwhile. */
+  private readonly batched = new Map<string, PendingLookup['changes']>();
+  private batchTimer: NodeJS.Timeout | undefined;
+  /** Groups whose listing failed, to be listed again shortly. */
+  private readonly groupRetries = new Set<string>();
+  private readonly unknownStates = new Set<string>();
 
   constructor(
     private readonly table: UnitTable,
@@ -117,6 +162,12 @@ export class UnitSync {
       // A frozen connection, unlike a frozen systemd, is cured by a new one: onLost reconnects.
       onStuck: (reason) => this.bus?.close(reason),
     });
+    this.dropped = new DroppedSignals((sender) => this.manager?.describeSender(sender) ?? Promise.resolve(sender));
+  }
+
+  /** Signals dropped because of who sent them (see senders.ts). */
+  get droppedSignals(): number {
+    return this.dropped.total;
   }
 
   /**
@@ -154,6 +205,9 @@ export class UnitSync {
     clearTimeout(this.resyncSoonTimer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.resyncTimer);
+    clearTimeout(this.reloadTimer);
+    clearTimeout(this.batchTimer);
+    this.dropped.stop();
     this.bus?.close();
   }
 
@@ -175,15 +229,21 @@ export class UnitSync {
     });
     this.bus = bus;
     this.manager = new SystemdManager(bus);
-    bus.on('signal', (s: Signal) => this.onSignal(s));
+    this.systemdOwner = undefined;
+    this.ownerSeq = 0;
+    bus.on('signal', (s: Signal) => {
+      if (bus === this.bus) this.onSignal(s);
+    });
     bus.once('close', (reason: string) => this.onLost(bus, reason));
+    // Rules first, then the owner: a change of owner in between is then signalled, not missed.
     for (const rule of MATCH_RULES) await bus.addMatch(rule);
-    if (!(await this.manager.isOnBus())) {
-      throw new BusCallError('org.freedesktop.systemd1 has no owner', 'org.freedesktop.DBus.Error.NameHasNoOwner');
-    }
+    const { owner, seq } = await this.manager.owner();
+    if (this.ownerSeq < seq) [this.systemdOwner, this.ownerSeq] = [owner, seq];
+    if (!owner) throw new BusCallError('org.freedesktop.systemd1 has no owner', 'org.freedesktop.DBus.Error.NameHasNoOwner');
+    debug('systemd is %s on this connection', this.systemdOwner);
     await this.manager.subscribe();
     this.watchdog.reset();
-    this.reloading = false;
+    this.reloadingFor(false);
     this.table.reloads++;
     await this.resync();
   }
@@ -244,6 +304,12 @@ export class UnitSync {
   }
 
   private onSignal(s: Signal): void {
+    if (!fromRealSender(s, this.systemdOwner)) {
+      // Until GetNameOwner answers, systemd's own signals cannot be told from forged ones: dropped
+      // unreported, and the resync that follows the connect covers what they said.
+      if (this.systemdOwner !== undefined || s.interface === 'org.freedesktop.DBus') this.dropped.drop(s);
+      return;
+    }
     const event = decodeSignal(s);
     if (!event) return;
     if (event.kind !== 'owner') this.watchdog.heard();
@@ -254,9 +320,7 @@ export class UnitSync {
   private apply(e: UnitEvent): void {
     switch (e.kind) {
       case 'state': {
-        if (e.activeState !== undefined && !isKnownState(e.activeState)) {
-          logErrorThrottled(`state ${e.activeState}`, `systemd reports an unknown unit state '${e.activeState}'; charted as 2 (inactive)`, 86_400_000);
-        }
+        if (e.activeState !== undefined && !isKnownState(e.activeState)) this.unknownState(e.activeState);
         const unit = this.table.getByPath(e.path);
         if (unit) {
           this.lastSignal.set(e.path, e.seq);
@@ -264,18 +328,18 @@ export class UnitSync {
         }
         const name = unitNameFromPath(e.path);
         if (name === undefined || this.reloading || !this.options.wants(name)) return;
+        const changes = this.lookups.get(name)?.changes ?? (this.requestLookup(name) ? this.batched.get(name) : undefined);
+        if (!changes) return;
         this.lastSignal.set(e.path, e.seq);
-        const pending = this.lookups.get(name);
-        if (pending) {
-          pending.changes.push({ seq: e.seq, change: e });
-          return;
-        }
-        return void this.lookUp(name);
+        // Bounded: only the latest changes matter once the lookup answers.
+        if (changes.length >= MAX_PENDING_CHANGES) changes.splice(0, changes.length - MAX_PENDING_CHANGES + 1);
+        changes.push({ seq: e.seq, change: e });
+        return;
       }
       case 'new':
         if (this.reloading) return;
         // Already known (e.g. a removal not yet confirmed): its signals keep it current.
-        if (!this.table.get(e.name) && this.options.wants(e.name)) void this.lookUp(e.name);
+        if (!this.table.get(e.name) && this.options.wants(e.name)) this.requestLookup(e.name);
         return;
       case 'removed':
         // Confirm first: `reset-failed` + `start` unloads and reloads a unit within milliseconds,
@@ -283,12 +347,13 @@ export class UnitSync {
         // is still under way must be looked at again too: that lookup's listing predates the
         // removal, and would otherwise add a unit systemd no longer has.
         if (this.reloading) return;
-        if (this.table.get(e.name) || this.lookups.has(e.name)) void this.lookUp(e.name);
+        if (this.lookups.has(e.name)) void this.lookUp(e.name);
+        else if (this.table.get(e.name)) this.requestLookup(e.name);
         return;
       case 'reloading':
         // One lookup per unit re-created would cost a D-Bus round trip each (10,000 after a
         // reload at 10,000 units) for what the one listing after the reload says anyway.
-        this.reloading = e.started;
+        this.reloadingFor(e.started);
         if (!e.started) {
           // A lookup that listed its unit before or during the reload may have seen it as it was.
           for (const pending of this.lookups.values()) pending.again = true;
@@ -297,18 +362,178 @@ export class UnitSync {
         }
         return;
       case 'owner':
+        // From the bus driver (senders.ts): from now on systemd's signals come from this name.
+        [this.systemdOwner, this.ownerSeq] = [e.owner, e.seq];
         if (e.owner === '') {
           logError('systemd left the system bus; charts pause until it is back');
           this.table.synced = false;
           return;
         }
         // daemon-reexec or a restarted manager: subscribe again (harmless if still subscribed).
-        this.reloading = false;
+        this.reloadingFor(false);
         this.manager?.subscribe().catch((err) => debug('re-subscribe: %s', errorText(err)));
         this.table.reloads++;
         this.resyncLogged('systemd changed bus owner');
         return;
     }
+  }
+
+  /**
+   * Sets whether systemd is reloading. A reload whose end never comes (its Reloading(false) lost)
+   * stops counting as one after MAX_RELOAD_MS, with a resync, so new units are not ignored for good.
+   */
+  private reloadingFor(started: boolean): void {
+    this.reloading = started;
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = undefined;
+    if (!started) return;
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined;
+      if (!this.reloading) return;
+      logError(`systemd said it is reloading ${MAX_RELOAD_MS / 1000} s ago and never said it is done; resyncing`);
+      this.reloading = false;
+      for (const pending of this.lookups.values()) pending.again = true;
+      this.table.reloads++;
+      this.resyncLogged('a reload that did not end');
+    }, MAX_RELOAD_MS);
+    this.reloadTimer.unref();
+  }
+
+  /** Says once per state (a few states), then once an hour for all: never a line per signal. */
+  private unknownState(state: string): void {
+    const shown = state.slice(0, 64);
+    if (this.unknownStates.has(state)) return;
+    if (this.unknownStates.size < UNKNOWN_STATES_SAID) {
+      this.unknownStates.add(state);
+      logError(`systemd reports an unknown unit state '${shown}'; charted as 2 (inactive)`);
+      return;
+    }
+    logErrorThrottled('unknown states', `systemd reports more unknown unit states (latest '${shown}'); charted as 2 (inactive)`, 3_600_000);
+  }
+
+  /**
+   * Starts bringing one unit in line after a signal, within bounds: per-connection instances of an
+   * Accept=yes socket by one listing per group (a flood of connections is one call, not one each),
+   * other units one by one up to MAX_SIGNAL_LOOKUPS, and past that one resync for all. Returns
+   * whether a lookup of this very unit is now under way.
+   */
+  private requestLookup(name: string): boolean {
+    const group = perConnectionGroup(name);
+    if (group) {
+      this.lookUpGroup(group);
+      return false;
+    }
+    if (this.lookups.has(name)) {
+      void this.lookUp(name); // under way: look again when done
+      return false;
+    }
+    if (this.batched.has(name)) return true;
+    if (this.lookups.size + this.batched.size >= MAX_SIGNAL_LOOKUPS) {
+      this.resyncSoon('too many units to look up one by one');
+      return false;
+    }
+    this.batched.set(name, []);
+    if (this.batched.size >= LOOKUP_BATCH) void this.lookUpBatch();
+    else this.batchTimer ??= setTimeout(() => void this.lookUpBatch(), LOOKUP_BATCH_MS);
+    return true;
+  }
+
+  /**
+   * Looks up the units gathered in `batched` with one listing (one pattern per name): a burst of
+   * new units (`systemctl start` of 2,000) costs a few calls, not one each.
+   */
+  private async lookUpBatch(): Promise<void> {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const batch = [...this.batched];
+    this.batched.clear();
+    const manager = this.manager;
+    if (!manager) return;
+    // Registered as lookups from now: what signals say meanwhile (a change, a removal) goes to them.
+    const pendings: [string, PendingLookup][] = [];
+    for (const [name, changes] of batch) {
+      const running = this.lookups.get(name);
+      if (running) {
+        running.again = true;
+        continue;
+      }
+      const pending: PendingLookup = { changes, again: false };
+      this.lookups.set(name, pending);
+      pendings.push([name, pending]);
+    }
+    if (pendings.length === 0) return;
+    const drop = (): void => pendings.forEach(([name, pending]) => this.lookups.get(name) === pending && this.lookups.delete(name));
+    let answer;
+    try {
+      answer = await manager.listUnits(pendings.map(([name]) => escapeGlob(name)));
+    } catch (err) {
+      drop();
+      if (this.isConnectionError(err)) return;
+      debug('cannot look up %d units: %s', pendings.length, errorText(err));
+      return this.resyncSoon();
+    }
+    if (this.manager !== manager) return drop();
+    const listed = new Map(answer.units.map((u) => [u.name, u]));
+    for (const [name, pending] of pendings) void this.settle(name, pending, manager, { unit: listed.get(name), seq: answer.seq });
+  }
+
+  /** Lists one Accept=yes instance group; requests meanwhile fold into one more listing. */
+  private lookUpGroup(group: InstanceGroup): void {
+    const manager = this.manager;
+    if (!manager) return;
+    let run = this.groupLookups.get(group.key);
+    if (!run) {
+      if (this.groupLookups.size >= MAX_GROUP_LOOKUPS) return this.resyncSoon('too many instance groups to look up');
+      run = new CoalescedRun(
+        () => this.listGroup(manager, group),
+        () => this.stopped || this.manager !== manager,
+      );
+      this.groupLookups.set(group.key, run);
+    }
+    const mine = run;
+    mine.request().then(
+      () => undefined,
+      (err: unknown) => {
+        if (this.isConnectionError(err)) return;
+        // systemd busy starting the flood's instances: list this group again in a moment. Not a
+        // full resync, whose own timeout would pause every chart for one slow group.
+        debug('cannot list %s: %s; again in %d ms', group.key, errorText(err), GROUP_RETRY_MS);
+        if (this.groupRetries.has(group.key) || this.groupRetries.size >= MAX_GROUP_LOOKUPS) return;
+        this.groupRetries.add(group.key);
+        setTimeout(() => {
+          this.groupRetries.delete(group.key);
+          if (this.manager === manager) this.lookUpGroup(group);
+        }, GROUP_RETRY_MS).unref();
+      },
+    ).finally(() => {
+      if (!mine.busy && this.groupLookups.get(group.key) === mine) this.groupLookups.delete(group.key);
+    });
+  }
+
+  /** One listing of a group's instances: adds the new ones and drops those systemd no longer has. */
+  private async listGroup(manager: SystemdManager, group: InstanceGroup): Promise<void> {
+    // A moment for the rest of a burst of connections to arrive: they fold into this listing.
+    await new Promise((resolve) => setTimeout(resolve, GROUP_SETTLE_MS));
+    if (this.manager !== manager || this.reloading || this.stopped) return;
+    const star = group.key.indexOf('@*');
+    const pattern = `${escapeGlob(group.key.slice(0, star))}@*${escapeGlob(group.key.slice(star + 2))}`;
+    const listing = await manager.listUnits([pattern]);
+    const listed = listing.units.filter((u) => this.tracks(u) && perConnectionGroup(u.name)?.key === group.key);
+    const names = new Set(listed.map((u) => u.name));
+    for (const u of [...this.table.units()]) {
+      if (instanceGroupOf(u)?.key !== group.key || names.has(u.name) || this.lookups.has(u.name)) continue;
+      if ((this.lastSignal.get(unitPath(u.name)) ?? 0) > listing.seq) continue; // said something since
+      this.forget(u.name);
+    }
+    const fresh = listed.filter((u) => !this.table.get(u.name) && !this.lookups.has(u.name));
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < fresh.length) {
+        const u = fresh[next++]!;
+        await this.lookUp(u.name, { unit: u, seq: listing.seq });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(GROUP_WORKERS, fresh.length) }, worker));
   }
 
   /** Units the table holds: wanted by a job and backed by a unit file (not a mere reference). */
@@ -321,16 +546,21 @@ export class UnitSync {
    * properties, never makes systemd load it): adds it, or removes it when it is gone. `given` is
    * systemd's answer when the caller already has it.
    */
-  private async lookUp(name: string, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
+  private lookUp(name: string, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     const manager = this.manager;
     const running = this.lookups.get(name);
     if (running) {
       running.again = true;
-      return;
+      return Promise.resolve();
     }
-    if (!manager) return;
+    if (!manager) return Promise.resolve();
     const pending: PendingLookup = { changes: [], again: false };
     this.lookups.set(name, pending);
+    return this.settle(name, pending, manager, given);
+  }
+
+  /** The rest of a lookup registered in `lookups` as `pending`. */
+  private async settle(name: string, pending: PendingLookup, manager: SystemdManager, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     try {
       do {
         pending.again = false;
@@ -358,7 +588,7 @@ export class UnitSync {
         this.resyncSoon();
       }
     } finally {
-      this.lookups.delete(name);
+      if (this.lookups.get(name) === pending) this.lookups.delete(name);
     }
   }
 
@@ -373,11 +603,11 @@ export class UnitSync {
     if (this.transientByName.size > TRANSIENT_CACHE) this.transientByName.delete(this.transientByName.keys().next().value!);
   }
 
-  private resyncSoon(): void {
+  private resyncSoon(why = 'a lookup went unanswered'): void {
     if (this.resyncSoonTimer) return;
     this.resyncSoonTimer = setTimeout(() => {
       this.resyncSoonTimer = undefined;
-      this.resyncLogged('a lookup went unanswered');
+      this.resyncLogged(why);
     }, 1000);
   }
 

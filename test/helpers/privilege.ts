@@ -16,6 +16,9 @@ export const ALLOWED_CALLS: ReadonlySet<string> = new Set([
   'org.freedesktop.DBus org.freedesktop.DBus.RemoveMatch',
   'org.freedesktop.DBus org.freedesktop.DBus.NameHasOwner',
   'org.freedesktop.DBus org.freedesktop.DBus.GetNameOwner',
+  // who sent a forged signal, asked once per report (senders.ts)
+  'org.freedesktop.DBus org.freedesktop.DBus.GetConnectionUnixUser',
+  'org.freedesktop.DBus org.freedesktop.DBus.GetConnectionUnixProcessID',
   'org.freedesktop.DBus org.freedesktop.DBus.Peer.Ping',
   'org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.Subscribe',
   'org.freedesktop.systemd1 org.freedesktop.systemd1.Manager.ListUnits',
