@@ -153,7 +153,7 @@ export class Job {
           if (dim?.members) dim.members.length = 0;
         }
         if (!dim) {
-          dim = { id: dimensionId(key, chart.idOwners), name: dimensionName(key), unit, value: StateValue.Inactive, index: -1, ...(group ? { members: [], socket: group.socket } : {}) };
+          dim = { id: dimensionId(key, chart.idOwners), name: group ? groupDimensionName(key) : dimensionName(key), unit, value: StateValue.Inactive, index: -1, ...(group ? { members: [], socket: group.socket } : {}) };
           chart.dims.set(key, dim);
           chart.dirty = true;
         }
@@ -272,9 +272,17 @@ export function failedLabel(failed: readonly Unit[]): string {
   return text + (more > 0 ? `; and ${more} more` : '');
 }
 
-/** The readable unit name: systemd escapes decoded, characters the agent cannot carry replaced. */
+/** The readable unit name (see readableUnitName: unique per unit), with nothing the agent cannot carry. */
 export function dimensionName(unitName: string): string {
   return safeWord(readableUnitName(unitName));
+}
+
+/**
+ * The name of a per-connection group's dimension (`foo@*.service`): the parts rendered as unit
+ * names, the `*` kept (a unit's own name shows a `*` as `%%2a`, so the two never meet).
+ */
+export function groupDimensionName(key: string): string {
+  return key.split('*').map(dimensionName).join('*');
 }
 
 /**

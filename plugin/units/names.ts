@@ -22,12 +22,52 @@ export function decodeUnitName(name: string): string {
   });
 }
 
-/** Control characters (C0, DEL, C1) and line or paragraph separators: never shown in a name. */
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The unit name for people: escapes decoded, unprintable characters shown as `_`. */
+/** A name made only of what a unit name holds literally: shown as it is. */
+const PLAIN_NAME = /^[A-Za-z0-9:_.@-]*$/;
+/**
+ * The parts of a unit name: a run of systemd's escapes (lower-case hex, as systemd-escape writes
+ * them), a backslash that starts none, or characters no valid unit name holds.
+ */
+const NAME_PARTS = /((?:\\x[0-9a-f]{2})+)|(\\)|([^A-Za-z0-9:_.@\\-]+)/g;
+/**
+ * Decoded characters that are shown as their bytes (`%2d`) rather than as themselves: those a unit
+ * name may hold literally (`my\x2dapp` must not read as `my-app`), this rendering's own marks `%`
+ * and `+`, what the protocol cannot carry, and what cannot be seen (controls, separators, blanks
+ * other than the space).
+ */
+const SHOWN_AS_BYTES = /^(?:[A-Za-z0-9:_.@%+'"\\=`-]|(?! )[\p{C}\p{Z}])$/u;
+
+const hexBytes = (text: string, mark: string): string => [...Buffer.from(text, 'utf8')].map((b) => mark + b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * The unit name for people (dimension names, labels, the Function's table): systemd's escapes
+ * decoded where that reads better (`esc@my app-café.service`) and kept as `%xx` where the decoded
+ * character could be mistaken for one written as such (`my\x2dapp.socket` → `my%2dapp.socket`, not
+ * the `my-app.socket` of another unit). A backslash that starts no escape is shown as `+` (as in
+ * the dimension ids), and characters no valid unit name holds as `%%xx`. No two names get the same
+ * rendering, and the rendering carries nothing the protocol or the agent's JSON cannot:
+ *   - `%` and `+` appear only as these marks; characters a name holds literally stand for themselves;
+ *   - every other character comes from a maximal run of escapes, whose bytes it spells in UTF-8.
+ */
 export function readableUnitName(name: string): string {
-  return decodeUnitName(name).replace(UNPRINTABLE, '_');
+  if (PLAIN_NAME.test(name)) return name;
+  return name.replace(NAME_PARTS, (_, run: string | undefined, backslash: string | undefined, other: string) => {
+    if (backslash) return '+';
+    if (!run) return hexBytes(other, '%%');
+    const bytes = new Uint8Array(run.length / 4);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 4 + 2, i * 4 + 4), 16);
+    let text: string;
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      return run.replaceAll('\\x', '%'); // not UTF-8: every byte as %xx
+    }
+    let out = '';
+    for (const c of text) out += SHOWN_AS_BYTES.test(c) ? hexBytes(c, '%') : c;
+    return out;
+  });
 }
 
 /**
