@@ -263,7 +263,8 @@ export function failedLabel(failed: readonly Unit[]): string {
   let text = '';
   let shown = 0;
   for (const u of failed) {
-    const why = [u.result && u.result !== 'success' ? u.result : undefined, u.triggered].filter((x) => x !== undefined);
+    const result = u.failedResult ?? u.result;
+    const why = [result && result !== 'success' ? result : undefined, u.triggered].filter((x) => x !== undefined);
     const item = `${dimensionName(u.name)}${why.length ? ` (${safeWord(why.join(' / '))})` : ''}`;
     if (shown === LABEL_MAX_UNITS || (shown > 0 && text.length + item.length + 2 > LABEL_MAX_CHARS)) break;
     text += (shown++ ? '; ' : '') + item;

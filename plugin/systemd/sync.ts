@@ -334,8 +334,15 @@ export class UnitSync {
         const snapshot = await this.complete(manager, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
-        // Failed and left `failed` again before the lookup answered: still this interval's failure.
-        if (pending.changes.some((c) => c.change.activeState === 'failed')) this.table.noteFailure(unit);
+        // Failed and left `failed` again before the lookup answered: still this interval's failure,
+        // with the Result signalled just before it.
+        let result = unit.result;
+        let failedWith: { result: string | undefined } | undefined;
+        for (const { change } of pending.changes) {
+          if (change.result !== undefined) result = change.result;
+          if (change.activeState === 'failed') failedWith = { result };
+        }
+        if (failedWith) this.table.noteFailure(unit, failedWith.result);
         for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
       } while (pending.again && this.manager === manager);
     } catch (err) {
