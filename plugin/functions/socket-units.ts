@@ -145,7 +145,8 @@ export function socketUnitsInfo(): Record<string, unknown> {
 
 export interface SocketUnitsDeps {
   readonly table: UnitTable;
-  readonly systemd: () => SystemdManager | undefined;
+  /** systemd's API once the unit table is in step with it, or undefined if not by the deadline. */
+  readonly systemd: (deadline: number) => Promise<SystemdManager | undefined>;
   readonly accept: SocketAcceptIndex;
 }
 
@@ -159,7 +160,8 @@ export function socketUnitsFunction(deps: SocketUnitsDeps): FunctionSpec {
     access: 'member',
     run: async (args, deadline): Promise<FunctionAnswer> => {
       if (args.includes('info')) return { status: 200, body: socketUnitsInfo() };
-      const systemd = deps.systemd();
+      // Called just after start-up or a reconnect, it waits for the listing under way.
+      const systemd = await deps.systemd(deadline);
       if (!systemd) return { status: 503, body: { status: 503, error_message: 'systemd is out of reach right now; try again shortly' } };
       const rows = await collectSocketRows(deps, systemd, deadline);
       return { status: 200, body: socketUnitsTable(rows, Date.now()) };
