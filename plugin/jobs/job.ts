@@ -280,7 +280,7 @@ export function dimensionName(unitName: string): string {
 
 /**
  * The name of a per-connection group's dimension (`foo@*.service`): the parts rendered as unit
- * names, the `*` kept (a unit's own name shows a `*` as `%%2a`, so the two never meet).
+ * names, the `*` kept (a unit's own name shows a `*` as `/[2a]`, so the two never meet).
  */
 export function groupDimensionName(key: string): string {
   return key.split('*').map(dimensionName).join('*');

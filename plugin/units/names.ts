@@ -32,40 +32,46 @@ const PLAIN_NAME = /^[A-Za-z0-9:_.@-]*$/;
  */
 const NAME_PARTS = /((?:\\x[0-9a-f]{2})+)|(\\)|([^A-Za-z0-9:_.@\\-]+)/g;
 /**
- * Decoded characters that are shown as their bytes (`%2d`) rather than as themselves: those a unit
- * name may hold literally (`my\x2dapp` must not read as `my-app`), this rendering's own marks `%`
- * and `+`, what the protocol cannot carry, and what cannot be seen (controls, separators, blanks
- * other than the space).
+ * Decoded characters shown as themselves: non-ASCII text that can be seen, and parentheses (a
+ * single space between two shown characters too, see below). Every other one keeps its escape:
+ * what a unit name holds literally (so `my\x2dapp` does not read as `my-app`), the mark `/`, and
+ * what the protocol or the agent's label and name sanitizers would change (`%` `*` `+` `;` `=`
+ * `[` quotes, runs of spaces…).
  */
-const SHOWN_AS_BYTES = /^(?:[A-Za-z0-9:_.@%+'"\\=`-]|(?! )[\p{C}\p{Z}])$/u;
+const SHOWN_DECODED = /^(?:[()]|(?![\p{C}\p{Z}])[^\x00-\x7f])$/u;
 
-const hexBytes = (text: string, mark: string): string => [...Buffer.from(text, 'utf8')].map((b) => mark + b.toString(16).padStart(2, '0')).join('');
+const bracketBytes = (text: string): string => [...Buffer.from(text, 'utf8')].map((b) => `/[${b.toString(16).padStart(2, '0')}]`).join('');
 
 /**
  * The unit name for people (dimension names, labels, the Function's table): systemd's escapes
- * decoded where that reads better (`esc@my app-café.service`) and kept as `%xx` where the decoded
- * character could be mistaken for one written as such (`my\x2dapp.socket` → `my%2dapp.socket`, not
- * the `my-app.socket` of another unit). A backslash that starts no escape is shown as `+` (as in
- * the dimension ids), and characters no valid unit name holds as `%%xx`. No two names get the same
- * rendering, and the rendering carries nothing the protocol or the agent's JSON cannot:
- *   - `%` and `+` appear only as these marks; characters a name holds literally stand for themselves;
- *   - every other character comes from a maximal run of escapes, whose bytes it spells in UTF-8.
+ * decoded where that reads better (`esc@my app-café.service`) and kept where the decoded character
+ * could be mistaken for one written as such: `my\x2dapp.socket` is shown `my/x2dapp.socket`, not
+ * the `my-app.socket` of another unit. The agent turns a `\` in a label into `/`; here an escape is
+ * written that way on purpose, and so is a backslash that starts none (`a\b` → `a/b`); characters
+ * no valid unit name holds are shown as `/[xx]` per byte. No two names get the same rendering
+ * (test/unit/unit-names.test.ts reads every name back from its rendering), and it holds nothing
+ * that the protocol, the agent's JSON or its label sanitizer (which maps `%` `*` `#` to `_` and
+ * merges spaces) would change.
  */
 export function readableUnitName(name: string): string {
   if (PLAIN_NAME.test(name)) return name;
-  return name.replace(NAME_PARTS, (_, run: string | undefined, backslash: string | undefined, other: string) => {
-    if (backslash) return '+';
-    if (!run) return hexBytes(other, '%%');
+  return name.replace(NAME_PARTS, (_, run: string | undefined, backslash: string | undefined, other: string, at: number) => {
+    if (backslash) return '/';
+    if (!run) return bracketBytes(other);
     const bytes = new Uint8Array(run.length / 4);
     for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 4 + 2, i * 4 + 4), 16);
-    let text: string;
+    let chars: string[];
     try {
-      text = strictUtf8.decode(bytes);
+      chars = [...strictUtf8.decode(bytes)];
     } catch {
-      return run.replaceAll('\\x', '%'); // not UTF-8: every byte as %xx
+      return run.replaceAll('\\', '/'); // not UTF-8: every byte keeps its escape
     }
     let out = '';
-    for (const c of text) out += SHOWN_AS_BYTES.test(c) ? hexBytes(c, '%') : c;
+    chars.forEach((c, i) => {
+      // Between two characters that are not spaces (next to the run: a name's own, never a space).
+      const lone = c === ' ' && (i > 0 ? chars[i - 1] !== ' ' : at > 0) && (i < chars.length - 1 ? chars[i + 1] !== ' ' : at + run.length < name.length);
+      out += lone || SHOWN_DECODED.test(c) ? c : [...Buffer.from(c, 'utf8')].map((b) => `/x${b.toString(16).padStart(2, '0')}`).join('');
+    });
     return out;
   });
 }

@@ -273,9 +273,9 @@ describe('socket units table', () => {
     expect(cell(broken!, 'in_state')).toBeNull();
     expect(cell(broken!, 'triggers_state')).toBe('unknown');
     expect(cell(broken!, 'row_options')).toEqual({ severity: 'error' });
-    expect(cell(web!, 'unit')).toBe('web%2dapi.socket'); // not the name of another unit, web-api.socket
+    expect(cell(web!, 'unit')).toBe('web/x2dapi.socket'); // not the name of another unit, web-api.socket
     expect(cell(web!, 'accept')).toBe('yes');
-    expect(cell(web!, 'triggers')).toBe('web%2dapi@0-1-2.service web%2dapi@1-1-3.service');
+    expect(cell(web!, 'triggers')).toBe('web/x2dapi@0-1-2.service web/x2dapi@1-1-3.service');
     expect(cell(web!, 'triggers_state')).toBe('active');
     expect(cell(web!, 'listen')).toBe('127.0.0.1:80 (Stream)');
     expect([cell(web!, 'accepted'), cell(web!, 'connections'), cell(web!, 'refused')]).toEqual([42, 2, 3]);

@@ -196,8 +196,8 @@ describe('job', () => {
     expect(new Set(ids).size).toBe(3);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_.@:+-]+$/);
     // Two units, two names: the escape stays visible where it reads as a plain character.
-    expect(dims.map((w) => w[2])).toEqual(expect.arrayContaining(['my%2dapp@1.socket', 'my-app@1.socket']));
-    expect(dims.map((w) => w[2])).toContain('odd%%20name%%3dx.socket'); // a name systemd refuses, shown byte by byte
+    expect(dims.map((w) => w[2])).toEqual(expect.arrayContaining(['my/x2dapp@1.socket', 'my-app@1.socket']));
+    expect(dims.map((w) => w[2])).toContain('odd/[20]name/[3d]x.socket'); // a name systemd refuses, shown byte by byte
     // The same names give the same ids in a fresh process.
     const again = new Harness();
     again.table.applySnapshot([unit('my\\x2dapp@1.socket'), unit('my-app@1.socket'), unit('odd name=x.socket')]);

@@ -143,9 +143,10 @@ function checkLines(lines: string[], charts: Map<string, Map<string, string>>): 
 }
 
 /**
- * The unit name back from its shown name, by the rules readableUnitName documents: `%%xx` a byte
- * no valid name holds, `%xx` an escape, `+` a backslash, [A-Za-z0-9:_.@-] itself, `*`-free other
- * characters the UTF-8 bytes of escapes. That it always gives the name back proves no two collide.
+ * The unit name back from its shown name, by the rules readableUnitName documents: `/xhh` an
+ * escape, `/[hh]` a byte no valid name holds, any other `/` a backslash, [A-Za-z0-9:_.@-] itself,
+ * other characters the UTF-8 bytes of escapes. That it always gives the name back proves that no
+ * two names are shown alike.
  */
 function unshow(shown: string): string {
   let out = '';
@@ -155,22 +156,30 @@ function unshow(shown: string): string {
     raw = [];
   };
   for (let i = 0; i < shown.length; ) {
-    if (shown.startsWith('%%', i)) {
-      raw.push(parseInt(shown.slice(i + 2, i + 4), 16));
-      i += 4;
+    const bracket = /^\/\[([0-9a-f]{2})\]/.exec(shown.slice(i, i + 5));
+    if (bracket) {
+      raw.push(parseInt(bracket[1]!, 16));
+      i += 5;
       continue;
     }
     flush();
+    if (/^\/x[0-9a-f]{2}/.test(shown.slice(i, i + 4))) {
+      out += `\\${shown.slice(i + 1, i + 4)}`;
+      i += 4;
+      continue;
+    }
     const c = String.fromCodePoint(shown.codePointAt(i)!);
-    if (c === '%') out += `\\x${shown.slice(i + 1, i + 3)}`;
-    else if (c === '+') out += '\\';
+    if (c === '/') out += '\\';
     else if (/[A-Za-z0-9:_.@-]/.test(c)) out += c;
     else for (const b of Buffer.from(c, 'utf8')) out += `\\x${b.toString(16).padStart(2, '0')}`;
-    i += c === '%' ? 3 : c.length;
+    i += c.length;
   }
   flush();
   return out;
 }
+
+/** What the agent keeps as it is in a label value (its sanitizer maps other ASCII to _ . : /, merges spaces). */
+const LABEL_SAFE = /^(?! )(?!.* $)(?!.*  )(?:[A-Za-z0-9:_.@()[\]/ -]|[^\x00-\x7f])*$/su;
 
 describe('unit names, property-based (fast-check)', () => {
   it('every line survives the tokenizer, ids are safe, JSON-safe and unique in their chart', () => {
@@ -237,22 +246,26 @@ describe('unit names, property-based (fast-check)', () => {
         expect(decodeUnitName(name)).toBe(`${text.replaceAll('/', '-')}.${type}`);
         const shown = readableUnitName(name);
         expect(unshow(shown)).toBe(name);
-        // What no unit name holds as such, and can be seen, reads as itself (é, 日本, blanks, /).
-        for (const c of text) if (!/[A-Za-z0-9:_.@%+'"\\=`-]|[\p{C}\p{Z}]/u.test(c) || c === ' ') expect(shown).toContain(c === '/' ? '-' : c);
+        // Text that no unit name holds as such and that can be seen reads as itself (é, 日本, 🙂).
+        for (const c of text) if (/^[^\x00-\x7f]$/u.test(c) && !/[\p{C}\p{Z}]/u.test(c)) expect(shown).toContain(c);
       }),
       { numRuns: 1000 },
     );
-    expect(readableUnitName('esc@var-lib-my\\x20app-caf\\xc3\\xa9\\x3d1.service')).toBe('esc@var-lib-my app-café%3d1.service');
-    expect(readableUnitName('dev-disk-by\\x2duuid-1234.swap')).toBe('dev-disk-by%2duuid-1234.swap');
+    expect(readableUnitName('esc@var-lib-my\\x20app-caf\\xc3\\xa9\\x3d1.service')).toBe('esc@var-lib-my app-café/x3d1.service');
+    expect(readableUnitName('two\\x20\\x20spaces.service')).toBe('two/x20/x20spaces.service'); // the agent would merge them
+    expect(readableUnitName('dev-disk-by\\x2duuid-1234.swap')).toBe('dev-disk-by/x2duuid-1234.swap');
     expect(readableUnitName('plain-name@1.socket')).toBe('plain-name@1.socket');
   });
 
-  it('no two unit names get the same dimension name, and every name is a safe protocol word', () => {
+  it('no two unit names get the same dimension name, and every name survives the protocol and the agent unchanged', () => {
     const hostile = fc.string({ unit: 'binary', maxLength: 12 });
     fc.assert(
       fc.property(fc.oneof(unitName, lookalike, hostile), fc.oneof(unitName, lookalike, hostile), (a, b) => {
         const [x, y] = [dimensionName(a), dimensionName(b)];
-        for (const n of [x, y]) expect(n).not.toMatch(/['"\\=`\x00-\x1f\x7f-\x9f]/);
+        for (const n of [x, y]) {
+          expect(n).not.toMatch(/['"\\=`\x00-\x1f\x7f-\x9f]/);
+          if (n !== '') expect(n, JSON.stringify(n)).toMatch(LABEL_SAFE);
+        }
         expect(unshow(x)).toBe(a);
         if (a !== b) expect(x).not.toBe(y);
       }),
@@ -263,11 +276,11 @@ describe('unit names, property-based (fast-check)', () => {
     expect(dimensionName('caf\\xc3\\xa9.socket')).not.toBe(dimensionName('caf\\xC3\\xA9.socket'));
   });
 
-  it('bytes that are not UTF-8 are shown as %xx, never a crash, a raw byte or U+FFFD', () => {
-    expect(readableUnitName('a\\xff\\xfe.service')).toBe('a%ff%fe.service');
-    expect(readableUnitName('caf\\xc3\\xa9@x\\x0ay.service')).toBe('café@x%0ay.service');
+  it('bytes that are not UTF-8 keep their escapes, never a crash, a raw byte or U+FFFD', () => {
+    expect(readableUnitName('a\\xff\\xfe.service')).toBe('a/xff/xfe.service');
+    expect(readableUnitName('caf\\xc3\\xa9@x\\x0ay.service')).toBe('café@x/x0ay.service');
     expect(decodeUnitName('a\\xZZ.service')).toBe('a\\xZZ.service');
-    expect(readableUnitName('a\\xZZ.service')).toBe('a+xZZ.service');
+    expect(readableUnitName('a\\xZZ.service')).toBe('a/xZZ.service');
     fc.assert(
       fc.property(fc.array(escapedByte, { minLength: 1, maxLength: 30 }), (bytes) => {
         const name = readableUnitName(`${bytes.join('')}.service`);
