@@ -14,6 +14,7 @@ import { UnitCounts } from './counts.js';
 import { aggregateValue } from './instances.js';
 import type { SummaryCharts } from './summary.js';
 import { UnitTransitions } from './transitions.js';
+import { FailureText, type FailureLabels } from './failure-text.js';
 
 /** How many failed units the chart label names before it says "and N more". */
 const LABEL_MAX_UNITS = 10;
@@ -56,6 +57,9 @@ interface ChartState {
   /** Whether the agent holds this chart (not obsolete). */
   live: boolean;
   labelValue: string;
+  /** The alarm's words (failure_summary, failure_advice) and the failure episode behind them. */
+  readonly failureText: FailureText;
+  failureLabels: FailureLabels;
   lastBeginUs: number | undefined;
 }
 
@@ -112,8 +116,13 @@ export class Job {
         if (!chart.dirty) chart.block.set(dim.index, value); // else define() renders it anew
       }
       const labelValue = failedLabel(failed);
-      if (labelValue !== chart.labelValue) {
+      const text = chart.failureText.next(
+        failed.map((u) => dimensionName(u.name)),
+        labelValue,
+      );
+      if (labelValue !== chart.labelValue || text.summary !== chart.failureLabels.summary || text.advice !== chart.failureLabels.advice) {
         chart.labelValue = labelValue;
+        chart.failureLabels = text;
         chart.labelsDirty = true;
       }
       if (chart.dirty) this.define(chart);
@@ -205,6 +214,8 @@ export class Job {
       labelsDirty: false,
       live: false,
       labelValue: failedLabel([]),
+      failureText: new FailureText(),
+      failureLabels: new FailureText().next([], ''),
       lastBeginUs: undefined,
     };
     this.charts.set(kind.unitType, chart);
@@ -249,6 +260,8 @@ export class Job {
     this.writer.label('unit_type', chart.kind.unitType);
     this.writer.label('job', this.config.name);
     this.writer.label(UNIT_STATE_CHART.failedLabel, chart.labelValue);
+    this.writer.label(UNIT_STATE_CHART.summaryLabel, chart.failureLabels.summary);
+    this.writer.label(UNIT_STATE_CHART.adviceLabel, chart.failureLabels.advice);
     this.writer.commitLabels();
   }
 }
