@@ -141,7 +141,7 @@ describe('install.sh on the Debian package layout (/etc/netdata, found by itself
     expect(help.code, `netdata runs the launcher: ${help.stderr}`).toBe(0);
     expect(help.stdout).toContain('systemdunits.plugin');
     // 1.37.1 expands only $label:NAME: the installer wrote that variant.
-    expect(await readFile(HEALTH, 'utf8')).toMatch(/^\s*info: failed socket units: \$label:failed_units /m);
+    expect(await readFile(HEALTH, 'utf8')).toMatch(/^\s*info: socket units \$label:failure_summary - \$label:failure_advice$/m);
   });
 
   it('runs again idempotently and keeps an edited /etc/netdata/systemdunits.conf', async () => {
