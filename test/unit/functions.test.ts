@@ -214,6 +214,22 @@ describe('function router', () => {
     expect(byTx()).toEqual(new Map([['q', [499]]]));
   });
 
+  it('tells when every call taken has been answered (what stdin\'s EOF waits for)', async () => {
+    const g = gated({ maxRunning: 1, maxQueued: 2 });
+    await g.router.idle(); // nothing taken: at once
+    g.router.handle(call('a'));
+    g.router.handle(call('b'));
+    let idle = false;
+    void g.router.idle().then(() => (idle = true));
+    g.runs[0]!.finish();
+    await sleep(10);
+    expect(idle).toBe(false); // b runs now
+    g.runs[1]!.finish();
+    await sleep(10);
+    expect(idle).toBe(true);
+    expect(g.byTx()).toEqual(new Map([['a', [200]], ['b', [200]]]));
+  });
+
   it('writes bodies the end keyword cannot cut short, and that decode to the same value', () => {
     const value = { text: 'FUNCTION_RESULT_END', list: ['x\nFUNCTION_RESULT_END y'] };
     const { writer, text } = capture();
