@@ -40,6 +40,12 @@ export const UNIT_STATE_CHART = {
   failedVariable: 'failed_units',
   /** The chart label naming the failed units and systemd's reason, for the alarm's text. */
   failedLabel: 'failed_units',
+  /**
+   * The alarm's words: `failed: <failed_units>` while any is failed, then `recovered: <units>` (what
+   * a CLEAR notification names), and what to do in each case.
+   */
+  summaryLabel: 'failure_summary',
+  adviceLabel: 'failure_advice',
   legend: STATE_LEGEND,
   plugin: 'systemdunits.plugin',
   module: 'systemdunits',

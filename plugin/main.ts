@@ -24,6 +24,8 @@ const debug = debugFor('main');
 const DEFAULT_BUS = 'unix:path=/var/run/dbus/system_bus_socket';
 /** How long a sample waits for the reason of a unit that failed just before it. */
 const REASON_WAIT_MS = 300;
+/** At stdin's EOF, the longest wait for the answers to calls already taken. */
+const EOF_ANSWER_GRACE_MS = 15_000;
 
 async function main(): Promise<void> {
   // A bug must not become a crash loop under the agent: say it in one line and carry on.
@@ -78,7 +80,7 @@ async function main(): Promise<void> {
   const accept = new SocketAcceptIndex(table, systemd);
   const activity = config.jobs.filter((j) => j.socketActivity).map((j) => new SocketActivityJob(j, table, writer, accept, systemd));
   const functions = new FunctionRouter(writer);
-  functions.register(socketUnitsFunction({ table, systemd, accept }));
+  functions.register(socketUnitsFunction({ table, systemd: (deadline) => sync.whenInStep(deadline), accept }));
   // Declared with the first batch, not before: a plugin that disables itself (no systemd)
   // must print nothing but DISABLE.
   let declared = false;
@@ -142,7 +144,13 @@ async function main(): Promise<void> {
   const requests = readRequests(
     process.stdin,
     {
-      onQuit: (reason) => stop(reason === 'eof' ? 'stdin closed (the agent is gone)' : 'QUIT'),
+      // At EOF the calls already asked are answered first (a request piped in by hand), within
+      // their deadlines and EOF_ANSWER_GRACE_MS; SIGTERM and QUIT stop at once.
+      onQuit: (reason) => {
+        if (reason !== 'eof') return stop('QUIT');
+        const grace = new Promise((resolve) => setTimeout(resolve, EOF_ANSWER_GRACE_MS).unref());
+        void Promise.race([functions.idle(), grace]).then(() => stop('stdin closed (the agent is gone)'));
+      },
       onFunction: (call) => functions.handle(call),
       onCancel: (transaction) => functions.cancel(transaction),
     },

@@ -9,7 +9,7 @@ import type { FunctionAnswer, FunctionSpec } from '../netdata/functions.js';
 import { mapLimited, withDeadline } from '../systemd/limit.js';
 import { escapeGlob, type SystemdManager } from '../systemd/manager.js';
 import { readAccept, readCounters, SOCKET_INTERFACE, UNIT_INTERFACE, type SocketAcceptIndex } from '../systemd/socket-counters.js';
-import { decodeUnitName, unitPath } from '../units/names.js';
+import { readableUnitName, unitPath } from '../units/names.js';
 import type { UnitTable } from '../units/table.js';
 
 export const SOCKET_UNITS_FUNCTION = 'systemd-socket-units';
@@ -60,12 +60,12 @@ const SEVERITY: Record<string, string> = { failed: 'error', activating: 'notice'
 
 /** The table's columns, in order: data rows carry the cells in this order. */
 export const COLUMNS: readonly Column[] = [
-  { id: 'unit', name: 'Unit', type: 'string', unique: true, sticky: true, filter: 'multiselect', value: (r) => decodeUnitName(r.unit) },
+  { id: 'unit', name: 'Unit', type: 'string', unique: true, sticky: true, filter: 'multiselect', value: (r) => readableUnitName(r.unit) },
   { id: 'state', name: 'State', type: 'string', visualization: 'pill', filter: 'multiselect', value: (r) => r.state },
   { id: 'substate', name: 'Sub State', type: 'string', visualization: 'pill', filter: 'multiselect', value: (r) => r.substate },
   { id: 'result', name: 'Result', type: 'string', filter: 'multiselect', value: (r) => r.result },
   { id: 'accept', name: 'Accept', type: 'string', filter: 'multiselect', value: (r) => (r.accept === null ? null : r.accept ? 'yes' : 'no') },
-  { id: 'triggers', name: 'Triggers', type: 'string', filter: 'multiselect', value: (r) => r.triggers.map(decodeUnitName).join(' ') || null },
+  { id: 'triggers', name: 'Triggers', type: 'string', filter: 'multiselect', value: (r) => r.triggers.map(readableUnitName).join(' ') || null },
   { id: 'triggers_state', name: 'Triggered State', type: 'string', visualization: 'pill', filter: 'multiselect', value: (r) => [...new Set(r.triggerStates)].join(' ') || null },
   { id: 'listen', name: 'Listen', type: 'string', fullWidth: true, filter: 'none', value: (r) => r.listen.join(' ') || null },
   { id: 'accepted', name: 'Accepted', type: 'integer', transform: 'number', units: 'connections', sort: 'descending', filter: 'range', value: (r) => r.accepted },
@@ -145,7 +145,8 @@ export function socketUnitsInfo(): Record<string, unknown> {
 
 export interface SocketUnitsDeps {
   readonly table: UnitTable;
-  readonly systemd: () => SystemdManager | undefined;
+  /** systemd's API once the unit table is in step with it, or undefined if not by the deadline. */
+  readonly systemd: (deadline: number) => Promise<SystemdManager | undefined>;
   readonly accept: SocketAcceptIndex;
 }
 
@@ -159,7 +160,8 @@ export function socketUnitsFunction(deps: SocketUnitsDeps): FunctionSpec {
     access: 'member',
     run: async (args, deadline): Promise<FunctionAnswer> => {
       if (args.includes('info')) return { status: 200, body: socketUnitsInfo() };
-      const systemd = deps.systemd();
+      // Called just after start-up or a reconnect, it waits for the listing under way.
+      const systemd = await deps.systemd(deadline);
       if (!systemd) return { status: 503, body: { status: 503, error_message: 'systemd is out of reach right now; try again shortly' } };
       const rows = await collectSocketRows(deps, systemd, deadline);
       return { status: 200, body: socketUnitsTable(rows, Date.now()) };

@@ -14,7 +14,7 @@ import { Scheduler } from '../scheduler.js';
 import { mapLimited } from '../systemd/limit.js';
 import type { SystemdManager } from '../systemd/manager.js';
 import { readCounters, type SocketAcceptIndex, type SocketCounters } from '../systemd/socket-counters.js';
-import { decodeUnitName, nameHash, unitPath } from '../units/names.js';
+import { decodeUnitName, nameHash, readableUnitName, unitPath } from '../units/names.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitSelector } from './selector.js';
 import { forgetRetiredIds } from './job.js';
@@ -111,7 +111,7 @@ export class SocketActivityJob {
       if (unit.type !== 'socket' || !this.selector.selects(unit) || this.accept.get(unit.name) !== true) continue;
       let s = this.sockets.get(unit.name);
       if (!s) {
-        s = { unit, id: this.chartIdPart(unit.name), name: safeWord(decodeUnitName(unit.name)), live: new Map(), hasRefused: true };
+        s = { unit, id: this.chartIdPart(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map(), hasRefused: true };
         this.sockets.set(unit.name, s);
       }
       s.unit = unit;

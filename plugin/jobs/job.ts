@@ -14,6 +14,7 @@ import { UnitCounts } from './counts.js';
 import { aggregateValue } from './instances.js';
 import type { SummaryCharts } from './summary.js';
 import { UnitTransitions } from './transitions.js';
+import { FailureText, type FailureLabels } from './failure-text.js';
 
 /** How many failed units the chart label names before it says "and N more". */
 const LABEL_MAX_UNITS = 10;
@@ -56,6 +57,9 @@ interface ChartState {
   /** Whether the agent holds this chart (not obsolete). */
   live: boolean;
   labelValue: string;
+  /** The alarm's words (failure_summary, failure_advice) and the failure episode behind them. */
+  readonly failureText: FailureText;
+  failureLabels: FailureLabels;
   lastBeginUs: number | undefined;
 }
 
@@ -112,8 +116,13 @@ export class Job {
         if (!chart.dirty) chart.block.set(dim.index, value); // else define() renders it anew
       }
       const labelValue = failedLabel(failed);
-      if (labelValue !== chart.labelValue) {
+      const text = chart.failureText.next(
+        failed.map((u) => dimensionName(u.name)),
+        labelValue,
+      );
+      if (labelValue !== chart.labelValue || text.summary !== chart.failureLabels.summary || text.advice !== chart.failureLabels.advice) {
         chart.labelValue = labelValue;
+        chart.failureLabels = text;
         chart.labelsDirty = true;
       }
       if (chart.dirty) this.define(chart);
@@ -153,7 +162,7 @@ export class Job {
           if (dim?.members) dim.members.length = 0;
         }
         if (!dim) {
-          dim = { id: dimensionId(key, chart.idOwners), name: dimensionName(key), unit, value: StateValue.Inactive, index: -1, ...(group ? { members: [], socket: group.socket } : {}) };
+          dim = { id: dimensionId(key, chart.idOwners), name: group ? groupDimensionName(key) : dimensionName(key), unit, value: StateValue.Inactive, index: -1, ...(group ? { members: [], socket: group.socket } : {}) };
           chart.dims.set(key, dim);
           chart.dirty = true;
         }
@@ -205,6 +214,8 @@ export class Job {
       labelsDirty: false,
       live: false,
       labelValue: failedLabel([]),
+      failureText: new FailureText(),
+      failureLabels: new FailureText().next([], ''),
       lastBeginUs: undefined,
     };
     this.charts.set(kind.unitType, chart);
@@ -249,6 +260,8 @@ export class Job {
     this.writer.label('unit_type', chart.kind.unitType);
     this.writer.label('job', this.config.name);
     this.writer.label(UNIT_STATE_CHART.failedLabel, chart.labelValue);
+    this.writer.label(UNIT_STATE_CHART.summaryLabel, chart.failureLabels.summary);
+    this.writer.label(UNIT_STATE_CHART.adviceLabel, chart.failureLabels.advice);
     this.writer.commitLabels();
   }
 }
@@ -263,7 +276,8 @@ export function failedLabel(failed: readonly Unit[]): string {
   let text = '';
   let shown = 0;
   for (const u of failed) {
-    const why = [u.result && u.result !== 'success' ? u.result : undefined, u.triggered].filter((x) => x !== undefined);
+    const result = u.failedResult ?? u.result;
+    const why = [result && result !== 'success' ? result : undefined, u.triggered].filter((x) => x !== undefined);
     const item = `${dimensionName(u.name)}${why.length ? ` (${safeWord(why.join(' / '))})` : ''}`;
     if (shown === LABEL_MAX_UNITS || (shown > 0 && text.length + item.length + 2 > LABEL_MAX_CHARS)) break;
     text += (shown++ ? '; ' : '') + item;
@@ -272,9 +286,17 @@ export function failedLabel(failed: readonly Unit[]): string {
   return text + (more > 0 ? `; and ${more} more` : '');
 }
 
-/** The readable unit name: systemd escapes decoded, characters the agent cannot carry replaced. */
+/** The readable unit name (see readableUnitName: unique per unit), with nothing the agent cannot carry. */
 export function dimensionName(unitName: string): string {
   return safeWord(readableUnitName(unitName));
+}
+
+/**
+ * The name of a per-connection group's dimension (`foo@*.service`): the parts rendered as unit
+ * names, the `*` kept (a unit's own name shows a `*` as `/[2a]`, so the two never meet).
+ */
+export function groupDimensionName(key: string): string {
+  return key.split('*').map(dimensionName).join('*');
 }
 
 /**

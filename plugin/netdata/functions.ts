@@ -81,6 +81,8 @@ export class FunctionRouter {
   /** Calls that could not be answered since stderr last said so, and when it did. */
   private unanswerable = 0;
   private unanswerableSaidAt = -Infinity;
+  /** Told once no call is running or waiting (see idle). */
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly writer: ProtocolWriter,
@@ -101,6 +103,22 @@ export class FunctionRouter {
   /** Calls running and waiting, for tests and debugging. */
   get load(): { running: number; queued: number } {
     return { running: this.running, queued: this.queue.length };
+  }
+
+  /**
+   * Resolves once every call taken has been answered (each by its deadline): at stdin's EOF the
+   * calls already asked are still answered, as when a request is piped in by hand.
+   */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private checkIdle(): void {
+    if (this.running > 0 || this.queue.length > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    waiters.forEach((w) => w());
   }
 
   /** Takes one call: answers it now (404, 400, 503), starts it, or queues it. */
@@ -144,6 +162,7 @@ export class FunctionRouter {
     if (i < 0) return;
     const [p] = this.queue.splice(i, 1);
     this.answer(p!, error(499, 'cancelled'));
+    this.checkIdle();
   }
 
   /** At shutdown: nothing more is started or answered. */
@@ -151,6 +170,9 @@ export class FunctionRouter {
     this.stopped = true;
     this.queue.length = 0;
     clearTimeout(this.expiry);
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    waiters.forEach((w) => w());
   }
 
   private start(p: Pending): void {
@@ -184,6 +206,7 @@ export class FunctionRouter {
       else this.start(p);
     }
     this.armExpiry();
+    this.checkIdle();
   }
 
   /** One timer for the queue: the earliest answer-by time of a waiting call. */
@@ -202,6 +225,7 @@ export class FunctionRouter {
         }
       }
       this.armExpiry();
+      this.checkIdle();
     }, Math.max(0, first - performance.now()));
   }
 

@@ -25,8 +25,8 @@ export interface TriggeredState {
 }
 
 /** The stderr line for a failure, e.g. `web.socket failed (Result=service-start-limit-hit); …`. */
-export function failureLine(unit: Pick<Unit, 'name' | 'result' | 'subState'>, triggered: readonly TriggeredState[] = []): string {
-  let line = `${unit.name} failed (Result=${unit.result ?? 'unknown'})`;
+export function failureLine(unit: Pick<Unit, 'name' | 'failedResult'>, triggered: readonly TriggeredState[] = []): string {
+  let line = `${unit.name} failed (Result=${unit.failedResult ?? 'unknown'})`;
   for (const t of triggered) {
     line += t.activeState === undefined
       ? `; it triggers ${t.name}, which is not loaded`
@@ -106,7 +106,7 @@ export class RateLimitedLog {
   }
 }
 
-/** How long a failure line waits for systemd's Result signal. */
+/** How long a failure line waits for a Result that systemd did not signal before the failure. */
 const RESULT_SETTLE_MS = 100;
 
 export class FailureReporter {
@@ -177,9 +177,15 @@ export class FailureReporter {
     // Beyond the rate limit nothing is read either: a storm of failures costs no D-Bus calls.
     if (!this.log.admit()) return;
     const done = this.begin();
-    // systemd may signal Result (on the type's interface) just after ActiveState (on Unit's): give
-    // it a moment rather than write `Result=unknown` or the previous run's Result.
+    // The line names the failed run's Result (failedResult), kept from just before the failure:
+    // by the time it is written a restarting unit's Result may say `success` again.
     if (unit.type !== 'socket') {
+      if (unit.failedResult !== undefined) {
+        done();
+        this.log.writeAdmitted(failureLine(unit));
+        return;
+      }
+      // None signalled before: give it a moment rather than write `Result=unknown`.
       setTimeout(() => {
         done();
         this.log.writeAdmitted(failureLine(unit));

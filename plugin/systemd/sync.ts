@@ -138,6 +138,10 @@ export class UnitSync {
   /** Groups whose listing failed, to be listed again shortly. */
   private readonly groupRetries = new Set<string>();
   private readonly unknownStates = new Set<string>();
+  /** A connection's first listing is under way: the table may be marked in sync but half filled. */
+  private connecting = false;
+  /** Callers of whenInStep waiting for the table to be in step; checked after every listing. */
+  private readonly inStepWaiters = new Set<() => void>();
 
   constructor(
     private readonly table: UnitTable,
@@ -209,6 +213,7 @@ export class UnitSync {
     clearTimeout(this.batchTimer);
     this.dropped.stop();
     this.bus?.close();
+    this.wakeInStep();
   }
 
   /** systemd's API while the table is in step with it; undefined while it is out of reach. */
@@ -216,12 +221,55 @@ export class UnitSync {
     return this.table.synced ? this.manager : undefined;
   }
 
+  /**
+   * systemd's API once the table is in step with it: at once, or when the listing under way (the
+   * first one, or a reconnect's) has been applied; undefined if that has not happened by `deadline`
+   * (monotonic ms), i.e. systemd is really out of reach. A Function called right after start-up
+   * waits here rather than answer "out of reach" while systemd is fine.
+   */
+  whenInStep(deadline: number): Promise<SystemdManager | undefined> {
+    const inStep = (): SystemdManager | undefined => (this.connecting ? undefined : this.systemd);
+    if (inStep() || this.stopped) return Promise.resolve(inStep());
+    return new Promise((resolve) => {
+      const done = (manager: SystemdManager | undefined): void => {
+        clearTimeout(timer);
+        this.inStepWaiters.delete(check);
+        resolve(manager);
+      };
+      const check = (): void => {
+        const manager = inStep();
+        if (manager || this.stopped) done(manager);
+      };
+      const timer = setTimeout(() => done(undefined), Math.max(0, deadline - performance.now()));
+      this.inStepWaiters.add(check);
+    });
+  }
+
+  private wakeInStep(): void {
+    for (const check of [...this.inStepWaiters]) check();
+  }
+
   /** Asks for a full resync; calls that arrive while one runs are folded into one more. */
   resync(): Promise<void> {
-    return this.resyncs.request();
+    const run = this.resyncs.request();
+    run.then(
+      () => this.wakeInStep(),
+      () => {},
+    );
+    return run;
   }
 
   private async connect(): Promise<void> {
+    this.connecting = true;
+    try {
+      await this.connectOnce();
+    } finally {
+      this.connecting = false;
+      this.wakeInStep();
+    }
+  }
+
+  private async connectOnce(): Promise<void> {
     const bus = await Bus.connect({
       address: this.options.address,
       callTimeoutMs: this.options.callTimeoutMs,
@@ -575,8 +623,15 @@ export class UnitSync {
         const snapshot = await this.complete(manager, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
-        // Failed and left `failed` again before the lookup answered: still this interval's failure.
-        if (pending.changes.some((c) => c.change.activeState === 'failed')) this.table.noteFailure(unit);
+        // Failed and left `failed` again before the lookup answered: still this interval's failure,
+        // with the Result signalled just before it.
+        let result = unit.result;
+        let failedWith: { result: string | undefined } | undefined;
+        for (const { change } of pending.changes) {
+          if (change.result !== undefined) result = change.result;
+          if (change.activeState === 'failed') failedWith = { result };
+        }
+        if (failedWith) this.table.noteFailure(unit, failedWith.result);
         for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
       } while (pending.again && this.manager === manager);
     } catch (err) {

@@ -22,12 +22,58 @@ export function decodeUnitName(name: string): string {
   });
 }
 
-/** Control characters (C0, DEL, C1) and line or paragraph separators: never shown in a name. */
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The unit name for people: escapes decoded, unprintable characters shown as `_`. */
+/** A name made only of what a unit name holds literally: shown as it is. */
+const PLAIN_NAME = /^[A-Za-z0-9:_.@-]*$/;
+/**
+ * The parts of a unit name: a run of systemd's escapes (lower-case hex, as systemd-escape writes
+ * them), a backslash that starts none, or characters no valid unit name holds.
+ */
+const NAME_PARTS = /((?:\\x[0-9a-f]{2})+)|(\\)|([^A-Za-z0-9:_.@\\-]+)/g;
+/**
+ * Decoded characters shown as themselves: non-ASCII text that can be seen, and parentheses (a
+ * single space between two shown characters too, see below). Every other one keeps its escape:
+ * what a unit name holds literally (so `my\x2dapp` does not read as `my-app`), the mark `/`, and
+ * what the protocol or the agent's label and name sanitizers would change (`%` `*` `+` `;` `=`
+ * `[` quotes, runs of spaces…).
+ */
+const SHOWN_DECODED = /^(?:[()]|(?![\p{C}\p{Z}])[^\x00-\x7f])$/u;
+
+const bracketBytes = (text: string): string => [...Buffer.from(text, 'utf8')].map((b) => `/[${b.toString(16).padStart(2, '0')}]`).join('');
+
+/**
+ * The unit name for people (dimension names, labels, the Function's table): systemd's escapes
+ * decoded where that reads better (`esc@my app-café.service`) and kept where the decoded character
+ * could be mistaken for one written as such: `my\x2dapp.socket` is shown `my/x2dapp.socket`, not
+ * the `my-app.socket` of another unit. The agent turns a `\` in a label into `/`; here an escape is
+ * written that way on purpose, and so is a backslash that starts none (`a\b` → `a/b`); characters
+ * no valid unit name holds are shown as `/[xx]` per byte. No two names get the same rendering
+ * (test/unit/unit-names.test.ts reads every name back from its rendering), and it holds nothing
+ * that the protocol, the agent's JSON or its label sanitizer (which maps `%` `*` `#` to `_` and
+ * merges spaces) would change.
+ */
 export function readableUnitName(name: string): string {
-  return decodeUnitName(name).replace(UNPRINTABLE, '_');
+  if (PLAIN_NAME.test(name)) return name;
+  return name.replace(NAME_PARTS, (_, run: string | undefined, backslash: string | undefined, other: string, at: number) => {
+    if (backslash) return '/';
+    if (!run) return bracketBytes(other);
+    const bytes = new Uint8Array(run.length / 4);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 4 + 2, i * 4 + 4), 16);
+    let chars: string[];
+    try {
+      chars = [...strictUtf8.decode(bytes)];
+    } catch {
+      return run.replaceAll('\\', '/'); // not UTF-8: every byte keeps its escape
+    }
+    let out = '';
+    chars.forEach((c, i) => {
+      // Between two characters that are not spaces (next to the run: a name's own, never a space).
+      const lone = c === ' ' && (i > 0 ? chars[i - 1] !== ' ' : at > 0) && (i < chars.length - 1 ? chars[i + 1] !== ' ' : at + run.length < name.length);
+      out += lone || SHOWN_DECODED.test(c) ? c : [...Buffer.from(c, 'utf8')].map((b) => `/x${b.toString(16).padStart(2, '0')}`).join('');
+    });
+    return out;
+  });
 }
 
 /**

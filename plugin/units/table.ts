@@ -20,6 +20,13 @@ export interface Unit {
   subState: string;
   /** The unit type's Result (`exit-code`, `resources`…), when systemd has said. */
   result: string | undefined;
+  /**
+   * Result as the unit entered `failed` last: the failed run's. systemd signals Result on the
+   * type's interface just before the ActiveState change (bus_unit_send_change_signal sends that
+   * interface first), and resets it to `success` when the unit starts again (an auto-restart 100 ms
+   * later, a `systemctl start`), often before anyone reads it.
+   */
+  failedResult: string | undefined;
   /** Whether systemd created the unit at run time (systemd-run, scopes); undefined until read. */
   transient: boolean | undefined;
   /** Table sequence at the unit's latest entry into `failed`; 0 if never seen entering it. */
@@ -61,7 +68,7 @@ export class UnitTable {
    * unreferenced unit unloads it, and a `start` right after loads it anew; the failure and the
    * state changes must survive that round trip, and the change across it counts too.
    */
-  private readonly unloaded = new Map<string, Pick<Unit, 'failedSeq' | 'transitions' | 'changedAt' | 'activeState'>>();
+  private readonly unloaded = new Map<string, Pick<Unit, 'failedSeq' | 'failedResult' | 'transitions' | 'changedAt' | 'activeState'>>();
   /** Bumped whenever units are added or removed, so jobs re-select only then. */
   private membershipVersion = 0;
   /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
@@ -138,6 +145,7 @@ export class UnitTable {
       value: stateValue(s.activeState),
       subState: intern(s.subState),
       result: s.result,
+      failedResult: s.activeState === 'failed' ? s.result : before?.failedResult,
       transient: s.transient,
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
       transitions: before?.transitions ?? 0,
@@ -160,7 +168,7 @@ export class UnitTable {
     if (!unit) return false;
     this.byName.delete(name);
     if (unit.failedSeq > 0 || unit.transitions > 0) {
-      this.unloaded.set(name, { failedSeq: unit.failedSeq, transitions: unit.transitions, changedAt: unit.changedAt, activeState: unit.activeState });
+      this.unloaded.set(name, { failedSeq: unit.failedSeq, failedResult: unit.failedResult, transitions: unit.transitions, changedAt: unit.changedAt, activeState: unit.activeState });
       // Only the latest few matter (older ones are behind every job's last sample).
       if (this.unloaded.size > 1000) this.unloaded.delete(this.unloaded.keys().next().value!);
     }
@@ -168,15 +176,24 @@ export class UnitTable {
     return true;
   }
 
-  /** Records that the unit was failed at some point since now, whatever its state says. */
-  noteFailure(unit: Unit): void {
+  /**
+   * Records that the unit was failed at some point since now, whatever its state says, with the
+   * Result it failed with (default: its Result now, which systemd set just before).
+   */
+  noteFailure(unit: Unit, result: string | undefined = unit.result): void {
     unit.failedSeq = ++this.failSeq;
+    unit.failedResult = result;
     this.onFailure?.(unit);
   }
 
   /** Applies a change signalled by systemd. */
   update(unit: Unit, change: StateChange): void {
-    if (change.result !== undefined) unit.result = change.result;
+    if (change.result !== undefined) {
+      unit.result = change.result;
+      // Not signalled before the failure (never seen from real systemd): a failure's Result that
+      // comes late still belongs to it; a `success` then is the next start's reset.
+      if (unit.activeState === 'failed' && unit.failedResult === undefined && change.result !== 'success') unit.failedResult = change.result;
+    }
     if (change.subState !== undefined) unit.subState = intern(change.subState);
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
       unit.activeState = intern(change.activeState);

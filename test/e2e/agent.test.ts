@@ -99,8 +99,8 @@ describe('plugin installed by install.sh, agent with its test defaults', () => {
     expect(installOutput, installOutput).toContain('installed for Netdata 1.37.1');
     const shipped = await readFile(path.join(repoRoot, 'health.d/systemdunits.conf'), 'utf8');
     const installed = await readFile(path.join(healthDir, 'systemdunits.conf'), 'utf8');
-    expect(shipped).toMatch(/^\s*info:.*\$\{label:failed_units\}/m);
-    expect(installed).toMatch(/^\s*info: failed socket units: \$label:failed_units /m);
+    expect(shipped).toMatch(/^\s*info:.*\$\{label:failure_summary\}/m);
+    expect(installed).toMatch(/^\s*info: socket units \$label:failure_summary - \$label:failure_advice$/m);
     expect(installed).not.toMatch(/^\s*info:.*\$\{label:/m);
   });
 
@@ -189,7 +189,7 @@ describe('plugin installed by install.sh, agent with its test defaults', () => {
       return w.length > 0 ? w : undefined;
     }, 10_000, 'a WARNING notification');
     // 1.37.1 passes the expanded info text as the 18th argument of the notification script.
-    expect(note!.info, `notification: ${note!.args.join(' | ')}`).toContain('failed socket units: broken.socket (exit-code) - run systemctl status');
+    expect(note!.info, `notification: ${note!.args.join(' | ')}`).toContain('socket units failed: broken.socket (exit-code) - run systemctl status');
     expect(note!.info).not.toContain('label:');
     for (const other of ['listening', 'first', 'second']) expect(note!.info).not.toContain(`${other}.socket`);
   });

@@ -7,6 +7,7 @@ import type { Agent, Alarm, AlarmStatus } from '../helpers/agent.js';
 import { repoRoot, run, type RunResult } from '../helpers/run.js';
 import type { Sandbox } from '../helpers/sandbox.js';
 import { failFlag } from '../integration/units.js';
+import { readableUnitName } from '../../plugin/units/names.js';
 
 export const INSTALL = path.join(repoRoot, 'scripts/install.sh');
 
@@ -74,9 +75,12 @@ export interface SystemdUnit {
   sub: string;
 }
 
-/** systemd's own escapes (\x2d) decoded, as the plugin names its dimensions. */
+/**
+ * A unit's dimension name as the plugin writes it: escapes decoded where that cannot be mistaken
+ * for another unit's name (see readableUnitName; test/unit/unit-names.test.ts proves the rules).
+ */
 export function unescapeUnitName(name: string): string {
-  return name.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return readableUnitName(name);
 }
 
 /** `systemctl list-units --type=TYPE --all` inside the sandbox. */

@@ -143,7 +143,7 @@ describe('install.sh on the Debian package layout (/etc/netdata, found by itself
     expect(help.stdout).toContain('systemdunits.plugin');
     // 1.37.1 expands only $label:NAME: the installer wrote that variant.
     const health = await readFile(HEALTH, 'utf8');
-    expect(health).toMatch(/^\s*info: failed socket units: \$label:failed_units /m);
+    expect(health).toMatch(/^\s*info: socket units \$label:failure_summary - \$label:failure_advice$/m);
     // …and no `summary:`, a key 1.37.1 does not know (it logged "unknown key" 23 times a load).
     expect(health).not.toMatch(/^\s*summary:/m);
   });

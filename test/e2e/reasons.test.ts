@@ -1,6 +1,7 @@
 // Issue 6 items 2-4 inside a real Netdata 1.37.1 agent, installed with scripts/install.sh: the new
 // charts as the agent's API shows them, the failed-socket notification carrying the state of the
-// service the socket triggers, and the flapping alarm firing and notifying the flapping unit.
+// service the socket triggers, its recovery (CLEAR) notification naming the unit as recovered, and
+// the flapping alarm firing and notifying the flapping unit.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import os from 'node:os';
@@ -94,9 +95,23 @@ describe('new charts and alarms in a 1.37.1 agent', () => {
       return n.at(-1);
     }, 15_000, 'the WARNING notification');
     // 1.37.1 hands the expanded info text to the notification script as its 18th argument.
-    expect(note.info, note.args.join(' | ')).toContain(`failed socket units: ${want} - run systemctl status`);
+    expect(note.info, note.args.join(' | ')).toBe(`socket units failed: ${want} - run systemctl status and journalctl -u on each - fix the cause - then systemctl restart it`);
     expect((await a.errorLog()).includes('limit.socket failed (Result=service-start-limit-hit); it triggers limit.service, which is failed/')).toBe(true);
   });
+
+  it('sends a recovery (CLEAR) notification that names the unit as recovered and does not tell to restart it', async () => {
+    const a = agent!;
+    await sb!.execOk('systemctl', 'reset-failed', 'limit.socket', 'limit.service');
+    await sb!.execOk('systemctl', 'start', 'limit.socket');
+    await timeStatus(a, SOCKET_ALARM_KEY, 'CLEAR', performance.now(), 15_000);
+    // The alarm's `delay: down 1m` holds the CLEAR notification back by a minute.
+    const note = await a.waitFor(async () => {
+      const n = (await a.notifications()).filter((x) => x.name === SOCKET_ALARM && x.chart === SOCKET_CHART && x.status === 'CLEAR');
+      return n.at(-1);
+    }, 120_000, 'the CLEAR notification');
+    expect(note.info, note.args.join(' | ')).toBe('socket units recovered: limit.socket - no unit of this chart is failed now');
+    expect(note.info).not.toMatch(/restart|label:/);
+  }, 150_000);
 
   it('warns when sockets flap more than the job’s threshold in 5 minutes, and names the unit', async () => {
     const a = agent!;

@@ -2,10 +2,12 @@
 // (Debian's 1.37.1 agent cannot call functions: its REST endpoint answers 403), against a real
 // systemd 252 with real sockets: Accept=yes with live connections, a failed one, one triggering a
 // differently named service, an inactive one. Every cell is checked against `systemctl show`.
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenize } from '../../plugin/netdata/requests.js';
 import { PluginRun } from '../helpers/plugin.js';
+import { repoRoot, run } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { failSocket, writeSocket } from './units.js';
 
@@ -175,5 +177,67 @@ describe('the systemd-socket-units function against real systemd', () => {
     expect(rows(JSON.parse(again.body)).get('web.socket')).toMatchObject({ accepted: 2 });
     expect(plugin.strayLines).toEqual([]);
     expect(plugin.protocolErrors).toEqual([]);
+  });
+});
+
+describe('a call that arrives before the first listing (issue 15, item 2)', () => {
+  /** The README's example, word for word: the one shell line that pipes a request into the plugin. */
+  const example = readFileSync(`${repoRoot}/README.md`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith("printf 'FUNCTION ") && l.includes('systemdunits.plugin'));
+
+  /** The answer to `tx` in a plugin's stdout, parsed. */
+  function answerIn(stdout: string, tx: string): { status: number; body: string } | undefined {
+    const lines = stdout.split('\n');
+    const i = lines.findIndex((l) => tokenize(l)[0] === 'FUNCTION_RESULT_BEGIN' && tokenize(l)[1] === tx);
+    if (i < 0) return undefined;
+    const end = lines.indexOf('FUNCTION_RESULT_END', i + 1);
+    return { status: Number(tokenize(lines[i]!)[2]), body: lines.slice(i + 1, end).join('\n') };
+  }
+
+  it('the README example piped into a fresh plugin gets the table, not "out of reach"', async () => {
+    expect(example, 'the README has the example').toBeDefined();
+    const r = await run('sh', ['-c', `cd '${repoRoot}' && ${example}`], { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress }, timeoutMs: 20_000 });
+    const tx = tokenize(example!.slice(example!.indexOf("'") + 1))[1]!;
+    const a = answerIn(r.stdout, tx);
+    expect(a, `stdout:\n${r.stdout.slice(0, 2000)}\nstderr:\n${r.stderr}`).toBeDefined();
+    expect(a!.status, a!.body).toBe(200);
+    expect([...rows(JSON.parse(a!.body)).keys()]).toEqual(expect.arrayContaining(['web.socket', 'front.socket', 'broken.socket', 'idle.socket']));
+    expect(r.code).toBe(0); // exits by itself once the call is answered (stdin is at EOF)
+  });
+
+  it('waits for a systemd that answers late, within the call\'s timeout; answers 503 only past it', async () => {
+    // systemd stopped before the plugin starts: its first listing cannot complete.
+    process.kill(sb.pid, 'SIGSTOP');
+    let p: PluginRun | undefined;
+    try {
+      p = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
+      const sent = performance.now();
+      p.child.stdin.write('FUNCTION tx-early 8 "systemd-socket-units"\n');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(answerIn(p.lines.join('\n'), 'tx-early'), 'no answer while systemd is merely late').toBeUndefined();
+      process.kill(sb.pid, 'SIGCONT');
+      const a = await p.waitFor('the answer to tx-early', () => answerIn(p!.lines.join('\n'), 'tx-early'), 10_000);
+      expect(performance.now() - sent).toBeLessThan(8000);
+      expect(a.status, a.body).toBe(200);
+      expect([...rows(JSON.parse(a.body)).keys()]).toEqual(expect.arrayContaining(['web.socket', 'broken.socket']));
+      await p.stop();
+
+      // Out of reach for the whole of the call's timeout: 503, by its deadline.
+      process.kill(sb.pid, 'SIGSTOP');
+      p = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
+      const sent2 = performance.now();
+      p.child.stdin.write('FUNCTION tx-late 3 "systemd-socket-units"\n');
+      const late = await p.waitFor('the answer to tx-late', () => answerIn(p!.lines.join('\n'), 'tx-late'), 10_000);
+      const ms = performance.now() - sent2;
+      expect(late.status, late.body).toBe(503);
+      expect(JSON.parse(late.body).error_message).toMatch(/out of reach/);
+      expect(ms).toBeGreaterThan(2000); // it waited…
+      expect(ms).toBeLessThan(3500); // …and answered by the caller's deadline
+      expect(p.strayLines).toEqual([]);
+    } finally {
+      process.kill(sb.pid, 'SIGCONT');
+      await p?.stop();
+    }
   });
 });

@@ -108,10 +108,11 @@ describe('against real systemd', () => {
     await sb.daemonReload();
     await sb.execOk('systemctl', 'start', 'tpl@7.socket', 'my\\x2dapp@1.socket');
     await plugin.waitForValue(SOCKETS, 'tpl@7.socket', 1, 3000);
-    // The id is the name with \ as + (one-to-one); the name has the escapes decoded.
+    // The id is the name with \ as + (one-to-one); the name keeps this escape visible, as /x2d:
+    // decoded, it would read as my-app@1.socket, another unit's name.
     await plugin.waitForValue(SOCKETS, 'my+x2dapp@1.socket', 1, 3000);
     const dim = plugin.charts.get(SOCKETS)!.dims.get('my+x2dapp@1.socket')!;
-    expect(dim.name).toBe('my-app@1.socket');
+    expect(dim.name).toBe('my/x2dapp@1.socket');
     for (const id of plugin.charts.get(SOCKETS)!.dims.keys()) expect(id).toMatch(/^[A-Za-z0-9_.@:+-]+$/);
   });
 

@@ -214,6 +214,22 @@ describe('function router', () => {
     expect(byTx()).toEqual(new Map([['q', [499]]]));
   });
 
+  it('tells when every call taken has been answered (what stdin\'s EOF waits for)', async () => {
+    const g = gated({ maxRunning: 1, maxQueued: 2 });
+    await g.router.idle(); // nothing taken: at once
+    g.router.handle(call('a'));
+    g.router.handle(call('b'));
+    let idle = false;
+    void g.router.idle().then(() => (idle = true));
+    g.runs[0]!.finish();
+    await sleep(10);
+    expect(idle).toBe(false); // b runs now
+    g.runs[1]!.finish();
+    await sleep(10);
+    expect(idle).toBe(true);
+    expect(g.byTx()).toEqual(new Map([['a', [200]], ['b', [200]]]));
+  });
+
   it('writes bodies the end keyword cannot cut short, and that decode to the same value', () => {
     const value = { text: 'FUNCTION_RESULT_END', list: ['x\nFUNCTION_RESULT_END y'] };
     const { writer, text } = capture();
@@ -273,9 +289,9 @@ describe('socket units table', () => {
     expect(cell(broken!, 'in_state')).toBeNull();
     expect(cell(broken!, 'triggers_state')).toBe('unknown');
     expect(cell(broken!, 'row_options')).toEqual({ severity: 'error' });
-    expect(cell(web!, 'unit')).toBe('web-api.socket');
+    expect(cell(web!, 'unit')).toBe('web/x2dapi.socket'); // not the name of another unit, web-api.socket
     expect(cell(web!, 'accept')).toBe('yes');
-    expect(cell(web!, 'triggers')).toBe('web-api@0-1-2.service web-api@1-1-3.service');
+    expect(cell(web!, 'triggers')).toBe('web/x2dapi@0-1-2.service web/x2dapi@1-1-3.service');
     expect(cell(web!, 'triggers_state')).toBe('active');
     expect(cell(web!, 'listen')).toBe('127.0.0.1:80 (Stream)');
     expect([cell(web!, 'accepted'), cell(web!, 'connections'), cell(web!, 'refused')]).toEqual([42, 2, 3]);

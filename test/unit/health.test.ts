@@ -76,7 +76,12 @@ describe('health.d/systemdunits.conf', () => {
       expect(e.crit).toBeUndefined();
       expect(e.every).toBe('1s');
       expect(e.lookup).toBeUndefined(); // a lookup would sum the dimensions
-      expect(e.info).toContain(`\${label:${UNIT_STATE_CHART.failedLabel}} `); // a space after it: 1.37 needs one
+      // The words come from the labels the job keeps current: at CLEAR they say what recovered.
+      expect(e.info).toContain(`\${label:${UNIT_STATE_CHART.summaryLabel}} `); // a space after it: 1.37 needs one
+      expect(e.info).toContain(`\${label:${UNIT_STATE_CHART.adviceLabel}}`);
+      expect(e.summary).toContain(`\${label:${UNIT_STATE_CHART.summaryLabel}}`);
+      // Nothing in the fixed text that is wrong once the units recovered.
+      for (const key of ['info', 'summary']) expect(e[key]).not.toMatch(/restart|fix|failed/);
       expect(e).toMatchObject({ class: 'Errors', type: 'Linux', component: 'Systemd units', to: 'sysadmin' });
       expect(e.delay).toMatch(/^down /); // never delays the WARNING
     }

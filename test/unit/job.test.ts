@@ -135,6 +135,39 @@ describe('job', () => {
     expect(after).toContainEqual(['CLABEL', 'failed_units', 'none', '1']);
   });
 
+  it('labels the alarm text: what failed and what to do, then what recovered, without telling to restart it', () => {
+    const label = (lines: string[][], name: string) => lines.find((w) => w[0] === 'CLABEL' && w[1] === name)?.[2];
+    h.table.applySnapshot([unit('my\\x2dapp.socket'), unit('b.socket')]);
+    const first = h.sample();
+    expect(label(first, 'failure_summary')).toBe('none failed');
+    expect(label(first, 'failure_advice')).toBe('nothing to do');
+    const a = h.table.get('my\\x2dapp.socket')!;
+    h.table.update(a, { result: 'exit-code' });
+    h.table.update(a, { activeState: 'failed' });
+    const failing = h.sample();
+    expect(label(failing, 'failure_summary')).toBe('failed: my/x2dapp.socket (exit-code)');
+    expect(label(failing, 'failure_advice')).toMatch(/systemctl restart it$/);
+    // A second unit fails while the first still is, then the first recovers: still failing.
+    h.table.update(h.table.get('b.socket')!, { activeState: 'failed', result: 'resources' });
+    h.sample();
+    h.table.update(a, { result: 'success' });
+    h.table.update(a, { activeState: 'active' });
+    expect(label(h.sample(), 'failure_summary')).toBe('failed: b.socket (resources)');
+    // None failed: the labels name every unit of the episode as recovered (what CLEAR then says).
+    h.table.update(h.table.get('b.socket')!, { activeState: 'active' });
+    const clear = h.sample();
+    expect(variable(clear)).toBe(0);
+    expect(label(clear, 'failure_summary')).toBe('recovered: my/x2dapp.socket; b.socket');
+    expect(label(clear, 'failure_advice')).toBe('no unit of this chart is failed now');
+    expect(clear.filter((w) => w[0] === 'CLABEL').map((w) => w[2]).join(' ')).not.toMatch(/restart/);
+    // Unchanged labels are not sent again; the next failure starts a new episode.
+    expect(label(h.sample(), 'failure_summary')).toBeUndefined();
+    h.table.update(h.table.get('b.socket')!, { activeState: 'failed' });
+    h.sample();
+    h.table.update(h.table.get('b.socket')!, { activeState: 'active' });
+    expect(label(h.sample(), 'failure_summary')).toBe('recovered: b.socket');
+  });
+
   it('keeps reporting a unit failed while it stays failed', () => {
     h.table.applySnapshot([unit('a.socket')]);
     h.sample();
@@ -195,8 +228,9 @@ describe('job', () => {
     const ids = dims.map((w) => w[1]!);
     expect(new Set(ids).size).toBe(3);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_.@:+-]+$/);
-    expect(dims.map((w) => w[2])).toContain('my-app@1.socket');
-    expect(dims.map((w) => w[2])).toContain('odd name_x.socket');
+    // Two units, two names: the escape stays visible where it reads as a plain character.
+    expect(dims.map((w) => w[2])).toEqual(expect.arrayContaining(['my/x2dapp@1.socket', 'my-app@1.socket']));
+    expect(dims.map((w) => w[2])).toContain('odd/[20]name/[3d]x.socket'); // a name systemd refuses, shown byte by byte
     // The same names give the same ids in a fresh process.
     const again = new Harness();
     again.table.applySnapshot([unit('my\\x2dapp@1.socket'), unit('my-app@1.socket'), unit('odd name=x.socket')]);

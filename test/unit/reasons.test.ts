@@ -308,13 +308,13 @@ describe('why it failed', () => {
   afterEach(() => vi.useRealTimers());
 
   it('writes one line naming the unit, its Result and what a socket triggers', () => {
-    expect(failureLine({ name: 'a.service', result: 'exit-code', subState: 'failed' })).toBe('a.service failed (Result=exit-code)');
+    expect(failureLine({ name: 'a.service', failedResult: 'exit-code' })).toBe('a.service failed (Result=exit-code)');
     expect(
-      failureLine({ name: 'web.socket', result: 'service-start-limit-hit', subState: 'failed' }, [
+      failureLine({ name: 'web.socket', failedResult: 'service-start-limit-hit' }, [
         { name: 'web.service', activeState: 'failed', subState: 'failed', result: 'start-limit-hit' },
       ]),
     ).toBe('web.socket failed (Result=service-start-limit-hit); it triggers web.service, which is failed/failed (Result=start-limit-hit)');
-    expect(failureLine({ name: 'x.socket', result: undefined, subState: 'failed' }, [{ name: 'x.service' }])).toBe(
+    expect(failureLine({ name: 'x.socket', failedResult: undefined }, [{ name: 'x.service' }])).toBe(
       'x.socket failed (Result=unknown); it triggers x.service, which is not loaded',
     );
   });
@@ -388,13 +388,24 @@ describe('why it failed', () => {
     table.update(a, { activeState: 'failed' }); // no change
     vi.advanceTimersByTime(100);
     expect(lines).toHaveLength(1);
+    table.update(a, { result: 'success' });
     table.update(a, { activeState: 'activating' });
-    // systemd may signal ActiveState before the type's Result: the line waits for it.
-    table.update(a, { activeState: 'failed' });
+    // As systemd does: the type's Result just before ActiveState, then, as the unit restarts
+    // (Restart= after 100 ms, or a start), Result back to success before the line is written.
     table.update(a, { result: 'timeout' });
+    table.update(a, { activeState: 'failed' });
+    table.update(a, { result: 'success' });
+    table.update(a, { activeState: 'activating' });
     table.update(table.get('skip.service')!, { activeState: 'failed' });
     vi.advanceTimersByTime(100);
     expect(lines).toEqual(['a.service failed (Result=exit-code)', 'a.service failed (Result=timeout)']);
+    // A Result that comes only after the failure (none before it) is still that failure's.
+    table.update(a, { activeState: 'deactivating' });
+    const b = table.get('b.service')!;
+    table.update(b, { activeState: 'failed' });
+    table.update(b, { result: 'signal' });
+    vi.advanceTimersByTime(100);
+    expect(lines.at(-1)).toBe('b.service failed (Result=signal)');
     reporter.stop();
     vi.useRealTimers();
   });

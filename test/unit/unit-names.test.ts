@@ -3,13 +3,13 @@
 // text, UTF-8 included), up to the 255-character limit. Every line the job writes for such units
 // must survive the agent's tokenizer word for word; dimension ids must be safe, JSON-safe, unique
 // in their chart and the same whatever other units exist and in whatever order they arrived;
-// names must read as the text that was escaped.
+// names must read as the text that was escaped, and no two units may get the same name.
 import fc from 'fast-check';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 import { defaultJob } from '../../plugin/config.js';
-import { Job } from '../../plugin/jobs/job.js';
+import { dimensionName, Job } from '../../plugin/jobs/job.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 import { decodeUnitName, readableUnitName, unitDimensionId } from '../../plugin/units/names.js';
@@ -142,6 +142,45 @@ function checkLines(lines: string[], charts: Map<string, Map<string, string>>): 
   }
 }
 
+/**
+ * The unit name back from its shown name, by the rules readableUnitName documents: `/xhh` an
+ * escape, `/[hh]` a byte no valid name holds, any other `/` a backslash, [A-Za-z0-9:_.@-] itself,
+ * other characters the UTF-8 bytes of escapes. That it always gives the name back proves that no
+ * two names are shown alike.
+ */
+function unshow(shown: string): string {
+  let out = '';
+  let raw: number[] = [];
+  const flush = () => {
+    out += Buffer.from(raw).toString('utf8');
+    raw = [];
+  };
+  for (let i = 0; i < shown.length; ) {
+    const bracket = /^\/\[([0-9a-f]{2})\]/.exec(shown.slice(i, i + 5));
+    if (bracket) {
+      raw.push(parseInt(bracket[1]!, 16));
+      i += 5;
+      continue;
+    }
+    flush();
+    if (/^\/x[0-9a-f]{2}/.test(shown.slice(i, i + 4))) {
+      out += `\\${shown.slice(i + 1, i + 4)}`;
+      i += 4;
+      continue;
+    }
+    const c = String.fromCodePoint(shown.codePointAt(i)!);
+    if (c === '/') out += '\\';
+    else if (/[A-Za-z0-9:_.@-]/.test(c)) out += c;
+    else for (const b of Buffer.from(c, 'utf8')) out += `\\x${b.toString(16).padStart(2, '0')}`;
+    i += c.length;
+  }
+  flush();
+  return out;
+}
+
+/** What the agent keeps as it is in a label value (its sanitizer maps other ASCII to _ . : /, merges spaces). */
+const LABEL_SAFE = /^(?! )(?!.* $)(?!.*  )(?:[A-Za-z0-9:_.@()[\]/ -]|[^\x00-\x7f])*$/su;
+
 describe('unit names, property-based (fast-check)', () => {
   it('every line survives the tokenizer, ids are safe, JSON-safe and unique in their chart', () => {
     fc.assert(
@@ -200,26 +239,52 @@ describe('unit names, property-based (fast-check)', () => {
     );
   });
 
-  it('names read as the text that was escaped (UTF-8 included), with unprintables shown as _', () => {
+  it('names read as the text that was escaped (UTF-8 included) where that cannot be mistaken for a plain name', () => {
     fc.assert(
       fc.property(anyText, unitTypeArb, (text, type) => {
         const name = `${systemdEscape(text)}.${type}`;
-        const shown = text.replaceAll('/', '-');
-        expect(decodeUnitName(name)).toBe(`${shown}.${type}`);
-        expect(readableUnitName(name)).toBe(`${shown.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '_')}.${type}`);
+        expect(decodeUnitName(name)).toBe(`${text.replaceAll('/', '-')}.${type}`);
+        const shown = readableUnitName(name);
+        expect(unshow(shown)).toBe(name);
+        // Text that no unit name holds as such and that can be seen reads as itself (é, 日本, 🙂).
+        for (const c of text) if (/^[^\x00-\x7f]$/u.test(c) && !/[\p{C}\p{Z}]/u.test(c)) expect(shown).toContain(c);
       }),
       { numRuns: 1000 },
     );
+    expect(readableUnitName('esc@var-lib-my\\x20app-caf\\xc3\\xa9\\x3d1.service')).toBe('esc@var-lib-my app-café/x3d1.service');
+    expect(readableUnitName('two\\x20\\x20spaces.service')).toBe('two/x20/x20spaces.service'); // the agent would merge them
+    expect(readableUnitName('dev-disk-by\\x2duuid-1234.swap')).toBe('dev-disk-by/x2duuid-1234.swap');
+    expect(readableUnitName('plain-name@1.socket')).toBe('plain-name@1.socket');
   });
 
-  it('bytes that are not UTF-8 become U+FFFD, never a crash or a raw byte', () => {
-    expect(readableUnitName('a\\xff\\xfe.service')).toBe('a\uFFFD\uFFFD.service');
-    expect(readableUnitName('caf\\xc3\\xa9@x\\x0ay.service')).toBe('café@x_y.service');
+  it('no two unit names get the same dimension name, and every name survives the protocol and the agent unchanged', () => {
+    const hostile = fc.string({ unit: 'binary', maxLength: 12 });
+    fc.assert(
+      fc.property(fc.oneof(unitName, lookalike, hostile), fc.oneof(unitName, lookalike, hostile), (a, b) => {
+        const [x, y] = [dimensionName(a), dimensionName(b)];
+        for (const n of [x, y]) {
+          expect(n).not.toMatch(/['"\\=`\x00-\x1f\x7f-\x9f]/);
+          if (n !== '') expect(n, JSON.stringify(n)).toMatch(LABEL_SAFE);
+        }
+        expect(unshow(x)).toBe(a);
+        if (a !== b) expect(x).not.toBe(y);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(dimensionName('my\\x2dapp.socket')).not.toBe(dimensionName('my-app.socket'));
+    expect(dimensionName('a\\x5cb.socket')).not.toBe(dimensionName('a\\b.socket'));
+    expect(dimensionName('caf\\xc3\\xa9.socket')).not.toBe(dimensionName('caf\\xC3\\xA9.socket'));
+  });
+
+  it('bytes that are not UTF-8 keep their escapes, never a crash, a raw byte or U+FFFD', () => {
+    expect(readableUnitName('a\\xff\\xfe.service')).toBe('a/xff/xfe.service');
+    expect(readableUnitName('caf\\xc3\\xa9@x\\x0ay.service')).toBe('café@x/x0ay.service');
     expect(decodeUnitName('a\\xZZ.service')).toBe('a\\xZZ.service');
+    expect(readableUnitName('a\\xZZ.service')).toBe('a/xZZ.service');
     fc.assert(
       fc.property(fc.array(escapedByte, { minLength: 1, maxLength: 30 }), (bytes) => {
         const name = readableUnitName(`${bytes.join('')}.service`);
-        expect(name).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+        expect(name).not.toMatch(/[\x00-\x1f\x7f-\x9f\ufffd]/);
         expect(name.endsWith('.service')).toBe(true);
       }),
     );
