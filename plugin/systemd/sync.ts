@@ -191,10 +191,8 @@ export class UnitSync {
         throw new NoSystemdError(`systemd is not on the system bus at ${this.options.address} (is systemd PID 1 here?)`);
       }
       if (!reached) {
-        throw new NoSystemdError(
-          `cannot reach the system bus at ${this.options.address}: ${errorText(err)} ` +
-            '(is systemd running? in a container, is /run/dbus mounted? set DBUS_SYSTEM_BUS_ADDRESS to override)',
-        );
+        const hint = busHint(err);
+        throw new NoSystemdError(`cannot reach the system bus at ${this.options.address}: ${errorText(err)}${hint ? ` (${hint})` : ''}`);
       }
       logError(`systemd does not answer yet (${errorText(err)}); charts start once it does`);
       void this.reconnect();
@@ -771,4 +769,19 @@ export class UnitSync {
   private isConnectionError(err: unknown): boolean {
     return err instanceof BusCallError && err.dbusName === CLOSED_ERROR;
   }
+}
+
+/**
+ * What to check when the bus cannot be reached, for the causes where a hint helps; undefined where
+ * the message says it all (an address of a kind the plugin refuses names what to change already).
+ */
+export function busHint(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const text = errorText(err);
+  if (code === 'ENOENT' || /\bENOENT\b/.test(text)) {
+    return 'no socket there: is systemd running? in a container, is /run/dbus mounted? set DBUS_SYSTEM_BUS_ADDRESS to override';
+  }
+  if (code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(text)) return 'nothing listens on that socket: is dbus running?';
+  if (code === 'EACCES' || /\bEACCES\b/.test(text)) return "the agent's user may not open that socket: check its mode and the dbus policy";
+  return undefined;
 }

@@ -225,6 +225,7 @@ describe('a bus address that would run a program', () => {
     expect(r?.code).toBe(0);
     expect(p.lines.filter((l) => l !== '')).toEqual(['DISABLE']);
     expect(p.stderr).toContain('only a unix:path= address is supported');
+    expect(p.stderr, 'no hint that points elsewhere').not.toContain('is systemd running');
     await expect(readFile(marker)).rejects.toThrow(/ENOENT/);
   });
 });
