@@ -107,18 +107,18 @@ if [ "$uninstall" = 1 ]; then
   done <<<"$(printf '%s\n' "$records" | grep -E '^(backup|created-file) ' || true)"
   created=$( { printf '%s\n' "$records" | sed -n 's/^created-dir //p'; cat "$app/.created-dirs" 2>/dev/null; } || true)
   health_saved=$(printf '%s\n' "$records" | grep -c "^backup $health_file " || true)
-  rm -rf "$app"
-  rm -f "$launcher"
-  [ "$health_saved" != 0 ] || rm -f "$health_file"
+  # Every file is named, removed or kept, so the operator knows what is left.
+  [ -d "$app" ] && rm -rf "$app" && say "removed $app/"
+  [ -e "$launcher" ] && rm -f "$launcher" && say "removed $launcher"
+  if [ "$health_saved" = 0 ] && [ -f "$health_file" ]; then rm -f "$health_file" && say "removed $health_file"; fi
   if [ -f "$config_file" ] && cmp -s "$config_file" "$src/systemdunits.conf"; then
-    rm -f "$config_file"
+    rm -f "$config_file" && say "removed $config_file (as installed, never edited)"
   elif [ -f "$config_file" ]; then
     say "kept $config_file (edited by you)"
   fi
   # Directories the first install created (custom-plugins.d is not shipped by Debian), if now empty.
-  for d in $created; do rmdir "$d" 2>/dev/null || true; done
-  say "removed systemdunits.plugin from $plugins_dir"
-  say "restart the agent to stop the running plugin: $(nd_restart_hint "$prefix")"
+  for d in $created; do rmdir "$d" 2>/dev/null && say "removed $d/ (created by the install, now empty)"; done
+  say "uninstalled; to stop the plugin that is still running: $(nd_restart_hint "$prefix")"
   exit 0
 fi
 

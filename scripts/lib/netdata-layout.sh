@@ -55,8 +55,8 @@ nd_health_for_version() {
 nd_restart_hint() {
   case ${1:-} in
     /|/opt/netdata) echo "systemctl restart netdata" ;;
-    '') echo "restart the agent (systemctl restart netdata, or however you run it)" ;;
-    *) echo "restart the agent that runs from $1 (systemctl restart netdata, or however you run it)" ;;
+    '') echo "systemctl restart netdata (or however you run the agent)" ;;
+    *) echo "systemctl restart netdata (or however you run the agent under $1)" ;;
   esac
 }
 

@@ -190,8 +190,9 @@ describe('install.sh on the Debian package layout (/etc/netdata, found by itself
     expect(afterFirst, 'the first install ran').toBeDefined();
     const r = await run('bash', [INSTALL, '--uninstall']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain(`removed systemdunits.plugin from ${PLUGINS}`);
     for (const p of [LAUNCHER, APP, HEALTH, CONFIG]) expect(await exists(p), `${p} after --uninstall`).toBe(false);
+    // Every file it removed is named (issue 15, item 4).
+    for (const p of [LAUNCHER, `${APP}/`, HEALTH, CONFIG]) expect(r.stdout, 'the uninstall names what it removed').toMatch(new RegExp(`^systemdunits install: removed ${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( |$)`, 'm'));
     const diff = diffSnapshots(original!, await snapshot(ETC)).filter((d) => d !== 'added: custom-plugins.d');
     expect(diff, `${ETC} after --uninstall vs before the install`).toEqual([]);
   });
