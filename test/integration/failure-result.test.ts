@@ -11,6 +11,15 @@ const SERVICES = 'systemdunits_service_units.service_unit_state';
 let sb: Sandbox;
 let plugin: PluginRun;
 
+/** Until systemd says the unit is failed (a slow machine may take a moment). */
+async function waitFailed(unit: string): Promise<void> {
+  const until = Date.now() + 10_000;
+  while ((await sb.exec('systemctl', 'is-failed', '--quiet', unit)).code !== 0) {
+    if (Date.now() > until) throw new Error(`${unit} never failed`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** The failure lines the plugin wrote for `unit`. */
 function failureLines(unit: string): string[] {
   return plugin.stderr.split('\n').filter((l) => l.startsWith(`systemdunits.plugin: ${unit} failed `));
@@ -57,6 +66,8 @@ describe("the failed run's Result", () => {
 
   it('keeps the Result of a failure when the unit is started again at once, in the line and the label', async () => {
     await sb.exec('systemctl', 'start', 'again.service');
+    // `start` returns once the process runs; it exits 1 just after. Start again only once it failed.
+    await waitFailed('again.service');
     await sb.exec('systemctl', 'start', 'again.service'); // while failed: Result goes back to success
     await plugin.waitFor('two failure lines of again.service', () => failureLines('again.service').length >= 2, 10_000);
     for (const l of failureLines('again.service')) expect(l).toBe('systemdunits.plugin: again.service failed (Result=exit-code)');

@@ -11,6 +11,8 @@ import { repoRoot, run } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { SystemdClient, pluginMatchRules } from '../helpers/systemd-client.js';
 import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { build } from 'esbuild';
+import { chmod } from 'node:fs/promises';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const FORGE = path.join(repoRoot, 'test/helpers/forge.mjs');
@@ -18,8 +20,25 @@ const FORGE = path.join(repoRoot, 'test/helpers/forge.mjs');
 let sb: Sandbox;
 let current: PluginRun | undefined;
 
+/** The forger, bundled into the sandbox's dir: the checkout may sit where the sandbox cannot see
+ * it (its /tmp is private) or `nobody` cannot read it (/root). */
+let forger: string;
+
 beforeAll(async () => {
   sb = await startSandbox();
+  forger = path.join(sb.dir, 'forge.mjs');
+  await build({
+    entryPoints: [FORGE],
+    outfile: forger,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    alias: { xml2js: path.join(repoRoot, 'scripts/build/xml2js-unused.cjs') },
+    external: ['x11', 'usocket'],
+    logLevel: 'warning',
+  });
+  await chmod(forger, 0o644);
   for (const name of ['healthy', 'broken', 'probe', 'later']) await writeSocket(sb, name);
   await sb.daemonReload();
   await sb.execOk('systemctl', 'start', 'healthy.socket', 'probe.socket');
@@ -58,7 +77,7 @@ async function pluginName(): Promise<string> {
  * not root, not systemd, just a local account.
  */
 async function forge(destination: string, kind: string, ...args: string[]): Promise<void> {
-  const cmd = ['runuser', '-u', 'nobody', '--', process.execPath, FORGE, 'unix:path=/run/dbus/system_bus_socket', destination, kind, ...args];
+  const cmd = ['runuser', '-u', 'nobody', '--', process.execPath, forger, 'unix:path=/run/dbus/system_bus_socket', destination, kind, ...args];
   // as sb.exec does, with room for the minute-long forger
   const r = await run('nsenter', ['-t', String(sb.pid), '-m', '-p', '-u', '-i', ...cmd], { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`forge ${kind} failed (${r.code}): ${r.stderr}`);
