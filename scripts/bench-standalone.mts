@@ -41,7 +41,7 @@ if (values.node24) {
 }
 variants.push({ name: 'standalone executable', cmd: sea, env: {} });
 for (const e of values.exe) {
-  const eq = e.indexOf('=');
+  const eq = e.lastIndexOf('='); // a name may hold flags (--x=1); a path seldom has '='
   if (eq < 1 || !existsSync(e.slice(eq + 1))) throw new Error(`--exe wants NAME=PATH of an executable, got '${e}'`);
   variants.push({ name: e.slice(0, eq), cmd: path.resolve(e.slice(eq + 1)), env: {} });
 }
