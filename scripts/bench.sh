@@ -9,7 +9,7 @@
 #     --baseline S   idle window per N (default 10; --quick 5)
 #     --json FILE    also write every figure as JSON
 #     --markdown     print the table as markdown (to paste into the README)
-#   bash scripts/bench.sh --standalone [--n N] [--seconds S] [--runs K] [--node24 BIN]
+#   bash scripts/bench.sh --standalone [--n N] [--seconds S] [--runs K] [--node24 BIN] [--exe NAME=PATH]
 #     the standalone executable (npm run release) against the node + bundle launcher: start-up,
 #     steady CPU, RSS (scripts/bench-standalone.mts); a few minutes
 # (It is scripts/bench.sh, not scripts/bench: that name is the directory of its modules.)
