@@ -240,7 +240,7 @@ describe('the release tarball (standalone executable), no node on PATH', () => {
     expect(r.stdout).toContain('installed for Netdata 1.37.1, running on the standalone executable');
     const health = await readFile(path.join(root, 'etc/netdata/health.d/systemdunits.conf'), 'utf8');
     expect(health).not.toMatch(/^\s*summary:/m);
-    expect(health).toMatch(/^\s*info: failed socket units: \$label:failed_units /m);
+    expect(health).toMatch(/^\s*info: socket units \$label:failure_summary - \$label:failure_advice$/m);
 
     const agent = await startAgent({ pluginsDir: path.join(root, 'etc/netdata/custom-plugins.d'), healthDir: path.join(root, 'etc/netdata/health.d'), busAddress: bus });
     stops.push(() => agent.stop({ removeDir: true }));

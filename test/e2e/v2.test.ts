@@ -105,8 +105,8 @@ describe.skipIf(V2.skip !== undefined)(`the plugin on ${V2.name} ${V2.version}`,
   it('was installed for the v2 agent: ${label:NAME} in info and summary', async () => {
     expect(installOutput, installOutput).toContain(`installed for Netdata ${V2.version}`);
     const installed = await readFile(path.join(healthDir, 'systemdunits.conf'), 'utf8');
-    expect(installed).toMatch(/^\s*info: failed socket units: \$\{label:failed_units\} /m);
-    expect(installed).toMatch(/^\s*summary: Socket unit failed: \$\{label:failed_units\}$/m);
+    expect(installed).toMatch(/^\s*info: socket units \$\{label:failure_summary\} - \$\{label:failure_advice\}$/m);
+    expect(installed).toMatch(/^\s*summary: Socket units \$\{label:failure_summary\}$/m);
     expect(agent!.version).toBe(V2.version);
   });
 
@@ -158,15 +158,15 @@ describe.skipIf(V2.skip !== undefined)(`the plugin on ${V2.name} ${V2.version}`,
   it('raises the alarm for the failed socket, from the installed file, and notifies it with unit and Result', async () => {
     const a = agent!;
     const { alarm } = await timeStatus(a, SOCKET_ALARM_KEY, 'WARNING', performance.now(), 15_000);
-    expect(alarm.info).toContain('failed socket units: broken.socket (exit-code) - run systemctl status');
+    expect(alarm.info).toContain('socket units failed: broken.socket (exit-code) - run systemctl status');
     expect(alarm.source, 'the installed file, not the stock one').toContain(path.join(healthDir, 'systemdunits.conf'));
     const [note] = await a.waitFor(async () => {
       const w = warnings(await a.notifications());
       return w.length > 0 ? w : undefined;
     }, 10_000, 'a WARNING notification');
     // v2's notifications show the summary; both name the unit and systemd's Result
-    expect(note!.summary, `notification: ${note!.args.join(' | ')}`).toBe('Socket unit failed: broken.socket (exit-code)');
-    expect(note!.info).toContain('failed socket units: broken.socket (exit-code) - run systemctl status');
+    expect(note!.summary, `notification: ${note!.args.join(' | ')}`).toBe('Socket units failed: broken.socket (exit-code)');
+    expect(note!.info).toContain('socket units failed: broken.socket (exit-code) - run systemctl status');
     for (const text of [note!.summary, note!.info]) expect(text).not.toContain('label:');
   });
 

@@ -204,6 +204,9 @@ export function whyAllowed(p: string, r: FileRules): string | undefined {
   if (p === '/etc/ssl/openssl.cnf' || under('/usr/lib/ssl')) return 'node runtime (OpenSSL config)';
   if (['/proc/self/maps', '/proc/self/cgroup', '/proc/self/stat', '/proc/meminfo', '/proc/sys/vm/overcommit_memory', '/dev/null', '/dev/urandom'].includes(p)) return 'node runtime';
   if (under('/sys/fs/cgroup') || under('/sys/devices/system/cpu')) return 'node runtime (memory and CPU limits)';
+  // stderr lines carry the local time, as the agent's own log lines do: ICU resolves the zone once,
+  // reading /etc/localtime's link (each component of its real path) and the zone file.
+  if (p === '/etc/localtime' || under('/usr/share/zoneinfo') || ['/etc', '/usr', '/usr/share'].includes(p)) return 'time zone (stderr timestamps)';
   return undefined;
 }
 
