@@ -210,18 +210,18 @@ describe('a flood of forged signals', () => {
 });
 
 describe('the report of dropped signals', () => {
-  it('names the sender (uid, pid) at most once a minute, not per signal, while forging goes on', async () => {
+  it('names the sender (uid, pid) at once, then not again per signal while forging goes on', async () => {
     const { r, name } = await plugin();
-    // 5 forged signals a second for 65 s: 300+ signals, two reports (at once, and a minute later).
-    await forge(name, 'every', '200', '65', path_('healthy.socket'));
+    // 5 forged signals a second for 12 s: 60 signals, one report (the first drop is said at once;
+    // the next comes a minute later with the count, which test/unit/senders.test.ts checks on a
+    // fake clock rather than keep the suite waiting a minute).
+    await forge(name, 'every', '200', '12', path_('healthy.socket'));
     await sleep(500);
     const reports = r.stderr.split('\n').filter((l) => /ignored \d+ D-Bus signals? not sent by systemd/.test(l));
     console.log(reports.join('\n'));
-    expect(reports).toHaveLength(2);
-    for (const line of reports) expect(line).toMatch(/from :\d+\.\d+ \(uid 65534, pid \d+\)/);
-    const counted = reports.map((l) => Number(/ignored (\d+)/.exec(l)![1]));
-    expect(counted[0]).toBe(1);
-    expect(counted[1]).toBeGreaterThan(200);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatch(/from :\d+\.\d+ \(uid 65534, pid \d+\)/);
+    expect(Number(/ignored (\d+)/.exec(reports[0]!)![1])).toBe(1);
     expect(r.samplesOf(SOCKETS).filter((s) => s.values['healthy.socket'] !== 1)).toEqual([]);
   }, 120_000);
 });
