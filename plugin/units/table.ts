@@ -145,7 +145,7 @@ export class UnitTable {
       value: stateValue(s.activeState),
       subState: intern(s.subState),
       result: s.result,
-      failedResult: s.activeState === 'failed' ? s.result : before?.failedResult,
+      failedResult: s.activeState === 'failed' ? failureResult(s.result) : before?.failedResult,
       transient: s.transient,
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
       transitions: before?.transitions ?? 0,
@@ -182,7 +182,7 @@ export class UnitTable {
    */
   noteFailure(unit: Unit, result: string | undefined = unit.result): void {
     unit.failedSeq = ++this.failSeq;
-    unit.failedResult = result;
+    unit.failedResult = failureResult(result);
     this.onFailure?.(unit);
   }
 
@@ -203,6 +203,15 @@ export class UnitTable {
       if (change.activeState === 'failed') this.noteFailure(unit);
     }
   }
+}
+
+/**
+ * A failed run's Result is never `success`: that is the reset of a start that came after the
+ * failure (read late, e.g. by a lookup that answered after `systemctl start` on the failed unit).
+ * Unknown then, until systemd's next non-success Result fills it in (see update).
+ */
+function failureResult(result: string | undefined): string | undefined {
+  return result === 'success' ? undefined : result;
 }
 
 /**
