@@ -107,3 +107,15 @@ export async function pluginMatchRules(client: SystemdClient): Promise<Map<strin
   const all = await client.matchRules();
   return new Map([...all].filter(([, rules]) => rules.some((r) => r.includes("path_namespace='/org/freedesktop/systemd1/unit'"))));
 }
+
+/** The unique name of the one plugin connected to the bus at `address`, as an attacker would find it (ListNames; here: its match rules). */
+export async function pluginUniqueName(address: string): Promise<string> {
+  const client = await SystemdClient.connect(address);
+  try {
+    const names = [...(await pluginMatchRules(client)).keys()];
+    if (names.length !== 1) throw new Error(`expected one plugin connection, got ${names.join(', ')}`);
+    return names[0]!;
+  } finally {
+    client.close();
+  }
+}

@@ -9,7 +9,7 @@ import { procStats, sleep } from '../helpers/faults.js';
 import { PluginRun } from '../helpers/plugin.js';
 import { repoRoot, run } from '../helpers/run.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { SystemdClient, pluginMatchRules } from '../helpers/systemd-client.js';
+import { pluginUniqueName } from '../helpers/systemd-client.js';
 import { failSocket, recoverSocket, writeSocket } from './units.js';
 import { build } from 'esbuild';
 import { chmod } from 'node:fs/promises';
@@ -60,17 +60,7 @@ async function plugin(): Promise<{ r: PluginRun; name: string }> {
   return { r, name: await pluginName() };
 }
 
-/** The plugin's unique name, as an attacker would find it (ListNames; here: its match rules). */
-async function pluginName(): Promise<string> {
-  const client = await SystemdClient.connect(sb.busAddress);
-  try {
-    const names = [...(await pluginMatchRules(client)).keys()];
-    if (names.length !== 1) throw new Error(`expected one plugin connection, got ${names.join(', ')}`);
-    return names[0]!;
-  } finally {
-    client.close();
-  }
-}
+const pluginName = (): Promise<string> => pluginUniqueName(sb.busAddress);
 
 /**
  * Runs the forger as user nobody inside the sandbox, on the bus every local account can reach:

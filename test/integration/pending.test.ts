@@ -10,7 +10,7 @@ import { freezeSystemd, procStats, sleep, writeStormTemplate } from '../helpers/
 import { PluginRun } from '../helpers/plugin.js';
 import { BusMonitor, type BusMessage } from '../helpers/privilege.js';
 import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { SystemdClient, pluginMatchRules } from '../helpers/systemd-client.js';
+import { pluginUniqueName } from '../helpers/systemd-client.js';
 import { failSocket, recoverSocket, writeSocket } from './units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
@@ -57,16 +57,7 @@ async function plugin(config: string): Promise<PluginRun> {
   return r;
 }
 
-async function pluginName(): Promise<string> {
-  const client = await SystemdClient.connect(sb.busAddress);
-  try {
-    const names = [...(await pluginMatchRules(client)).keys()];
-    if (names.length !== 1) throw new Error(`expected one plugin connection, got ${names.join(', ')}`);
-    return names[0]!;
-  } finally {
-    client.close();
-  }
-}
+const pluginName = (): Promise<string> => pluginUniqueName(sb.busAddress);
 
 /** CPU time (user + system) a process has used, in seconds. */
 function cpuSeconds(pid: number): number {
