@@ -164,7 +164,7 @@ describe('a burst of Function calls', () => {
 });
 
 describe('SIGTERM during a burst of 100,000 calls', () => {
-  it('ends the plugin within a second, with code 0', async () => {
+  it('ends the plugin within a second, by the signal itself', async () => {
     const run = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
     try {
       await run.waitFor('the first samples', () => run.samples.length > 0, 30_000);
