@@ -214,7 +214,7 @@ describe('the release tarball (standalone executable), no node on PATH', () => {
     expect(r.stdout).toContain('installed for Netdata 2.10.4, running on the standalone executable (no Node.js needed)');
     expect(r.stdout).toContain(`${prefix}/etc/netdata/custom-plugins.d/systemdunits.plugin`);
     const health = await readFile(path.join(prefix, 'etc/netdata/health.d/systemdunits.conf'), 'utf8');
-    expect(health, 'v2 form: ${label:…} and summary:').toMatch(/^\s*summary: Socket unit failed: \$\{label:failed_units\}$/m);
+    expect(health, 'v2 form: ${label:…} and summary:').toMatch(/^\s*summary: Socket units \$\{label:failure_summary\}$/m);
 
     const agent = await startV2(prefix);
     const chart = await waitFor('the socket chart', chartOf(agent.url), 30_000, agent.logs);

@@ -67,6 +67,9 @@ describe("the failed run's Result", () => {
     await sb.exec('systemctl', 'start', 'again.service');
     // `start` returns once the process runs; it exits 1 just after. Start again only once it failed.
     await waitFailed('again.service');
+    // …and only once the plugin has it (a unit that fails twice while its first lookup is under
+    // way is one failure to the plugin: what this test is about is the start while it is failed).
+    await plugin.waitFor('the first failure line of again.service', () => failureLines('again.service').length >= 1, 10_000);
     await sb.exec('systemctl', 'start', 'again.service'); // while failed: Result goes back to success
     await plugin.waitFor('two failure lines of again.service', () => failureLines('again.service').length >= 2, 10_000);
     for (const l of failureLines('again.service')) expect(l).toBe('systemdunits.plugin: again.service failed (Result=exit-code)');
