@@ -97,6 +97,8 @@ describe('stdin requests', () => {
     readRequests(input, { onQuit: () => (ended = true), onFunction }, { linesPerSlice: 100 });
     input.end(Array.from({ length: 10_000 }, (_, i) => `FUNCTION t${i} 10 "x"\n`).join('')); // one chunk
     while (!ended) await sleep(5);
+    // The last run's turn may still be queued when EOF is read: let it come.
+    await new Promise((r) => setImmediate(r));
     expect(calls).toBe(10_000);
     expect(last).toBe('t9999');
     expect(runs.length).toBeGreaterThanOrEqual(100);
