@@ -6,6 +6,7 @@
 import { Bus, BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
 import { CoalescedRun } from './coalesced.js';
 import { Watchdog } from './watchdog.js';
+import type { SystemdLink } from './link.js';
 import { SystemdManager, MATCH_RULES, decodeSignal, escapeGlob, type ListedUnit, type UnitEvent } from './manager.js';
 import { DroppedSignals, fromRealSender } from './senders.js';
 import { instanceGroupOf, perConnectionGroup, type InstanceGroup } from '../units/instances.js';
@@ -94,7 +95,7 @@ const MAX_RELOAD_MS = 60_000;
 /** Distinct unknown ActiveStates each reported once; past them, one line an hour for all. */
 const UNKNOWN_STATES_SAID = 16;
 
-export class UnitSync {
+export class UnitSync implements SystemdLink {
   private bus: Bus | undefined;
   private manager: SystemdManager | undefined;
   private stopped = false;
@@ -212,6 +213,14 @@ export class UnitSync {
     this.dropped.stop();
     this.bus?.close();
     this.wakeInStep();
+  }
+
+  get inStep(): boolean {
+    return this.table.synced;
+  }
+
+  get generation(): number {
+    return this.table.reloads;
   }
 
   /** systemd's API while the table is in step with it; undefined while it is out of reach. */
