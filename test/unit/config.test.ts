@@ -309,6 +309,15 @@ describe('arguments', () => {
     }
   });
 
+  it('accepts the same longest interval as the config: the agent\'s 3600 s', () => {
+    expect(parseArgs(['3600'], {}).updateEvery).toBe(3600);
+    const a = parseArgs(['3601'], { NETDATA_UPDATE_EVERY: '2' });
+    expect(a.updateEvery).toBe(2);
+    expect(a.problems).toEqual(["ignoring update_every '3601': expected a whole number of seconds from 1 to 3600"]);
+    expect(parseConfig('update_every: 3600\n', SRC, 1).config.jobs[0]!.updateEvery).toBe(3600);
+    expect(parseConfig('update_every: 3601\n', SRC, 1).problems).toEqual([`${SRC}: update_every: expected a whole number of seconds from 1 to 3600, got 3601; using 1`]);
+  });
+
   it('tolerates the words the agent appends and reads --config', () => {
     const a = parseArgs(['1', '[plugin:systemdunits]', '--config', '/etc/x.conf'], {});
     expect(a).toMatchObject({ action: 'run', updateEvery: 1, config: '/etc/x.conf', problems: [] });
