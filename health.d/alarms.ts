@@ -109,7 +109,9 @@ export const HEADER = `# Alarms of systemdunits.plugin: one per unit type, raise
 # v2 accept the key (v2 turns it into a match on the chart label _collect_plugin).
 #
 # Chart labels in \`info:\`: agents from v1.38 expand \${label:NAME}; v1.37 and older expand only
-# $label:NAME. scripts/install.sh rewrites the former into the latter on those old agents.`;
+# $label:NAME. scripts/install.sh rewrites the former into the latter on those old agents.
+#
+# In the plugin's source tree this file is made from health.d/alarms.ts by \`npm run generate\`.`;
 
 export const ALARM_KINDS: readonly AlarmKind[] = [
   { comment: '', alarms: UNIT_STATE_CHARTS.map(failedState) },
