@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, MAX_CONFIG_BYTES, MAX_JOBS, MAX_PATTERNS, parseConfig } from '../../plugin/config.js';
 import { HELP, parseArgs, VERSION } from '../../plugin/args.js';
+import { UNIT_TYPES } from '../../plugin/config/schema.js';
+import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
@@ -291,6 +293,12 @@ describe('unit-name patterns', () => {
   it("refuses a range the wrong way round (a RegExp of it would not even compile)", () => {
     expect(globProblem('tty[9-1].service')).toBe("the range '9-1' is the wrong way round and matches nothing");
     expect(globProblem('tty[1-9].service')).toBeUndefined();
+  });
+
+  it("accepts a pattern for every unit type the plugin charts, and only those (systemd's types: the two lists must agree)", () => {
+    const charted = UNIT_STATE_CHARTS.map((k) => k.unitType);
+    for (const t of charted) expect(globProblem(`*.${t}`), t).toBeUndefined();
+    expect([...UNIT_TYPES].sort()).toEqual([...charted].sort());
   });
 });
 
