@@ -1,6 +1,6 @@
 // The one table of config keys: for each key its name in the file, its kind and bounds (which the
-// checks in validate.ts read), its default, and its words. Validation, config_schema.json
-// (json-schema.ts) and the README's key table (readme-table.ts) are all made from this table, so a
+// checks in validate.ts read), its default, and its words. Validation, config_schema.json and the
+// README's key table (scripts/build/config-schema.ts, readme-table.ts) are all made from it, so a
 // key added here is checked, offered in the agent's config UI and documented at once.
 //
 // To add a job key: add a field to JobConfig and its entry to JOB_SCHEMA (the compiler insists),
@@ -60,7 +60,7 @@ export interface Context {
   readonly moduleEvery: number;
 }
 
-/** What a value must be; validate.ts checks it, json-schema.ts describes it. */
+/** What a value must be; validate.ts checks it, scripts/build/config-schema.ts describes it. */
 export type KeyKind =
   /** A job name: it becomes part of the chart type, so a safe alphabet. */
   | { readonly kind: 'name'; readonly maxLength: number }

@@ -10,8 +10,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderHealth } from '../../health.d/alarms.js';
-import { renderConfigSchema } from '../../plugin/config/json-schema.js';
-import { withKeyTable } from '../../plugin/config/readme-table.js';
+import { renderConfigSchema } from './config-schema.js';
+import { withKeyTable } from './readme-table.js';
 import { renderMetadata } from './metadata.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));

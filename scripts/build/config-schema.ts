@@ -1,8 +1,9 @@
-// config_schema.json in go.d's format ({"jsonSchema", "uiSchema"}: what the agent's config UI
-// renders for a go.d module's job), made from JOB_SCHEMA. It sits beside the schema, as go.d's sits
-// beside each module's code (which embeds it): the file a dynamic-config handler would serve.
+// plugin/config/config_schema.json in go.d's format ({"jsonSchema", "uiSchema"}: what the agent's
+// config UI renders for a go.d module's job), made from JOB_SCHEMA. The file sits beside the schema,
+// as go.d's sits beside each module's code (which embeds it): where a dynamic-config handler would
+// serve it from. Written by scripts/build/generate.mts.
 
-import { defaultJob, JOB_SCHEMA, type JobConfig, type KeyKind, type KeySpec } from './schema.js';
+import { defaultJob, JOB_SCHEMA, type JobConfig, type KeyKind, type KeySpec } from '../../plugin/config/schema.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -1,7 +1,7 @@
 // The README's table of job keys, made from JOB_SCHEMA. It goes between the markers below in the
 // README's Configuration section (`npm run generate` puts it there).
 
-import { defaultJob, JOB_SCHEMA, type JobConfig, type KeySpec } from './schema.js';
+import { defaultJob, JOB_SCHEMA, type JobConfig, type KeySpec } from '../../plugin/config/schema.js';
 
 export const TABLE_START = '<!-- config-keys:start: generated from plugin/config/schema.ts by `npm run generate`; edit there -->';
 export const TABLE_END = '<!-- config-keys:end -->';
