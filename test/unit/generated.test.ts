@@ -69,6 +69,16 @@ describe('metadata.yaml', () => {
     expect(meta.plugin_name).toBe('systemdunits.plugin');
     expect(Object.keys(mod)).toEqual(['meta', 'overview', 'setup', 'troubleshooting', 'alerts', 'metrics']);
     expect(mod.meta).toMatchObject({ plugin_name: 'systemdunits.plugin', module_name: 'systemdunits' });
+    // The keys netdata/netdata's integrations/schemas/collector.json requires.
+    expect(Object.keys(mod.meta)).toEqual(expect.arrayContaining(['plugin_name', 'module_name', 'monitored_instance', 'keywords', 'related_resources', 'info_provided_to_referring_integrations']));
+    expect(Object.keys(mod.overview)).toEqual(expect.arrayContaining(['data_collection', 'supported_platforms', 'multi_instance', 'additional_permissions', 'default_behavior']));
+    for (const a of mod.alerts) expect(Object.keys(a).sort()).toEqual(['info', 'link', 'metric', 'name']);
+    for (const scope of mod.metrics.scopes) {
+      for (const m of scope.metrics) {
+        expect(['line', 'area', 'stacked', 'heatmap'], m.name).toContain(m.chart_type);
+        expect(m.dimensions.length, m.name).toBeGreaterThan(0);
+      }
+    }
     for (const ex of mod.setup.configuration.examples.list) expect(parseConfig(ex.config, ex.name, 1).problems).toEqual([]);
   });
 
