@@ -5,6 +5,7 @@
 
 import yargs from 'yargs';
 import pkg from '../package.json' with { type: 'json' };
+import { MAX_UPDATE_EVERY } from './config/schema.js';
 
 export const VERSION: string = pkg.version;
 
@@ -17,8 +18,6 @@ export interface Args {
   /** One line each, for stderr. */
   readonly problems: readonly string[];
 }
-
-const MAX_UPDATE_EVERY = 86400;
 
 /** Written by hand, under 80 columns: a generated one broke words across lines. */
 export const HELP = `Usage: systemdunits.plugin [UPDATE_EVERY] [--config FILE] [--debug]

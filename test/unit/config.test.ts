@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { BUILT_IN, DEFAULT_INCLUDE, defaultJob, findConfigFile, globProblem, loadConfig, MAX_CONFIG_BYTES, MAX_JOBS, MAX_PATTERNS, parseConfig } from '../../plugin/config.js';
 import { HELP, parseArgs, VERSION } from '../../plugin/args.js';
+import { UNIT_TYPES } from '../../plugin/config/schema.js';
+import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
@@ -292,6 +294,12 @@ describe('unit-name patterns', () => {
     expect(globProblem('tty[9-1].service')).toBe("the range '9-1' is the wrong way round and matches nothing");
     expect(globProblem('tty[1-9].service')).toBeUndefined();
   });
+
+  it("accepts a pattern for every unit type the plugin charts, and only those (systemd's types: the two lists must agree)", () => {
+    const charted = UNIT_STATE_CHARTS.map((k) => k.unitType);
+    for (const t of charted) expect(globProblem(`*.${t}`), t).toBeUndefined();
+    expect([...UNIT_TYPES].sort()).toEqual([...charted].sort());
+  });
 });
 
 describe('arguments', () => {
@@ -307,6 +315,15 @@ describe('arguments', () => {
       expect(a.updateEvery).toBe(2);
       expect(a.problems[0]).toContain(`ignoring update_every '${bad}'`);
     }
+  });
+
+  it('accepts the same longest interval as the config: the agent\'s 3600 s', () => {
+    expect(parseArgs(['3600'], {}).updateEvery).toBe(3600);
+    const a = parseArgs(['3601'], { NETDATA_UPDATE_EVERY: '2' });
+    expect(a.updateEvery).toBe(2);
+    expect(a.problems).toEqual(["ignoring update_every '3601': expected a whole number of seconds from 1 to 3600"]);
+    expect(parseConfig('update_every: 3600\n', SRC, 1).config.jobs[0]!.updateEvery).toBe(3600);
+    expect(parseConfig('update_every: 3601\n', SRC, 1).problems).toEqual([`${SRC}: update_every: expected a whole number of seconds from 1 to 3600, got 3601; using 1`]);
   });
 
   it('tolerates the words the agent appends and reads --config', () => {
