@@ -3,11 +3,12 @@
 // a slow safety timer. When the bus goes away it marks the table out of sync (the charts show a gap)
 // and reconnects with backoff. It writes the table; it knows nothing about charts.
 
-import { Bus, BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
+import { BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
 import { CoalescedRun } from './coalesced.js';
 import { Watchdog } from './watchdog.js';
 import type { SystemdLink } from './link.js';
-import { SystemdManager, MATCH_RULES, decodeSignal, escapeGlob, type ListedUnit, type UnitEvent } from './manager.js';
+import { decodeSignal, escapeGlob, type ListedUnit, type SystemdManager, type UnitEvent } from './manager.js';
+import type { SystemdPort, SystemdSession } from './port.js';
 import { DroppedSignals, fromRealSender } from './senders.js';
 import { instanceGroupOf, perConnectionGroup, type InstanceGroup } from '../units/instances.js';
 import { unitNameFromPath, unitPath } from '../units/names.js';
@@ -19,8 +20,10 @@ const debug = debugFor('sync');
 const debugEvents = debugFor('events');
 
 export interface SyncOptions {
+  /** Makes connections to systemd (busPort in port.ts; a fake in unit tests). */
+  readonly port: SystemdPort;
+  /** The bus address, for messages. */
   readonly address: string;
-  readonly callTimeoutMs: number;
   /** Globs for ListUnitsByPatterns: the union of every job's include. */
   readonly patterns: readonly string[];
   /** Whether any job wants this unit (by name). */
@@ -28,7 +31,6 @@ export interface SyncOptions {
   /** Whether a job skips transient units, so the Transient property must be read. */
   readonly needTransient: boolean;
   readonly resyncEveryMs?: number;
-  readonly maxInFlight?: number;
   /** Replace the connection after this many messages (default 2^31; lower only to test it). */
   readonly maxMessagesPerConnection?: number;
   /** Ping systemd after this long without a signal from it (default 5 s). */
@@ -96,8 +98,11 @@ const MAX_RELOAD_MS = 60_000;
 const UNKNOWN_STATES_SAID = 16;
 
 export class UnitSync implements SystemdLink {
-  private bus: Bus | undefined;
-  private manager: SystemdManager | undefined;
+  private session: SystemdSession | undefined;
+  /** False until the first snapshot and while systemd cannot be reached: charts then leave gaps. */
+  private synced = false;
+  /** See SystemdLink.generation. */
+  private reloads = 0;
   private stopped = false;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -151,12 +156,12 @@ export class UnitSync implements SystemdLink {
     this.watchdog = new Watchdog({
       quietMs: options.quietMs ?? 5000,
       maxMessages: options.maxMessagesPerConnection ?? MAX_MESSAGES_PER_CONNECTION,
-      sent: () => this.bus?.sent,
-      ping: () => this.manager?.ping(),
-      pingBus: () => this.manager?.isOnBus().then(() => undefined),
+      sent: () => this.session?.sent,
+      ping: () => this.session?.ping(),
+      pingBus: () => this.session?.isOnBus().then(() => undefined),
       isTimeout: (err) => err instanceof BusCallError && err.dbusName === TIMEOUT_ERROR,
       onUnresponsive: (reason) => {
-        this.table.synced = false;
+        this.synced = false;
         logError(`systemd does not answer (${reason}); charts pause until it does`);
       },
       onResponsive: () => {
@@ -165,9 +170,9 @@ export class UnitSync implements SystemdLink {
       },
       onWornOut: (sent) => this.replaceConnection(sent),
       // A frozen connection, unlike a frozen systemd, is cured by a new one: onLost reconnects.
-      onStuck: (reason) => this.bus?.close(reason),
+      onStuck: (reason) => this.session?.close(reason),
     });
-    this.dropped = new DroppedSignals((sender) => this.manager?.describeSender(sender) ?? Promise.resolve(sender));
+    this.dropped = new DroppedSignals((sender) => this.session?.describeSender(sender) ?? Promise.resolve(sender));
   }
 
   /** Signals dropped because of who sent them (see senders.ts). */
@@ -185,7 +190,7 @@ export class UnitSync implements SystemdLink {
     try {
       await this.connect();
     } catch (err) {
-      const reached = this.bus !== undefined;
+      const reached = this.session !== undefined;
       this.dropBus();
       const name = (err as BusCallError).dbusName;
       if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
@@ -211,21 +216,21 @@ export class UnitSync implements SystemdLink {
     clearTimeout(this.reloadTimer);
     clearTimeout(this.batchTimer);
     this.dropped.stop();
-    this.bus?.close();
+    this.session?.close();
     this.wakeInStep();
   }
 
   get inStep(): boolean {
-    return this.table.synced;
+    return this.synced;
   }
 
   get generation(): number {
-    return this.table.reloads;
+    return this.reloads;
   }
 
   /** systemd's API while the table is in step with it; undefined while it is out of reach. */
   get systemd(): SystemdManager | undefined {
-    return this.table.synced ? this.manager : undefined;
+    return this.synced ? this.session?.systemd : undefined;
   }
 
   /**
@@ -277,37 +282,32 @@ export class UnitSync implements SystemdLink {
   }
 
   private async connectOnce(): Promise<void> {
-    const bus = await Bus.connect({
-      address: this.options.address,
-      callTimeoutMs: this.options.callTimeoutMs,
-      maxInFlight: this.options.maxInFlight ?? 32,
-    });
-    this.bus = bus;
-    this.manager = new SystemdManager(bus);
+    const session = await this.options.port();
+    this.session = session;
     this.systemdOwner = undefined;
     this.ownerSeq = 0;
-    bus.on('signal', (s: Signal) => {
-      if (bus === this.bus) this.onSignal(s);
+    session.on('signal', (s: Signal) => {
+      if (session === this.session) this.onSignal(s);
     });
-    bus.once('close', (reason: string) => this.onLost(bus, reason));
+    session.once('close', (reason: string) => this.onLost(session, reason));
     // Rules first, then the owner: a change of owner in between is then signalled, not missed.
-    for (const rule of MATCH_RULES) await bus.addMatch(rule);
-    const { owner, seq } = await this.manager.owner();
+    await session.watch();
+    const { owner, seq } = await session.owner();
     if (this.ownerSeq < seq) [this.systemdOwner, this.ownerSeq] = [owner, seq];
     if (!owner) throw new BusCallError('org.freedesktop.systemd1 has no owner', 'org.freedesktop.DBus.Error.NameHasNoOwner');
     debug('systemd is %s on this connection', this.systemdOwner);
-    await this.manager.subscribe();
+    await session.subscribe();
     this.watchdog.reset();
     this.reloadingFor(false);
-    this.table.reloads++;
+    this.reloads++;
     await this.resync();
   }
 
   private async snapshot(): Promise<void> {
-    const manager = this.manager;
-    if (!manager) return;
+    const session = this.session;
+    if (!session) return;
     const started = Date.now();
-    const listing = await manager.listUnits(this.options.patterns);
+    const listing = await session.listUnits(this.options.patterns);
     const listed = listing.units.filter((u) => this.tracks(u));
     const listedAt = Date.now();
     // Signals that arrived after the listing are newer than it: those units keep what they said.
@@ -316,6 +316,7 @@ export class UnitSync implements SystemdLink {
       listed.filter((u) => this.table.get(u.name) && !newer(u.path)),
       (name) => this.lookups.has(name) || newer(unitPath(name)),
     );
+    this.synced = true;
     for (const path of this.lastSignal.keys()) {
       const name = unitNameFromPath(path);
       if (!this.table.getByPath(path) && !(name && this.lookups.has(name))) this.lastSignal.delete(path);
@@ -335,21 +336,21 @@ export class UnitSync implements SystemdLink {
     // dbus-next's reader keeps the bytes of the last message it read until the next one comes:
     // after a listing that is the whole reply (1.7 MB at 10,000 units), held for as long as
     // systemd stays quiet. One small call replaces it.
-    await manager.isOnBus().catch(() => undefined);
+    await session.isOnBus().catch(() => undefined);
     this.options.onSnapshot?.();
     debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }
 
   /** Adds what ListUnits does not carry: Transient (when a job needs it) and Result of failed units. */
-  private async complete(manager: SystemdManager, u: ListedUnit): Promise<UnitSnapshot | undefined> {
+  private async complete(session: SystemdSession, u: ListedUnit): Promise<UnitSnapshot | undefined> {
     let transient = this.transientByName.get(u.name);
     let result: string | undefined;
     try {
       if (transient === undefined && this.options.needTransient) {
-        transient = await manager.isTransient(u.path);
+        transient = await session.isTransient(u.path);
         this.rememberTransient(u.name, transient);
       }
-      if (u.activeState === 'failed') result = await manager.result(u.path, u.name);
+      if (u.activeState === 'failed') result = await session.result(u.path, u.name);
     } catch (err) {
       if (this.isConnectionError(err)) throw err;
       debug('cannot read %s: %s', u.name, errorText(err)); // unloaded meanwhile
@@ -412,7 +413,7 @@ export class UnitSync implements SystemdLink {
         if (!e.started) {
           // A lookup that listed its unit before or during the reload may have seen it as it was.
           for (const pending of this.lookups.values()) pending.again = true;
-          this.table.reloads++;
+          this.reloads++;
           this.resyncLogged('daemon-reload');
         }
         return;
@@ -421,13 +422,13 @@ export class UnitSync implements SystemdLink {
         [this.systemdOwner, this.ownerSeq] = [e.owner, e.seq];
         if (e.owner === '') {
           logError('systemd left the system bus; charts pause until it is back');
-          this.table.synced = false;
+          this.synced = false;
           return;
         }
         // daemon-reexec or a restarted manager: subscribe again (harmless if still subscribed).
         this.reloadingFor(false);
-        this.manager?.subscribe().catch((err) => debug('re-subscribe: %s', errorText(err)));
-        this.table.reloads++;
+        this.session?.subscribe().catch((err) => debug('re-subscribe: %s', errorText(err)));
+        this.reloads++;
         this.resyncLogged('systemd changed bus owner');
         return;
     }
@@ -448,7 +449,7 @@ export class UnitSync implements SystemdLink {
       logError(`systemd said it is reloading ${MAX_RELOAD_MS / 1000} s ago and never said it is done; resyncing`);
       this.reloading = false;
       for (const pending of this.lookups.values()) pending.again = true;
-      this.table.reloads++;
+      this.reloads++;
       this.resyncLogged('a reload that did not end');
     }, MAX_RELOAD_MS);
     this.reloadTimer.unref();
@@ -502,8 +503,8 @@ export class UnitSync implements SystemdLink {
     this.batchTimer = undefined;
     const batch = [...this.batched];
     this.batched.clear();
-    const manager = this.manager;
-    if (!manager) return;
+    const session = this.session;
+    if (!session) return;
     // Registered as lookups from now: what signals say meanwhile (a change, a removal) goes to them.
     const pendings: [string, PendingLookup][] = [];
     for (const [name, changes] of batch) {
@@ -520,28 +521,28 @@ export class UnitSync implements SystemdLink {
     const drop = (): void => pendings.forEach(([name, pending]) => this.lookups.get(name) === pending && this.lookups.delete(name));
     let answer;
     try {
-      answer = await manager.listUnits(pendings.map(([name]) => escapeGlob(name)));
+      answer = await session.listUnits(pendings.map(([name]) => escapeGlob(name)));
     } catch (err) {
       drop();
       if (this.isConnectionError(err)) return;
       debug('cannot look up %d units: %s', pendings.length, errorText(err));
       return this.resyncSoon();
     }
-    if (this.manager !== manager) return drop();
+    if (this.session !== session) return drop();
     const listed = new Map(answer.units.map((u) => [u.name, u]));
-    for (const [name, pending] of pendings) void this.settle(name, pending, manager, { unit: listed.get(name), seq: answer.seq });
+    for (const [name, pending] of pendings) void this.settle(name, pending, session, { unit: listed.get(name), seq: answer.seq });
   }
 
   /** Lists one Accept=yes instance group; requests meanwhile fold into one more listing. */
   private lookUpGroup(group: InstanceGroup): void {
-    const manager = this.manager;
-    if (!manager) return;
+    const session = this.session;
+    if (!session) return;
     let run = this.groupLookups.get(group.key);
     if (!run) {
       if (this.groupLookups.size >= MAX_GROUP_LOOKUPS) return this.resyncSoon('too many instance groups to look up');
       run = new CoalescedRun(
-        () => this.listGroup(manager, group),
-        () => this.stopped || this.manager !== manager,
+        () => this.listGroup(session, group),
+        () => this.stopped || this.session !== session,
       );
       this.groupLookups.set(group.key, run);
     }
@@ -557,7 +558,7 @@ export class UnitSync implements SystemdLink {
         this.groupRetries.add(group.key);
         setTimeout(() => {
           this.groupRetries.delete(group.key);
-          if (this.manager === manager) this.lookUpGroup(group);
+          if (this.session === session) this.lookUpGroup(group);
         }, GROUP_RETRY_MS).unref();
       },
     ).finally(() => {
@@ -566,13 +567,13 @@ export class UnitSync implements SystemdLink {
   }
 
   /** One listing of a group's instances: adds the new ones and drops those systemd no longer has. */
-  private async listGroup(manager: SystemdManager, group: InstanceGroup): Promise<void> {
+  private async listGroup(session: SystemdSession, group: InstanceGroup): Promise<void> {
     // A moment for the rest of a burst of connections to arrive: they fold into this listing.
     await new Promise((resolve) => setTimeout(resolve, GROUP_SETTLE_MS));
-    if (this.manager !== manager || this.reloading || this.stopped) return;
+    if (this.session !== session || this.reloading || this.stopped) return;
     const star = group.key.indexOf('@*');
     const pattern = `${escapeGlob(group.key.slice(0, star))}@*${escapeGlob(group.key.slice(star + 2))}`;
-    const listing = await manager.listUnits([pattern]);
+    const listing = await session.listUnits([pattern]);
     const listed = listing.units.filter((u) => this.tracks(u) && perConnectionGroup(u.name)?.key === group.key);
     const names = new Set(listed.map((u) => u.name));
     for (const u of [...this.table.units()]) {
@@ -602,24 +603,24 @@ export class UnitSync implements SystemdLink {
    * systemd's answer when the caller already has it.
    */
   private lookUp(name: string, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
-    const manager = this.manager;
+    const session = this.session;
     const running = this.lookups.get(name);
     if (running) {
       running.again = true;
       return Promise.resolve();
     }
-    if (!manager) return Promise.resolve();
+    if (!session) return Promise.resolve();
     const pending: PendingLookup = { changes: [], again: false };
     this.lookups.set(name, pending);
-    return this.settle(name, pending, manager, given);
+    return this.settle(name, pending, session, given);
   }
 
   /** The rest of a lookup registered in `lookups` as `pending`. */
-  private async settle(name: string, pending: PendingLookup, manager: SystemdManager, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
+  private async settle(name: string, pending: PendingLookup, session: SystemdSession, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     try {
       do {
         pending.again = false;
-        const answer = given ?? (await manager.listUnit(name));
+        const answer = given ?? (await session.listUnit(name));
         given = undefined;
         const listed = answer.unit;
         if (!listed || !this.tracks(listed)) {
@@ -627,7 +628,7 @@ export class UnitSync implements SystemdLink {
           continue;
         }
         if (this.table.get(name)) continue; // still loaded; its own signals keep it current
-        const snapshot = await this.complete(manager, listed);
+        const snapshot = await this.complete(session, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
         // Failed and left `failed` again before the lookup answered: still this interval's failure,
@@ -640,7 +641,7 @@ export class UnitSync implements SystemdLink {
         }
         if (failedWith) this.table.noteFailure(unit, failedWith.result);
         for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
-      } while (pending.again && this.manager === manager);
+      } while (pending.again && this.session === session);
     } catch (err) {
       // A lost connection is onLost's to handle; anything else means the unit went meanwhile.
       if (!this.isConnectionError(err)) {
@@ -684,7 +685,7 @@ export class UnitSync implements SystemdLink {
   private onResyncFailed(err: unknown): void {
     if (this.isConnectionError(err)) return; // onLost takes over
     // systemd is on the bus but does not answer (stopped, overloaded): show a gap and retry.
-    this.table.synced = false;
+    this.synced = false;
     logErrorThrottled('resync', `cannot list units from systemd: ${errorText(err)}; retrying`);
     clearTimeout(this.resyncTimer);
     this.resyncTimer = setTimeout(() => this.resyncLogged('retry after a failed resync'), this.backoff());
@@ -700,15 +701,14 @@ export class UnitSync implements SystemdLink {
     this.resyncTimer.unref();
   }
 
-  private onLost(bus: Bus, reason: string): void {
-    if (this.stopped || bus !== this.bus) return;
-    this.bus = undefined;
-    this.manager = undefined;
+  private onLost(session: SystemdSession, reason: string): void {
+    if (this.stopped || session !== this.session) return;
+    this.session = undefined;
     this.lookups.clear();
     this.lastSignal.clear(); // sequence numbers are per connection
-    this.table.synced = false;
+    this.synced = false;
     logErrorThrottled('lost', `lost the system bus (${reason}); charts pause, reconnecting`);
-    this.shortLived = Date.now() - bus.openedAt < SHORT_LIVED_MS ? this.shortLived + 1 : 0;
+    this.shortLived = Date.now() - session.openedAt < SHORT_LIVED_MS ? this.shortLived + 1 : 0;
     this.attempt = Math.max(this.attempt, this.shortLived - 1);
     if (!this.reconnecting) void this.reconnect();
   }
@@ -718,11 +718,10 @@ export class UnitSync implements SystemdLink {
    * table stays in sync meanwhile (the new connection resyncs before it is used), so no gap.
    */
   private replaceConnection(sent: number): void {
-    const old = this.bus;
+    const old = this.session;
     if (!old || this.reconnecting || this.resyncs.busy || this.stopped) return;
     logError(`replacing the D-Bus connection after ${sent} messages (dbus-next cannot number more than 2^32)`);
-    this.bus = undefined;
-    this.manager = undefined;
+    this.session = undefined;
     this.lookups.clear();
     this.lastSignal.clear(); // sequence numbers are per connection
     old.close('replaced on purpose');
@@ -748,8 +747,8 @@ export class UnitSync implements SystemdLink {
           this.armSafetyResync();
           return;
         } catch (err) {
-          this.table.synced = false;
-          const reached = this.bus !== undefined;
+          this.synced = false;
+          const reached = this.session !== undefined;
           // The bus is back (systemd may take a moment to rejoin it): back off afresh from there.
           if (reached && !this.reachedBus) this.attempt = 0;
           this.reachedBus = reached;
@@ -764,10 +763,9 @@ export class UnitSync implements SystemdLink {
   }
 
   private dropBus(): void {
-    const bus = this.bus;
-    this.bus = undefined;
-    this.manager = undefined;
-    bus?.close();
+    const session = this.session;
+    this.session = undefined;
+    session?.close();
   }
 
   private backoff(): number {
