@@ -42,18 +42,18 @@ export interface SyncOptions {
 /** Start-up failures the operator must act on: no bus, or no systemd on it. */
 export class NoSystemdError extends Error {}
 
-const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000, 30000];
+export const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000, 30000];
 /**
  * While the bus cannot even be reached (socket gone, connection refused) retries stay this close:
  * a refused connect costs nobody anything, and a bus that comes back must be used at once.
  */
-const UNREACHABLE_RETRY_MS = 500;
+export const UNREACHABLE_RETRY_MS = 500;
 /**
  * A connection lost sooner than this after it was made counts as short-lived: a bus that breaks
  * every connection (bad data, a stuck link) must not have the plugin reconnect and resync in a
  * tight loop, so the backoff carries over from one short-lived connection to the next.
  */
-const SHORT_LIVED_MS = 60_000;
+export const SHORT_LIVED_MS = 60_000;
 /** dbus-next serials never wrap: reconnect well before 2^32 messages. */
 const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 
@@ -69,22 +69,22 @@ interface PendingLookup {
 const LOOKUP_WORKERS = 64;
 
 /** How many names' Transient property to remember (it never changes for a name). */
-const TRANSIENT_CACHE = 10_000;
+export const TRANSIENT_CACHE = 10_000;
 
 /**
  * Lookups of single units that signals may start at once. Beyond it (a storm of new units) one
  * resync settles them all: one listing instead of one call each, and no map growing per name.
  */
-const MAX_SIGNAL_LOOKUPS = 256;
+export const MAX_SIGNAL_LOOKUPS = 256;
 /** Units looked up by one listing, at most; and how long a batch waits for more to come. */
-const LOOKUP_BATCH = 64;
-const LOOKUP_BATCH_MS = 50;
+export const LOOKUP_BATCH = 64;
+export const LOOKUP_BATCH_MS = 50;
 /** What signals said of a unit while it is looked up: only the latest matter. */
 const MAX_PENDING_CHANGES = 16;
 /** Accept=yes instance groups looked up at once (one listing by template pattern each). */
 const MAX_GROUP_LOOKUPS = 32;
 /** How long a group's listing waits for more of a burst to come. */
-const GROUP_SETTLE_MS = 100;
+export const GROUP_SETTLE_MS = 100;
 /** When a group's listing went unanswered, how long until it is tried again. */
 const GROUP_RETRY_MS = 1000;
 /** New units of a group completed at a time (Transient/Result reads when needed). */
@@ -93,7 +93,7 @@ const GROUP_WORKERS = 8;
  * A daemon-reload ends with Reloading(false); one that has not after this long (its end lost)
  * must not keep new units ignored for good: the plugin resyncs and goes on.
  */
-const MAX_RELOAD_MS = 60_000;
+export const MAX_RELOAD_MS = 60_000;
 /** Distinct unknown ActiveStates each reported once; past them, one line an hour for all. */
 const UNKNOWN_STATES_SAID = 16;
 
@@ -619,7 +619,9 @@ export class UnitSync implements SystemdLink {
   private async settle(name: string, pending: PendingLookup, session: SystemdSession, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     try {
       do {
-        pending.again = false;
+        // A given answer may be older than what came while it was awaited (a batch's listing, and
+        // a removal right after it): `again` then stands, and the loop lists the unit afresh.
+        if (!given) pending.again = false;
         const answer = given ?? (await session.listUnit(name));
         given = undefined;
         const listed = answer.unit;
