@@ -59,6 +59,21 @@ describe('owner', () => {
     expect(h.table.get('a.service')?.activeState).toBe('active');
   });
 
+  it("GetNameOwner's answer does not undo a NameOwnerChanged that arrived after it", async () => {
+    h = harness(new FakeSystemd().unit('a.service'));
+    h.fake.hold('owner');
+    const started = h.sync.start();
+    await settle();
+    h.fake.take('owner').answer(); // ':1.1'...
+    h.fake.changeOwner(':1.2'); // ...and systemd re-executes right after
+    h.fake.release('owner');
+    await started;
+    await settle();
+    h.fake.set('a.service', 'failed', 'failed', ':1.2');
+    expect(h.table.get('a.service')?.activeState).toBe('failed');
+    expect(h.sync.droppedSignals).toBe(0);
+  });
+
   it('no owner: out of step (charts pause) until systemd is back on the bus', async () => {
     h = harness(new FakeSystemd().unit('a.service'));
     await h.sync.start();

@@ -189,6 +189,26 @@ describe('daemon-reload', () => {
     expect([...h.table.units()].map((u) => u.name).sort()).toEqual(['b.service', 'c.service']);
   });
 
+  it("a reload's end makes a lookup under way look again: its listing may predate the reload", async () => {
+    h = harness(new FakeSystemd(), { needTransient: false });
+    await h.sync.start();
+    h.fake.hold('listUnits');
+    h.fake.add('c.service');
+    await advance(LOOKUP_BATCH_MS);
+    h.fake.take('listUnits').answer(); // lists c...
+    h.fake.reloading(true);
+    h.fake.units.delete('c.service'); // ...whose unit file the reload removed (its UnitRemoved ignored)
+    h.fake.remove('c.service');
+    h.fake.reloading(false);
+    await settle();
+    // Not even until the resync after the reload answers does the table hold it.
+    expect(h.table.get('c.service')).toBeUndefined();
+    h.fake.release('listUnits');
+    await settle();
+    expect(h.table.get('c.service')).toBeUndefined();
+    expect(lookedUp(h.fake)).toEqual(['c.service', 'c.service']);
+  });
+
   it(`a reload that never ends stops counting as one after ${MAX_RELOAD_MS / 1000} s, with a resync`, async () => {
     h = harness(new FakeSystemd());
     await h.sync.start();
