@@ -16,6 +16,7 @@ import { readRequests } from './netdata/requests.js';
 import { Scheduler } from './scheduler.js';
 import { SocketAcceptIndex } from './systemd/socket-counters.js';
 import { FailureReporter } from './systemd/reasons.js';
+import { busPort } from './systemd/port.js';
 import { NoSystemdError, UnitSync } from './systemd/sync.js';
 import { UnitSelector } from './jobs/selector.js';
 import { UnitTable } from './units/table.js';
@@ -63,22 +64,22 @@ async function main(): Promise<void> {
 
   const table = new UnitTable();
   let compactAfterSample = false;
-  const jobs = config.jobs.map((j) => new Job(j, table, writer));
+  const address = process.env.DBUS_SYSTEM_BUS_ADDRESS || DEFAULT_BUS;
   const sync = new UnitSync(table, {
-    address: process.env.DBUS_SYSTEM_BUS_ADDRESS || DEFAULT_BUS,
-    callTimeoutMs: Math.max(...config.jobs.map((j) => j.timeout)) * 1000,
+    port: busPort({ address, callTimeoutMs: Math.max(...config.jobs.map((j) => j.timeout)) * 1000, maxInFlight: 64 }),
+    address,
     patterns: [...new Set(config.jobs.flatMap((j) => j.include))],
     wants: (name) => jobs.some((j) => j.matchesName(name)),
     needTransient: config.jobs.some((j) => j.skipTransient),
-    maxInFlight: 64,
     // The snapshot's garbage, and the chart definitions the next sample writes, then go at once.
     onSnapshot: () => (compactAfterSample = true),
     // For tests of the connection replacement only (the default, 2^31, is never reached in practice).
     maxMessagesPerConnection: positiveInt(process.env.SYSTEMDUNITS_MAX_MESSAGES_PER_CONNECTION),
   });
+  const jobs: Job[] = config.jobs.map((j) => new Job(j, table, writer, sync));
   const systemd = () => sync.systemd;
-  const accept = new SocketAcceptIndex(table, systemd);
-  const activity = config.jobs.filter((j) => j.socketActivity).map((j) => new SocketActivityJob(j, table, writer, accept, systemd));
+  const accept = new SocketAcceptIndex(table, systemd, () => sync.generation);
+  const activity = config.jobs.filter((j) => j.socketActivity).map((j) => new SocketActivityJob(j, table, writer, accept, systemd, sync));
   const functions = new FunctionRouter(writer);
   functions.register(socketUnitsFunction({ table, systemd: (deadline) => sync.whenInStep(deadline), accept }));
   // Declared with the first batch, not before: a plugin that disables itself (no systemd)
@@ -89,21 +90,21 @@ async function main(): Promise<void> {
   let stopping = false;
   const sample = (job: Job, nowUs: number): void => {
     if (stopping) return;
-    if (table.synced && !declared) {
+    if (sync.inStep && !declared) {
       declared = true;
       functions.declareAll();
     }
     job.sample(nowUs);
     // While systemd is out of reach nothing is sampled; an empty line keeps the agent from
     // taking the silence for a hang.
-    if (!table.synced) writer.heartbeat();
+    if (!sync.inStep) writer.heartbeat();
     writer.flush();
-    if (compactAfterSample && table.synced) {
+    if (compactAfterSample && sync.inStep) {
       compactAfterSample = false;
       releaseMemorySoon();
     }
     // Socket counters start after the first batch, so they never delay the state charts.
-    if (table.synced) activity.forEach((a) => a.start());
+    if (sync.inStep) activity.forEach((a) => a.start());
   };
   const schedulers = jobs.map(
     (job) =>

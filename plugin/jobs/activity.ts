@@ -13,6 +13,7 @@ import { safeId, safeWord } from '../netdata/protocol.js';
 import { Scheduler } from '../scheduler.js';
 import { mapLimited } from '../systemd/limit.js';
 import type { SystemdManager } from '../systemd/manager.js';
+import type { SystemdLink } from '../systemd/link.js';
 import { readCounters, type SocketAcceptIndex, type SocketCounters } from '../systemd/socket-counters.js';
 import { decodeUnitName, nameHash, readableUnitName, unitPath } from '../units/names.js';
 import type { Unit, UnitTable } from '../units/table.js';
@@ -66,6 +67,7 @@ export class SocketActivityJob {
     private readonly writer: ProtocolWriter,
     private readonly accept: SocketAcceptIndex,
     private readonly systemd: () => SystemdManager | undefined,
+    private readonly link: Pick<SystemdLink, 'inStep'>,
   ) {
     this.chartType = `systemdunits_${config.name}`;
     this.selector = new UnitSelector(config);
@@ -142,7 +144,7 @@ export class SocketActivityJob {
     const counters = await mapLimited(selected, { concurrency: POLL_CONCURRENCY, deadline }, (s) =>
       readCounters(systemd, unitPath(s.unit.name), s.hasRefused),
     );
-    if (!this.table.synced) return; // lost systemd meanwhile: no half-true batch
+    if (!this.link.inStep) return; // lost systemd meanwhile: no half-true batch
     let failed = 0;
     selected.forEach((s, i) => {
       const c = counters[i];

@@ -7,6 +7,7 @@ import { SetBlock, safeId, safeWord } from '../netdata/protocol.js';
 import { nameHash, readableUnitName, unitDimensionId } from '../units/names.js';
 import { StateValue } from '../units/states.js';
 import type { Unit, UnitTable } from '../units/table.js';
+import type { SystemdLink } from '../systemd/link.js';
 import { UnitSelector } from './selector.js';
 import type { JobConfig } from '../config.js';
 import { instanceGroupOf } from '../units/instances.js';
@@ -77,6 +78,8 @@ export class Job {
     readonly config: JobConfig,
     private readonly table: UnitTable,
     private readonly writer: ProtocolWriter,
+    /** Whether the table is in step with systemd (default: always, for a table filled by hand). */
+    private readonly link: Pick<SystemdLink, 'inStep'> = { inStep: true },
   ) {
     this.chartType = `systemdunits_${config.name}`;
     this.selector = new UnitSelector(config);
@@ -94,7 +97,7 @@ export class Job {
    * the table is out of sync with systemd: the agent shows a gap rather than stale values.
    */
   sample(nowUs: number): void {
-    if (!this.table.synced) return;
+    if (!this.link.inStep) return;
     if (this.seenMembership !== this.table.membership) this.reselect();
     const failSeq = this.seenFailSeq;
     this.seenFailSeq = this.table.sequence;

@@ -2,6 +2,9 @@
 // Knows systemd's D-Bus API; knows nothing about charts or jobs.
 
 import type { Bus, Seq, Signal } from './bus.js';
+
+/** What the manager needs of a connection: calls (a fake in tests). */
+export type Caller = Pick<Bus, 'call'>;
 import { unitType } from '../units/names.js';
 
 export const SYSTEMD = 'org.freedesktop.systemd1';
@@ -45,7 +48,7 @@ export type UnitEvent =
   | { kind: 'owner'; seq: Seq; owner: string };
 
 export class SystemdManager {
-  constructor(private readonly bus: Bus) {}
+  constructor(private readonly bus: Caller) {}
 
   /**
    * Whether systemd holds its name on this bus. Asked of the bus daemon, so that a bus without

@@ -68,7 +68,7 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
 
 /**
  * Accept of every socket unit, read once per unit and again after systemd reloads its unit files
- * (the table's `reloads` moves). Reads run in the background, a few at a time; until a unit's
+ * (the link's `generation` moves). Reads run in the background, a few at a time; until a unit's
  * value is known `get` answers undefined, and after a reload the old value stands until re-read.
  */
 export class SocketAcceptIndex {
@@ -78,6 +78,8 @@ export class SocketAcceptIndex {
   constructor(
     private readonly table: UnitTable,
     private readonly systemd: () => SystemdManager | undefined,
+    /** The link's generation (bumped by reloads, reexecs and reconnects). */
+    private readonly generation: () => number,
   ) {}
 
   get(name: string): boolean | undefined {
@@ -87,7 +89,7 @@ export class SocketAcceptIndex {
   /** Like `get`, but only a value read since the latest reload. */
   getCurrent(name: string): boolean | undefined {
     const k = this.known.get(name);
-    return k && k.reloads === this.table.reloads ? k.accept : undefined;
+    return k && k.reloads === this.generation() ? k.accept : undefined;
   }
 
   /** Starts reading, in the background, what is missing or older than the latest reload. */
@@ -99,7 +101,7 @@ export class SocketAcceptIndex {
     const m = this.systemd();
     if (!m) return;
     for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
-    const reloads = this.table.reloads;
+    const reloads = this.generation();
     const todo: Unit[] = [];
     for (const u of this.table.units()) if (u.type === 'socket' && this.known.get(u.name)?.reloads !== reloads) todo.push(u);
     if (todo.length === 0) return;

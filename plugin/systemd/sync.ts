@@ -1,26 +1,27 @@
 // Keeps the unit table in step with systemd: the first snapshot, then signals, and a full resync
 // after a daemon-reload, after systemd changes bus owner (daemon-reexec), after a reconnect, and on
-// a slow safety timer. When the bus goes away it marks the table out of sync (the charts show a gap)
-// and reconnects with backoff. It writes the table; it knows nothing about charts.
+// a slow safety timer. The connection itself (reconnects, backoff, watchdog, whose signals count)
+// is connection.ts's; this turns what systemd says into the table: ordering of listings and
+// signals, lookups of single units, Accept=yes groups, the Transient cache, reloads. It writes the
+// table; it knows nothing about charts.
 
-import { Bus, BusCallError, CLOSED_ERROR, TIMEOUT_ERROR, type Seq, type Signal } from './bus.js';
+import { type Seq } from './bus.js';
 import { CoalescedRun } from './coalesced.js';
-import { Watchdog } from './watchdog.js';
+import { SystemdConnection, isConnectionError, type ConnectionOptions } from './connection.js';
 import type { SystemdLink } from './link.js';
-import { SystemdManager, MATCH_RULES, decodeSignal, escapeGlob, type ListedUnit, type UnitEvent } from './manager.js';
-import { DroppedSignals, fromRealSender } from './senders.js';
+import { escapeGlob, type ListedUnit, type SystemdManager, type UnitEvent } from './manager.js';
+import type { SystemdSession } from './port.js';
 import { instanceGroupOf, perConnectionGroup, type InstanceGroup } from '../units/instances.js';
 import { unitNameFromPath, unitPath } from '../units/names.js';
 import { isKnownState } from '../units/states.js';
 import type { StateChange, UnitSnapshot, UnitTable } from '../units/table.js';
 import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
 
-const debug = debugFor('sync');
-const debugEvents = debugFor('events');
+export { BACKOFF_MS, NoSystemdError, SHORT_LIVED_MS, UNREACHABLE_RETRY_MS, busHint } from './connection.js';
 
-export interface SyncOptions {
-  readonly address: string;
-  readonly callTimeoutMs: number;
+const debug = debugFor('sync');
+
+export interface SyncOptions extends ConnectionOptions {
   /** Globs for ListUnitsByPatterns: the union of every job's include. */
   readonly patterns: readonly string[];
   /** Whether any job wants this unit (by name). */
@@ -28,32 +29,9 @@ export interface SyncOptions {
   /** Whether a job skips transient units, so the Transient property must be read. */
   readonly needTransient: boolean;
   readonly resyncEveryMs?: number;
-  readonly maxInFlight?: number;
-  /** Replace the connection after this many messages (default 2^31; lower only to test it). */
-  readonly maxMessagesPerConnection?: number;
-  /** Ping systemd after this long without a signal from it (default 5 s). */
-  readonly quietMs?: number;
   /** Called after every full listing has been applied (e.g. to give memory back). */
   readonly onSnapshot?: () => void;
 }
-
-/** Start-up failures the operator must act on: no bus, or no systemd on it. */
-export class NoSystemdError extends Error {}
-
-const BACKOFF_MS = [250, 1000, 2000, 4000, 8000, 15000, 30000];
-/**
- * While the bus cannot even be reached (socket gone, connection refused) retries stay this close:
- * a refused connect costs nobody anything, and a bus that comes back must be used at once.
- */
-const UNREACHABLE_RETRY_MS = 500;
-/**
- * A connection lost sooner than this after it was made counts as short-lived: a bus that breaks
- * every connection (bad data, a stuck link) must not have the plugin reconnect and resync in a
- * tight loop, so the backoff carries over from one short-lived connection to the next.
- */
-const SHORT_LIVED_MS = 60_000;
-/** dbus-next serials never wrap: reconnect well before 2^32 messages. */
-const MAX_MESSAGES_PER_CONNECTION = 2 ** 31;
 
 /** A unit being looked up after UnitNew/UnitRemoved or a signal from a unit not in the table. */
 interface PendingLookup {
@@ -67,22 +45,22 @@ interface PendingLookup {
 const LOOKUP_WORKERS = 64;
 
 /** How many names' Transient property to remember (it never changes for a name). */
-const TRANSIENT_CACHE = 10_000;
+export const TRANSIENT_CACHE = 10_000;
 
 /**
  * Lookups of single units that signals may start at once. Beyond it (a storm of new units) one
  * resync settles them all: one listing instead of one call each, and no map growing per name.
  */
-const MAX_SIGNAL_LOOKUPS = 256;
+export const MAX_SIGNAL_LOOKUPS = 256;
 /** Units looked up by one listing, at most; and how long a batch waits for more to come. */
-const LOOKUP_BATCH = 64;
-const LOOKUP_BATCH_MS = 50;
+export const LOOKUP_BATCH = 64;
+export const LOOKUP_BATCH_MS = 50;
 /** What signals said of a unit while it is looked up: only the latest matter. */
 const MAX_PENDING_CHANGES = 16;
 /** Accept=yes instance groups looked up at once (one listing by template pattern each). */
 const MAX_GROUP_LOOKUPS = 32;
 /** How long a group's listing waits for more of a burst to come. */
-const GROUP_SETTLE_MS = 100;
+export const GROUP_SETTLE_MS = 100;
 /** When a group's listing went unanswered, how long until it is tried again. */
 const GROUP_RETRY_MS = 1000;
 /** New units of a group completed at a time (Transient/Result reads when needed). */
@@ -91,17 +69,14 @@ const GROUP_WORKERS = 8;
  * A daemon-reload ends with Reloading(false); one that has not after this long (its end lost)
  * must not keep new units ignored for good: the plugin resyncs and goes on.
  */
-const MAX_RELOAD_MS = 60_000;
+export const MAX_RELOAD_MS = 60_000;
 /** Distinct unknown ActiveStates each reported once; past them, one line an hour for all. */
 const UNKNOWN_STATES_SAID = 16;
 
 export class UnitSync implements SystemdLink {
-  private bus: Bus | undefined;
-  private manager: SystemdManager | undefined;
+  private readonly connection: SystemdConnection;
   private stopped = false;
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private reconnecting = false;
+  /** The safety resync, or the retry of a failed one. */
   private resyncTimer: NodeJS.Timeout | undefined;
   private readonly resyncs = new CoalescedRun(
     () => this.snapshot(),
@@ -112,25 +87,12 @@ export class UnitSync implements SystemdLink {
   private readonly transientByName = new Map<string, boolean>();
   /** Arrival of the latest state signal per unit path: a listing older than it must not win. */
   private readonly lastSignal = new Map<string, Seq>();
-  /** Whether the latest failed connection attempt reached the bus (then back off further). */
-  private reachedBus = true;
-  /** Connections lost in a row, each soon after it was made (see SHORT_LIVED_MS). */
-  private shortLived = 0;
   /**
    * Between Reloading(true) and Reloading(false): systemd then says UnitRemoved and UnitNew for
    * every unit it re-creates, and the resync that follows the reload settles them all at once.
    */
   private reloading = false;
   private reloadTimer: NodeJS.Timeout | undefined;
-  private readonly watchdog: Watchdog;
-  /**
-   * systemd's unique name on this connection, the only sender its signals are taken from:
-   * undefined until GetNameOwner answers after connecting, '' while systemd is off the bus.
-   */
-  private systemdOwner: string | undefined;
-  /** Arrival of what set systemdOwner: an older answer must not undo a newer NameOwnerChanged. */
-  private ownerSeq: Seq = 0;
-  private readonly dropped: DroppedSignals;
   /** Accept=yes instance groups being listed, by group key. */
   private readonly groupLookups = new Map<string, CoalescedRun>();
   /** Units waiting for the next batched lookup, with what signals said of them meanwhile. */
@@ -139,40 +101,38 @@ export class UnitSync implements SystemdLink {
   /** Groups whose listing failed, to be listed again shortly. */
   private readonly groupRetries = new Set<string>();
   private readonly unknownStates = new Set<string>();
-  /** A connection's first listing is under way: the table may be marked in sync but half filled. */
-  private connecting = false;
-  /** Callers of whenInStep waiting for the table to be in step; checked after every listing. */
-  private readonly inStepWaiters = new Set<() => void>();
 
   constructor(
     private readonly table: UnitTable,
     private readonly options: SyncOptions,
   ) {
-    this.watchdog = new Watchdog({
-      quietMs: options.quietMs ?? 5000,
-      maxMessages: options.maxMessagesPerConnection ?? MAX_MESSAGES_PER_CONNECTION,
-      sent: () => this.bus?.sent,
-      ping: () => this.manager?.ping(),
-      pingBus: () => this.manager?.isOnBus().then(() => undefined),
-      isTimeout: (err) => err instanceof BusCallError && err.dbusName === TIMEOUT_ERROR,
-      onUnresponsive: (reason) => {
-        this.table.synced = false;
-        logError(`systemd does not answer (${reason}); charts pause until it does`);
+    this.connection = new SystemdConnection(options, {
+      connected: async () => {
+        this.reloadingFor(false);
+        await this.resync();
       },
-      onResponsive: () => {
-        logError('systemd answers again; resyncing');
-        this.resyncLogged('systemd answers again');
+      reconnected: () => {
+        logError(`reconnected to the system bus at ${this.options.address}; ${this.table.size} units`);
+        this.armSafetyResync();
       },
-      onWornOut: (sent) => this.replaceConnection(sent),
-      // A frozen connection, unlike a frozen systemd, is cured by a new one: onLost reconnects.
-      onStuck: (reason) => this.bus?.close(reason),
+      dropped: () => {
+        this.lookups.clear();
+        this.lastSignal.clear(); // sequence numbers are per connection
+      },
+      reconnecting: () => clearTimeout(this.resyncTimer),
+      event: (e) => this.apply(e),
+      ownerChanged: () => {
+        this.reloadingFor(false);
+        this.resyncLogged('systemd changed bus owner');
+      },
+      responsive: () => this.resyncLogged('systemd answers again'),
+      busy: () => this.resyncs.busy,
     });
-    this.dropped = new DroppedSignals((sender) => this.manager?.describeSender(sender) ?? Promise.resolve(sender));
   }
 
   /** Signals dropped because of who sent them (see senders.ts). */
   get droppedSignals(): number {
-    return this.dropped.total;
+    return this.connection.droppedSignals;
   }
 
   /**
@@ -181,133 +141,55 @@ export class UnitSync implements SystemdLink {
    * a stopped PID 1) is not a reason to give up: the plugin stays up and keeps trying.
    */
   async start(): Promise<void> {
-    this.watchdog.start();
-    try {
-      await this.connect();
-    } catch (err) {
-      const reached = this.bus !== undefined;
-      this.dropBus();
-      const name = (err as BusCallError).dbusName;
-      if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
-        throw new NoSystemdError(`systemd is not on the system bus at ${this.options.address} (is systemd PID 1 here?)`);
-      }
-      if (!reached) {
-        const hint = busHint(err);
-        throw new NoSystemdError(`cannot reach the system bus at ${this.options.address}: ${errorText(err)}${hint ? ` (${hint})` : ''}`);
-      }
-      logError(`systemd does not answer yet (${errorText(err)}); charts start once it does`);
-      void this.reconnect();
-      return;
-    }
-    this.armSafetyResync();
+    if (await this.connection.start()) this.armSafetyResync();
   }
 
   stop(): void {
     this.stopped = true;
-    this.watchdog.stop();
     clearTimeout(this.resyncSoonTimer);
-    clearTimeout(this.reconnectTimer);
     clearTimeout(this.resyncTimer);
     clearTimeout(this.reloadTimer);
     clearTimeout(this.batchTimer);
-    this.dropped.stop();
-    this.bus?.close();
-    this.wakeInStep();
+    this.connection.stop();
   }
 
   get inStep(): boolean {
-    return this.table.synced;
+    return this.connection.inStep;
   }
 
   get generation(): number {
-    return this.table.reloads;
+    return this.connection.generation;
   }
 
   /** systemd's API while the table is in step with it; undefined while it is out of reach. */
   get systemd(): SystemdManager | undefined {
-    return this.table.synced ? this.manager : undefined;
+    return this.connection.systemd;
   }
 
-  /**
-   * systemd's API once the table is in step with it: at once, or when the listing under way (the
-   * first one, or a reconnect's) has been applied; undefined if that has not happened by `deadline`
-   * (monotonic ms), i.e. systemd is really out of reach. A Function called right after start-up
-   * waits here rather than answer "out of reach" while systemd is fine.
-   */
   whenInStep(deadline: number): Promise<SystemdManager | undefined> {
-    const inStep = (): SystemdManager | undefined => (this.connecting ? undefined : this.systemd);
-    if (inStep() || this.stopped) return Promise.resolve(inStep());
-    return new Promise((resolve) => {
-      const done = (manager: SystemdManager | undefined): void => {
-        clearTimeout(timer);
-        this.inStepWaiters.delete(check);
-        resolve(manager);
-      };
-      const check = (): void => {
-        const manager = inStep();
-        if (manager || this.stopped) done(manager);
-      };
-      const timer = setTimeout(() => done(undefined), Math.max(0, deadline - performance.now()));
-      this.inStepWaiters.add(check);
-    });
-  }
-
-  private wakeInStep(): void {
-    for (const check of [...this.inStepWaiters]) check();
+    return this.connection.whenInStep(deadline);
   }
 
   /** Asks for a full resync; calls that arrive while one runs are folded into one more. */
   resync(): Promise<void> {
     const run = this.resyncs.request();
     run.then(
-      () => this.wakeInStep(),
+      () => this.connection.wakeInStep(),
       () => {},
     );
     return run;
   }
 
-  private async connect(): Promise<void> {
-    this.connecting = true;
-    try {
-      await this.connectOnce();
-    } finally {
-      this.connecting = false;
-      this.wakeInStep();
-    }
-  }
-
-  private async connectOnce(): Promise<void> {
-    const bus = await Bus.connect({
-      address: this.options.address,
-      callTimeoutMs: this.options.callTimeoutMs,
-      maxInFlight: this.options.maxInFlight ?? 32,
-    });
-    this.bus = bus;
-    this.manager = new SystemdManager(bus);
-    this.systemdOwner = undefined;
-    this.ownerSeq = 0;
-    bus.on('signal', (s: Signal) => {
-      if (bus === this.bus) this.onSignal(s);
-    });
-    bus.once('close', (reason: string) => this.onLost(bus, reason));
-    // Rules first, then the owner: a change of owner in between is then signalled, not missed.
-    for (const rule of MATCH_RULES) await bus.addMatch(rule);
-    const { owner, seq } = await this.manager.owner();
-    if (this.ownerSeq < seq) [this.systemdOwner, this.ownerSeq] = [owner, seq];
-    if (!owner) throw new BusCallError('org.freedesktop.systemd1 has no owner', 'org.freedesktop.DBus.Error.NameHasNoOwner');
-    debug('systemd is %s on this connection', this.systemdOwner);
-    await this.manager.subscribe();
-    this.watchdog.reset();
-    this.reloadingFor(false);
-    this.table.reloads++;
-    await this.resync();
+  /** The connection in use; undefined while there is none. */
+  private get session(): SystemdSession | undefined {
+    return this.connection.session;
   }
 
   private async snapshot(): Promise<void> {
-    const manager = this.manager;
-    if (!manager) return;
+    const session = this.session;
+    if (!session) return;
     const started = Date.now();
-    const listing = await manager.listUnits(this.options.patterns);
+    const listing = await session.listUnits(this.options.patterns);
     const listed = listing.units.filter((u) => this.tracks(u));
     const listedAt = Date.now();
     // Signals that arrived after the listing are newer than it: those units keep what they said.
@@ -316,6 +198,7 @@ export class UnitSync implements SystemdLink {
       listed.filter((u) => this.table.get(u.name) && !newer(u.path)),
       (name) => this.lookups.has(name) || newer(unitPath(name)),
     );
+    this.connection.markInStep();
     for (const path of this.lastSignal.keys()) {
       const name = unitNameFromPath(path);
       if (!this.table.getByPath(path) && !(name && this.lookups.has(name))) this.lastSignal.delete(path);
@@ -335,44 +218,30 @@ export class UnitSync implements SystemdLink {
     // dbus-next's reader keeps the bytes of the last message it read until the next one comes:
     // after a listing that is the whole reply (1.7 MB at 10,000 units), held for as long as
     // systemd stays quiet. One small call replaces it.
-    await manager.isOnBus().catch(() => undefined);
+    await session.isOnBus().catch(() => undefined);
     this.options.onSnapshot?.();
     debug('resync: %d units, %d new (listed in %d ms, completed in %d ms)', this.table.size, fresh.length, listedAt - started, Date.now() - listedAt);
   }
 
   /** Adds what ListUnits does not carry: Transient (when a job needs it) and Result of failed units. */
-  private async complete(manager: SystemdManager, u: ListedUnit): Promise<UnitSnapshot | undefined> {
+  private async complete(session: SystemdSession, u: ListedUnit): Promise<UnitSnapshot | undefined> {
     let transient = this.transientByName.get(u.name);
     let result: string | undefined;
     try {
       if (transient === undefined && this.options.needTransient) {
-        transient = await manager.isTransient(u.path);
+        transient = await session.isTransient(u.path);
         this.rememberTransient(u.name, transient);
       }
-      if (u.activeState === 'failed') result = await manager.result(u.path, u.name);
+      if (u.activeState === 'failed') result = await session.result(u.path, u.name);
     } catch (err) {
-      if (this.isConnectionError(err)) throw err;
+      if (isConnectionError(err)) throw err;
       debug('cannot read %s: %s', u.name, errorText(err)); // unloaded meanwhile
       return undefined;
     }
     return { ...u, ...(transient !== undefined ? { transient } : {}), ...(result !== undefined ? { result } : {}) };
   }
 
-  private onSignal(s: Signal): void {
-    if (!fromRealSender(s, this.systemdOwner)) {
-      // Until GetNameOwner answers, systemd's own signals cannot be told from forged ones: dropped
-      // unreported, and the resync that follows the connect covers what they said.
-      if (this.systemdOwner !== undefined || s.interface === 'org.freedesktop.DBus') this.dropped.drop(s);
-      return;
-    }
-    const event = decodeSignal(s);
-    if (!event) return;
-    if (event.kind !== 'owner') this.watchdog.heard();
-    if (debugEvents.enabled) debugEvents('%s %o', event.kind, event);
-    this.apply(event);
-  }
-
-  private apply(e: UnitEvent): void {
+  private apply(e: Exclude<UnitEvent, { kind: 'owner' }>): void {
     switch (e.kind) {
       case 'state': {
         if (e.activeState !== undefined && !isKnownState(e.activeState)) this.unknownState(e.activeState);
@@ -412,23 +281,9 @@ export class UnitSync implements SystemdLink {
         if (!e.started) {
           // A lookup that listed its unit before or during the reload may have seen it as it was.
           for (const pending of this.lookups.values()) pending.again = true;
-          this.table.reloads++;
+          this.connection.newGeneration();
           this.resyncLogged('daemon-reload');
         }
-        return;
-      case 'owner':
-        // From the bus driver (senders.ts): from now on systemd's signals come from this name.
-        [this.systemdOwner, this.ownerSeq] = [e.owner, e.seq];
-        if (e.owner === '') {
-          logError('systemd left the system bus; charts pause until it is back');
-          this.table.synced = false;
-          return;
-        }
-        // daemon-reexec or a restarted manager: subscribe again (harmless if still subscribed).
-        this.reloadingFor(false);
-        this.manager?.subscribe().catch((err) => debug('re-subscribe: %s', errorText(err)));
-        this.table.reloads++;
-        this.resyncLogged('systemd changed bus owner');
         return;
     }
   }
@@ -448,7 +303,7 @@ export class UnitSync implements SystemdLink {
       logError(`systemd said it is reloading ${MAX_RELOAD_MS / 1000} s ago and never said it is done; resyncing`);
       this.reloading = false;
       for (const pending of this.lookups.values()) pending.again = true;
-      this.table.reloads++;
+      this.connection.newGeneration();
       this.resyncLogged('a reload that did not end');
     }, MAX_RELOAD_MS);
     this.reloadTimer.unref();
@@ -502,8 +357,8 @@ export class UnitSync implements SystemdLink {
     this.batchTimer = undefined;
     const batch = [...this.batched];
     this.batched.clear();
-    const manager = this.manager;
-    if (!manager) return;
+    const session = this.session;
+    if (!session) return;
     // Registered as lookups from now: what signals say meanwhile (a change, a removal) goes to them.
     const pendings: [string, PendingLookup][] = [];
     for (const [name, changes] of batch) {
@@ -520,28 +375,28 @@ export class UnitSync implements SystemdLink {
     const drop = (): void => pendings.forEach(([name, pending]) => this.lookups.get(name) === pending && this.lookups.delete(name));
     let answer;
     try {
-      answer = await manager.listUnits(pendings.map(([name]) => escapeGlob(name)));
+      answer = await session.listUnits(pendings.map(([name]) => escapeGlob(name)));
     } catch (err) {
       drop();
-      if (this.isConnectionError(err)) return;
+      if (isConnectionError(err)) return;
       debug('cannot look up %d units: %s', pendings.length, errorText(err));
       return this.resyncSoon();
     }
-    if (this.manager !== manager) return drop();
+    if (this.session !== session) return drop();
     const listed = new Map(answer.units.map((u) => [u.name, u]));
-    for (const [name, pending] of pendings) void this.settle(name, pending, manager, { unit: listed.get(name), seq: answer.seq });
+    for (const [name, pending] of pendings) void this.settle(name, pending, session, { unit: listed.get(name), seq: answer.seq });
   }
 
   /** Lists one Accept=yes instance group; requests meanwhile fold into one more listing. */
   private lookUpGroup(group: InstanceGroup): void {
-    const manager = this.manager;
-    if (!manager) return;
+    const session = this.session;
+    if (!session) return;
     let run = this.groupLookups.get(group.key);
     if (!run) {
       if (this.groupLookups.size >= MAX_GROUP_LOOKUPS) return this.resyncSoon('too many instance groups to look up');
       run = new CoalescedRun(
-        () => this.listGroup(manager, group),
-        () => this.stopped || this.manager !== manager,
+        () => this.listGroup(session, group),
+        () => this.stopped || this.session !== session,
       );
       this.groupLookups.set(group.key, run);
     }
@@ -549,7 +404,7 @@ export class UnitSync implements SystemdLink {
     mine.request().then(
       () => undefined,
       (err: unknown) => {
-        if (this.isConnectionError(err)) return;
+        if (isConnectionError(err)) return;
         // systemd busy starting the flood's instances: list this group again in a moment. Not a
         // full resync, whose own timeout would pause every chart for one slow group.
         debug('cannot list %s: %s; again in %d ms', group.key, errorText(err), GROUP_RETRY_MS);
@@ -557,7 +412,7 @@ export class UnitSync implements SystemdLink {
         this.groupRetries.add(group.key);
         setTimeout(() => {
           this.groupRetries.delete(group.key);
-          if (this.manager === manager) this.lookUpGroup(group);
+          if (this.session === session) this.lookUpGroup(group);
         }, GROUP_RETRY_MS).unref();
       },
     ).finally(() => {
@@ -566,13 +421,13 @@ export class UnitSync implements SystemdLink {
   }
 
   /** One listing of a group's instances: adds the new ones and drops those systemd no longer has. */
-  private async listGroup(manager: SystemdManager, group: InstanceGroup): Promise<void> {
+  private async listGroup(session: SystemdSession, group: InstanceGroup): Promise<void> {
     // A moment for the rest of a burst of connections to arrive: they fold into this listing.
     await new Promise((resolve) => setTimeout(resolve, GROUP_SETTLE_MS));
-    if (this.manager !== manager || this.reloading || this.stopped) return;
+    if (this.session !== session || this.reloading || this.stopped) return;
     const star = group.key.indexOf('@*');
     const pattern = `${escapeGlob(group.key.slice(0, star))}@*${escapeGlob(group.key.slice(star + 2))}`;
-    const listing = await manager.listUnits([pattern]);
+    const listing = await session.listUnits([pattern]);
     const listed = listing.units.filter((u) => this.tracks(u) && perConnectionGroup(u.name)?.key === group.key);
     const names = new Set(listed.map((u) => u.name));
     for (const u of [...this.table.units()]) {
@@ -602,24 +457,26 @@ export class UnitSync implements SystemdLink {
    * systemd's answer when the caller already has it.
    */
   private lookUp(name: string, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
-    const manager = this.manager;
+    const session = this.session;
     const running = this.lookups.get(name);
     if (running) {
       running.again = true;
       return Promise.resolve();
     }
-    if (!manager) return Promise.resolve();
+    if (!session) return Promise.resolve();
     const pending: PendingLookup = { changes: [], again: false };
     this.lookups.set(name, pending);
-    return this.settle(name, pending, manager, given);
+    return this.settle(name, pending, session, given);
   }
 
   /** The rest of a lookup registered in `lookups` as `pending`. */
-  private async settle(name: string, pending: PendingLookup, manager: SystemdManager, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
+  private async settle(name: string, pending: PendingLookup, session: SystemdSession, given?: { unit: ListedUnit | undefined; seq: Seq }): Promise<void> {
     try {
       do {
-        pending.again = false;
-        const answer = given ?? (await manager.listUnit(name));
+        // A given answer may be older than what came while it was awaited (a batch's listing, and
+        // a removal right after it): `again` then stands, and the loop lists the unit afresh.
+        if (!given) pending.again = false;
+        const answer = given ?? (await session.listUnit(name));
         given = undefined;
         const listed = answer.unit;
         if (!listed || !this.tracks(listed)) {
@@ -627,7 +484,7 @@ export class UnitSync implements SystemdLink {
           continue;
         }
         if (this.table.get(name)) continue; // still loaded; its own signals keep it current
-        const snapshot = await this.complete(manager, listed);
+        const snapshot = await this.complete(session, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
         // Failed and left `failed` again before the lookup answered: still this interval's failure,
@@ -640,10 +497,10 @@ export class UnitSync implements SystemdLink {
         }
         if (failedWith) this.table.noteFailure(unit, failedWith.result);
         for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
-      } while (pending.again && this.manager === manager);
+      } while (pending.again && this.session === session);
     } catch (err) {
       // A lost connection is onLost's to handle; anything else means the unit went meanwhile.
-      if (!this.isConnectionError(err)) {
+      if (!isConnectionError(err)) {
         debug('cannot look up %s: %s', name, errorText(err));
         // Unanswered (systemd swamped): the unit may be gone or changed, and nothing else will
         // say so. One resync soon settles every such unit at once.
@@ -682,115 +539,20 @@ export class UnitSync implements SystemdLink {
   }
 
   private onResyncFailed(err: unknown): void {
-    if (this.isConnectionError(err)) return; // onLost takes over
+    if (isConnectionError(err)) return; // onLost takes over
     // systemd is on the bus but does not answer (stopped, overloaded): show a gap and retry.
-    this.table.synced = false;
+    this.connection.markOutOfStep();
     logErrorThrottled('resync', `cannot list units from systemd: ${errorText(err)}; retrying`);
     clearTimeout(this.resyncTimer);
-    this.resyncTimer = setTimeout(() => this.resyncLogged('retry after a failed resync'), this.backoff());
-    this.attempt++;
+    this.resyncTimer = setTimeout(() => this.resyncLogged('retry after a failed resync'), this.connection.nextRetryDelay());
   }
 
   private armSafetyResync(): void {
-    this.attempt = 0;
+    this.connection.resetBackoff();
     clearTimeout(this.resyncTimer);
     this.resyncTimer = setTimeout(() => {
       this.resyncLogged('safety timer');
     }, this.options.resyncEveryMs ?? 300_000);
     this.resyncTimer.unref();
   }
-
-  private onLost(bus: Bus, reason: string): void {
-    if (this.stopped || bus !== this.bus) return;
-    this.bus = undefined;
-    this.manager = undefined;
-    this.lookups.clear();
-    this.lastSignal.clear(); // sequence numbers are per connection
-    this.table.synced = false;
-    logErrorThrottled('lost', `lost the system bus (${reason}); charts pause, reconnecting`);
-    this.shortLived = Date.now() - bus.openedAt < SHORT_LIVED_MS ? this.shortLived + 1 : 0;
-    this.attempt = Math.max(this.attempt, this.shortLived - 1);
-    if (!this.reconnecting) void this.reconnect();
-  }
-
-  /**
-   * Replaces a connection that has sent `sent` messages with a new one, at a quiet moment: the
-   * table stays in sync meanwhile (the new connection resyncs before it is used), so no gap.
-   */
-  private replaceConnection(sent: number): void {
-    const old = this.bus;
-    if (!old || this.reconnecting || this.resyncs.busy || this.stopped) return;
-    logError(`replacing the D-Bus connection after ${sent} messages (dbus-next cannot number more than 2^32)`);
-    this.bus = undefined;
-    this.manager = undefined;
-    this.lookups.clear();
-    this.lastSignal.clear(); // sequence numbers are per connection
-    old.close('replaced on purpose');
-    this.attempt = 0;
-    void this.reconnect(0);
-  }
-
-  /** Retries with backoff until connected (and resynced) or stopped. */
-  private async reconnect(firstDelayMs?: number): Promise<void> {
-    this.reconnecting = true;
-    clearTimeout(this.resyncTimer);
-    try {
-      let delay = firstDelayMs ?? this.backoff();
-      while (!this.stopped) {
-        await new Promise((resolve) => (this.reconnectTimer = setTimeout(resolve, delay)));
-        this.attempt++;
-        if (this.stopped) return;
-        debug('connection attempt %d (after %d ms)', this.attempt, delay);
-        try {
-          await this.connect();
-          this.reachedBus = true;
-          logError(`reconnected to the system bus at ${this.options.address}; ${this.table.size} units`);
-          this.armSafetyResync();
-          return;
-        } catch (err) {
-          this.table.synced = false;
-          const reached = this.bus !== undefined;
-          // The bus is back (systemd may take a moment to rejoin it): back off afresh from there.
-          if (reached && !this.reachedBus) this.attempt = 0;
-          this.reachedBus = reached;
-          logErrorThrottled('reconnect', `cannot reconnect to the system bus: ${errorText(err)}; retrying`);
-          this.dropBus();
-          delay = this.backoff();
-        }
-      }
-    } finally {
-      this.reconnecting = false;
-    }
-  }
-
-  private dropBus(): void {
-    const bus = this.bus;
-    this.bus = undefined;
-    this.manager = undefined;
-    bus?.close();
-  }
-
-  private backoff(): number {
-    const ms = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)]!;
-    return this.reachedBus ? ms : Math.min(ms, UNREACHABLE_RETRY_MS);
-  }
-
-  private isConnectionError(err: unknown): boolean {
-    return err instanceof BusCallError && err.dbusName === CLOSED_ERROR;
-  }
-}
-
-/**
- * What to check when the bus cannot be reached, for the causes where a hint helps; undefined where
- * the message says it all (an address of a kind the plugin refuses names what to change already).
- */
-export function busHint(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  const text = errorText(err);
-  if (code === 'ENOENT' || /\bENOENT\b/.test(text)) {
-    return 'no socket there: is systemd running? in a container, is /run/dbus mounted? set DBUS_SYSTEM_BUS_ADDRESS to override';
-  }
-  if (code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(text)) return 'nothing listens on that socket: is dbus running?';
-  if (code === 'EACCES' || /\bEACCES\b/.test(text)) return "the agent's user may not open that socket: check its mode and the dbus policy";
-  return undefined;
 }

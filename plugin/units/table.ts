@@ -73,13 +73,6 @@ export class UnitTable {
   private membershipVersion = 0;
   /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
   private stateVersion = 0;
-  /** False until the first snapshot and while systemd cannot be reached: jobs then leave gaps. */
-  synced = false;
-  /**
-   * Bumped when systemd reloaded its unit files, was replaced, or was reconnected to: properties
-   * that are constant until a reload (a socket's Accept) must then be read again.
-   */
-  reloads = 0;
   /** Told of every entry into `failed` (a unit listed failed counts as one); must not throw. */
   onFailure: ((unit: Unit) => void) | undefined;
 
@@ -124,7 +117,6 @@ export class UnitTable {
       this.upsert(s);
     }
     for (const name of [...this.byName.keys()]) if (!seen.has(name) && !keep(name)) this.remove(name);
-    this.synced = true;
   }
 
   /** Adds a unit, or refreshes one already known. */

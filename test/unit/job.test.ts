@@ -16,6 +16,7 @@ function unit(name: string, activeState = 'active', extra: Partial<UnitSnapshot>
 /** A job over an in-memory table, with its output parsed into the agent's words. */
 class Harness {
   readonly table = new UnitTable();
+  readonly link = { inStep: true };
   private readonly out = new PassThrough();
   private text = '';
   readonly job: Job;
@@ -24,7 +25,7 @@ class Harness {
   constructor(config: JobConfig = defaultJob(1)) {
     this.out.on('data', (c: Buffer) => (this.text += c.toString()));
     const writer = new ProtocolWriter(this.out);
-    this.job = new Job(config, this.table, writer);
+    this.job = new Job(config, this.table, writer, this.link);
     this.writer = writer;
   }
   private readonly writer: ProtocolWriter;
@@ -265,9 +266,10 @@ describe('job', () => {
   it('pauses (a gap) while the table is out of sync, then carries on', () => {
     h.table.applySnapshot([unit('a.socket')]);
     h.sample();
-    h.table.synced = false;
+    h.link.inStep = false;
     expect(h.sample()).toEqual([]);
     h.table.applySnapshot([unit('a.socket', 'failed')]);
+    h.link.inStep = true;
     const back = h.sample();
     expect(values(back)).toEqual({ 'a.socket': 5 });
     expect(back.find((w) => w[0] === 'BEGIN')![2]).toBe('2000000');

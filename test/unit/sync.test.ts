@@ -1,0 +1,229 @@
+// UnitSync's rules for turning a snapshot and signals into the unit table, against a fake systemd
+// (sync-fake.ts) whose answers the tests hold and release: ordering of listings and signals,
+// confirmed removals, batched and bounded lookups, Accept=yes groups, the Transient cache, reloads.
+
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { GROUP_SETTLE_MS, LOOKUP_BATCH, LOOKUP_BATCH_MS, MAX_RELOAD_MS, MAX_SIGNAL_LOOKUPS } from '../../plugin/systemd/sync.js';
+import { unitPath } from '../../plugin/units/names.js';
+import { FakeSystemd, advance, harness, settle, useFakeClock, type Harness } from './sync-fake.js';
+
+let h: Harness | undefined;
+beforeEach(() => useFakeClock());
+afterEach(() => {
+  h?.sync.stop();
+  h = undefined;
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+/** The names looked up by lookups of given units (one pattern each), in call order. */
+function lookedUp(fake: FakeSystemd): string[] {
+  return fake
+    .callsOf('listUnits')
+    .map((c) => c.args[0] as string[])
+    .filter((p) => !(p.length === 1 && p[0] === '*'))
+    .flat();
+}
+
+describe('listings and signals', () => {
+  it('a listing never overrides a signal that arrived after it; units without one take the listing', async () => {
+    h = harness(new FakeSystemd().unit('a.service').unit('b.service'));
+    await h.sync.start();
+    h.fake.hold('listUnits');
+    const resync = h.sync.resync();
+    await settle();
+    h.fake.units.get('b.service')!.activeState = 'failed'; // changed with no signal heard
+    h.fake.take('listUnits').answer(); // lists a active, b failed
+    h.fake.set('a.service', 'failed'); // then a fails: newer than the listing, in the same read
+    await resync;
+    expect(h.table.get('a.service')?.activeState).toBe('failed');
+    expect(h.table.get('b.service')?.activeState).toBe('failed');
+  });
+
+  it("a new unit's lookup applies the signals that came after its listing", async () => {
+    h = harness(new FakeSystemd());
+    await h.sync.start();
+    h.fake.hold('isTransient');
+    h.fake.add('c.service');
+    await advance(LOOKUP_BATCH_MS);
+    h.fake.set('c.service', 'failed'); // while its Transient is read: after the listing
+    h.fake.release('isTransient');
+    await settle();
+    const c = h.table.get('c.service');
+    expect(c?.activeState).toBe('failed');
+    expect(c?.failedSeq).toBeGreaterThan(0);
+  });
+});
+
+describe('removals', () => {
+  it('UnitRemoved drops a unit only once a lookup confirms it is gone', async () => {
+    h = harness(new FakeSystemd().unit('a.service').unit('b.service'));
+    await h.sync.start();
+    h.fake.remove('a.service', true); // unloaded and loaded again at once (reset-failed + start)
+    h.fake.remove('b.service');
+    expect(h.table.get('b.service')).toBeDefined(); // not before the lookup answers
+    await advance(LOOKUP_BATCH_MS);
+    expect(lookedUp(h.fake)).toEqual(['a.service', 'b.service']);
+    expect(h.table.get('a.service')).toBeDefined();
+    expect(h.table.get('b.service')).toBeUndefined();
+  });
+
+  it('a removal during a lookup makes it look again: its listing predates the removal', async () => {
+    h = harness(new FakeSystemd(), { needTransient: false });
+    await h.sync.start();
+    h.fake.hold('listUnits');
+    h.fake.add('c.service');
+    await advance(LOOKUP_BATCH_MS);
+    h.fake.take('listUnits').answer(); // lists c...
+    h.fake.remove('c.service'); // ...which is unloaded just after
+    h.fake.release('listUnits');
+    await settle();
+    expect(lookedUp(h.fake)).toEqual(['c.service', 'c.service']);
+    expect(h.table.get('c.service')).toBeUndefined();
+  });
+});
+
+describe('lookups', () => {
+  it('are batched: new units within LOOKUP_BATCH_MS cost one listing', async () => {
+    h = harness(new FakeSystemd());
+    await h.sync.start();
+    const names = Array.from({ length: 10 }, (_, i) => `u${i}.service`);
+    names.forEach((n) => h!.fake.add(n));
+    await advance(LOOKUP_BATCH_MS - 1);
+    expect(lookedUp(h.fake)).toEqual([]);
+    await advance(1);
+    expect(h.fake.callsOf('listUnits').at(-1)!.args[0]).toEqual(names);
+    expect(h.table.size).toBe(10);
+  });
+
+  it('a full batch goes at once, the rest after LOOKUP_BATCH_MS', async () => {
+    h = harness(new FakeSystemd());
+    await h.sync.start();
+    const before = h.fake.callsOf('listUnits').length;
+    for (let i = 0; i < LOOKUP_BATCH + 6; i++) h.fake.add(`u${i}.service`);
+    await settle();
+    const sizes = (): number[] => h!.fake.callsOf('listUnits').slice(before).map((c) => (c.args[0] as string[]).length);
+    expect(sizes()).toEqual([LOOKUP_BATCH]);
+    await advance(LOOKUP_BATCH_MS);
+    expect(sizes()).toEqual([LOOKUP_BATCH, 6]);
+    expect(h.table.size).toBe(LOOKUP_BATCH + 6);
+  });
+
+  it(`are bounded: past ${MAX_SIGNAL_LOOKUPS} under way, one resync settles the rest`, async () => {
+    h = harness(new FakeSystemd());
+    await h.sync.start();
+    const listings = h.fake.listingsOf(['*']).length;
+    h.fake.hold('listUnits');
+    for (let i = 0; i < MAX_SIGNAL_LOOKUPS + 44; i++) h.fake.add(`u${i}.service`);
+    await advance(LOOKUP_BATCH_MS);
+    expect(lookedUp(h.fake)).toHaveLength(MAX_SIGNAL_LOOKUPS);
+    await advance(1000); // resyncSoon
+    expect(h.fake.listingsOf(['*'])).toHaveLength(listings + 1);
+    h.fake.release('listUnits');
+    await settle();
+    expect(h.table.size).toBe(MAX_SIGNAL_LOOKUPS + 44);
+  });
+});
+
+describe('Accept=yes instances', () => {
+  const instance = (i: number): string => `echo@${i}-127.0.0.1:80-127.0.0.1:${5000 + i}.service`;
+
+  it("a burst of a socket's per-connection instances is one listing of the group, not one each", async () => {
+    h = harness(new FakeSystemd().unit('echo.socket'), { needTransient: false });
+    await h.sync.start();
+    for (let i = 1; i <= 20; i++) h.fake.add(instance(i));
+    await advance(GROUP_SETTLE_MS);
+    expect(lookedUp(h.fake)).toEqual(['echo@*.service']);
+    expect(h.table.size).toBe(21);
+    // Connections that ended: their instances go with the group's next listing.
+    for (let i = 1; i <= 5; i++) h.fake.remove(instance(i));
+    await advance(GROUP_SETTLE_MS);
+    expect(lookedUp(h.fake)).toEqual(['echo@*.service', 'echo@*.service']);
+    expect(h.table.size).toBe(16);
+    expect(h.table.get(instance(1))).toBeUndefined();
+  });
+});
+
+describe('Transient', () => {
+  it('is read once per name, even across an unload and a load', async () => {
+    h = harness(new FakeSystemd().unit('t.service', 'active', { transient: true }).unit('u.service'));
+    await h.sync.start();
+    const reads = (): number => h!.fake.callsOf('isTransient').filter((c) => c.args[0] === unitPath('t.service')).length;
+    expect(reads()).toBe(1);
+    expect(h.table.get('t.service')?.transient).toBe(true);
+    h.fake.remove('t.service');
+    await advance(LOOKUP_BATCH_MS);
+    expect(h.table.get('t.service')).toBeUndefined();
+    h.fake.add('t.service', 'active', { transient: true });
+    await advance(LOOKUP_BATCH_MS);
+    expect(h.table.get('t.service')?.transient).toBe(true);
+    expect(reads()).toBe(1);
+  });
+
+  it('is not read when no job skips transient units', async () => {
+    h = harness(new FakeSystemd().unit('t.service', 'active', { transient: true }), { needTransient: false });
+    await h.sync.start();
+    expect(h.fake.callsOf('isTransient')).toEqual([]);
+    expect(h.table.get('t.service')?.transient).toBeUndefined();
+  });
+});
+
+describe('daemon-reload', () => {
+  it('ignores the units systemd re-creates while reloading, then resyncs once, in a new generation', async () => {
+    h = harness(new FakeSystemd().unit('a.service').unit('b.service'));
+    await h.sync.start();
+    const generation = h.sync.generation;
+    const calls = h.fake.callsOf('listUnits').length;
+    h.fake.reloading(true);
+    h.fake.remove('a.service');
+    h.fake.remove('b.service', true);
+    h.fake.add('b.service');
+    h.fake.add('c.service');
+    await advance(LOOKUP_BATCH_MS * 4);
+    expect(h.fake.callsOf('listUnits')).toHaveLength(calls);
+    expect([...h.table.units()].map((u) => u.name)).toEqual(['a.service', 'b.service']);
+    h.fake.reloading(false);
+    expect(h.sync.generation).toBe(generation + 1);
+    await settle();
+    expect(h.fake.callsOf('listUnits').slice(calls).map((c) => c.args[0])).toEqual([['*']]);
+    expect([...h.table.units()].map((u) => u.name).sort()).toEqual(['b.service', 'c.service']);
+  });
+
+  it("a reload's end makes a lookup under way look again: its listing may predate the reload", async () => {
+    h = harness(new FakeSystemd(), { needTransient: false });
+    await h.sync.start();
+    h.fake.hold('listUnits');
+    h.fake.add('c.service');
+    await advance(LOOKUP_BATCH_MS);
+    h.fake.take('listUnits').answer(); // lists c...
+    h.fake.reloading(true);
+    h.fake.units.delete('c.service'); // ...whose unit file the reload removed (its UnitRemoved ignored)
+    h.fake.remove('c.service');
+    h.fake.reloading(false);
+    await settle();
+    // Not even until the resync after the reload answers does the table hold it.
+    expect(h.table.get('c.service')).toBeUndefined();
+    h.fake.release('listUnits');
+    await settle();
+    expect(h.table.get('c.service')).toBeUndefined();
+    expect(lookedUp(h.fake)).toEqual(['c.service', 'c.service']);
+  });
+
+  it(`a reload that never ends stops counting as one after ${MAX_RELOAD_MS / 1000} s, with a resync`, async () => {
+    h = harness(new FakeSystemd());
+    await h.sync.start();
+    const generation = h.sync.generation;
+    h.fake.reloading(true); // its Reloading(false) is lost
+    h.fake.add('c.service');
+    await advance(MAX_RELOAD_MS - 1);
+    expect(h.table.get('c.service')).toBeUndefined();
+    expect(h.sync.generation).toBe(generation);
+    await advance(1);
+    expect(h.stderr).toContain(`systemd said it is reloading ${MAX_RELOAD_MS / 1000} s ago and never said it is done; resyncing`);
+    expect(h.sync.generation).toBe(generation + 1);
+    expect(h.table.get('c.service')).toBeDefined();
+    h.fake.add('d.service'); // signals count again
+    await advance(LOOKUP_BATCH_MS);
+    expect(h.table.get('d.service')).toBeDefined();
+  });
+});
