@@ -1,5 +1,5 @@
 // Socket activity and the systemd-socket-units Function inside a real Netdata 1.37.1 agent,
-// installed with scripts/install.sh, watching a real systemd over a bus user netdata can open:
+// installed with scripts/install/install.sh, watching a real systemd over a bus user netdata can open:
 // - the agent accepts the FUNCTION declaration (lists it in /api/v1/info, keeps the plugin
 //   running, keeps collecting its charts); 1.37.1 itself cannot call it (403), which the
 //   integration test covers by speaking to the plugin's stdin;
@@ -11,9 +11,9 @@ import { connect, createServer, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent, type Agent } from '../helpers/agent.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { installForAgent, processesRunning, sleep, SOCKET_CHART, tail } from './e2e.js';
+import { startAgent, type Agent } from '../../harness/agent.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { installForAgent, processesRunning, sleep, SOCKET_CHART, tail } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
 const REFUSED_CHART = `${JOB}.socket_web_refused_connections`;

@@ -9,11 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { flavours, startAgent, type Agent, type AlarmStatus, type Flavour } from '../helpers/agent.js';
-import { busGoneFor, freezeSystemd, sleep } from '../helpers/faults.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, writeSocket } from '../integration/units.js';
-import { failSockets, installForAgent, noStartLimit, processesRunning, recoverSockets, SOCKET_ALARM_KEY, tail, timeStatus } from './e2e.js';
+import { flavours, startAgent, type Agent, type AlarmStatus, type Flavour } from '../../harness/agent.js';
+import { busGoneFor, freezeSystemd, sleep } from '../../harness/faults.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
+import { failSockets, installForAgent, noStartLimit, processesRunning, recoverSockets, SOCKET_ALARM_KEY, tail, timeStatus } from '../../harness/e2e.js';
 
 /** One agent under test, with the plugin it runs. */
 interface Subject {

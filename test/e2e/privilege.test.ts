@@ -10,12 +10,12 @@ import { mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent, type Agent } from '../helpers/agent.js';
-import { childrenOf, credentials, idsAndCapabilities, parseStrace, pathsNamed, processCreations, unprivileged, whyAllowed } from '../helpers/privilege.js';
-import { run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
-import { installForAgent, processesRunning, SOCKET_CHART, type ProcInfo } from './e2e.js';
+import { startAgent, type Agent } from '../../harness/agent.js';
+import { childrenOf, credentials, idsAndCapabilities, parseStrace, pathsNamed, processCreations, unprivileged, whyAllowed } from '../../harness/privilege.js';
+import { run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { installForAgent, processesRunning, SOCKET_CHART, type ProcInfo } from '../../harness/e2e.js';
 
 let sb: Sandbox | undefined;
 let agent: Agent | undefined;

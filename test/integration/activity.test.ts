@@ -4,11 +4,11 @@
 // stopped bus.
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { freePort } from './units.js';
+import { freePort } from '../../harness/units.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 
 const JOB = 'systemdunits_sockets';
 const chart = (socket: string, kind: 'accepted_connections' | 'connections' | 'refused_connections') => `${JOB}.socket_${socket}_${kind}`;

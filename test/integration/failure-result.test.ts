@@ -3,8 +3,8 @@
 // to `success` as soon as the unit starts again (Restart= after RestartSec, or a `systemctl start`),
 // which used to come before the line was written: `flap.service failed (Result=success)`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 
 const SERVICES = 'systemdunits_service_units.service_unit_state';
 

@@ -5,17 +5,17 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unitPath } from '../../plugin/units/names.js';
-import { procStats, sleep } from '../helpers/faults.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { repoRoot, run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { pluginUniqueName } from '../helpers/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { procStats, sleep } from '../../harness/faults.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { repoRoot, run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { pluginUniqueName } from '../../harness/systemd-client.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 import { build } from 'esbuild';
 import { chmod } from 'node:fs/promises';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
-const FORGE = path.join(repoRoot, 'test/helpers/forge.mjs');
+const FORGE = path.join(repoRoot, 'harness/forge.mjs');
 
 let sb: Sandbox;
 let current: PluginRun | undefined;

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenize } from '../../plugin/netdata/requests.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { writeSocket } from './units.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { writeSocket } from '../../harness/units.js';
 
 const FN = 'systemd-socket-units';
 let sb: Sandbox;

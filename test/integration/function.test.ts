@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenize } from '../../plugin/netdata/requests.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { repoRoot, run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, writeSocket } from './units.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { repoRoot, run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
 
 let sb: Sandbox;
 let plugin: PluginRun;

@@ -6,12 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freezeSystemd, procStats, sleep, writeStormTemplate } from '../helpers/faults.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { BusMonitor, type BusMessage } from '../helpers/privilege.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { pluginUniqueName } from '../helpers/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { freezeSystemd, procStats, sleep, writeStormTemplate } from '../../harness/faults.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { BusMonitor, type BusMessage } from '../../harness/privilege.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { pluginUniqueName } from '../../harness/systemd-client.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const SERVICES = 'systemdunits_service_units.service_unit_state';

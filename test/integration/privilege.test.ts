@@ -12,7 +12,7 @@
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
+import { PluginRun } from '../../harness/plugin.js';
 import {
   ALLOWED_CALLS,
   BusMonitor,
@@ -26,10 +26,10 @@ import {
   unprivileged,
   whyAllowed,
   type BusMessage,
-} from '../helpers/privilege.js';
-import { repoRoot, run as runCmd } from '../helpers/run.js';
-import { SANDBOX_BASE, startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+} from '../../harness/privilege.js';
+import { repoRoot, run as runCmd } from '../../harness/run.js';
+import { SANDBOX_BASE, startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_sockets.socket_unit_state';
 

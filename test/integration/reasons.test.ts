@@ -5,9 +5,9 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { activeState, failSocket, freePort, recoverSocket, writeSocket } from './units.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { activeState, failSocket, freePort, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const JOB = 'systemdunits_service_units';
 const SOCKETS = `${JOB}.socket_unit_state`;

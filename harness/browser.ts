@@ -1,21 +1,12 @@
 // The agent's own dashboard (Netdata 1.37.1's classic one, served at http://HOST:PORT/) in headless
 // Debian chromium, driven by playwright-core: open it at one chart, read the chart's legend (the
 // dimension names and their latest values, as the dashboard renders them), take a screenshot.
-// Shared by test/e2e/browser.test.ts and scripts/demo.sh (--screenshot). Never downloads a browser:
-// it uses the system's chromium (apt-get install chromium, or scripts/install-test-deps.sh
-// --with-browser). Requests to anything but the agent are refused, so the page never waits on the
-// network (the dashboard otherwise calls the registry, GitHub and a news feed).
-//
-// Command line:
-//   tsx scripts/dashboard.ts --url http://127.0.0.1:19999 --chart CHART_ID [--out FILE.png]
-//                            [--window SECONDS] [--expect DIM=VALUE]… [--timeout SECONDS]
-// prints the legend, one "name value" line each, once every --expect holds (the dimension's value
-// in the legend, e.g. broken.socket=5), saves the screenshot to --out; exits 1 (with the reason) if
-// the chart is not rendered so in time.
+// Shared by test/e2e/browser.test.ts and scripts/demo/dashboard.ts (demo.sh --screenshot). Never
+// downloads a browser: it uses the system's chromium (apt-get install chromium, or
+// scripts/install/install-test-deps.sh --with-browser). Requests to anything but the agent are
+// refused, so the page never waits on the network (the dashboard otherwise calls the registry,
+// GitHub and a news feed).
 import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -35,7 +26,7 @@ export function haveChromium(): boolean {
 }
 
 export function launchChromium(): Promise<Browser> {
-  if (!haveChromium()) throw new Error(`${CHROMIUM} not found: apt-get install chromium (or scripts/install-test-deps.sh --with-browser)`);
+  if (!haveChromium()) throw new Error(`${CHROMIUM} not found: apt-get install chromium (or scripts/install/install-test-deps.sh --with-browser)`);
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
 }
 
@@ -142,57 +133,4 @@ export async function waitForChart(page: Page, chartId: string, ready: (c: Rende
 /** Legend as a name → value map. */
 export function legendValues(c: RenderedChart): Record<string, string> {
   return Object.fromEntries(c.legend.map((i) => [i.name, i.value]));
-}
-
-// ---- command line -------------------------------------------------------------------------------
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      url: { type: 'string', default: 'http://127.0.0.1:19999' },
-      chart: { type: 'string', default: 'systemdunits_service_units.socket_unit_state' },
-      out: { type: 'string' },
-      window: { type: 'string', default: '60' },
-      expect: { type: 'string', multiple: true, default: [] },
-      timeout: { type: 'string', default: '30' },
-    },
-  });
-  const chartId = values.chart!;
-  const expected = values.expect!.map((e) => {
-    const i = e.lastIndexOf('=');
-    if (i < 1) throw new Error(`--expect wants DIM=VALUE, got '${e}'`);
-    return [e.slice(0, i), e.slice(i + 1)] as const;
-  });
-  const browser = await launchChromium();
-  try {
-    const { page, url } = await openChart(browser, values.url!, chartId, { windowSeconds: Number(values.window) });
-    console.log(`dashboard ${url}`);
-    let shown: RenderedChart;
-    try {
-      shown = await waitForChart(
-        page,
-        chartId,
-        (c) => c.canvases > 0 && c.legend.length > 0 && c.legend.every((i) => i.value !== '-' && i.value !== '') &&
-          expected.every(([d, v]) => Number(legendValues(c)[d]) === Number(v)),
-        Number(values.timeout) * 1000,
-      );
-    } catch (err) {
-      // The picture still helps to see what went wrong.
-      if (values.out) await page.screenshot({ path: values.out }).then(() => console.log(`screenshot ${values.out} (as it was)`), () => {});
-      throw err;
-    }
-    await page.waitForTimeout(500); // let dygraph finish drawing the lines
-    if (values.out) await page.screenshot({ path: values.out });
-    console.log(`chart ${shown.title}`);
-    for (const i of shown.legend) console.log(`  ${i.name} ${i.value}`);
-    if (values.out) console.log(`screenshot ${values.out}`);
-  } finally {
-    await browser.close();
-  }
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  main().catch((err: Error) => {
-    console.error(`dashboard: ${err.message}`);
-    process.exit(1);
-  });
 }

@@ -11,13 +11,13 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { repoRoot } from '../../test/helpers/run.js';
+import { repoRoot } from '../../../harness/run.js';
 import { cpuOf, recordPid, rssOf, sleep, type Rss } from './proc.mjs';
 import { PluginStream } from './stream.mjs';
 
 export const CHECK_SYSTEMD = '/usr/lib/nagios/plugins/check_systemd';
 export const NODE_EXPORTER = 'prometheus-node-exporter';
-const SANDBOX_SCRIPT = path.join(repoRoot, 'scripts/systemd-sandbox.sh');
+const SANDBOX_SCRIPT = path.join(repoRoot, 'scripts/sandbox/systemd-sandbox.sh');
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number, alive: () => string | undefined): Promise<T> {
   const until = performance.now() + timeoutMs;

@@ -7,8 +7,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// --cjs: a CommonJS bundle, for the standalone executable (scripts/release.sh): Node's
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// --cjs: a CommonJS bundle, for the standalone executable (scripts/build/release.sh): Node's
 // single-executable applications run one CommonJS script.
 const args = process.argv.slice(2);
 const cjs = args.includes('--cjs');

@@ -1,12 +1,12 @@
 // A real, private Netdata agent for end-to-end tests (Debian's 1.37.1, or the v2.10.4 one of
-// ../shared/netdata-v2, see netdataV2()): a typed wrapper around scripts/netdata-agent.sh and the
-// agent's REST API. Needs root and scripts/install-test-deps.sh.
+// ../shared/netdata-v2, see netdataV2()): a typed wrapper around scripts/sandbox/netdata-agent.sh and the
+// agent's REST API. Needs root and scripts/install/install-test-deps.sh.
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, run, runOk, type RunResult } from './run.js';
 
-const script = path.join(repoRoot, 'scripts/netdata-agent.sh');
+const script = path.join(repoRoot, 'scripts/sandbox/netdata-agent.sh');
 
 export interface AgentOptions {
   /** run the agent installed under this prefix (static-build layout, see netdataV2()); default Debian's */
@@ -375,7 +375,7 @@ export async function locateNetdataV2(prefix: string, dirs: readonly string[]): 
   return { ...flavour, version };
 }
 
-/** Debian's 1.37.1 (always: scripts/install-test-deps.sh installs it). */
+/** Debian's 1.37.1 (always: scripts/install/install-test-deps.sh installs it). */
 export const DEBIAN: Flavour = { name: 'netdata 1.37.1', version: '1.37.1' };
 
 /** Both agents, for describe.each: the v2 one carries `skip` where it is unavailable. */

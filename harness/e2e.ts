@@ -1,15 +1,15 @@
-// Shared pieces of the end-to-end tests: installing the plugin with scripts/install.sh, looking at
+// Shared pieces of the end-to-end tests: installing the plugin with scripts/install/install.sh, looking at
 // what systemd and the agent's process table say, and timing alarm status changes through the API.
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Agent, Alarm, AlarmStatus } from '../helpers/agent.js';
-import { repoRoot, run, type RunResult } from '../helpers/run.js';
-import type { Sandbox } from '../helpers/sandbox.js';
-import { failFlag } from '../integration/units.js';
-import { readableUnitName } from '../../plugin/units/names.js';
+import type { Agent, Alarm, AlarmStatus } from './agent.js';
+import { repoRoot, run, type RunResult } from './run.js';
+import type { Sandbox } from './sandbox.js';
+import { failFlag } from './units.js';
+import { readableUnitName } from '../plugin/units/names.js';
 
-export const INSTALL = path.join(repoRoot, 'scripts/install.sh');
+export const INSTALL = path.join(repoRoot, 'scripts/install/install.sh');
 
 /** The socket chart of the shipped config's (and the built-in) job `service_units`. */
 export const SOCKET_CHART = 'systemdunits_service_units.socket_unit_state';
@@ -32,7 +32,7 @@ export const EXPECTED_VALUE: Record<string, number> = {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs scripts/install.sh as a user would (bash, the repo's copy), with the given options. */
+/** Runs scripts/install/install.sh as a user would (bash, the repo's copy), with the given options. */
 export function install(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return run('bash', [INSTALL, ...args], { timeoutMs: 180_000, env: opts.env });
 }

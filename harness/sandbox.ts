@@ -1,10 +1,10 @@
 // A real systemd (PID 1 of its own namespaces) with a real system bus, for integration and e2e
-// tests: a typed wrapper around scripts/systemd-sandbox.sh. Needs root.
+// tests: a typed wrapper around scripts/sandbox/systemd-sandbox.sh. Needs root.
 import { mkdir, mkdtemp, chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { repoRoot, run, runOk, type RunResult } from './run.js';
 
-const script = path.join(repoRoot, 'scripts/systemd-sandbox.sh');
+const script = path.join(repoRoot, 'scripts/sandbox/systemd-sandbox.sh');
 
 export interface Sandbox {
   /** state directory (systemd.log, pid, exposed sockets) */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole thing, live, on one machine: a real systemd (in a sandbox, see systemd-sandbox.sh) with a
-# few socket units, one of them broken; the plugin installed with scripts/install.sh into a private
+# few socket units, one of them broken; the plugin installed with scripts/install/install.sh into a private
 # real Netdata agent; the agent's dashboard URL; and the failed-socket alarm as it changes.
 #
-#   bash scripts/demo.sh [--cycle] [--screenshot FILE.png] [--duration SECONDS] [--port N]
+#   bash scripts/demo/demo.sh [--cycle] [--screenshot FILE.png] [--duration SECONDS] [--port N]
 #
 #   --cycle            repair and break the broken socket every 20 s (alarm CLEAR, WARNING, …)
 #   --screenshot FILE  save a screenshot of the dashboard at the socket chart (headless chromium)
@@ -12,14 +12,14 @@
 #                      already running on the host keeps its port)
 #
 # Needs root on Debian bookworm (or similar) with Node.js 18+; installs what it lacks: Debian's
-# netdata (and chromium with --screenshot) through scripts/install-test-deps.sh, the npm
+# netdata (and chromium with --screenshot) through scripts/install/install-test-deps.sh, the npm
 # dependencies, the build. Ctrl-C (or SIGTERM), also with the output piped (| tee), stops the
 # agent and the sandbox and removes what the demo created; nothing is left running. The host's own
 # services are not touched: a Netdata already running on the host keeps running, enabled, on its
 # port; the demo runs its own agent (Debian's binary) with a config, port and /tmp of its own.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 cycle=no screenshot='' duration=0 port=''
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -70,8 +70,8 @@ cleanup() {
   # The screenshot runs in a session of its own (node + chromium): end that whole session.
   [ -z "$shot_pid" ] || kill -TERM -- "-$shot_pid" 2>/dev/null || true
   local left=''
-  bash "$repo/scripts/netdata-agent.sh" stop "$agent" >>"$log" 2>&1 || left+=' agent'
-  bash "$repo/scripts/systemd-sandbox.sh" stop "$sandbox" >>"$log" 2>&1 || left+=' sandbox'
+  bash "$repo/scripts/sandbox/netdata-agent.sh" stop "$agent" >>"$log" 2>&1 || left+=' agent'
+  bash "$repo/scripts/sandbox/systemd-sandbox.sh" stop "$sandbox" >>"$log" 2>&1 || left+=' sandbox'
   for p in $watcher_pid ${shot_pid:+$(pgrep -s "$shot_pid" 2>/dev/null || true)}; do
     for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
@@ -99,12 +99,12 @@ free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 pick_port() { if port_taken "$1"; then free_port; else echo "$1"; fi; }
-sbx() { bash "$repo/scripts/systemd-sandbox.sh" exec "$sandbox" "$@"; }
+sbx() { bash "$repo/scripts/sandbox/systemd-sandbox.sh" exec "$sandbox" "$@"; }
 
 # ---- what it needs --------------------------------------------------------------------------------
 deps=(); [ -z "$screenshot" ] || deps=(--with-browser)
 step "installing what the demo needs (Debian's netdata${screenshot:+, chromium}) if missing; the first time takes a while" \
-  bash "$repo/scripts/install-test-deps.sh" ${deps[@]+"${deps[@]}"}
+  bash "$repo/scripts/install/install-test-deps.sh" ${deps[@]+"${deps[@]}"}
 cd "$repo"
 if [ ! -x node_modules/.bin/tsc ] || [ ! -x node_modules/.bin/tsx ] || [ ! -d node_modules/playwright-core ]; then
   step "installing the npm dependencies (npm ci)" npm ci --no-audit --no-fund
@@ -115,7 +115,7 @@ step "building the plugin (npm run build)" npm run build
 web_port=$(pick_port 8080)
 ssh_port=$(pick_port 2222)
 step "booting systemd in a sandbox (its own PID and mount namespaces; the host's systemd is not involved)" \
-  bash "$repo/scripts/systemd-sandbox.sh" start "$sandbox"
+  bash "$repo/scripts/sandbox/systemd-sandbox.sh" start "$sandbox"
 units=/proc/$(cat "$sandbox/pid")/root/run/systemd/system   # the sandbox's private /run
 # web: an inetd-style HTTP responder on a TCP port (curl it); metrics: a unix socket with a
 # long-running service; ssh-gateway: a banner on a TCP port; legacy-api: broken, its ExecStartPre
@@ -188,19 +188,19 @@ step "starting web.socket, metrics.socket, ssh-gateway.socket" \
 # Exposed before anything fails: expose used to wait for the system state "running", which a failed
 # unit turns into "degraded".
 step "making the sandbox's system bus reachable by user netdata" \
-  bash "$repo/scripts/systemd-sandbox.sh" expose "$sandbox" "$sandbox/bus.sock"
+  bash "$repo/scripts/sandbox/systemd-sandbox.sh" expose "$sandbox" "$sandbox/bus.sock"
 say "starting legacy-api.socket: it fails (its ExecStartPre finds no /run/legacy-api.conf)"
 sbx systemctl start legacy-api.socket >>"$log" 2>&1 || true
 
 # ---- the plugin in a real agent ------------------------------------------------------------------
 mkdir -p "$agent/etc"   # the agent's user config dir
-step "installing the plugin with scripts/install.sh" \
-  bash "$repo/scripts/install.sh" --config-dir "$agent/etc" --plugins-dir "$agent/plugins.d" \
+step "installing the plugin with scripts/install/install.sh" \
+  bash "$repo/scripts/install/install.sh" --config-dir "$agent/etc" --plugins-dir "$agent/plugins.d" \
     --health-dir "$agent/health.d" --owner netdata
 port=${port:-$(pick_port 19999)}
 port_taken "$port" && die "port $port is taken"
 step "starting Netdata $(netdata -v 2>/dev/null | sed -n 's/^netdata v\{0,1\}//p') with the plugin on 127.0.0.1:$port" \
-  bash "$repo/scripts/netdata-agent.sh" start "$agent" --plugins "$agent/plugins.d" --health "$agent/health.d" \
+  bash "$repo/scripts/sandbox/netdata-agent.sh" start "$agent" --plugins "$agent/plugins.d" --health "$agent/health.d" \
     --bus "unix:path=$sandbox/bus.sock" --port "$port" --hostname systemdunits-demo
 url=http://127.0.0.1:$port
 agent_pid=$(cat "$agent/pid") systemd_pid=$(cat "$sandbox/pid")
@@ -223,7 +223,7 @@ echo "  Agent log:   $agent/log/error.log"
 echo; } 2>/dev/null || true
 if [ "$duration" = 0 ]; then until="Ctrl-C to stop"; else until="stopping after ${duration}s"; fi
 say "watching the alarm systemd_socket_unit_failed_state, changes only ($until)"
-node --import tsx "$repo/scripts/watch-alarm.ts" --url "$url" --alarm systemd_socket_unit_failed_state &
+node --import tsx "$repo/scripts/demo/watch-alarm.ts" --url "$url" --alarm systemd_socket_unit_failed_state &
 watcher_pid=$!
 
 if [ -n "$screenshot" ]; then
@@ -231,7 +231,7 @@ if [ -n "$screenshot" ]; then
   # at the end of an empty one), while legacy-api.socket is still failed (the first repair of
   # --cycle comes at 20 s). In a session of its own, so that cleanup can end it with its chromium.
   setsid bash -c 'sleep 12
-    node --import tsx "$1/scripts/dashboard.ts" --url "$2" --chart systemdunits_service_units.socket_unit_state \
+    node --import tsx "$1/scripts/demo/dashboard.ts" --url "$2" --chart systemdunits_service_units.socket_unit_state \
       --window 12 --expect legacy-api.socket=5 --out "$3" 2>&1 |
       while IFS= read -r line; do printf "%s  screenshot: %s\n" "$(date +%H:%M:%S)" "$line"; done' \
     sh "$repo" "$url" "$screenshot" </dev/null &

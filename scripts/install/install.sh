@@ -29,8 +29,8 @@ die() { printf 'systemdunits install: error: %s\n' "$*" >&2; exit 1; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 lib=$here/lib
-# A release tarball has RELEASE next to install.sh; a checkout has this script in scripts/.
-if [ -f "$here/RELEASE" ]; then src=$here release=yes; else src=$(cd "$here/.." && pwd) release=no; fi
+# A release tarball has RELEASE next to install.sh; a checkout has this script in scripts/install/.
+if [ -f "$here/RELEASE" ]; then src=$here release=yes; else src=$(cd "$here/../.." && pwd) release=no; fi
 . "$lib/netdata-layout.sh"
 
 orig_args=$*
@@ -172,7 +172,7 @@ else
   # The bundle holds the runtime dependencies (and their licences): nothing else is installed.
   ( cd "$src"
     [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund --loglevel=error
-    node scripts/build.mjs "$stage/app/systemdunits.mjs" ) || die "build failed"
+    node scripts/build/build.mjs "$stage/app/systemdunits.mjs" ) || die "build failed"
   cp "$src/package.json" "$stage/app/"
   # The agent's PATH may lack node: the launcher is told where it is.
   sed "s|^case \$0 in .*|&\nNODE=\${NODE:-$node_bin}|" "$src/systemdunits.plugin" > "$stage/launcher"

@@ -80,7 +80,7 @@ export function rssOf(pid: number): Rss | undefined {
   }
 }
 
-/** Records "PID STARTTIME WHAT" in the state dir, so that scripts/bench.sh can kill what is left. */
+/** Records "PID STARTTIME WHAT" in the state dir, so that scripts/perf/bench.sh can kill what is left. */
 export function recordPid(pidFile: string | undefined, pid: number | undefined, what: string): void {
   if (!pidFile || pid === undefined) return;
   const start = startTimeOf(pid);

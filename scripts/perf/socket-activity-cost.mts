@@ -2,12 +2,12 @@
 // socket_activity on, and the CPU of its polling rounds (the plugin's own figure per round, and
 // systemd's and dbus-daemon's CPU over the window minus an idle window of the same plugin with
 // socket_activity off). Needs root (boots systemd in a namespace, like the tests).
-//   npx tsx scripts/socket-activity-cost.mts [--sockets 1000] [--seconds 60] [--every 10]
+//   npx tsx scripts/perf/socket-activity-cost.mts [--sockets 1000] [--seconds 60] [--every 10]
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PluginRun } from '../test/helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../test/helpers/sandbox.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { cpuOf } from './bench/proc.mjs';
 
 const arg = (name: string, fallback: number): number => {

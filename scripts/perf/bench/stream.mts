@@ -3,7 +3,7 @@
 // little the figures need kept: which charts and dimensions are defined, when the first complete
 // batch arrived, how many SET lines went by, and when the value of a few watched units changed.
 // Kept light on purpose: at 10,000 units this reads 10,000 SET lines a second on the same 2 cores.
-import { tokenize } from '../../plugin/netdata/requests.js';
+import { tokenize } from '../../../plugin/netdata/requests.js';
 
 /** Wall-clock now in µs, from the monotonic clock (what systemd's *Timestamp properties use). */
 export const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);

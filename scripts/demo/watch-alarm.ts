@@ -1,8 +1,8 @@
 // Prints the status of one alarm of a Netdata agent as it changes: polls /api/v1/alarms?all every
 // second and writes a line (local time, status, value, chart, info text) whenever the status or the
-// info text of an instance of the alarm changes. Used by scripts/demo.sh.
+// info text of an instance of the alarm changes. Used by scripts/demo/demo.sh.
 //
-//   node --import tsx scripts/watch-alarm.ts [--url http://127.0.0.1:19999]
+//   node --import tsx scripts/demo/watch-alarm.ts [--url http://127.0.0.1:19999]
 //        [--alarm systemd_socket_unit_failed_state] [--interval SECONDS]
 // Runs until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';

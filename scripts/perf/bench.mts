@@ -1,8 +1,8 @@
 // Benchmark of issue 4: systemdunits.plugin against node_exporter's systemd collector (and the
 // floor of one D-Bus round trip) on one real systemd, at several N, in one run. Started by
-// scripts/bench.sh (installs the peers, builds the plugin, passes --state); see there for options.
+// scripts/perf/bench.sh (installs the peers, builds the plugin, passes --state); see there for options.
 //
-// One sandbox; for each N in ascending order it grows the bench sockets to N (scripts/bench/units.mts),
+// One sandbox; for each N in ascending order it grows the bench sockets to N (scripts/perf/bench/units.mts),
 // then, one tool at a time:
 //   idle       no tool: systemd and dbus-daemon CPU per second (subtracted from every window below)
 //   plugin     states only, then with socket counters; each at update_every 1:
@@ -20,8 +20,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startSandbox, type Sandbox } from '../test/helpers/sandbox.js';
-import { repoRoot, run } from '../test/helpers/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { repoRoot, run } from '../../harness/run.js';
 import { CLK_TCK, childNamed, cpuOf, loadAvg, median, rssOf, sleep } from './bench/proc.mjs';
 import {
   buildRows, fmt, SETTLE_S, headerLines, renderMarkdown, renderText,
@@ -31,7 +31,7 @@ import { CHECK_SYSTEMD, NODE_EXPORTER, NodeExporter, PluginProc, SandboxExec } f
 import { BENCH_GLOBS, BenchUnits, FLIP_UNIT, NODE_EXPORTER_INCLUDE, isBenchUnit } from './bench/units.mjs';
 
 // ---- options ----------------------------------------------------------------------------------
-const USAGE = `usage: bash scripts/bench.sh [--n LIST] [--quick] [--json FILE] [--markdown] [more options]
+const USAGE = `usage: bash scripts/perf/bench.sh [--n LIST] [--quick] [--json FILE] [--markdown] [more options]
   --n LIST        socket counts, comma-separated (default 100,1000,5000,10000; --quick 100,1000)
   --seconds S     steady window per plugin run (default 60; --quick 10)
   --flips K       failures timed per plugin run (default 20; --quick 10)
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   cleanups.push(async () => {
     const sb = sandbox ?? (await starting.catch(() => undefined)); // a Ctrl-C during the boot
     if (sb) await sb.stop();
-    else await run('bash', [path.join(repoRoot, 'scripts/systemd-sandbox.sh'), 'stop', sbDir]);
+    else await run('bash', [path.join(repoRoot, 'scripts/sandbox/systemd-sandbox.sh'), 'stop', sbDir]);
   });
   sandbox = await starting;
   const sb = sandbox;
@@ -279,7 +279,7 @@ async function main(): Promise<void> {
         const r0 = cpuOf(p.pid)!.self;
         const rb0 = bus();
         // busctl rather than systemctl: systemctl gives up after 180 s, the reload goes on
-        const reload = await run('bash', [path.join(repoRoot, 'scripts/systemd-sandbox.sh'), 'exec', sb.dir, 'busctl', 'call', '--timeout=1200',
+        const reload = await run('bash', [path.join(repoRoot, 'scripts/sandbox/systemd-sandbox.sh'), 'exec', sb.dir, 'busctl', 'call', '--timeout=1200',
           'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'Reload'], { timeoutMs: 1_300_000 });
         const rb1 = bus();
         const reloadMs = rb1.t - rb0.t;

@@ -14,7 +14,7 @@
 # --arm64 needs Debian's qemu-user-static and libc6-arm64-cross, libstdc++6-arm64-cross,
 # libgcc-s1-arm64-cross: the arm64 node makes its blob and the executable is smoke-tested under qemu.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 repo=$(pwd)
 NODE_VERSION=24.22.3   # Node 24 LTS
 arches=(linux-x64)
@@ -42,7 +42,7 @@ rm -rf "$out"; mkdir -p "$work"
 cache=${SYSTEMDUNITS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/systemdunits-release}
 
 say "bundling the plugin (CommonJS, for the SEA)"
-node scripts/build.mjs "$work/systemdunits.cjs" --cjs
+node scripts/build/build.mjs "$work/systemdunits.cjs" --cjs
 
 # The official Node binary for ARCH, from the npm registry, cached; prints its directory.
 fetch_node() {
@@ -110,8 +110,8 @@ EOF
   t=$work/$arch/$name
   mkdir -p "$t/lib" "$t/health.d" "$t/docs"
   cp "$exe" "$t/"
-  cp scripts/install.sh "$t/install.sh"; chmod 0755 "$t/install.sh"
-  cp scripts/lib/netdata-layout.sh scripts/lib/god.sh "$t/lib/"
+  cp scripts/install/install.sh "$t/install.sh"; chmod 0755 "$t/install.sh"
+  cp scripts/install/lib/netdata-layout.sh scripts/install/lib/god.sh "$t/lib/"
   cp health.d/systemdunits.conf "$t/health.d/"
   cp systemdunits.conf "$t/"
   cp -r docs/alerts "$t/docs/"

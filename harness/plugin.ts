@@ -2,7 +2,7 @@
 // its stdout with the agent's tokenizer rules into charts, dimensions and samples.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
-import { tokenize } from '../../plugin/netdata/requests.js';
+import { tokenize } from '../plugin/netdata/requests.js';
 import { repoRoot } from './run.js';
 
 /** Keywords the plugin may write; any other line would get it killed by the agent. */

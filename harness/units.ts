@@ -1,6 +1,6 @@
 // Unit files for tests: sockets that fail on demand, the way an operator's would.
 import { createServer } from 'node:net';
-import type { Sandbox } from '../helpers/sandbox.js';
+import type { Sandbox } from './sandbox.js';
 
 /**
  * A socket listening on /run/NAME.sock (or `listen`), whose ExecStartPre fails while

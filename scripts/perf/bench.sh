@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of issue 4: systemdunits.plugin against node_exporter's systemd collector, on one real
 # systemd, at several numbers of socket units, in one run; prints one table (README "Performance").
-#   bash scripts/bench.sh [--n LIST] [--quick] [--json FILE] [--markdown]     (or: npm run bench -- …)
+#   bash scripts/perf/bench.sh [--n LIST] [--quick] [--json FILE] [--markdown]     (or: npm run bench -- …)
 #     --n LIST       socket counts, comma-separated (default 100,1000,5000,10000; --quick 100,1000)
 #     --seconds S    steady window per plugin run (default 60; --quick 10)
 #     --flips K      failures timed per plugin run (default 20; --quick 10)
@@ -9,12 +9,12 @@
 #     --baseline S   idle window per N (default 10; --quick 5)
 #     --json FILE    also write every figure as JSON
 #     --markdown     print the table as markdown (to paste into the README)
-#   bash scripts/bench.sh --standalone [--n N] [--seconds S] [--runs K] [--node24 BIN] [--exe NAME=PATH]
+#   bash scripts/perf/bench.sh --standalone [--n N] [--seconds S] [--runs K] [--node24 BIN] [--exe NAME=PATH]
 #     the standalone executable (npm run release) against the node + bundle launcher: start-up,
-#     steady CPU, RSS (scripts/bench-standalone.mts); a few minutes
-# (It is scripts/bench.sh, not scripts/bench: that name is the directory of its modules.)
-# Boots a private systemd 252 (scripts/systemd-sandbox.sh) and grows its bench sockets to each N in
-# turn; see scripts/bench.mts for what is measured. Peers: prometheus-node-exporter and, if cheap to
+#     steady CPU, RSS (scripts/perf/bench-standalone.mts); a few minutes
+# (It is scripts/perf/bench.sh, not scripts/bench: that name is the directory of its modules.)
+# Boots a private systemd 252 (scripts/sandbox/systemd-sandbox.sh) and grows its bench sockets to each N in
+# turn; see scripts/perf/bench.mts for what is measured. Peers: prometheus-node-exporter and, if cheap to
 # have, monitoring-plugins-systemd (check_systemd); both are installed here if missing, without
 # letting their packages start or enable anything on the host. Needs root, Debian bookworm, Node 20.
 # Everything it starts (sandbox, plugin, node_exporter, check_systemd) is stopped on exit, Ctrl-C
@@ -22,10 +22,10 @@
 # The default run takes 15-25 minutes (systemd reloading 10,000 instances is most of the spread);
 # --quick about 3. Progress and estimates go to stderr, the table to stdout.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
-[ "$(id -u)" = 0 ] || { echo "scripts/bench.sh: run as root (it boots systemd in a namespace)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "scripts/perf/bench.sh: run as root (it boots systemd in a namespace)" >&2; exit 1; }
 for a in "$@"; do
   case $a in -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 done
@@ -33,13 +33,13 @@ if [ "${1:-}" = --standalone ]; then
   shift
   [ -x node_modules/.bin/tsx ] || npm ci --no-audit --no-fund --loglevel=error
   npm run --silent build
-  [ -x dist/release/systemdunits.plugin ] || bash scripts/release.sh
-  exec node --import tsx scripts/bench-standalone.mts "$@"
+  [ -x dist/release/systemdunits.plugin ] || bash scripts/build/release.sh
+  exec node --import tsx scripts/perf/bench-standalone.mts "$@"
 fi
 
 # ---- peers: install if missing, and make sure their packages leave nothing running or enabled ----
 pkgs=(prometheus-node-exporter monitoring-plugins-systemd python3 dbus systemd util-linux procps)
-. scripts/lib/apt.sh
+. scripts/install/lib/apt.sh
 mapfile -t missing < <(apt_missing "${pkgs[@]}")
 
 # node_exporters in the host's own mount namespace (ones inside sandboxes or other tests' private
@@ -93,13 +93,13 @@ cleanup() {
       kill -9 "$pid" 2>/dev/null || true
     done <"$state/pids"
   fi
-  bash scripts/systemd-sandbox.sh stop "$state/sandbox" >/dev/null 2>&1 || true
+  bash scripts/sandbox/systemd-sandbox.sh stop "$state/sandbox" >/dev/null 2>&1 || true
   rm -rf "$state"
   exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-node --import tsx scripts/bench.mts --state "$state" "$@" &
+node --import tsx scripts/perf/bench.mts --state "$state" "$@" &
 bench_pid=$!
 wait "$bench_pid"

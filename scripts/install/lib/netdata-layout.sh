@@ -1,5 +1,5 @@
 # Where a Netdata agent keeps things, per install layout, and what its version accepts.
-# Sourced by install.sh (in a checkout: scripts/lib/; in a release tarball: lib/).
+# Sourced by install.sh (in a checkout: scripts/install/lib/; in a release tarball: lib/).
 #   Debian/Ubuntu and Netdata's native packages: prefix /  (/etc/netdata, /usr/sbin/netdata,
 #     stock files in /usr/lib/netdata/conf.d, plugins in /usr/lib or /usr/libexec/netdata/plugins.d)
 #   Netdata's static build: prefix /opt/netdata (the same tree under it; the binary also in bin/)

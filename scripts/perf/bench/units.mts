@@ -8,7 +8,7 @@
 //               starting them take 7 minutes.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import type { Sandbox } from '../../test/helpers/sandbox.js';
+import type { Sandbox } from '../../../harness/sandbox.js';
 import { sleep } from './proc.mjs';
 import { nowUs } from './stream.mjs';
 

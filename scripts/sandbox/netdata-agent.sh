@@ -120,17 +120,17 @@ if [ -n "$prefix" ]; then
   web_dir=$prefix/usr/share/netdata/web; stock_plugins=$prefix/usr/libexec/netdata/plugins.d
   [ -x "$netdata_bin" ] || die "no agent at $netdata_bin (--prefix $prefix)"
 else
-  netdata_bin=$(command -v netdata) || die "netdata is not installed (run scripts/install-test-deps.sh)"
+  netdata_bin=$(command -v netdata) || die "netdata is not installed (run scripts/install/install-test-deps.sh)"
   stock_config=/usr/lib/netdata/conf.d; web_dir=/usr/share/netdata/web; stock_plugins=/usr/lib/netdata/plugins.d
 fi
 [ "$want_stock_health" = 0 ] || stock_health=$stock_config/health.d
 agent_version=$("$netdata_bin" -v 2>/dev/null | sed -n 's/^netdata v\{0,1\}\([0-9][0-9.]*\).*/\1/p' | head -n1)
 [ -n "$agent_version" ] || die "cannot tell the version of $netdata_bin"
-getent passwd netdata >/dev/null || die "user netdata is missing (run scripts/install-test-deps.sh)"
+getent passwd netdata >/dev/null || die "user netdata is missing (run scripts/install/install-test-deps.sh)"
 
 # Fresh state each start (logs of a previous run go away), dirs the agent writes owned by netdata.
 # DIR/etc is the agent's user config dir (NETDATA_USER_CONFIG_DIR): files put there before the start
-# (e.g. by scripts/install.sh --config-dir DIR/etc) are kept; only what this script writes is renewed.
+# (e.g. by scripts/install/install.sh --config-dir DIR/etc) are kept; only what this script writes is renewed.
 rm -rf "$dir/log" "$dir/cache" "$dir/lib" "$dir/lock" "$dir/registry" "$dir/home" "$dir/run" \
        "$dir/etc/stream.conf" "$dir/stdout" "$dir/stderr" "$dir/port" "$dir/notifications.log" "$dir/pid" "$dir/mntns" "$dir/nstoken" "$dir/prefix" "$dir/version"
 mkdir -p "$dir"/{log,cache,lib,lock,registry,home,run,etc,.nstmp}

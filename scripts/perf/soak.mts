@@ -1,6 +1,6 @@
 // Soak: the plugin under unit churn and repeated faults for a long time (default 30 min), on a
 // real systemd, with its RSS and open file descriptors printed as it goes. Not part of CI.
-// Started by scripts/soak.sh (see there for the options). Fails (exit 1) when the plugin dies, stops
+// Started by scripts/perf/soak.sh (see there for the options). Fails (exit 1) when the plugin dies, stops
 // reporting the right states after a fault, or its RSS or file descriptors grow.
 //
 // Each cycle: ~1000 transient units created and removed (500 transient timers with their
@@ -15,12 +15,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { acceptConnections, busGoneFor, freezeSystemd, procStats, settleVsSystemd, sleep, writeAcceptSocket, writeStormTemplate } from '../test/helpers/faults.js';
-import { PluginRun } from '../test/helpers/plugin.js';
-import { repoRoot } from '../test/helpers/run.js';
-import { startSandbox, type Sandbox } from '../test/helpers/sandbox.js';
-import { SystemdClient, pluginMatchRules } from '../test/helpers/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from '../test/integration/units.js';
+import { acceptConnections, busGoneFor, freezeSystemd, procStats, settleVsSystemd, sleep, writeAcceptSocket, writeStormTemplate } from '../../harness/faults.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { repoRoot } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { SystemdClient, pluginMatchRules } from '../../harness/systemd-client.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -34,7 +34,7 @@ const { values: argv } = parseArgs({
   strict: true,
 });
 if (argv.help) {
-  console.log(`usage: bash scripts/soak.sh [--minutes N] [--report-every S] [--max-messages M]
+  console.log(`usage: bash scripts/perf/soak.sh [--minutes N] [--report-every S] [--max-messages M]
   --minutes N        how long (default 30)
   --report-every S   seconds between RSS/fd lines (default 60)
   --max-messages M   the plugin replaces its D-Bus connection after M messages (default 10000)

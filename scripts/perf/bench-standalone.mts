@@ -3,7 +3,7 @@
 // the median of --runs), steady CPU (user+system over --seconds after a 5 s settle) and RSS at the
 // end of that window (all of it, and the anonymous part alone: RssAnon+RssShmem, the plugin's own
 // memory; the rest is pages of the executable file, shared with any other process mapping it),
-// threads. Run through scripts/bench.sh --standalone [--n N] [--seconds S] [--runs K]
+// threads. Run through scripts/perf/bench.sh --standalone [--n N] [--seconds S] [--runs K]
 // [--node24 BIN] [--exe NAME=PATH]…; needs root and dist/release/systemdunits.plugin.
 // Variants: the launcher on the host's node, the launcher on the Node the executable is made of
 // (--node24: the same V8, so the difference is the packaging alone), the executable, and any other
@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { repoRoot, runOk } from '../test/helpers/run.js';
+import { repoRoot, runOk } from '../../harness/run.js';
 
 const { values } = parseArgs({
   options: {
@@ -87,7 +87,7 @@ function start(v: Variant, bus: string): Promise<{ pid: number; ms: number; cpuM
 }
 
 const state = await mkdtemp('/var/lib/systemdunits-tests/bench-sea-');
-const sbx = path.join(repoRoot, 'scripts/systemd-sandbox.sh');
+const sbx = path.join(repoRoot, 'scripts/sandbox/systemd-sandbox.sh');
 try {
   const bus = (await runOk('bash', [sbx, 'start', path.join(state, 'sb')], { timeoutMs: 120_000 })).stdout.trim();
   // N socket units on unix sockets, started: a host with a few hundred units (or 10,000). Made by a
