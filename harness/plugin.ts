@@ -1,55 +1,31 @@
 // Runs the compiled plugin the way the agent does (argv[1] = update_every, stdin a pipe) and reads
-// its stdout with the agent's tokenizer rules into charts, dimensions and samples.
+// its stdout with the harness's protocol parser (harness/protocol.ts) into charts, dimensions,
+// samples and function answers.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
-import { tokenize } from '../plugin/netdata/requests.js';
+import { ProtocolParser, type ChartInfo, type FunctionAnswer, type Sample } from './protocol.js';
 import { repoRoot } from './run.js';
 
-/** Keywords the plugin may write; any other line would get it killed by the agent. */
-const KEYWORDS = new Set(['CHART', 'DIMENSION', 'BEGIN', 'SET', 'END', 'VARIABLE', 'CLABEL', 'CLABEL_COMMIT', 'DISABLE', 'FLUSH', 'FUNCTION', 'FUNCTION_RESULT_BEGIN', 'FUNCTION_RESULT_END']);
-
-export interface ChartInfo {
-  id: string;
-  title: string;
-  units: string;
-  family: string;
-  context: string;
-  obsolete: boolean;
-  labels: Record<string, string>;
-  /** dimension id → name, obsolete */
-  dims: Map<string, { name: string; obsolete: boolean }>;
-}
-
-export interface Sample {
-  chart: string;
-  /** Monotonic ms when the batch was read. */
-  at: number;
-  elapsedUs: number | undefined;
-  values: Record<string, number>;
-  variables: Record<string, number>;
-}
+export type { ChartInfo, FunctionAnswer, Sample } from './protocol.js';
 
 export class PluginRun {
   readonly child: ChildProcessWithoutNullStreams;
-  readonly charts = new Map<string, ChartInfo>();
-  readonly samples: Sample[] = [];
-  readonly lines: string[] = [];
+  /** The parsed stdout; the fields below are its own. */
+  readonly out = new ProtocolParser();
+  readonly charts: Map<string, ChartInfo> = this.out.charts;
+  readonly samples: Sample[] = this.out.samples;
+  readonly lines: string[] = this.out.lines;
   /** performance.now() when each line of `lines` was read. */
-  readonly lineTimes: number[] = [];
+  readonly lineTimes: number[] = this.out.lineTimes;
   /** Lines that are not protocol: must stay empty. */
-  readonly strayLines: string[] = [];
+  readonly strayLines: string[] = this.out.strayLines;
   /** Protocol misuse the agent would punish (unknown chart or dimension): must stay empty. */
-  readonly protocolErrors: string[] = [];
+  readonly protocolErrors: string[] = this.out.protocolErrors;
   /** stderr without the timestamp each line starts with when NETDATA_LOG_METHOD asks for one. */
   stderr = '';
   /** stderr as written. */
   rawStderr = '';
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private partial = '';
-  private inFunctionResult = false;
-  private current: Sample | undefined;
-  private chartInScope: ChartInfo | undefined;
-  private pendingLabels: Record<string, string> = {};
 
   /**
    * `opts.prefix` runs the plugin under another command, e.g. ['strace', …, '--']: the child is then
@@ -63,7 +39,7 @@ export class PluginRun {
       env: { ...base, DEBUG: process.env.PLUGIN_DEBUG ?? '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.onData(d));
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.out.push(d));
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => {
       this.rawStderr += d;
       this.stderr = this.rawStderr.replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: (?=systemdunits\.plugin: )/gm, '');
@@ -74,7 +50,7 @@ export class PluginRun {
 
   /** Samples of one chart, oldest first. */
   samplesOf(chart: string): Sample[] {
-    return this.samples.filter((s) => s.chart === chart);
+    return this.out.samplesOf(chart);
   }
 
   lastValue(chart: string, dim: string): number | undefined {
@@ -107,82 +83,22 @@ export class PluginRun {
     return this.waitFor(`next sample of ${chart}`, () => this.samplesOf(chart)[n], timeoutMs);
   }
 
+  /**
+   * Writes a FUNCTION request line and waits for the complete answer to `tx` that began after
+   * the call (`at` is when its end arrived).
+   */
+  async call(tx: string, line: string, timeoutMs = 15_000): Promise<FunctionAnswer> {
+    const from = this.out.answers.length;
+    this.child.stdin.write(line + '\n');
+    return this.waitFor(`the answer to ${tx}`, () => this.out.answers.slice(from).find((a) => a.tx === tx && a.complete), timeoutMs);
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGTERM');
       const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
       await this.exit;
       clearTimeout(t);
-    }
-  }
-
-  private onData(d: string): void {
-    const text = this.partial + d;
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) this.onLine(line);
-  }
-
-  private onLine(line: string): void {
-    this.lines.push(line);
-    this.lineTimes.push(performance.now());
-    // A function's answer is free text up to its end marker.
-    if (this.inFunctionResult) {
-      if (line === 'FUNCTION_RESULT_END') this.inFunctionResult = false;
-      return;
-    }
-    if (line.startsWith('FUNCTION_RESULT_BEGIN ')) {
-      this.inFunctionResult = true;
-      return;
-    }
-    if (line.trim() === '') return; // heartbeat
-    const w = tokenize(line);
-    const kw = w[0]!;
-    if (!KEYWORDS.has(kw)) {
-      this.strayLines.push(line);
-      return;
-    }
-    switch (kw) {
-      case 'CHART': {
-        const id = w[1]!;
-        const known = this.charts.get(id);
-        const info: ChartInfo = known ?? { id, title: '', units: '', family: '', context: '', obsolete: false, labels: {}, dims: new Map() };
-        Object.assign(info, { title: w[3]!, units: w[4]!, family: w[5]!, context: w[6]!, obsolete: w[10] === 'obsolete' });
-        this.charts.set(id, info);
-        this.chartInScope = info;
-        this.pendingLabels = {};
-        break;
-      }
-      case 'CLABEL':
-        this.pendingLabels[w[1]!] = w[2]!;
-        break;
-      case 'CLABEL_COMMIT':
-        if (this.chartInScope) this.chartInScope.labels = { ...this.chartInScope.labels, ...this.pendingLabels };
-        break;
-      case 'DIMENSION':
-        if (!this.chartInScope) return void this.protocolErrors.push(`DIMENSION outside a chart: ${line}`);
-        this.chartInScope.dims.set(w[1]!, { name: w[2]!, obsolete: w.slice(6).includes('obsolete') });
-        break;
-      case 'BEGIN': {
-        const chart = this.charts.get(w[1]!);
-        if (!chart || chart.obsolete) return void this.protocolErrors.push(`BEGIN of an unknown chart: ${line}`);
-        this.chartInScope = chart;
-        this.current = { chart: w[1]!, at: performance.now(), elapsedUs: w[2] === undefined ? undefined : Number(w[2]), values: {}, variables: {} };
-        break;
-      }
-      case 'SET': {
-        const dim = this.chartInScope?.dims.get(w[1]!);
-        if (!this.current || !dim || dim.obsolete) return void this.protocolErrors.push(`SET of an unknown dimension: ${line}`);
-        this.current.values[w[1]!] = Number(w[2]);
-        break;
-      }
-      case 'VARIABLE':
-        if (this.current) this.current.variables[w[2]!] = Number(w[3]);
-        break;
-      case 'END':
-        if (this.current) this.samples.push(this.current);
-        this.current = undefined;
-        break;
     }
   }
 }

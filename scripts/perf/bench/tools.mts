@@ -13,7 +13,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { repoRoot } from '../../../harness/run.js';
 import { cpuOf, recordPid, rssOf, sleep, type Rss } from './proc.mjs';
-import { PluginStream } from './stream.mjs';
+import { PluginStream } from '../../../harness/plugin-stream.js';
 
 export const CHECK_SYSTEMD = '/usr/lib/nagios/plugins/check_systemd';
 export const NODE_EXPORTER = 'prometheus-node-exporter';

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Sandbox } from '../../../harness/sandbox.js';
 import { sleep } from './proc.mjs';
-import { nowUs } from './stream.mjs';
+import { nowUs } from '../../../harness/plugin-stream.js';
 
 export const FLIP_UNIT = 'f@flip.socket';
 /** Globs for the plugin's job include and the peers' unit filters: the bench sockets only. */
