@@ -5,6 +5,7 @@ import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, run, runOk, type RunResult } from './run.js';
+import { sleep } from './wait.js';
 
 const script = path.join(repoRoot, 'scripts/sandbox/netdata-agent.sh');
 
@@ -199,8 +200,6 @@ function apiFor(baseUrl: string): AgentApi {
     alarms: () => get<AlarmsResponse>('/api/v1/alarms?all'),
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function isAlive(pid: number): boolean {
   try {

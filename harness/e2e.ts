@@ -8,6 +8,7 @@ import { repoRoot, run, type RunResult } from './run.js';
 import type { Sandbox } from './sandbox.js';
 import { failFlag } from './units.js';
 import { readableUnitName } from '../plugin/units/names.js';
+import { sleep } from './wait.js';
 
 export const INSTALL = path.join(repoRoot, 'scripts/install/install.sh');
 
@@ -29,8 +30,6 @@ export const EXPECTED_VALUE: Record<string, number> = {
   deactivating: 4,
   failed: 5,
 };
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs scripts/install/install.sh as a user would (bash, the repo's copy), with the given options. */
 export function install(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {

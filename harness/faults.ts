@@ -5,8 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { PluginRun } from './plugin.js';
 import type { Sandbox } from './sandbox.js';
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './wait.js';
 
 /** The plugin's memory and open files, from /proc (the launcher execs node: same pid). */
 export function procStats(pid: number): { rssKb: number; fds: number } {

@@ -5,6 +5,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { ProtocolParser, type ChartInfo, type FunctionAnswer, type Sample } from './protocol.js';
 import { repoRoot } from './run.js';
+import { until } from './wait.js';
 
 export type { ChartInfo, FunctionAnswer, Sample } from './protocol.js';
 
@@ -58,15 +59,12 @@ export class PluginRun {
     return s?.values[dim];
   }
 
-  async waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const v = probe();
-      if (v !== undefined && v !== false) return v;
-      if (this.child.exitCode !== null) throw new Error(`plugin exited (${this.child.exitCode}) while waiting for ${what}; stderr:\n${this.stderr}`);
-      if (Date.now() > until) throw new Error(`timed out waiting for ${what}; stderr:\n${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+    return until(what, probe, {
+      timeoutMs,
+      abort: () => (this.child.exitCode === null ? undefined : `plugin exited (${this.child.exitCode})`),
+      context: () => `stderr:\n${this.stderr}`,
+    });
   }
 
   /** Waits until the chart's latest sample has `dim` = value. */

@@ -2,6 +2,7 @@
 // gives in reasonable time: thousands of transient units (the calls systemd-run makes, without a
 // process per unit), the bus daemon's own statistics (match rules per connection), job queue state.
 import dbus from 'dbus-next';
+import { until } from './wait.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -80,13 +81,10 @@ export class SystemdClient {
 
   /** Waits until systemd has no job queued or running. */
   async jobsDone(timeoutMs = 60_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
+    await until('systemd to have no job', async () => {
       const [jobs] = await this.manager('ListJobs');
-      if (!Array.isArray(jobs) || jobs.length === 0) return;
-      if (Date.now() > until) throw new Error(`systemd still has ${jobs.length} jobs after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+      return !Array.isArray(jobs) || jobs.length === 0;
+    }, { timeoutMs, everyMs: 20 });
   }
 
   /** Names of loaded units matching the globs (ListUnitsByPatterns). */

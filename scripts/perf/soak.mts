@@ -15,7 +15,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { acceptConnections, busGoneFor, freezeSystemd, procStats, settleVsSystemd, sleep, writeAcceptSocket, writeStormTemplate } from '../../harness/faults.js';
+import { acceptConnections, busGoneFor, freezeSystemd, procStats, settleVsSystemd, writeAcceptSocket, writeStormTemplate } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
 import { PluginRun } from '../../harness/plugin.js';
 import { repoRoot } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, run, runOk } from '../../harness/run.js';
-import { sleep } from '../../harness/e2e.js';
+import { sleep } from '../../harness/wait.js';
 
 const DEMO = path.join(repoRoot, 'scripts/demo/demo.sh');
 const BASE = '/var/lib/systemdunits-tests';

@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdataV2, startAgent, V2_PREFIX } from '../../harness/agent.js';
 import { repoRoot, run, runOk } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { diffSnapshots, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY, sleep } from '../../harness/e2e.js';
+import { diffSnapshots, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
+import { sleep, until } from '../../harness/wait.js';
 
 // The v2 agent as every v2 e2e finds it: /opt/netdata-v2, or extracted there from ../shared/netdata-v2.
 const V2 = V2_PREFIX;
@@ -167,14 +168,8 @@ async function startV2(prefix: string): Promise<V2Agent> {
   return { url, dir, logs, stop };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, context: () => Promise<string>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await context()}`);
-    await sleep(250);
-  }
+function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, context: () => Promise<string>): Promise<T> {
+  return until(what, fn, { timeoutMs, everyMs: 250, retryOnError: true, context });
 }
 const chartOf = (url: string) => async () => {
   const r = (await (await fetch(`${url}/api/v1/charts`)).json()) as { charts: Record<string, { context: string; dimensions: Record<string, { name: string }> }> };

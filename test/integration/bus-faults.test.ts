@@ -128,6 +128,7 @@ describe('a bus that breaks every connection soon after it is made', () => {
     // Each new connection lives long enough to resync, then turns bad.
     proxy.breakEveryNewConnection(1500, garbage(64));
     proxy.injectGarbage(garbage(64));
+    // A set span: the test counts the connections made in it (the backoff's rate).
     await new Promise((res) => setTimeout(res, 20_000));
     const connections = proxy.opened - opened;
     const lost = r.stderr.slice(from).split('\n').filter((l) => l.includes('lost the system bus'));

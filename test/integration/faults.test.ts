@@ -186,7 +186,7 @@ describe('with systemd', () => {
       await run.waitFor('connection loss noticed', () => run.stderr.includes('lost the system bus'), 5000);
       const n = run.samplesOf(SOCKETS).length;
       const heartbeats = run.lines.length;
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 2500)); // a span in which at most one sample may come
       expect(run.samplesOf(SOCKETS).length - n).toBeLessThanOrEqual(1); // a gap, not stale values
       expect(run.lines.slice(heartbeats).filter((l) => l === '').length).toBeGreaterThanOrEqual(1);
       // Changed while the plugin could not see it: the resync after reconnecting must catch it.

@@ -5,7 +5,8 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unitPath } from '../../plugin/units/names.js';
-import { procStats, sleep } from '../../harness/faults.js';
+import { procStats } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
 import { PluginRun } from '../../harness/plugin.js';
 import { repoRoot, run } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
@@ -172,7 +173,7 @@ describe('a flood of forged signals', () => {
     } finally {
       forging = false;
     }
-    await sleep(1000);
+    await sleep(1000); // the plugin still digesting the flood: its peak RSS is read after that span
     peak = Math.max(peak, procStats(r.child.pid!).rssKb);
     forging = false;
     await watch;
@@ -206,7 +207,7 @@ describe('the report of dropped signals', () => {
     // the next comes a minute later with the count, which test/unit/senders.test.ts checks on a
     // fake clock rather than keep the suite waiting a minute).
     await forge(name, 'every', '200', '12', path_('healthy.socket'));
-    await sleep(500);
+    await sleep(500); // lines still on their way after the forging ended; the test asserts there is no second one
     const reports = r.stderr.split('\n').filter((l) => /ignored \d+ D-Bus signals? not sent by systemd/.test(l));
     console.log(reports.join('\n'));
     expect(reports).toHaveLength(1);

@@ -189,7 +189,7 @@ describe('a call that arrives before the first listing (issue 15, item 2)', () =
       p = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
       const sent = performance.now();
       p.child.stdin.write('FUNCTION tx-early 8 "systemd-socket-units"\n');
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 1500)); // a span in which no answer may come
       expect(answerIn(p.lines.join('\n'), 'tx-early'), 'no answer while systemd is merely late').toBeUndefined();
       process.kill(sb.pid, 'SIGCONT');
       const a = await p.waitFor('the answer to tx-early', () => answerIn(p!.lines.join('\n'), 'tx-early'), 10_000);

@@ -4,7 +4,8 @@
 // garbage on stdin. One sandbox for the file; a fresh plugin per test.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MATCH_RULES } from '../../plugin/systemd/manager.js';
-import { busGoneFor, chartVsSystemd, freezeSystemd, procStats, settleVsSystemd, sleep, writeStormTemplate } from '../../harness/faults.js';
+import { busGoneFor, chartVsSystemd, freezeSystemd, procStats, settleVsSystemd, writeStormTemplate } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
 import { PluginRun } from '../../harness/plugin.js';
 import { BusMonitor } from '../../harness/privilege.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
