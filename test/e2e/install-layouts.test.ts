@@ -400,7 +400,7 @@ describe('install.sh guards', () => {
     // A copy netdata can read (the checkout's parents may be closed to it).
     const copy = await tree('installer-copy');
     await cp(path.join(repoRoot, 'scripts/install/install.sh'), path.join(copy, 'install.sh'));
-    await cp(path.join(repoRoot, 'scripts/lib'), path.join(copy, 'lib'), { recursive: true });
+    await cp(path.join(repoRoot, 'scripts/install/lib'), path.join(copy, 'lib'), { recursive: true });
     const before = await snapshot(root);
     const r = await run('runuser', ['-u', 'netdata', '--', 'bash', path.join(copy, 'install.sh'), '--prefix', root]);
     expect(r.code).toBe(1);
