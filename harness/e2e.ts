@@ -95,7 +95,7 @@ export async function listUnits(sb: Sandbox, type: string): Promise<SystemdUnit[
     });
 }
 
-/** A test socket (see test/integration/units.ts) that may be failed and restarted without limit. */
+/** A test socket (see harness/units.ts) that may be failed and restarted without limit. */
 export async function noStartLimit(sb: Sandbox, name: string): Promise<void> {
   await sb.writeUnit(`${name}.socket.d/e2e-no-start-limit.conf`, '[Unit]\nStartLimitIntervalSec=0\n');
 }
