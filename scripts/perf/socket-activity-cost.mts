@@ -3,12 +3,19 @@
 // systemd's and dbus-daemon's CPU over the window minus an idle window of the same plugin with
 // socket_activity off). Needs root (boots systemd in a namespace, like the tests).
 //   npx tsx scripts/perf/socket-activity-cost.mts [--sockets 1000] [--seconds 60] [--every 10]
+// Ctrl-C (or SIGTERM) stops the sandbox before exiting.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { sleep } from '../../harness/wait.js';
 import { cpuOf } from './bench/proc.mjs';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log('usage: npx tsx scripts/perf/socket-activity-cost.mts [--sockets 1000] [--seconds 60] [--every 10]   (root)');
+  process.exit(0);
+}
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -17,7 +24,6 @@ const arg = (name: string, fallback: number): number => {
 const SOCKETS = arg('sockets', 1000);
 const SECONDS = arg('seconds', 60);
 const EVERY = arg('every', 10);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A process in the sandbox's namespaces, by command name. */
 function pidOf(sb: Sandbox, comm: string): number | undefined {
@@ -40,6 +46,10 @@ function startPlugin(sb: Sandbox, activity: boolean): PluginRun {
 }
 
 const sb = await startSandbox();
+// Without this, a Ctrl-C would leave the sandboxed systemd (and its 1,000 sockets) running.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => void sb.stop({ removeDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143)));
+}
 try {
   const root = `/proc/${sb.pid}/root/run/systemd/system`;
   for (let i = 0; i < SOCKETS; i++) {
@@ -53,7 +63,7 @@ try {
 
   const idle = startPlugin(sb, false);
   await idle.waitFor('first samples', () => idle.samples.length > 0, 60_000);
-  await sleep(3000);
+  await sleep(3000); // past the start-up listing, so that the idle window measures the steady state
   const base = await during(sb, dbus, () => sleep(SECONDS * 1000));
   await idle.stop();
 
