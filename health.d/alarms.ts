@@ -4,7 +4,7 @@
 // charts/, so an alarm always names what the plugin writes.
 //
 // What differs per agent version is described here too (AGENT_FORMS), and rendered by
-// renderHealth(form); scripts/lib/netdata-layout.sh's nd_health_for_version makes the same forms
+// renderHealth(form); scripts/install/lib/netdata-layout.sh's nd_health_for_version makes the same forms
 // from the shipped file with sed at install time (test/unit/generated.test.ts checks they agree).
 
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../charts/socket-activity.js';
@@ -109,7 +109,7 @@ export const HEADER = `# Alarms of systemdunits.plugin: one per unit type, raise
 # v2 accept the key (v2 turns it into a match on the chart label _collect_plugin).
 #
 # Chart labels in \`info:\`: agents from v1.38 expand \${label:NAME}; v1.37 and older expand only
-# $label:NAME. scripts/install.sh rewrites the former into the latter on those old agents.
+# $label:NAME. scripts/install/install.sh rewrites the former into the latter on those old agents.
 #
 # In the plugin's source tree this file is made from health.d/alarms.ts by \`npm run generate\`.`;
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "scripts/test.sh: run as root (tests boot systemd in a namespace and run a Netdata agent)" >&2; exit 1; }
-bash scripts/install-test-deps.sh --with-browser
+bash scripts/install/install-test-deps.sh --with-browser
 [ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund --loglevel=error
 npx tsc --noEmit -p .
 npm run --silent build

@@ -59,7 +59,7 @@ const MAX_PROBLEM_LINES = 20;
 
 /**
  * Where agents keep their config (user dir, then stock dir, of each usual install, as
- * scripts/install.sh looks): what `--check-config` reads when run by hand, without the agent's
+ * scripts/install/install.sh looks): what `--check-config` reads when run by hand, without the agent's
  * NETDATA_USER_CONFIG_DIR.
  */
 export const AGENT_CONFIG_DIRS: readonly string[] = [

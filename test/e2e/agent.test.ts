@@ -1,4 +1,4 @@
-// The plugin inside a real Netdata 1.37.1 agent, installed with scripts/install.sh the way a user
+// The plugin inside a real Netdata 1.37.1 agent, installed with scripts/install/install.sh the way a user
 // installs it, watching a real systemd (PID 1 of a sandbox) over a bus that user netdata can open.
 // Everything is checked through the agent's REST API, the agent's process table and the agent's
 // notification hook; nothing talks to the plugin directly.
@@ -13,10 +13,10 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent, type Agent, type Notification } from '../helpers/agent.js';
-import { repoRoot, run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, writeSocket } from '../integration/units.js';
+import { startAgent, type Agent, type Notification } from '../../harness/agent.js';
+import { repoRoot, run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
 import {
   addGoDFixture,
   agentContext,
@@ -37,7 +37,7 @@ import {
   tail,
   timeStatus,
   unescapeUnitName,
-} from './e2e.js';
+} from '../../harness/e2e.js';
 
 const SOCKETS = ['listening', 'broken', 'first', 'second'];
 

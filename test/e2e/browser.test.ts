@@ -1,19 +1,19 @@
 // The agent's own dashboard (Netdata 1.37.1's classic one) in headless Debian chromium shows the
 // socket state chart of the installed plugin: the chart's element, its graph, and a legend with
 // every socket unit and its state, a failed one included, updated live. Real systemd (sandbox), a
-// real agent, the plugin installed with scripts/install.sh. Needs root, scripts/install-test-deps.sh
+// real agent, the plugin installed with scripts/install/install.sh. Needs root, scripts/install/install-test-deps.sh
 // --with-browser. Set SCREENSHOT=FILE.png to keep a screenshot of the page.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, haveChromium, launchChromium, legendValues, openChart, readChart, waitForChart } from '../../scripts/dashboard.js';
-import { startAgent, type Agent } from '../helpers/agent.js';
-import { cleanUp } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { installForAgent } from './e2e.js';
-import { failSocket, writeSocket } from '../integration/units.js';
+import { CHROMIUM, haveChromium, launchChromium, legendValues, openChart, readChart, waitForChart } from '../../harness/browser.js';
+import { startAgent, type Agent } from '../../harness/agent.js';
+import { cleanUp } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { installForAgent } from '../../harness/e2e.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
 
 const CHART = 'systemdunits_service_units.socket_unit_state';
 const TITLE = 'Socket Unit State (1: active, 2: inactive, 3: activating, 4: deactivating, 5: failed)';
@@ -21,7 +21,7 @@ const SOCKETS = ['web', 'metrics', 'broken', 'flappy'];
 
 const chromiumMissing = !haveChromium();
 if (chromiumMissing) {
-  console.warn(`[browser] SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium, or scripts/install-test-deps.sh --with-browser)`);
+  console.warn(`[browser] SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium, or scripts/install/install-test-deps.sh --with-browser)`);
 }
 
 describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {

@@ -1,4 +1,4 @@
-// scripts/demo.sh leaves the host alone: a Netdata agent running on the host (in the host's own
+// scripts/demo/demo.sh leaves the host alone: a Netdata agent running on the host (in the host's own
 // mount namespace, as a packaged one runs) keeps running and its service stays enabled while the
 // demo comes and goes; and Ctrl-C with the output piped into tee (SIGPIPE in the cleanup used to
 // kill the demo with 141) still stops the demo's agent and its sandboxed systemd.
@@ -8,10 +8,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, run, runOk } from '../helpers/run.js';
-import { sleep } from './e2e.js';
+import { repoRoot, run, runOk } from '../../harness/run.js';
+import { sleep } from '../../harness/wait.js';
 
-const DEMO = path.join(repoRoot, 'scripts/demo.sh');
+const DEMO = path.join(repoRoot, 'scripts/demo/demo.sh');
 const BASE = '/var/lib/systemdunits-tests';
 let dir = '';
 let hostPid = 0;

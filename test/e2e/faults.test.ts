@@ -9,11 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { flavours, startAgent, type Agent, type AlarmStatus, type Flavour } from '../helpers/agent.js';
-import { busGoneFor, freezeSystemd, sleep } from '../helpers/faults.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, writeSocket } from '../integration/units.js';
-import { failSockets, installForAgent, noStartLimit, processesRunning, recoverSockets, SOCKET_ALARM_KEY, tail, timeStatus } from './e2e.js';
+import { flavours, startAgent, type Agent, type AlarmStatus, type Flavour } from '../../harness/agent.js';
+import { busGoneFor, freezeSystemd } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
+import { failSockets, installForAgent, noStartLimit, processesRunning, recoverSockets, SOCKET_ALARM_KEY, tail, timeStatus } from '../../harness/e2e.js';
 
 /** One agent under test, with the plugin it runs. */
 interface Subject {
@@ -98,7 +99,7 @@ async function statusesThrough(fault: () => Promise<unknown>, settleMs = 5000): 
   })();
   try {
     await fault();
-    await sleep(settleMs);
+    await sleep(settleMs); // after the fault too, the status must not move
   } finally {
     done = true;
     await poll;

@@ -13,10 +13,11 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { netdataV2, startAgent, V2_PREFIX } from '../helpers/agent.js';
-import { repoRoot, run, runOk } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { diffSnapshots, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY, sleep } from './e2e.js';
+import { netdataV2, startAgent, V2_PREFIX } from '../../harness/agent.js';
+import { repoRoot, run, runOk } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { diffSnapshots, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
+import { sleep, until } from '../../harness/wait.js';
 
 // The v2 agent as every v2 e2e finds it: /opt/netdata-v2, or extracted there from ../shared/netdata-v2.
 const V2 = V2_PREFIX;
@@ -24,7 +25,7 @@ const v2Flavour = await netdataV2();
 const haveV2 = !v2Flavour.skip;
 if (!haveV2) console.log(`install-layouts: v2 runs skipped: ${v2Flavour.skip}`);
 const haveQemuArm64 = existsSync('/usr/bin/qemu-aarch64-static') && existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1');
-if (!haveQemuArm64) console.log('install-layouts: linux-arm64 run skipped: no qemu-user-static and arm64 cross libraries (see scripts/release.sh --help)');
+if (!haveQemuArm64) console.log('install-layouts: linux-arm64 run skipped: no qemu-user-static and arm64 cross libraries (see scripts/build/release.sh --help)');
 const BASE = '/var/lib/systemdunits-tests';
 const NODE18 = '18.20.8';
 
@@ -167,14 +168,8 @@ async function startV2(prefix: string): Promise<V2Agent> {
   return { url, dir, logs, stop };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, context: () => Promise<string>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await context()}`);
-    await sleep(250);
-  }
+function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, context: () => Promise<string>): Promise<T> {
+  return until(what, fn, { timeoutMs, everyMs: 250, retryOnError: true, context });
 }
 const chartOf = (url: string) => async () => {
   const r = (await (await fetch(`${url}/api/v1/charts`)).json()) as { charts: Record<string, { context: string; dimensions: Record<string, { name: string }> }> };
@@ -189,7 +184,7 @@ beforeAll(async () => {
   await mkdir(BASE, { recursive: true, mode: 0o755 });
   base = await mkdtemp(path.join(BASE, 'layouts-'));
   await chmod(base, 0o755);
-  const rel = await run('bash', [path.join(repoRoot, 'scripts/release.sh'), ...(haveQemuArm64 ? ['--arm64'] : [])], { timeoutMs: 600_000 });
+  const rel = await run('bash', [path.join(repoRoot, 'scripts/build/release.sh'), ...(haveQemuArm64 ? ['--arm64'] : [])], { timeoutMs: 600_000 });
   if (rel.code !== 0) throw new Error(`npm run release failed:\n${rel.stderr}`);
   tarball = path.join(repoRoot, 'dist/release/systemdunits-plugin-0.1.0-linux-x64.tar.gz');
   sb = await startSandbox();
@@ -290,7 +285,7 @@ describe('the checkout on Node 18', () => {
     const root = await debianLayout(await tree('debian-root-node'));
     const before = await snapshot(root);
     expect((await run('runuser', ['-u', 'netdata', '--', node18, '--version'])).code, `${node18} must be out of netdata's reach for this test`).not.toBe(0);
-    const r = await run('bash', [path.join(repoRoot, 'scripts/install.sh'), '--prefix', root, '--node', node18], { timeoutMs: 60_000 });
+    const r = await run('bash', [path.join(repoRoot, 'scripts/install/install.sh'), '--prefix', root, '--node', node18], { timeoutMs: 60_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`systemdunits install: error: user netdata cannot run ${node18}`);
     expect(diffSnapshots(before, await snapshot(root)), 'nothing installed').toEqual([]);
@@ -303,7 +298,7 @@ describe('the checkout on Node 18', () => {
     const shared = await tree('node18');
     await cp(path.dirname(path.dirname(node18)), shared, { recursive: true });
     const node = path.join(shared, 'bin/node');
-    const r = await run('bash', [path.join(repoRoot, 'scripts/install.sh'), '--prefix', prefix, '--node', node], { timeoutMs: 180_000 });
+    const r = await run('bash', [path.join(repoRoot, 'scripts/install/install.sh'), '--prefix', prefix, '--node', node], { timeoutMs: 180_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`running on node v${NODE18} (${node})`);
     const agent = await startV2(prefix);
@@ -318,7 +313,7 @@ describe('the checkout on Node 18', () => {
     const procs = await processesRunning(path.join(prefix, 'etc/netdata/custom-plugins.d/systemdunits/systemdunits.mjs'));
     expect(procs.length, 'the plugin runs').toBe(1);
     await agent.stop();
-    const u = await run('bash', [path.join(repoRoot, 'scripts/install.sh'), '--prefix', prefix, '--uninstall']);
+    const u = await run('bash', [path.join(repoRoot, 'scripts/install/install.sh'), '--prefix', prefix, '--uninstall']);
     expect(u.code, u.stdout + u.stderr).toBe(0);
     expect(diffSnapshots(before, await snapshot(root))).toEqual([]);
   }, 240_000);
@@ -338,7 +333,7 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
     await writeFile(path.join(root, 'usr/libexec/netdata/plugins.d/go.d.plugin'), '#!/bin/sh\necho DISABLE\n', { mode: 0o755 });
     return root;
   }
-  const installer = path.join(repoRoot, 'scripts/install.sh');
+  const installer = path.join(repoRoot, 'scripts/install/install.sh');
 
   it('without --replace-go-d: says go.d charts units too, and changes nothing of go.d', async () => {
     const root = await godLayout('god-keep');
@@ -386,7 +381,7 @@ describe('install.sh and the user’s own files', () => {
     const mine = path.join(root, 'etc/netdata/health.d/systemdunits.conf');
     await writeFile(mine, '# my edited copy of the stock systemdunits.conf\n', { mode: 0o640 });
     const before = await snapshot(root);
-    const installer = path.join(repoRoot, 'scripts/install.sh');
+    const installer = path.join(repoRoot, 'scripts/install/install.sh');
     const r = await run('bash', [installer, '--prefix', root], { timeoutMs: 180_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`saved your ${mine} (restored by --uninstall)`);
@@ -404,8 +399,8 @@ describe('install.sh guards', () => {
     const root = await debianLayout(await tree('not-root'));
     // A copy netdata can read (the checkout's parents may be closed to it).
     const copy = await tree('installer-copy');
-    await cp(path.join(repoRoot, 'scripts/install.sh'), path.join(copy, 'install.sh'));
-    await cp(path.join(repoRoot, 'scripts/lib'), path.join(copy, 'lib'), { recursive: true });
+    await cp(path.join(repoRoot, 'scripts/install/install.sh'), path.join(copy, 'install.sh'));
+    await cp(path.join(repoRoot, 'scripts/install/lib'), path.join(copy, 'lib'), { recursive: true });
     const before = await snapshot(root);
     const r = await run('runuser', ['-u', 'netdata', '--', 'bash', path.join(copy, 'install.sh'), '--prefix', root]);
     expect(r.code).toBe(1);

@@ -1,4 +1,4 @@
-// scripts/install.sh for real, on this test machine's Debian netdata 1.37.1 package layout
+// scripts/install/install.sh for real, on this test machine's Debian netdata 1.37.1 package layout
 // (/etc/netdata is the package's; custom-plugins.d does not exist until the installer makes it):
 // default discovery, files, modes, owners, a second run, an agent that runs what it installed, and
 // --uninstall. The host is put back as it was even when a test fails (afterAll), and the test
@@ -8,9 +8,9 @@ import { access, chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent, type Agent } from '../helpers/agent.js';
-import { repoRoot, run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { startAgent, type Agent } from '../../harness/agent.js';
+import { repoRoot, run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import {
   agentContext,
   diffSnapshots,
@@ -22,7 +22,7 @@ import {
   SOCKET_ALARM_KEY,
   SOCKET_CHART,
   type FsEntry,
-} from './e2e.js';
+} from '../../harness/e2e.js';
 
 const ETC = '/etc/netdata';
 const PLUGINS = path.join(ETC, 'custom-plugins.d');

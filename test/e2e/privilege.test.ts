@@ -10,12 +10,13 @@ import { mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent, type Agent } from '../helpers/agent.js';
-import { childrenOf, credentials, idsAndCapabilities, parseStrace, pathsNamed, processCreations, unprivileged, whyAllowed } from '../helpers/privilege.js';
-import { run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
-import { installForAgent, processesRunning, SOCKET_CHART, type ProcInfo } from './e2e.js';
+import { startAgent, type Agent } from '../../harness/agent.js';
+import { childrenOf, credentials, idsAndCapabilities, parseStrace, pathsNamed, processCreations, unprivileged, whyAllowed } from '../../harness/privilege.js';
+import { run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { installForAgent, processesRunning, SOCKET_CHART, type ProcInfo } from '../../harness/e2e.js';
+import { until } from '../../harness/wait.js';
 
 let sb: Sandbox | undefined;
 let agent: Agent | undefined;
@@ -73,7 +74,12 @@ describe('the plugin as the agent runs it', () => {
     let tracedToTheEnd = false;
     const watch = setInterval(() => void childrenOf(pluginPid).then((k) => (kids = kids.concat(k))), 20);
     try {
-      await new Promise((r) => setTimeout(r, 1000)); // attached
+      // Attached once the kernel names strace as the tracer of every thread of the plugin.
+      await until('strace attached to every thread of the plugin', async () => {
+        const tasks = await readdir(`/proc/${pluginPid}/task`);
+        const status = await Promise.all(tasks.map((t) => readFile(`/proc/${pluginPid}/task/${t}/status`, 'utf8')));
+        return status.every((st) => /^TracerPid:\s*[1-9]/m.test(st));
+      }, { timeoutMs: 10_000, everyMs: 20 });
       const s = sb!;
       await writeSocket(s, 'newcomer');
       await s.daemonReload();

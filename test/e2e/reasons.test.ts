@@ -1,4 +1,4 @@
-// Issue 6 items 2-4 inside a real Netdata 1.37.1 agent, installed with scripts/install.sh: the new
+// Issue 6 items 2-4 inside a real Netdata 1.37.1 agent, installed with scripts/install/install.sh: the new
 // charts as the agent's API shows them, the failed-socket notification carrying the state of the
 // service the socket triggers, its recovery (CLEAR) notification naming the unit as recovered, and
 // the flapping alarm firing and notifying the flapping unit.
@@ -7,10 +7,10 @@ import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent, type Agent } from '../helpers/agent.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
-import { agentContext, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, SOCKET_CHART, timeStatus } from './e2e.js';
+import { startAgent, type Agent } from '../../harness/agent.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { agentContext, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, SOCKET_CHART, timeStatus } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
 const COUNTS_CHART = `${JOB}.socket_units_by_state`;

@@ -1,8 +1,8 @@
 // A child agent running the installed plugin streams to a parent agent on loopback; the parent,
 // which has our health file, shows the child's socket chart and raises (then clears) the
 // failed-socket alarm for the child. Real systemd (sandbox), real Netdata agents, installed with
-// scripts/install.sh: parent and child both Debian's 1.37.1, then both the v2.10.4 one (skipped,
-// saying why, where it is not available). Needs root and scripts/install-test-deps.sh.
+// scripts/install/install.sh: parent and child both Debian's 1.37.1, then both the v2.10.4 one (skipped,
+// saying why, where it is not available). Needs root and scripts/install/install-test-deps.sh.
 //
 // The parent evaluates the child's charts with its own health config (1.37.1 does not stream
 // alarms), which is why the parent gets the health file that install.sh produced.
@@ -11,11 +11,11 @@ import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flavours, startAgent, type Agent, type Alarm, type AgentApi, type Flavour } from '../helpers/agent.js';
-import { cleanUp } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { installForAgent } from './e2e.js';
-import { failSocket, recoverSocket, writeSocket } from '../integration/units.js';
+import { flavours, startAgent, type Agent, type Alarm, type AgentApi, type Flavour } from '../../harness/agent.js';
+import { cleanUp } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { installForAgent } from '../../harness/e2e.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const CHART = 'systemdunits_service_units.socket_unit_state';
 const CONTEXT = 'systemd.socket_unit_state';

@@ -1,5 +1,5 @@
 // The plugin inside a real Netdata v2 agent (v2.10.4, ../shared/netdata-v2, see netdataV2()), as
-// test/e2e/agent.test.ts does on Debian's 1.37.1: installed with scripts/install.sh for that
+// test/e2e/agent.test.ts does on Debian's 1.37.1: installed with scripts/install/install.sh for that
 // version, watching a real systemd (a sandbox), with the agent's stock alarms on, and beside a
 // fixture that speaks go.d's `systemdunits` chart shapes (test/e2e/fixtures/go.d.plugin: this v2
 // build has no go.d). Everything is checked through the agent's REST API, its process table, its
@@ -9,9 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { netdataV2, startAgent, type Agent, type Chart, type Notification } from '../helpers/agent.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, writeSocket } from '../integration/units.js';
+import { netdataV2, startAgent, type Agent, type Chart, type Notification } from '../../harness/agent.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
 import {
   addGoDFixture,
   agentContext,
@@ -35,7 +35,7 @@ import {
   tail,
   timeStatus,
   unescapeUnitName,
-} from './e2e.js';
+} from '../../harness/e2e.js';
 
 const V2 = await netdataV2();
 if (V2.skip) console.log(`[v2] e2e on the v2 agent skipped: ${V2.skip}`);

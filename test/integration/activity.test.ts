@@ -4,11 +4,11 @@
 // stopped bus.
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { freePort } from './units.js';
+import { freePort } from '../../harness/units.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 
 const JOB = 'systemdunits_sockets';
 const chart = (socket: string, kind: 'accepted_connections' | 'connections' | 'refused_connections') => `${JOB}.socket_${socket}_${kind}`;
@@ -141,7 +141,7 @@ describe('socket activity against real systemd', () => {
     await sb.daemonReload();
     await plugin.waitFor('extra.socket charts obsoleted', () => KINDS.every((k) => plugin.charts.get(chart('extra', k))?.obsolete), 10_000);
     const n = plugin.samplesOf(chart('extra', 'connections')).length;
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 2000)); // two intervals in which nothing may come
     expect(plugin.samplesOf(chart('extra', 'connections')).length).toBe(n); // never sampled again
     expect(plugin.protocolErrors).toEqual([]);
   });
@@ -165,7 +165,7 @@ describe('socket activity against real systemd', () => {
     try {
       await new Promise((r) => setTimeout(r, 1200)); // a round already answered may still land
       const n = plugin.samplesOf(chart('web', 'connections')).length;
-      await new Promise((r) => setTimeout(r, 3000));
+      await new Promise((r) => setTimeout(r, 3000)); // three intervals in which no sample may come
       expect(plugin.samplesOf(chart('web', 'connections')).length).toBe(n);
     } finally {
       process.kill(sb.pid, 'SIGCONT');
@@ -181,7 +181,7 @@ describe('socket activity against real systemd', () => {
     try {
       await plugin.waitFor('connection loss noticed', () => plugin.stderr.includes('lost the system bus'), 5000);
       const n = plugin.samplesOf(chart('web', 'connections')).length;
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 2500)); // a span in which at most one sample may come
       expect(plugin.samplesOf(chart('web', 'connections')).length - n).toBeLessThanOrEqual(1); // a gap
     } finally {
       await sb.execOk('systemctl', 'start', 'dbus.socket', 'dbus.service');

@@ -1,15 +1,15 @@
 // A bus connection that turns bad mid-run, produced for real by a fault proxy between the plugin
-// and the sandbox's dbus-daemon (test/helpers/bus-proxy.ts): garbage bytes, a message that does
+// and the sandbox's dbus-daemon (harness/bus-proxy.ts): garbage bytes, a message that does
 // not decode, headers announcing absurd bodies, and a connection frozen with its socket open.
 // Each time the plugin must say so in one line, drop that connection, reconnect through the proxy
 // (which forwards new connections faithfully), resync, and chart a real failure made afterwards;
 // its memory must stay bounded and no error may escape as "internal error".
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BusProxy } from '../helpers/bus-proxy.js';
-import { procStats } from '../helpers/faults.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { BusProxy } from '../../harness/bus-proxy.js';
+import { procStats } from '../../harness/faults.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 
@@ -128,6 +128,7 @@ describe('a bus that breaks every connection soon after it is made', () => {
     // Each new connection lives long enough to resync, then turns bad.
     proxy.breakEveryNewConnection(1500, garbage(64));
     proxy.injectGarbage(garbage(64));
+    // A set span: the test counts the connections made in it (the backoff's rate).
     await new Promise((res) => setTimeout(res, 20_000));
     const connections = proxy.opened - opened;
     const lost = r.stderr.slice(from).split('\n').filter((l) => l.includes('lost the system bus'));

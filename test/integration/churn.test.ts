@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MATCH_RULES } from '../../plugin/systemd/manager.js';
-import { acceptConnections, procStats, settleVsSystemd, sleep, writeAcceptSocket, writeStormTemplate } from '../helpers/faults.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { SystemdClient, pluginMatchRules } from '../helpers/systemd-client.js';
-import { writeSocket } from './units.js';
+import { acceptConnections, procStats, settleVsSystemd, writeAcceptSocket, writeStormTemplate } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { SystemdClient, pluginMatchRules } from '../../harness/systemd-client.js';
+import { writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const TARGETS = 'systemdunits_service_units.target_unit_state';
@@ -93,7 +94,7 @@ describe('unit churn', () => {
     await churnTransient('warm', ROUND);
     await acceptConnections(sb, 'acc', 100);
     await churnGone();
-    await sleep(3000);
+    await sleep(3000); // the heap settling after the warm-up: no condition to wait on but time
     const rulesBefore = await ruleCounts();
     const base = procStats(pid);
     let sawDims = 0;

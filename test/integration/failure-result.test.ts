@@ -3,8 +3,9 @@
 // to `success` as soon as the unit starts again (Restart= after RestartSec, or a `systemctl start`),
 // which used to come before the line was written: `flap.service failed (Result=success)`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { until } from '../../harness/wait.js';
 
 const SERVICES = 'systemdunits_service_units.service_unit_state';
 
@@ -13,11 +14,7 @@ let plugin: PluginRun;
 
 /** Until systemd says the unit is failed (a slow machine may take a moment). */
 async function waitFailed(unit: string): Promise<void> {
-  const until = Date.now() + 10_000;
-  while ((await sb.exec('systemctl', 'is-failed', '--quiet', unit)).code !== 0) {
-    if (Date.now() > until) throw new Error(`${unit} never failed`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(`${unit} failed in systemd`, async () => (await sb.exec('systemctl', 'is-failed', '--quiet', unit)).code === 0);
 }
 
 /** The failure lines the plugin wrote for `unit`. */

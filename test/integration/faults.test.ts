@@ -6,9 +6,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 
@@ -186,7 +186,7 @@ describe('with systemd', () => {
       await run.waitFor('connection loss noticed', () => run.stderr.includes('lost the system bus'), 5000);
       const n = run.samplesOf(SOCKETS).length;
       const heartbeats = run.lines.length;
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, 2500)); // a span in which at most one sample may come
       expect(run.samplesOf(SOCKETS).length - n).toBeLessThanOrEqual(1); // a gap, not stale values
       expect(run.lines.slice(heartbeats).filter((l) => l === '').length).toBeGreaterThanOrEqual(1);
       // Changed while the plugin could not see it: the resync after reconnecting must catch it.

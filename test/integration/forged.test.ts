@@ -5,17 +5,18 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unitPath } from '../../plugin/units/names.js';
-import { procStats, sleep } from '../helpers/faults.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { repoRoot, run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { pluginUniqueName } from '../helpers/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { procStats } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { repoRoot, run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { pluginUniqueName } from '../../harness/systemd-client.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 import { build } from 'esbuild';
 import { chmod } from 'node:fs/promises';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
-const FORGE = path.join(repoRoot, 'test/helpers/forge.mjs');
+const FORGE = path.join(repoRoot, 'harness/forge.mjs');
 
 let sb: Sandbox;
 let current: PluginRun | undefined;
@@ -172,7 +173,7 @@ describe('a flood of forged signals', () => {
     } finally {
       forging = false;
     }
-    await sleep(1000);
+    await sleep(1000); // the plugin still digesting the flood: its peak RSS is read after that span
     peak = Math.max(peak, procStats(r.child.pid!).rssKb);
     forging = false;
     await watch;
@@ -206,7 +207,7 @@ describe('the report of dropped signals', () => {
     // the next comes a minute later with the count, which test/unit/senders.test.ts checks on a
     // fake clock rather than keep the suite waiting a minute).
     await forge(name, 'every', '200', '12', path_('healthy.socket'));
-    await sleep(500);
+    await sleep(500); // lines still on their way after the forging ended; the test asserts there is no second one
     const reports = r.stderr.split('\n').filter((l) => /ignored \d+ D-Bus signals? not sent by systemd/.test(l));
     console.log(reports.join('\n'));
     expect(reports).toHaveLength(1);

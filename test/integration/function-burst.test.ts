@@ -5,29 +5,26 @@
 // SIGTERM still ends the plugin within a second.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tokenize } from '../../plugin/netdata/requests.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { writeSocket } from './units.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { writeSocket } from '../../harness/units.js';
 
 const FN = 'systemd-socket-units';
 let sb: Sandbox;
 let plugin: PluginRun;
 
 /** Answers seen so far: transaction → status of each answer, in order; read on with `update()`. */
-function answerCounter(run: PluginRun, from = run.lines.length) {
+function answerCounter(run: PluginRun, from = run.out.answers.length) {
   const seen = new Map<string, number[]>();
   let at = from;
   return {
     seen,
     update(): Map<string, number[]> {
-      for (; at < run.lines.length; at++) {
-        const line = run.lines[at]!;
-        if (!line.startsWith('FUNCTION_RESULT_BEGIN ')) continue;
-        const w = tokenize(line);
-        const list = seen.get(w[1]!);
-        if (list) list.push(Number(w[2]));
-        else seen.set(w[1]!, [Number(w[2])]);
+      for (; at < run.out.answers.length; at++) {
+        const { tx, status } = run.out.answers[at]!;
+        const list = seen.get(tx);
+        if (list) list.push(status);
+        else seen.set(tx, [status]);
       }
       return seen;
     },
@@ -78,16 +75,9 @@ async function burst(run: PluginRun, prefix: string, n: number): Promise<{ ms: n
 
 /** Sends one call and waits for its answer; resolves with its status and how long it took. */
 async function callOnce(run: PluginRun, tx: string, line: string, timeoutMs: number): Promise<{ status: number; ms: number; body: string }> {
-  const from = run.lines.length;
   const t0 = performance.now();
-  run.child.stdin.write(line + '\n');
-  const i = await run.waitFor(`the answer to ${tx}`, () => {
-    for (let j = from; j < run.lines.length; j++) {
-      if (run.lines[j]!.startsWith(`FUNCTION_RESULT_BEGIN ${tx} `) && run.lines.indexOf('FUNCTION_RESULT_END', j) > 0) return j;
-    }
-    return undefined;
-  }, timeoutMs);
-  return { status: Number(tokenize(run.lines[i]!)[2]), ms: performance.now() - t0, body: run.lines[i + 1]! };
+  const a = await run.call(tx, line, timeoutMs);
+  return { status: a.status, ms: performance.now() - t0, body: a.body };
 }
 
 beforeAll(async () => {
@@ -146,7 +136,7 @@ describe('a burst of Function calls', () => {
       ['t-v2', `FUNCTION t-v2 10 "${FN} info" "0x8" "method=api,role=admin"`],
       ['t-payload', `FUNCTION_PAYLOAD t-payload 10 "${FN} info" "0x8" "src" "application/json"\n{"x":1}\nFUNCTION_PAYLOAD_END`],
     ];
-    const from = plugin.lines.length;
+    const from = plugin.out.answers.length;
     const stderrFrom = plugin.stderr.length;
     plugin.child.stdin.write(odd.map(([, l]) => l).join('\n') + '\n');
     // Cannot be written back as one word: no answer is possible, said once on stderr.

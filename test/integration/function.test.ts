@@ -6,43 +6,20 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenize } from '../../plugin/netdata/requests.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { repoRoot, run } from '../helpers/run.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, writeSocket } from './units.js';
+import { PluginRun, type FunctionAnswer } from '../../harness/plugin.js';
+import { ProtocolParser } from '../../harness/protocol.js';
+import { repoRoot, run } from '../../harness/run.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
 
 let sb: Sandbox;
 let plugin: PluginRun;
 let webPort: number;
 const clients: Socket[] = [];
 
-interface Answer {
-  status: number;
-  contentType: string;
-  expires: number;
-  body: string;
-  /** Monotonic ms when the answer's end arrived. */
-  at: number;
-}
-
 /** Sends a FUNCTION request line and waits for its FUNCTION_RESULT_BEGIN … END answer. */
-async function call(tx: string, line: string, timeoutMs = 15_000): Promise<Answer> {
-  const from = plugin.lines.length;
-  plugin.child.stdin.write(line + '\n');
-  return plugin.waitFor(
-    `the answer to ${tx}`,
-    () => {
-      for (let i = from; i < plugin.lines.length; i++) {
-        const w = tokenize(plugin.lines[i]!);
-        if (w[0] !== 'FUNCTION_RESULT_BEGIN' || w[1] !== tx) continue;
-        const end = plugin.lines.indexOf('FUNCTION_RESULT_END', i + 1);
-        if (end < 0) return undefined;
-        return { status: Number(w[2]), contentType: w[3]!, expires: Number(w[4]), body: plugin.lines.slice(i + 1, end).join('\n'), at: performance.now() };
-      }
-      return undefined;
-    },
-    timeoutMs,
-  );
+function call(tx: string, line: string, timeoutMs = 15_000): Promise<FunctionAnswer> {
+  return plugin.call(tx, line, timeoutMs);
 }
 
 type Row = Record<string, unknown>;
@@ -161,7 +138,7 @@ describe('the systemd-socket-units function against real systemd', () => {
 
   it('answers within the caller timeout while systemd does not answer (SIGSTOP), with the unread cells null', async () => {
     process.kill(sb.pid, 'SIGSTOP');
-    let a: Answer;
+    let a: FunctionAnswer;
     const sent = performance.now();
     try {
       a = await call('tx-slow', 'FUNCTION tx-slow 3 "systemd-socket-units"', 10_000);
@@ -188,11 +165,9 @@ describe('a call that arrives before the first listing (issue 15, item 2)', () =
 
   /** The answer to `tx` in a plugin's stdout, parsed. */
   function answerIn(stdout: string, tx: string): { status: number; body: string } | undefined {
-    const lines = stdout.split('\n');
-    const i = lines.findIndex((l) => tokenize(l)[0] === 'FUNCTION_RESULT_BEGIN' && tokenize(l)[1] === tx);
-    if (i < 0) return undefined;
-    const end = lines.indexOf('FUNCTION_RESULT_END', i + 1);
-    return { status: Number(tokenize(lines[i]!)[2]), body: lines.slice(i + 1, end).join('\n') };
+    const out = new ProtocolParser();
+    out.push(stdout.endsWith('\n') ? stdout : stdout + '\n');
+    return out.answerTo(tx);
   }
 
   it('the README example piped into a fresh plugin gets the table, not "out of reach"', async () => {
@@ -214,7 +189,7 @@ describe('a call that arrives before the first listing (issue 15, item 2)', () =
       p = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
       const sent = performance.now();
       p.child.stdin.write('FUNCTION tx-early 8 "systemd-socket-units"\n');
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 1500)); // a span in which no answer may come
       expect(answerIn(p.lines.join('\n'), 'tx-early'), 'no answer while systemd is merely late').toBeUndefined();
       process.kill(sb.pid, 'SIGCONT');
       const a = await p.waitFor('the answer to tx-early', () => answerIn(p!.lines.join('\n'), 'tx-early'), 10_000);

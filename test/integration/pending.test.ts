@@ -6,12 +6,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freezeSystemd, procStats, sleep, writeStormTemplate } from '../helpers/faults.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { BusMonitor, type BusMessage } from '../helpers/privilege.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { pluginUniqueName } from '../helpers/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { freezeSystemd, procStats, writeStormTemplate } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { BusMonitor, type BusMessage } from '../../harness/privilege.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { pluginUniqueName } from '../../harness/systemd-client.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const SERVICES = 'systemdunits_service_units.service_unit_state';
@@ -160,7 +161,7 @@ describe('an Accept=yes flood', () => {
     // Until systemd has an instance for each (they show up as UnitNew on the bus).
     const instances = () => monitor!.messages.filter((m) => m.type === 'signal' && m.member === 'UnitNew' && /^flood@/.test(String(m.payload?.data?.[0]))).length;
     await r.waitFor('1,000 instances', () => instances() >= 1000 || undefined, 60_000).catch(() => undefined);
-    await sleep(2000);
+    await sleep(2000); // the span over which the charts' beat is measured amid the flood
     const to = performance.now();
     const cpu = cpuSeconds(r.child.pid!) - cpuFrom;
     const asked = performance.now();

@@ -12,7 +12,7 @@
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
+import { PluginRun } from '../../harness/plugin.js';
 import {
   ALLOWED_CALLS,
   BusMonitor,
@@ -26,10 +26,11 @@ import {
   unprivileged,
   whyAllowed,
   type BusMessage,
-} from '../helpers/privilege.js';
-import { repoRoot, run as runCmd } from '../helpers/run.js';
-import { SANDBOX_BASE, startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+} from '../../harness/privilege.js';
+import { repoRoot, run as runCmd } from '../../harness/run.js';
+import { SANDBOX_BASE, startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { sleep, until } from '../../harness/wait.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_sockets.socket_unit_state';
 
@@ -47,15 +48,12 @@ let stopped: { code: number | null } | undefined;
 
 async function pluginProcess(stracePid: number): Promise<number> {
   // strace -u forks the traced command; the launcher then execs node in that same process.
-  for (let i = 0; i < 100; i++) {
+  return until('the node process under strace', async () => {
     const [kid] = await childrenOf(stracePid);
-    if (kid !== undefined) {
-      const exe = await readFile(`/proc/${kid}/cmdline`, 'utf8').catch(() => '');
-      if (exe.includes('dist/systemdunits.mjs')) return kid;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('no node process under strace');
+    if (kid === undefined) return undefined;
+    const exe = await readFile(`/proc/${kid}/cmdline`, 'utf8').catch(() => '');
+    return exe.includes('dist/systemdunits.mjs') ? kid : undefined;
+  }, { timeoutMs: 5000 });
 }
 
 beforeAll(async () => {
@@ -103,7 +101,9 @@ afterAll(async () => {
 describe('on the bus', () => {
   it('calls only read-only methods through start-up, steady state, daemon-reload, reexec and a unit failure', async () => {
     const p = plugin!;
-    await new Promise((r) => setTimeout(r, 2000)); // steady state
+    // Steady state: two more samples, each with the calls the plugin makes per interval.
+    await p.nextSample(SOCKETS, 10_000);
+    await p.nextSample(SOCKETS, 10_000);
     await writeSocket(sb, 'newcomer');
     await sb.daemonReload();
     await sb.execOk('systemctl', 'start', 'newcomer.socket');
@@ -145,7 +145,7 @@ describe('as a process', () => {
     // Down for ~3.5 s: the plugin's retries (after 1 s, then 2 s more) fail, the next one comes
     // ~3.5 s after that, well after the second monitor is listening.
     await sb.execOk('systemctl', 'stop', 'dbus.socket', 'dbus.service');
-    await new Promise((r) => setTimeout(r, 3500));
+    await sleep(3500); // the fault: the bus gone for a set time
     await sb.execOk('systemctl', 'start', 'dbus.socket', 'dbus.service');
     const again = new BusMonitor(sb.busAddress);
     try {
@@ -171,7 +171,7 @@ describe('as a process', () => {
     const p = plugin!;
     // systemd frozen for 3 s: calls time out, the loop goes on.
     process.kill(sb.pid, 'SIGSTOP');
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000); // the fault: systemd frozen for a set time
     process.kill(sb.pid, 'SIGCONT');
     await failSocket(sb, 'alpha');
     await p.waitForValue(SOCKETS, 'alpha.socket', 5, 30_000);

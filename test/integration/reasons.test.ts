@@ -5,9 +5,10 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { activeState, failSocket, freePort, recoverSocket, writeSocket } from './units.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { until } from '../../harness/wait.js';
+import { activeState, failSocket, freePort, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const JOB = 'systemdunits_service_units';
 const SOCKETS = `${JOB}.socket_unit_state`;
@@ -24,17 +25,6 @@ function open(port: number): Promise<Socket> {
     const s = connect(port, '127.0.0.1', () => resolve(s));
     s.on('error', reject);
   });
-}
-
-/** Polls an async probe until it gives a truthy value. */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Lines the plugin wrote to stderr that contain `text`. */
@@ -196,7 +186,7 @@ describe('Accept=yes per-connection instances', () => {
     const listed = await until('20 instances in systemd', async () => {
       const l = await instances();
       return l.length >= 20 ? l : undefined;
-    });
+    }, { everyMs: 100 });
     // systemd 252 names them N-LOCAL:PORT-REMOTE:PORT
     expect(listed[0]!.name).toMatch(new RegExp(`^echo@\\d+-127\\.0\\.0\\.1:${port}-127\\.0\\.0\\.1:\\d+\\.service$`));
 

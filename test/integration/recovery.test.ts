@@ -4,12 +4,13 @@
 // garbage on stdin. One sandbox for the file; a fresh plugin per test.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MATCH_RULES } from '../../plugin/systemd/manager.js';
-import { busGoneFor, chartVsSystemd, freezeSystemd, procStats, settleVsSystemd, sleep, writeStormTemplate } from '../helpers/faults.js';
-import { PluginRun } from '../helpers/plugin.js';
-import { BusMonitor } from '../helpers/privilege.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
-import { SystemdClient, pluginMatchRules } from '../helpers/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from './units.js';
+import { busGoneFor, chartVsSystemd, freezeSystemd, procStats, settleVsSystemd, writeStormTemplate } from '../../harness/faults.js';
+import { sleep } from '../../harness/wait.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { BusMonitor } from '../../harness/privilege.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { SystemdClient, pluginMatchRules } from '../../harness/systemd-client.js';
+import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const SERVICES = 'systemdunits_service_units.service_unit_state';

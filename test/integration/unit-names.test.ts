@@ -6,8 +6,8 @@
 // units that differ only in an escape, my\x2dapp vs my-app, get two names), and a failed one is
 // named in the alarm label.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRun } from '../helpers/plugin.js';
-import { startSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { PluginRun } from '../../harness/plugin.js';
+import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 
 const SERVICES = 'systemdunits_service_units.service_unit_state';
 const SAFE_ID = /^[A-Za-z0-9_.@:+-]+$/;

@@ -1,6 +1,6 @@
 // The benchmark's reader of the plugin's stdout: its start-up and latency figures come from it.
 import { describe, expect, it } from 'vitest';
-import { PluginStream } from '../../scripts/bench/stream.mjs';
+import { PluginStream } from '../../harness/plugin-stream.js';
 
 const isBench = (n: string) => n.startsWith('t@');
 const define = (chart: string, units: string[]) =>

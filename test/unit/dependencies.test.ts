@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, run } from '../helpers/run.js';
+import { repoRoot, run } from '../../harness/run.js';
 
 interface LsNode {
   version?: string;

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ALARMS, renderHealth, type AgentForm } from '../../health.d/alarms.js';
 import { JOB_SCHEMA, MAX_UPDATE_EVERY, parseConfig } from '../../plugin/config/index.js';
-import { repoRoot } from '../helpers/run.js';
+import { repoRoot } from '../../harness/run.js';
 
 const GENERATED = ['health.d/systemdunits.conf', 'plugin/config/config_schema.json', 'README.md', 'metadata.yaml'];
 const tsx = join(repoRoot, 'node_modules/.bin/tsx');
@@ -46,7 +46,7 @@ describe('generated files', () => {
 describe('the health file for each agent version', () => {
   const shipped = readFileSync(join(repoRoot, 'health.d/systemdunits.conf'), 'utf8');
   const sed = (version: string) =>
-    execFileSync('bash', ['-c', `source "${repoRoot}/scripts/lib/netdata-layout.sh"; nd_health_for_version "$1"`, 'sh', version], { input: shipped, encoding: 'utf8' });
+    execFileSync('bash', ['-c', `source "${repoRoot}/scripts/install/lib/netdata-layout.sh"; nd_health_for_version "$1"`, 'sh', version], { input: shipped, encoding: 'utf8' });
   const forms: [string, AgentForm][] = [['1.37.1', 'before-1.38'], ['1.41.0', 'before-1.42'], ['1.42.0', 'current'], ['2.10.4', 'current']];
 
   it.each(forms)('%s: the installer makes of the shipped file what alarms.ts renders for that agent (%s)', (version, form) => {

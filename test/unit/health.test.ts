@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-activity.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
-import { repoRoot } from '../helpers/run.js';
+import { repoRoot } from '../../harness/run.js';
 
 type Entry = Record<string, string>;
 

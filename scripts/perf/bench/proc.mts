@@ -1,0 +1,111 @@
+// /proc readers and small statistics for the benchmark.
+import { readFileSync, readdirSync, appendFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+/** Clock ticks per second for /proc/PID/stat times (100 on every Linux we know, but ask). */
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** Fields of /proc/PID/stat after "pid (comm)": index 0 is field 3 (state). */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Cpu {
+  /** utime + stime of the process (all its threads), seconds */
+  self: number;
+  /** cutime + cstime: its children that it has waited for, seconds */
+  children: number;
+}
+
+/** CPU of a process so far, or undefined if it is gone. */
+export function cpuOf(pid: number): Cpu | undefined {
+  const f = statFields(pid);
+  if (!f) return undefined;
+  // fields 14..17 of stat: utime stime cutime cstime → indexes 11..14 here
+  return {
+    self: (Number(f[11]) + Number(f[12])) / CLK_TCK,
+    children: (Number(f[13]) + Number(f[14])) / CLK_TCK,
+  };
+}
+
+/** Field 22 (starttime): with the PID, names one process for its whole life. */
+export function startTimeOf(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** First child of `ppid` whose comm is `comm`. */
+export function childNamed(ppid: number, comm: string): number | undefined {
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    const f = statFields(pid);
+    if (f && Number(f[1]) === ppid && commOf(pid) === comm) return pid;
+  }
+  return undefined;
+}
+
+export interface Rss {
+  /** resident now, KiB */
+  rssKb: number;
+  /** peak resident over the process's life (VmHWM), KiB */
+  hwmKb: number;
+}
+
+export function rssOf(pid: number): Rss | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records "PID STARTTIME WHAT" in the state dir, so that scripts/perf/bench.sh can kill what is left. */
+export function recordPid(pidFile: string | undefined, pid: number | undefined, what: string): void {
+  if (!pidFile || pid === undefined) return;
+  const start = startTimeOf(pid);
+  if (start !== undefined) appendFileSync(pidFile, `${pid} ${start} ${what}\n`);
+}
+
+export function loadAvg(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
+}
+
+// ---- statistics ----
+
+export function quantile(values: readonly number[], q: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const s = [...values].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+export const median = (v: readonly number[]) => quantile(v, 0.5);
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
