@@ -24,7 +24,7 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import { bracketAt, reversedRange } from './jobs/glob.js';
+import { bracketAt, reversedRange } from './units/glob.js';
 
 export interface JobConfig {
   readonly name: string;

@@ -23,14 +23,9 @@ const PER_CONNECTION = new RegExp(
     ')$',
 );
 
-import type { Unit } from './table.js';
+import type { InstanceGroup, Unit } from './table.js';
 
-export interface InstanceGroup {
-  /** What the group's dimension is called: `foo@*.service`. No unit name contains `*`. */
-  readonly key: string;
-  /** The Accept=yes socket that spawns these instances: `foo.socket`. */
-  readonly socket: string;
-}
+export type { InstanceGroup };
 
 /**
  * The group of a per-connection instance (`foo@3-127.0.0.1:80-127.0.0.1:5566.service` →
