@@ -8,13 +8,11 @@
 import type { ChartLine, DimensionLine, ProtocolWriter } from './protocol.js';
 import { SetBlock } from './protocol.js';
 
-export interface ChartDimension<T = undefined> {
+export interface ChartDimension {
   readonly key: string;
   /** Its id on the protocol (the line's). */
   readonly id: string;
   readonly line: DimensionLine;
-  /** What the writer computes the value from. */
-  readonly source: T;
   /** This sample's value (kept here rather than in a per-sample array: less garbage per tick). */
   value: number;
   /** Its line in the chart's SET block. */
@@ -33,14 +31,15 @@ export interface ChartOptions {
 
 const NO_BLOCK = new SetBlock([], []);
 
-export class Chart<T = undefined> {
+/** `D`: the writer's dimensions, a ChartDimension with what it computes the value from. */
+export class Chart<D extends ChartDimension = ChartDimension> {
   private readonly labels = new Map<string, string>();
   private readonly variables = new Map<string, number>();
-  private readonly dims = new Map<string, ChartDimension<T>>();
+  private readonly dims = new Map<string, D>();
   /** Dimensions retired since the definition was last sent. */
-  private retired: ChartDimension<T>[] = [];
+  private retired: D[] = [];
   /** The dimensions in the definition's order. */
-  private order: ChartDimension<T>[] = [];
+  private order: D[] = [];
   /** Every SET line, rendered when the dimensions change and patched per sample (digit charts). */
   private block = NO_BLOCK;
   /** The definition (CHART, labels, DIMENSIONs) must be (re)sent before the next BEGIN. */
@@ -68,21 +67,22 @@ export class Chart<T = undefined> {
   }
 
   /** The current dimensions, in the order values are written (don't keep the array). */
-  current(): readonly ChartDimension<T>[] {
+  current(): readonly D[] {
     return this.dirty ? [...this.dims.values()] : this.order;
   }
 
   /** The current dimensions by key. */
-  dimensions(): ReadonlyMap<string, ChartDimension<T>> {
+  dimensions(): ReadonlyMap<string, D> {
     return this.dims;
   }
 
-  dimension(key: string): ChartDimension<T> | undefined {
+  dimension(key: string): D | undefined {
     return this.dims.get(key);
   }
 
-  addDimension(key: string, line: DimensionLine, source: T, value = 0): ChartDimension<T> {
-    const dim: ChartDimension<T> = { key, id: line.id, line, source, value, index: -1 };
+  /** `extra`: the writer's own fields of the dimension (what its value is computed from). */
+  addDimension(key: string, line: DimensionLine, extra: Omit<D, keyof ChartDimension>, value = 0): D {
+    const dim = { key, id: line.id, line, value, index: -1, ...extra } as D;
     this.dims.set(key, dim);
     this.dirty = true;
     return dim;
@@ -97,7 +97,7 @@ export class Chart<T = undefined> {
     this.dirty = true;
   }
 
-  setValue(dim: ChartDimension<T>, value: number): void {
+  setValue(dim: D, value: number): void {
     if (value === dim.value) return;
     dim.value = value;
     if (!this.dirty && this.options.digits) this.block.set(dim.index, value); // else define() renders it anew

@@ -99,7 +99,7 @@ export class SocketActivityCharts {
         chart = new Chart(this.writer, line);
         chart.setLabel(SOCKET_ACTIVITY.unitLabel, s.name);
         chart.setLabel(SOCKET_ACTIVITY.jobLabel, this.config.name);
-        chart.addDimension(def.dimension.id, def.dimension, undefined);
+        chart.addDimension(def.dimension.id, def.dimension, {});
         s.live.set(def, chart);
       }
       chart.setValue(chart.current()[0]!, value);

@@ -66,7 +66,7 @@ export abstract class SummaryCharts {
     const chart = new Chart(this.writer, line, { variablesWithLabels: true });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);
-    for (const d of this.def.dimensions) chart.addDimension(d.id, d, undefined);
+    for (const d of this.def.dimensions) chart.addDimension(d.id, d, {});
     const s: SummaryChart = { kind, chart, units: [], values: this.def.dimensions.map(() => 0) };
     this.charts.set(type, s);
     return s;

@@ -4,7 +4,7 @@
 
 import { UNIT_STATE_CHART, kindValues, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
 import { chartLine } from '../../charts/shape.js';
-import { Chart } from '../netdata/chart.js';
+import { Chart, type ChartDimension } from '../netdata/chart.js';
 import { IdAllocator } from '../netdata/ids.js';
 import { safeId, safeWord, type ProtocolWriter } from '../netdata/protocol.js';
 import { instanceGroupOf } from '../units/instances.js';
@@ -20,8 +20,8 @@ const LABEL_MAX_UNITS = 10;
 /** Netdata keeps label values up to 800 bytes; stay well below. */
 const LABEL_MAX_CHARS = 600;
 
-/** What a dimension stands for: one unit, or the per-connection instances of one Accept=yes template. */
-interface Source {
+/** A dimension: one unit, or the per-connection instances of one Accept=yes template. */
+interface UnitDimension extends ChartDimension {
   unit: Unit;
   /** Per-connection instances aggregated into this one dimension (aggregate_instances), with their socket. */
   readonly members?: Unit[];
@@ -29,7 +29,7 @@ interface Source {
 }
 
 interface StateChart {
-  readonly chart: Chart<Source>;
+  readonly chart: Chart<UnitDimension>;
   /** Ids this chart has handed out: one-to-one for every name systemd accepts. */
   readonly ids: IdAllocator;
   /** The alarm's words (failure_summary, failure_advice) and the failure episode behind them. */
@@ -65,22 +65,20 @@ export class UnitStateCharts {
         const group = this.job.aggregateInstances ? instanceGroupOf(unit) : undefined;
         const key = group ? group.key : unit.name;
         const dim = chart.dimension(key);
-        const source = dim?.source;
         if (!keep.has(key)) {
           keep.add(key);
-          if (source) source.unit = unit;
-          if (source?.members) source.members.length = 0;
+          if (dim) dim.unit = unit;
+          if (dim?.members) dim.members.length = 0;
         }
         if (!dim) {
           const line = { id: state.ids.idFor(key), name: group ? groupDimensionName(key) : dimensionName(key), algorithm: UNIT_STATE_CHART.dimensionAlgorithm };
           chart.addDimension(key, line, { unit, ...(group ? { members: [unit], socket: group.socket } : {}) }, StateValue.Inactive);
-        } else source!.members?.push(unit);
+        } else dim.members?.push(unit);
       }
       // An aggregate without instances (no connection right now) stays while its socket is loaded.
       for (const [key, dim] of chart.dimensions()) {
-        const source = dim.source;
-        if (source.members && !keep.has(key) && source.socket && this.table.get(source.socket)) {
-          source.members.length = 0;
+        if (dim.members && !keep.has(key) && dim.socket && this.table.get(dim.socket)) {
+          dim.members.length = 0;
           keep.add(key);
         }
       }
@@ -100,15 +98,14 @@ export class UnitStateCharts {
       const dims = chart.current();
       for (let i = 0; i < dims.length; i++) {
         const dim = dims[i]!;
-        const source = dim.source;
         // Worst state of the interval: failed if it entered failed since the previous sample.
         let value: StateValue;
-        if (source.members) value = aggregateValue(source.members, failSeq, failed);
+        if (dim.members) value = aggregateValue(dim.members, failSeq, failed);
         else {
-          value = source.unit.failedSeq > failSeq ? StateValue.Failed : source.unit.value;
-          if (value === StateValue.Failed) failed.push(source.unit);
+          value = dim.unit.failedSeq > failSeq ? StateValue.Failed : dim.unit.value;
+          if (value === StateValue.Failed) failed.push(dim.unit);
         }
-        chart.setValue(dim, value);
+        if (value !== dim.value) chart.setValue(dim, value);
       }
       const labelValue = failedLabel(failed);
       const text = failureText.next(
@@ -125,7 +122,7 @@ export class UnitStateCharts {
 
   private newChart(kind: UnitStateChartKind): StateChart {
     const line = chartLine(UNIT_STATE_CHART, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery });
-    const chart = new Chart<Source>(this.writer, line, { digits: true });
+    const chart = new Chart<UnitDimension>(this.writer, line, { digits: true });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);
     const state: StateChart = { chart, ids: new IdAllocator(unitDimensionIdOf), failureText: new FailureText() };
