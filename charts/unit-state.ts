@@ -15,7 +15,7 @@ export interface UnitStateChartKind {
 }
 
 /** Unit types in dashboard order, each with its charts' place (the per-type charts add to it). */
-export const UNIT_STATE_CHARTS: readonly UnitStateChartKind[] = UNIT_TYPES.map((t, i) => ({ ...t, priority: 70000 + i }));
+export const UNIT_STATE_CHARTS: readonly UnitStateChartKind[] = UNIT_TYPES.map((t, i) => ({ unitType: t.unitType, label: t.label, priority: 70000 + i }));
 
 /** A unit state chart: one dimension per unit (value 1..5), `{type}` stands for the unit type. */
 export const UNIT_STATE_CHART: ChartDef & {
