@@ -5,7 +5,7 @@ import type { ProtocolWriter } from '../netdata/protocol.js';
 import { StateValue } from '../units/states.js';
 import type { UnitTable } from '../units/table.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
-import type { JobCharts } from './unit-state.js';
+import type { JobCharts } from './job-charts.js';
 
 export class UnitCounts extends SummaryCharts {
   /** Table versions the counts were last computed at: idle ticks reuse them. */

@@ -10,7 +10,8 @@ import { UnitSelector } from '../units/selector.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitCounts } from './counts.js';
 import { UnitTransitions } from './transitions.js';
-import { UnitStateCharts, type JobCharts } from './unit-state.js';
+import type { JobCharts } from './job-charts.js';
+import { UnitStateCharts } from './unit-state.js';
 
 export class Job {
   readonly chartType: string;

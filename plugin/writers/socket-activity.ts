@@ -24,7 +24,7 @@ interface SocketCharts {
   readonly live: Map<SocketActivityChart, Chart>;
 }
 
-export interface ActivityJob extends Selection {
+export interface ActivitySelection extends Selection {
   readonly name: string;
   readonly socketActivityEvery: number;
 }
@@ -38,7 +38,7 @@ export class SocketActivityCharts {
   private readonly ids = new IdAllocator(socketIdOf);
 
   constructor(
-    readonly config: ActivityJob,
+    readonly config: ActivitySelection,
     private readonly table: UnitTable,
     private readonly writer: ProtocolWriter,
   ) {

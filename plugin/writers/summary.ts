@@ -7,7 +7,7 @@ import { kindValues, unitStateChartKind, type UnitStateChartKind } from '../../c
 import { Chart } from '../netdata/chart.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import type { Unit } from '../units/table.js';
-import type { JobCharts } from './unit-state.js';
+import type { JobCharts } from './job-charts.js';
 
 export interface SummaryChart {
   readonly kind: UnitStateChartKind;

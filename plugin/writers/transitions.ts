@@ -12,7 +12,7 @@ import { instanceGroupOf } from '../units/instances.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { dimensionName } from './names.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
-import type { JobCharts } from './unit-state.js';
+import type { JobCharts } from './job-charts.js';
 
 /** How many units the `changed_units` label names. */
 const LABEL_MAX_UNITS = 5;

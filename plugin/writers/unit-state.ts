@@ -13,6 +13,7 @@ import { StateValue } from '../units/states.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { aggregateValue } from './aggregate.js';
 import { FailureText } from './failure-text.js';
+import type { JobCharts } from './job-charts.js';
 import { dimensionName, groupDimensionName } from './names.js';
 
 /** How many failed units the chart label names before it says "and N more". */
@@ -34,14 +35,6 @@ interface StateChart {
   readonly ids: IdAllocator;
   /** The alarm's words (failure_summary, failure_advice) and the failure episode behind them. */
   readonly failureText: FailureText;
-}
-
-export interface JobCharts {
-  readonly name: string;
-  /** `systemdunits_<job>`: the type part of every chart id of the job. */
-  readonly chartType: string;
-  readonly updateEvery: number;
-  readonly aggregateInstances: boolean;
 }
 
 export class UnitStateCharts {
