@@ -70,7 +70,7 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
  * reload the old value stands until re-read.
  */
 export class SocketAcceptIndex {
-  private readonly known = new Map<string, { accept: boolean; reloads: number }>();
+  private readonly known = new Map<string, { accept: boolean; generation: number }>();
   private readonly reads = new CoalescedRun(() => this.readMissing());
 
   constructor(
@@ -85,7 +85,7 @@ export class SocketAcceptIndex {
   /** Like `get`, but only a value read since the latest reload. */
   getCurrent(name: string): boolean | undefined {
     const k = this.known.get(name);
-    return k && k.reloads === this.link.generation ? k.accept : undefined;
+    return k && k.generation === this.link.generation ? k.accept : undefined;
   }
 
   /** Starts reading, in the background, what is missing or older than the latest reload. */
@@ -97,14 +97,14 @@ export class SocketAcceptIndex {
     const m = this.link.systemd;
     if (!m) return;
     for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
-    const reloads = this.link.generation;
+    const generation = this.link.generation;
     const todo: Unit[] = [];
     for (const u of this.table.units()) {
       if (u.type !== 'socket') continue;
       const k = this.known.get(u.name);
       // A unit unloaded and loaded again is a new entry in the model: it gets what is known.
       if (k !== undefined) u.accept = k.accept;
-      if (k?.reloads !== reloads) todo.push(u);
+      if (k?.generation !== generation) todo.push(u);
     }
     if (todo.length === 0) return;
     const started = performance.now();
@@ -112,7 +112,7 @@ export class SocketAcceptIndex {
     await mapLimited(todo, { concurrency: ACCEPT_CONCURRENCY }, async (u) => {
       try {
         const accept = await readAccept(m, unitPath(u.name));
-        this.known.set(u.name, { accept, reloads });
+        this.known.set(u.name, { accept, generation });
         u.accept = accept;
       } catch (err) {
         failed++;
