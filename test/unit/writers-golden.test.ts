@@ -5,8 +5,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import type { ChartDef } from '../../charts/shape.js';
+import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-activity.js';
+import { UNIT_STATE_CHART } from '../../charts/unit-state.js';
+import { UNIT_COUNTS_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { defaultJob, type JobConfig } from '../../plugin/config.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
+import { tokenize } from '../../plugin/netdata/requests.js';
 import { BusCallError } from '../../plugin/systemd/bus.js';
 import type { SystemdManager } from '../../plugin/systemd/manager.js';
 import { SocketAcceptIndex } from '../../plugin/systemd/socket-counters.js';
@@ -174,7 +179,38 @@ async function scenario(): Promise<string> {
   return p.text;
 }
 
+/** Every chart definition, with the labels every instance carries besides its declared ones. */
+const DEFS: readonly [ChartDef, readonly string[]][] = [
+  [UNIT_STATE_CHART, ['unit_type', 'job']],
+  [UNIT_COUNTS_CHART, ['unit_type', 'job']],
+  [UNIT_TRANSITIONS_CHART, ['unit_type', 'job']],
+  ...SOCKET_ACTIVITY_CHARTS.map((d): [ChartDef, string[]] => [d, [SOCKET_ACTIVITY.unitLabel, SOCKET_ACTIVITY.jobLabel]]),
+];
+
 describe('chart writers on a fixed unit model', () => {
+  it('write the labels and variables their definitions declare, and no others', () => {
+    const text = readFileSync(GOLDEN, 'utf8');
+    const seen = new Map<ChartDef, { labels: Set<string>; variables: Set<string> }>();
+    let def: ChartDef | undefined;
+    for (const w of text.split('\n').filter((l) => l && !l.startsWith('#')).map(tokenize)) {
+      if (w[0] === 'CHART') {
+        def = DEFS.find(([d]) => new RegExp(`^${d.context.replace('{type}', '\\w+')}$`).test(w[6]!))?.[0];
+        expect(def, `a definition for ${w[6]}`).toBeDefined();
+      }
+      if (w[0] === 'BEGIN') def = DEFS.find(([d]) => new RegExp(`\\.${d.id.replace(/\{\w+\}/g, '\\w+')}$`).test(w[1]!))?.[0];
+      const s = seen.get(def!) ?? { labels: new Set<string>(), variables: new Set<string>() };
+      seen.set(def!, s);
+      if (w[0] === 'CLABEL') s.labels.add(w[1]!);
+      if (w[0] === 'VARIABLE') s.variables.add(w[2]!);
+    }
+    expect(seen.size).toBe(DEFS.length); // the recording has every chart
+    for (const [d, always] of DEFS) {
+      expect([...seen.get(d)!.labels].sort(), d.id).toEqual([...always, ...d.labels].sort());
+      expect([...seen.get(d)!.variables].sort(), d.id).toEqual([...d.variables].sort());
+    }
+  });
+
+
   it('write exactly the recorded protocol output', async () => {
     const text = await scenario();
     if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN, text);
