@@ -9,14 +9,7 @@
 
 import { unitNameFromPath, unitType } from './names.js';
 import { stateValue, type StateValue } from './states.js';
-
-/** Per-connection instances of one Accept=yes socket (see units/instances.ts). */
-export interface InstanceGroup {
-  /** What the group's dimension is called: `foo@*.service`. No unit name contains `*`. */
-  readonly key: string;
-  /** The Accept=yes socket that spawns these instances: `foo.socket`. */
-  readonly socket: string;
-}
+import { perConnectionGroup, type InstanceGroup } from './instances.js';
 
 /** A socket's connection counters as systemd last answered them (never signalled: polled). */
 export interface SocketCounters {
@@ -62,8 +55,8 @@ export interface Unit {
   accept?: boolean;
   /** For an Accept=yes socket that a job charts the activity of: set by the socket poller. */
   counters?: SocketCounters;
-  /** Its Accept=yes instance group (see units/instances.ts), null if none; undefined until asked. */
-  instanceGroup?: InstanceGroup | null;
+  /** Its Accept=yes instance group (see units/instances.ts), null if none: worked out as it enters. */
+  readonly instanceGroup: InstanceGroup | null;
 }
 
 export interface UnitSnapshot {
@@ -181,6 +174,7 @@ export class UnitTable {
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
       transitions: before?.transitions ?? 0,
       changedAt: before?.changedAt ?? 0,
+      instanceGroup: perConnectionGroup(s.name) ?? null,
     };
     // Failed when unloaded, active when loaded again: a change no signal of ours carried.
     if (before && before.activeState !== unit.activeState) {

@@ -59,7 +59,8 @@ describe('the import graph of plugin/ and charts/', () => {
   });
 
   it('finds a cycle when there is one (the check itself)', () => {
-    const cyclic = new Map([...graph, ['plugin/units/table.ts', [...graph.get('plugin/units/table.ts')!, 'plugin/units/instances.ts']]]);
+    // units/table.ts imports units/instances.ts; the other way round (as before issue 11) closes a cycle.
+    const cyclic = new Map([...graph, ['plugin/units/instances.ts', [...graph.get('plugin/units/instances.ts')!, 'plugin/units/table.ts']]]);
     expect(findCycle(cyclic)).toEqual(expect.arrayContaining(['plugin/units/table.ts', 'plugin/units/instances.ts']));
     expect(importsOf('plugin/a/b.ts', "import type { X } from '../c/d.js';\nexport { Y } from './e.js';")).toEqual(['plugin/c/d.ts', 'plugin/a/e.ts']);
   });

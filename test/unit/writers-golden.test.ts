@@ -1,6 +1,7 @@
 // The whole protocol output of the chart writers on a fixed unit model and a fake clock, compared
 // byte for byte with a recording (fixtures/writers.golden.txt) made before the chart writers were
-// rebuilt on one chart lifecycle: any change in what the agent receives fails here.
+// rebuilt on one chart lifecycle: any change in what the agent receives fails here. The writers
+// must also leave the unit model as they found it: they only read it.
 // Re-record only on purpose: UPDATE_GOLDEN=1 npx vitest run test/unit/writers-golden.test.ts
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
@@ -74,9 +75,18 @@ class Plugin {
     this.link.systemd = v ? this.sockets.manager() : undefined;
   }
 
+  /** Runs chart writers, checking they leave the unit model as it was (they only read it). */
+  private readOnly<T>(write: () => T): T {
+    const model = () => JSON.stringify([...this.table.units()]) + JSON.stringify([this.table.sequence, this.table.states, this.table.membership]);
+    const before = model();
+    const out = write();
+    expect(model()).toBe(before);
+    return out;
+  }
+
   sample(nowUs: number): void {
     // As the sample loop does: nothing sampled while out of step.
-    if (this.link.inStep) for (const j of this.jobs) j.sample(nowUs);
+    if (this.link.inStep) this.readOnly(() => this.jobs.forEach((j) => j.sample(nowUs)));
     this.writer.flush();
   }
 
@@ -84,11 +94,11 @@ class Plugin {
     await this.accept.refresh();
     if (!this.link.systemd) return;
     for (const { charts, poller } of this.activity) {
-      const sockets = charts.select();
+      const sockets = this.readOnly(() => charts.select());
       this.writer.flush();
       if (sockets.length === 0) continue;
       await poller.poll(sockets, nowUs, 5000);
-      if (this.link.inStep) charts.sample(nowUs);
+      if (this.link.inStep) this.readOnly(() => charts.sample(nowUs));
     }
     this.writer.flush();
   }
