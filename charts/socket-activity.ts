@@ -1,69 +1,55 @@
 // Chart definitions as data: connection counters of Accept=yes socket units. One chart per socket
 // per kind (the way go.d modules chart each instance), so each socket gets its own alarm and its
-// own labels; `{unit}` stands for the socket's id-safe name.
+// own labels; `{unit}` stands for the socket's id-safe name, `{name}` for its readable one.
+
+import { MODULE_NAME, PLUGIN_NAME, type ChartDef, type DimensionDef } from './shape.js';
 
 /** Which counter a chart shows; the names are systemd's Socket properties. */
 export type SocketCounter = 'NAccepted' | 'NConnections' | 'NRefused';
 
-export interface SocketActivityChart {
+export interface SocketActivityChart extends ChartDef {
   readonly counter: SocketCounter;
-  readonly id: string;
-  readonly context: string;
-  readonly title: string;
-  readonly units: string;
-  readonly priority: number;
-  readonly chartType: 'line' | 'area';
-  readonly dimension: {
-    readonly id: string;
-    readonly name: string;
-    /** NAccepted and NRefused only grow: the agent turns them into a rate. */
-    readonly algorithm: 'absolute' | 'incremental';
-  };
+  /** The chart's one dimension (NAccepted and NRefused only grow: the agent makes them a rate). */
+  readonly dimension: DimensionDef;
 }
 
-export const SOCKET_ACTIVITY_CHARTS: readonly SocketActivityChart[] = [
-  {
-    counter: 'NAccepted',
-    id: 'socket_{unit}_accepted_connections',
-    context: 'systemd.socket_accepted_connections',
-    title: 'Socket {name} Accepted Connections',
-    units: 'connections/s',
-    priority: 70100,
+function socketChart(counter: SocketCounter, id: string, title: string, units: string, priority: number, dimension: DimensionDef): SocketActivityChart {
+  return {
+    counter,
+    id: `socket_{unit}_${id}`,
+    context: `systemd.socket_${id}`,
+    family: SOCKET_ACTIVITY.family,
+    title: `Socket {name} ${title}`,
+    units,
     chartType: 'line',
-    dimension: { id: 'accepted', name: 'accepted', algorithm: 'incremental' },
-  },
-  {
-    counter: 'NConnections',
-    id: 'socket_{unit}_connections',
-    context: 'systemd.socket_connections',
-    title: 'Socket {name} Current Connections',
-    units: 'connections',
-    priority: 70101,
-    chartType: 'line',
-    dimension: { id: 'connections', name: 'connections', algorithm: 'absolute' },
-  },
-  {
-    counter: 'NRefused',
-    id: 'socket_{unit}_refused_connections',
-    context: 'systemd.socket_refused_connections',
-    title: 'Socket {name} Refused Connections',
-    units: 'connections/s',
-    priority: 70102,
-    chartType: 'line',
-    dimension: { id: 'refused', name: 'refused', algorithm: 'incremental' },
-  },
-];
+    priority,
+    dimensions: [dimension],
+    dimension,
+    dimensionAlgorithm: dimension.algorithm,
+    labels: [],
+    variables: [],
+    plugin: PLUGIN_NAME,
+    module: MODULE_NAME,
+  };
+}
 
 /** The fixed parts of every socket activity chart. */
 export const SOCKET_ACTIVITY = {
   family: 'socket activity',
-  plugin: 'systemdunits.plugin',
-  module: 'systemdunits',
+  plugin: PLUGIN_NAME,
+  module: MODULE_NAME,
   /** Chart labels: which unit, and which job charts it. */
   unitLabel: 'unit_name',
   jobLabel: 'job',
 } as const;
 
-export function fillSocket(template: string, unitId: string, unitName: string): string {
-  return template.replaceAll('{unit}', unitId).replaceAll('{name}', unitName);
+export const SOCKET_ACTIVITY_CHARTS: readonly SocketActivityChart[] = [
+  socketChart('NAccepted', 'accepted_connections', 'Accepted Connections', 'connections/s', 70100, { id: 'accepted', name: 'accepted', algorithm: 'incremental' }),
+  socketChart('NConnections', 'connections', 'Current Connections', 'connections', 70101, { id: 'connections', name: 'connections', algorithm: 'absolute' }),
+  socketChart('NRefused', 'refused_connections', 'Refused Connections', 'connections/s', 70102, { id: 'refused', name: 'refused', algorithm: 'incremental' }),
+];
+
+/** What `{unit}` and `{name}` stand for in one socket's charts. */
+export function socketValues(unitId: string, unitName: string): Readonly<Record<string, string>> {
+  return { unit: unitId, name: unitName };
 }

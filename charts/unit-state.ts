@@ -1,7 +1,9 @@
-// Chart definitions as data. A job gets one "unit state" chart per unit type that has units;
-// adding a unit type is a new row here, not new code.
+// Chart definitions as data. A job gets one "unit state" chart per unit type that has units, with
+// one dimension per unit; adding a unit type is a new row in plugin/units/types.ts, not new code.
 
 import { STATE_LEGEND } from '../plugin/units/states.js';
+import { UNIT_TYPES } from '../plugin/units/types.js';
+import { MODULE_NAME, PLUGIN_NAME, type ChartDef, type TemplateValues } from './shape.js';
 
 export interface UnitStateChartKind {
   /** systemd's unit type, the suffix of the unit name. */
@@ -12,32 +14,26 @@ export interface UnitStateChartKind {
   readonly priority: number;
 }
 
-/** Unit types in dashboard order. Types not listed here (slices, scopes, devices) are not charted. */
-export const UNIT_STATE_CHARTS: readonly UnitStateChartKind[] = [
-  { unitType: 'service', label: 'Service', priority: 70000 },
-  { unitType: 'socket', label: 'Socket', priority: 70001 },
-  { unitType: 'target', label: 'Target', priority: 70002 },
-  { unitType: 'path', label: 'Path', priority: 70003 },
-  { unitType: 'device', label: 'Device', priority: 70004 },
-  { unitType: 'mount', label: 'Mount', priority: 70005 },
-  { unitType: 'automount', label: 'Automount', priority: 70006 },
-  { unitType: 'swap', label: 'Swap', priority: 70007 },
-  { unitType: 'timer', label: 'Timer', priority: 70008 },
-  { unitType: 'scope', label: 'Scope', priority: 70009 },
-  { unitType: 'slice', label: 'Slice', priority: 70010 },
-];
+/** Unit types in dashboard order, each with its charts' place (the per-type charts add to it). */
+export const UNIT_STATE_CHARTS: readonly UnitStateChartKind[] = UNIT_TYPES.map((t, i) => ({ unitType: t.unitType, label: t.label, priority: 70000 + i }));
 
-/** The fixed parts of every unit state chart; `{type}` stands for the unit type. */
-export const UNIT_STATE_CHART = {
+/** A unit state chart: one dimension per unit (value 1..5), `{type}` stands for the unit type. */
+export const UNIT_STATE_CHART: ChartDef & {
+  readonly failedLabel: string;
+  readonly summaryLabel: string;
+  readonly adviceLabel: string;
+  readonly failedVariable: string;
+  readonly legend: string;
+} = {
   id: '{type}_unit_state',
   context: 'systemd.{type}_unit_state',
   family: '{type}',
-  title: '{label} Unit State ({legend})',
+  title: `{label} Unit State (${STATE_LEGEND})`,
   units: 'state',
   chartType: 'line',
+  priority: 0,
+  dimensions: [],
   dimensionAlgorithm: 'absolute',
-  /** The chart variable the alarm reads: how many units the sample reports failed. */
-  failedVariable: 'failed_units',
   /** The chart label naming the failed units and systemd's reason, for the alarm's text. */
   failedLabel: 'failed_units',
   /**
@@ -46,15 +42,20 @@ export const UNIT_STATE_CHART = {
    */
   summaryLabel: 'failure_summary',
   adviceLabel: 'failure_advice',
+  labels: ['failed_units', 'failure_summary', 'failure_advice'],
+  /** The chart variable the alarm reads: how many units the sample reports failed. */
+  failedVariable: 'failed_units',
+  variables: ['failed_units'],
   legend: STATE_LEGEND,
-  plugin: 'systemdunits.plugin',
-  module: 'systemdunits',
-} as const;
+  plugin: PLUGIN_NAME,
+  module: MODULE_NAME,
+};
 
 export function unitStateChartKind(unitType: string): UnitStateChartKind | undefined {
   return UNIT_STATE_CHARTS.find((k) => k.unitType === unitType);
 }
 
-export function fill(template: string, kind: UnitStateChartKind): string {
-  return template.replaceAll('{type}', kind.unitType).replaceAll('{label}', kind.label).replaceAll('{legend}', STATE_LEGEND);
+/** What `{type}` and `{label}` stand for in the charts of a unit type. */
+export function kindValues(kind: UnitStateChartKind): TemplateValues {
+  return { type: kind.unitType, label: kind.label };
 }

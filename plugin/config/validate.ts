@@ -1,7 +1,7 @@
 // Checks a job's keys against JOB_SCHEMA: each value by the kind and bounds its entry gives. A
 // refusal is the reason only; the caller puts the file, the job and the key before it.
 
-import { bracketAt, reversedRange } from '../jobs/glob.js';
+import { bracketAt, reversedRange } from '../units/glob.js';
 import { IGNORED_JOB_KEYS, JOB_KEYS, JOB_SCHEMA, UNIT_TYPES, type Context, type JobConfig, type KeyKind, type KeySpec } from './schema.js';
 import { describe, isRecord, oneLine, suggest } from './words.js';
 

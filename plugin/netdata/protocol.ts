@@ -143,11 +143,14 @@ export class ProtocolWriter {
   private parts: (string | SetBlock)[] = [];
   private closed = false;
 
-  constructor(private readonly out: Writable) {
-    // The agent closing our stdout means it is gone: exit quietly, as every plugin does.
+  constructor(
+    private readonly out: Writable,
+    /** Told once the agent closed our stdout (it is gone): the owner exits quietly, as every plugin does. */
+    private readonly onClosed: () => void = () => {},
+  ) {
     out.on('error', (err: NodeJS.ErrnoException) => {
       this.closed = true;
-      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') process.exit(0);
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') this.onClosed();
     });
   }
 

@@ -1,8 +1,9 @@
-// Why a unit failed: one stderr line per entry into `failed`, with systemd's Result and, for a
-// socket, the state of the service it triggers (read only then, never polled). The same finding,
-// when it says more than "the service is inactive", goes on the unit for the alarm's text.
+// Why a unit failed, a systemd reader: told of every entry into `failed` by the unit model, it
+// writes one stderr line with systemd's Result and, for a socket, the state of the service it
+// triggers (read only then, never polled). The same finding, when it says more than "the service
+// is inactive", goes into the model (`unit.triggered`) for the alarm's text.
 
-import type { SystemdManager } from './manager.js';
+import type { SystemdLink } from './link.js';
 import { errorText, debugFor, logError } from '../log.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { unitPath } from '../units/names.js';
@@ -116,25 +117,27 @@ export class FailureReporter {
   /** Reports still reading their reason, and the samples waiting for them. */
   private inProgress = 0;
   private waiters: Array<() => void> = [];
+  private readonly unsubscribe: () => void;
 
   constructor(
     table: UnitTable,
     /** Whether any job charts this unit: the others' failures are none of the operator's concern here. */
     private readonly wanted: (unit: Unit) => boolean,
-    private readonly systemd: () => SystemdManager | undefined,
+    private readonly link: Pick<SystemdLink, 'systemd'>,
     write: (line: string) => void = logError,
   ) {
     this.log = new RateLimitedLog(write);
-    table.onFailure = (unit) => {
+    this.unsubscribe = table.onFailure((unit) => {
       try {
         this.onFailure(unit);
       } catch (err) {
         debug('failure report of %s: %s', unit.name, errorText(err));
       }
-    };
+    });
   }
 
   stop(): void {
+    this.unsubscribe();
     this.log.stop();
     this.release();
   }
@@ -208,7 +211,7 @@ export class FailureReporter {
 
   /** The units a socket triggers and their state, read now (Triggers is fixed until a reload). */
   private async triggeredBy(socket: Unit): Promise<TriggeredState[]> {
-    const manager = this.systemd();
+    const manager = this.link.systemd;
     if (!manager) return [];
     const names = await manager.getProperty(unitPath(socket.name), UNIT_IFACE, 'Triggers');
     if (!Array.isArray(names)) return [];

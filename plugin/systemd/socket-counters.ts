@@ -11,11 +11,12 @@
 //   signals already carry. So only Accept=yes sockets are worth polling.
 
 import { unitPath } from '../units/names.js';
-import type { Unit, UnitTable } from '../units/table.js';
+import type { SocketCounters, Unit, UnitTable } from '../units/table.js';
 import { debugFor, errorText } from '../log.js';
 import { BusCallError } from './bus.js';
 import { CoalescedRun } from './coalesced.js';
 import { mapLimited } from './limit.js';
+import type { SystemdLink } from './link.js';
 import type { SystemdManager } from './manager.js';
 
 const debug = debugFor('sockets');
@@ -26,12 +27,8 @@ export const UNIT_INTERFACE = 'org.freedesktop.systemd1.Unit';
 /** How many Accept reads run at once: a background task that must not slow start-up. */
 const ACCEPT_CONCURRENCY = 4;
 
-export interface SocketCounters {
-  readonly accepted: number;
-  readonly connections: number;
-  /** null when this systemd has no NRefused (before 239). */
-  readonly refused: number | null;
-}
+/** One reading of a socket's counters (the model stamps it with when it was read). */
+export type CounterValues = Omit<SocketCounters, 'readAtUs'>;
 
 /** Errors that mean "this systemd has no such property", not "the call failed". */
 function isMissingProperty(err: unknown): boolean {
@@ -48,7 +45,7 @@ function asCount(value: unknown): number {
 }
 
 /** The three counters of one socket; `withRefused` false skips NRefused (known to be missing). */
-export async function readCounters(m: SystemdManager, path: string, withRefused = true): Promise<SocketCounters> {
+export async function readCounters(m: SystemdManager, path: string, withRefused = true): Promise<CounterValues> {
   const [accepted, connections, refused] = await Promise.all([
     m.getProperty(path, SOCKET_INTERFACE, 'NAccepted'),
     m.getProperty(path, SOCKET_INTERFACE, 'NConnections'),
@@ -68,18 +65,17 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
 
 /**
  * Accept of every socket unit, read once per unit and again after systemd reloads its unit files
- * (the link's `generation` moves). Reads run in the background, a few at a time; until a unit's
- * value is known `get` answers undefined, and after a reload the old value stands until re-read.
+ * (the link's `generation` moves), and written into the model (`unit.accept`). Reads run in the
+ * background, a few at a time; until a unit's value is known `get` answers undefined, and after a
+ * reload the old value stands until re-read.
  */
 export class SocketAcceptIndex {
-  private readonly known = new Map<string, { accept: boolean; reloads: number }>();
+  private readonly known = new Map<string, { accept: boolean; generation: number }>();
   private readonly reads = new CoalescedRun(() => this.readMissing());
 
   constructor(
     private readonly table: UnitTable,
-    private readonly systemd: () => SystemdManager | undefined,
-    /** The link's generation (bumped by reloads, reexecs and reconnects). */
-    private readonly generation: () => number,
+    private readonly link: Pick<SystemdLink, 'systemd' | 'generation'>,
   ) {}
 
   get(name: string): boolean | undefined {
@@ -89,7 +85,7 @@ export class SocketAcceptIndex {
   /** Like `get`, but only a value read since the latest reload. */
   getCurrent(name: string): boolean | undefined {
     const k = this.known.get(name);
-    return k && k.reloads === this.generation() ? k.accept : undefined;
+    return k && k.generation === this.link.generation ? k.accept : undefined;
   }
 
   /** Starts reading, in the background, what is missing or older than the latest reload. */
@@ -98,18 +94,26 @@ export class SocketAcceptIndex {
   }
 
   private async readMissing(): Promise<void> {
-    const m = this.systemd();
+    const m = this.link.systemd;
     if (!m) return;
     for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
-    const reloads = this.generation();
+    const generation = this.link.generation;
     const todo: Unit[] = [];
-    for (const u of this.table.units()) if (u.type === 'socket' && this.known.get(u.name)?.reloads !== reloads) todo.push(u);
+    for (const u of this.table.units()) {
+      if (u.type !== 'socket') continue;
+      const k = this.known.get(u.name);
+      // A unit unloaded and loaded again is a new entry in the model: it gets what is known.
+      if (k !== undefined) u.accept = k.accept;
+      if (k?.generation !== generation) todo.push(u);
+    }
     if (todo.length === 0) return;
     const started = performance.now();
     let failed = 0;
     await mapLimited(todo, { concurrency: ACCEPT_CONCURRENCY }, async (u) => {
       try {
-        this.known.set(u.name, { accept: await readAccept(m, unitPath(u.name)), reloads });
+        const accept = await readAccept(m, unitPath(u.name));
+        this.known.set(u.name, { accept, generation });
+        u.accept = accept;
       } catch (err) {
         failed++;
         debug('cannot read Accept of %s: %s', u.name, errorText(err)); // unloaded meanwhile, or the bus went

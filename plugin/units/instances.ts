@@ -23,8 +23,6 @@ const PER_CONNECTION = new RegExp(
     ')$',
 );
 
-import type { Unit } from './table.js';
-
 export interface InstanceGroup {
   /** What the group's dimension is called: `foo@*.service`. No unit name contains `*`. */
   readonly key: string;
@@ -47,10 +45,9 @@ export function perConnectionGroup(name: string): InstanceGroup | undefined {
 }
 
 /**
- * perConnectionGroup of a unit, worked out once per unit: jobs ask on every change of the table's
- * membership, for every unit (10,000 calls a time at 10,000 units).
+ * perConnectionGroup of a unit of the model, which works it out once, as the unit enters: writers
+ * ask on every change of the table's membership, for every unit (10,000 calls a time at 10,000 units).
  */
-export function instanceGroupOf(unit: Unit): InstanceGroup | undefined {
-  if (unit.instanceGroup === undefined) unit.instanceGroup = perConnectionGroup(unit.name) ?? null;
+export function instanceGroupOf(unit: { readonly instanceGroup: InstanceGroup | null }): InstanceGroup | undefined {
   return unit.instanceGroup ?? undefined;
 }

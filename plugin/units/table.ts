@@ -1,5 +1,6 @@
 // The unit table: the plugin's one mutable model of systemd's units. The systemd layer writes it
-// (snapshots and signals); jobs read it once per sample.
+// (snapshots and signals; socket counters and failure details too); chart writers read it once per
+// sample and never write it.
 //
 // Nothing may be missed between samples: a unit that fails and recovers within one interval must
 // still be reported failed for that interval. Rather than a per-sample flag (which would tie the
@@ -8,7 +9,17 @@
 
 import { unitNameFromPath, unitType } from './names.js';
 import { stateValue, type StateValue } from './states.js';
-import type { InstanceGroup } from './instances.js';
+import { perConnectionGroup, type InstanceGroup } from './instances.js';
+
+/** A socket's connection counters as systemd last answered them (never signalled: polled). */
+export interface SocketCounters {
+  readonly accepted: number;
+  readonly connections: number;
+  /** null when this systemd has no NRefused (before 239). */
+  readonly refused: number | null;
+  /** When they were read: the monotonic µs of the poll round that read them. */
+  readonly readAtUs: number;
+}
 
 export interface Unit {
   readonly name: string;
@@ -40,8 +51,12 @@ export interface Unit {
    * (`web.service failed start-limit-hit`). Set by the failure reporter, shown in the alarm text.
    */
   triggered?: string;
-  /** Its Accept=yes instance group (see units/instances.ts), null if none; undefined until asked. */
-  instanceGroup?: InstanceGroup | null;
+  /** For a socket: its Accept, once read (constant until systemd reloads). Set by the Accept reader. */
+  accept?: boolean;
+  /** For an Accept=yes socket that a job charts the activity of: set by the socket poller. */
+  counters?: SocketCounters;
+  /** Its Accept=yes instance group (see units/instances.ts), null if none: worked out as it enters. */
+  readonly instanceGroup: InstanceGroup | null;
 }
 
 export interface UnitSnapshot {
@@ -73,8 +88,17 @@ export class UnitTable {
   private membershipVersion = 0;
   /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
   private stateVersion = 0;
-  /** Told of every entry into `failed` (a unit listed failed counts as one); must not throw. */
-  onFailure: ((unit: Unit) => void) | undefined;
+  /** Told of every entry into `failed` (a unit listed failed counts as one). */
+  private readonly failureListeners = new Set<(unit: Unit) => void>();
+
+  /**
+   * Calls `listener` on every entry into `failed` (a unit listed failed counts as one), in the
+   * order subscribed; it must not throw. Returns the unsubscribe.
+   */
+  onFailure(listener: (unit: Unit) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
+  }
 
   get size(): number {
     return this.byName.size;
@@ -142,6 +166,7 @@ export class UnitTable {
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
       transitions: before?.transitions ?? 0,
       changedAt: before?.changedAt ?? 0,
+      instanceGroup: perConnectionGroup(s.name) ?? null,
     };
     // Failed when unloaded, active when loaded again: a change no signal of ours carried.
     if (before && before.activeState !== unit.activeState) {
@@ -151,7 +176,7 @@ export class UnitTable {
     this.unloaded.delete(s.name);
     this.byName.set(unit.name, unit);
     this.membershipVersion++;
-    if (s.activeState === 'failed') this.onFailure?.(unit);
+    if (s.activeState === 'failed') this.failed(unit);
     return unit;
   }
 
@@ -175,7 +200,11 @@ export class UnitTable {
   noteFailure(unit: Unit, result: string | undefined = unit.result): void {
     unit.failedSeq = ++this.failSeq;
     unit.failedResult = failureResult(result);
-    this.onFailure?.(unit);
+    this.failed(unit);
+  }
+
+  private failed(unit: Unit): void {
+    for (const listener of this.failureListeners) listener(unit);
   }
 
   /** Applies a change signalled by systemd. */

@@ -33,7 +33,7 @@ export function metadata(documentedAlerts: ReadonlySet<string>): unknown {
     required: spec.default === 'required',
   }));
   const unitTypes = UNIT_STATE_CHARTS.map((k) => k.unitType).join(', ');
-  // Labels the job writers set on every per-type chart (plugin/jobs/job.ts, summary.ts).
+  // Labels the job writers set on every per-type chart (plugin/writers/job.ts, summary.ts).
   const typeLabels = [
     { name: 'unit_type', description: `the unit type (${unitTypes})` },
     { name: 'job', description: 'the job (its name in systemdunits.conf)' },

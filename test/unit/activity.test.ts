@@ -1,9 +1,11 @@
 // The pure parts of socket activity: the bounded map that paces every read, the chart ids, the
 // chart definitions' contract with the alarm, and the config keys.
 import { describe, expect, it } from 'vitest';
-import { SOCKET_ACTIVITY_CHARTS, fillSocket } from '../../charts/socket-activity.js';
-import { parseConfig } from '../../plugin/config.js';
-import { socketChartId } from '../../plugin/jobs/activity.js';
+import { chartLine } from '../../charts/shape.js';
+import { SOCKET_ACTIVITY_CHARTS, socketValues } from '../../charts/socket-activity.js';
+import { parseConfig } from '../../plugin/config/index.js';
+import { IdAllocator } from '../../plugin/netdata/ids.js';
+import { socketIdOf } from '../../plugin/writers/socket-activity.js';
 import { mapLimited } from '../../plugin/systemd/limit.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,26 +53,26 @@ describe('mapLimited', () => {
 
 describe('socket chart ids', () => {
   it('drop .socket, decode escapes, and turn dots and unsafe characters into _', () => {
-    const owners = new Map<string, string>();
-    expect(socketChartId('web.socket', owners)).toBe('web');
-    expect(socketChartId('my\\x2dapp.socket', owners)).toBe('my-app');
-    expect(socketChartId('a.b.socket', owners)).toBe('a_b');
-    expect(socketChartId('sp ace.socket', owners)).toBe('sp_ace');
+    const owners = new IdAllocator(socketIdOf);
+    expect(owners.idFor('web.socket')).toBe('web');
+    expect(owners.idFor('my\\x2dapp.socket')).toBe('my-app');
+    expect(owners.idFor('a.b.socket')).toBe('a_b');
+    expect(owners.idFor('sp ace.socket')).toBe('sp_ace');
   });
 
   it('stay unique when two names clean up alike, and stable for the same name', () => {
-    const owners = new Map<string, string>();
-    const first = socketChartId('a.b.socket', owners);
-    const second = socketChartId('a_b.socket', owners);
+    const owners = new IdAllocator(socketIdOf);
+    const first = owners.idFor('a.b.socket');
+    const second = owners.idFor('a_b.socket');
     expect(first).toBe('a_b');
     expect(second).toMatch(/^a_b_[0-9a-f]{8}$/);
-    expect(socketChartId('a.b.socket', owners)).toBe(first);
-    expect(socketChartId('a_b.socket', owners)).toBe(second);
+    expect(owners.idFor('a.b.socket')).toBe(first);
+    expect(owners.idFor('a_b.socket')).toBe(second);
   });
 
   it('make chart ids with the agent-safe alphabet, one per counter, each with its own context', () => {
-    const ids = SOCKET_ACTIVITY_CHARTS.map((c) => fillSocket(c.id, 'web', 'web.socket'));
-    expect(ids).toEqual(['socket_web_accepted_connections', 'socket_web_connections', 'socket_web_refused_connections']);
+    const ids = SOCKET_ACTIVITY_CHARTS.map((c) => chartLine(c, socketValues('web', 'web.socket'), { chartType: 'systemdunits_x', priority: 0, updateEvery: 1 }).fullId);
+    expect(ids).toEqual(['systemdunits_x.socket_web_accepted_connections', 'systemdunits_x.socket_web_connections', 'systemdunits_x.socket_web_refused_connections']);
     expect(new Set(SOCKET_ACTIVITY_CHARTS.map((c) => c.context)).size).toBe(3);
     expect(SOCKET_ACTIVITY_CHARTS.map((c) => [c.counter, c.dimension.algorithm])).toEqual([
       ['NAccepted', 'incremental'],

@@ -3,8 +3,9 @@
 // and background work that folds the requests made while it runs into one more run.
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { socketChartId } from '../../plugin/jobs/activity.js';
-import { dimensionId, forgetRetiredIds } from '../../plugin/jobs/job.js';
+import { IdAllocator } from '../../plugin/netdata/ids.js';
+import { socketIdOf } from '../../plugin/writers/socket-activity.js';
+import { unitDimensionIdOf } from '../../plugin/writers/unit-state.js';
 import { MAX_LINE, readRequests, type FunctionCall } from '../../plugin/netdata/requests.js';
 import { CoalescedRun } from '../../plugin/systemd/coalesced.js';
 import { Watchdog, type WatchdogOptions } from '../../plugin/systemd/watchdog.js';
@@ -69,40 +70,40 @@ describe('stdin', () => {
 
 describe('dimension ids of retired units', () => {
   it('are forgotten beyond the newest ones kept, and live ones never', () => {
-    const owners = new Map<string, string>();
+    const ids = new IdAllocator(unitDimensionIdOf, 100);
     const live = new Map<string, { id: string }>();
-    for (let i = 0; i < 10; i++) live.set(`live${i}.service`, { id: dimensionId(`live${i}.service`, owners) });
+    for (let i = 0; i < 10; i++) live.set(`live${i}.service`, { id: ids.idFor(`live${i}.service`) });
     // 5,000 units come and go, each named anew (like Accept=yes instances).
     for (let i = 0; i < 5000; i++) {
-      dimensionId(`conn@${i}.service`, owners);
-      forgetRetiredIds(owners, live, 100);
+      ids.idFor(`conn@${i}.service`);
+      ids.forgetRetired(live);
     }
-    expect(owners.size).toBe(110);
-    for (const [name, { id }] of live) expect(owners.get(id)).toBe(name);
-    expect(owners.has('conn@4999.service')).toBe(true); // the newest retired are kept
-    expect(owners.has('conn@0.service')).toBe(false);
+    expect(ids.size).toBe(110);
+    for (const [name, { id }] of live) expect(ids.ownerOf(id)).toBe(name);
+    expect(ids.ownerOf('conn@4999.service')).toBe('conn@4999.service'); // the newest retired are kept
+    expect(ids.ownerOf('conn@0.service')).toBeUndefined();
   });
 
   it('of sockets with activity charts are forgotten the same way (sockets made and dropped at run time)', () => {
-    const owners = new Map<string, string>();
-    const live = new Map([['web.socket', { id: socketChartId('web.socket', owners) }]]);
+    const ids = new IdAllocator(socketIdOf, 100);
+    const live = new Map([['web.socket', { id: ids.idFor('web.socket') }]]);
     for (let i = 0; i < 3000; i++) {
-      socketChartId(`run-u${i}.socket`, owners);
-      forgetRetiredIds(owners, live, 100);
+      ids.idFor(`run-u${i}.socket`);
+      ids.forgetRetired(live);
     }
-    expect(owners.size).toBe(101);
-    expect(owners.get('web')).toBe('web.socket');
+    expect(ids.size).toBe(101);
+    expect(ids.ownerOf('web')).toBe('web.socket');
   });
 
   it('still keep a colliding live name off a live id', () => {
-    const owners = new Map<string, string>();
-    const live = new Map([['a_b.socket', { id: dimensionId('a_b.socket', owners) }]]);
+    const ids = new IdAllocator(unitDimensionIdOf, 0);
+    const live = new Map([['a_b.socket', { id: ids.idFor('a_b.socket') }]]);
     for (let i = 0; i < 50; i++) {
-      dimensionId(`x${i}.socket`, owners);
-      forgetRetiredIds(owners, live, 0);
+      ids.idFor(`x${i}.socket`);
+      ids.forgetRetired(live);
     }
     // 'a b.socket' (a name systemd would refuse) cleans up to the same id as the live one.
-    expect(dimensionId('a b.socket', owners)).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
+    expect(ids.idFor('a b.socket')).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
   });
 });
 

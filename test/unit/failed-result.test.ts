@@ -24,3 +24,21 @@ describe("a failure's Result", () => {
     expect(unit.failedResult, 'a stale success is no failure Result').toBeUndefined();
   });
 });
+
+describe('failure subscribers', () => {
+  it('are each told of every entry into failed, until they unsubscribe (no one reader owns the slot)', () => {
+    const table = new UnitTable();
+    const a: string[] = [];
+    const b: string[] = [];
+    table.onFailure((u) => a.push(u.name));
+    const stopB = table.onFailure((u) => b.push(u.name));
+    table.upsert({ name: 'listed.service', loadState: 'loaded', activeState: 'failed', subState: 'failed' });
+    const unit = table.upsert({ name: 'x.service', loadState: 'loaded', activeState: 'active', subState: 'running' });
+    table.update(unit, { activeState: 'failed' });
+    stopB();
+    table.update(unit, { activeState: 'active' });
+    table.update(unit, { activeState: 'failed' });
+    expect(a).toEqual(['listed.service', 'x.service', 'x.service']);
+    expect(b).toEqual(['listed.service', 'x.service']);
+  });
+});

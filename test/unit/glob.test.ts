@@ -3,7 +3,7 @@
 // that made the RegExp backtrack for good.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Glob, type StepCounter } from '../../plugin/jobs/glob.js';
+import { Glob, type StepCounter } from '../../plugin/units/glob.js';
 
 /** The old compilation (plugin/jobs/selector.ts before issue 10), kept as the reference. */
 function oldGlobToRegExp(glob: string): RegExp {

@@ -3,7 +3,7 @@
 // describes is the one the plugin runs. The shipped sample config is that job too.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INCLUDE, defaultJob, JOB_SCHEMA, parseConfig } from '../../plugin/config.js';
+import { DEFAULT_INCLUDE, defaultJob, JOB_SCHEMA, parseConfig } from '../../plugin/config/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const section = readme.slice(readme.indexOf('\n## Configuration\n'), readme.indexOf('\n## ', readme.indexOf('\n## Configuration\n') + 5));

@@ -3,8 +3,9 @@
 // unit table and the real protocol writer.
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultJob, type JobConfig } from '../../plugin/config.js';
-import { Job, failedLabel } from '../../plugin/jobs/job.js';
+import { defaultJob, type JobConfig } from '../../plugin/config/index.js';
+import { Job } from '../../plugin/writers/job.js';
+import { failedLabel } from '../../plugin/writers/unit-state.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 import type { SystemdManager } from '../../plugin/systemd/manager.js';
@@ -348,7 +349,7 @@ describe('why it failed', () => {
       listUnit: async (name: string) => ({ unit: { name, path: '/x', loadState: 'loaded', activeState: 'failed', subState: 'failed' } }),
       result: async () => 'exit-code',
     } as unknown as SystemdManager;
-    const reporter = new FailureReporter(table, () => true, () => manager, () => {});
+    const reporter = new FailureReporter(table, () => true, { systemd: manager }, () => {});
     table.applySnapshot([unit('web.socket')]);
     expect(reporter.settled(300)).toBeUndefined(); // nothing failed: samples do not wait
     const web = table.get('web.socket')!;
@@ -379,7 +380,7 @@ describe('why it failed', () => {
     vi.useFakeTimers();
     const lines: string[] = [];
     const table = new UnitTable();
-    const reporter = new FailureReporter(table, (u) => !u.name.startsWith('skip'), () => undefined, (l) => lines.push(l));
+    const reporter = new FailureReporter(table, (u) => !u.name.startsWith('skip'), { systemd: undefined }, (l) => lines.push(l));
     table.applySnapshot([unit('a.service', 'failed', { result: 'exit-code' }), unit('b.service'), unit('skip.service')]);
     vi.advanceTimersByTime(100);
     expect(lines).toEqual(['a.service failed (Result=exit-code)']);
@@ -414,7 +415,7 @@ describe('why it failed', () => {
     vi.useFakeTimers();
     const lines: string[] = [];
     const table = new UnitTable();
-    const reporter = new FailureReporter(table, () => true, () => undefined, (l) => lines.push(l));
+    const reporter = new FailureReporter(table, () => true, { systemd: undefined }, (l) => lines.push(l));
     table.applySnapshot(Array.from({ length: 25 }, (_, i) => unit(`s${String(i).padStart(2, '0')}.socket`, 'failed', { result: 'resources' })));
     await vi.advanceTimersByTimeAsync(10); // sockets: the (here empty) Triggers reads settle
     expect(lines).toHaveLength(10);

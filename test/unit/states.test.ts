@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isKnownState, stateValue } from '../../plugin/units/states.js';
 import { decodeUnitName, unitNameFromPath, unitPath, unitType } from '../../plugin/units/names.js';
+import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
+import { parseConfig } from '../../plugin/config/index.js';
+import { UNIT_TYPE_NAMES } from '../../plugin/units/types.js';
 
 describe('state mapping', () => {
   it('maps the five charted states to 1..5', () => {
@@ -52,5 +55,14 @@ describe('unit names', () => {
     for (const name of ['-.mount', 'sys-devices-x\\x2dy.device', 'caf\u00e9@ü.service', 'a_b.socket']) {
       expect(unitNameFromPath(unitPath(name))).toBe(name);
     }
+  });
+});
+
+describe('unit types', () => {
+  it('are listed once: the charts cover them, the config takes them in include patterns', () => {
+    expect(UNIT_STATE_CHARTS.map((k) => k.unitType)).toEqual(UNIT_TYPE_NAMES);
+    // Each type is a unit type the config takes in an include pattern; a made-up one is refused.
+    for (const t of UNIT_TYPE_NAMES) expect(parseConfig(`jobs:\n  - name: a\n    include: ['*.${t}']\n`, 'F', 1).problems).toEqual([]);
+    expect(parseConfig(`jobs:\n  - name: a\n    include: ['*.sokcet']\n`, 'F', 1).problems.join()).toMatch(/not a unit type/);
   });
 });

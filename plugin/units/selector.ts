@@ -2,7 +2,7 @@
 // takes, so they can also be sent to systemd to filter at the source; see glob.ts), exclude
 // globs, transient.
 
-import type { Unit } from '../units/table.js';
+import type { Unit } from './table.js';
 import { Glob } from './glob.js';
 
 export interface Selection {

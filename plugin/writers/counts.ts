@@ -1,11 +1,11 @@
 // Units by state, per unit type per job: "3 sockets failed" at a glance (charts/unit-summary.ts).
 
 import { UNIT_COUNTS_CHART } from '../../charts/unit-summary.js';
-import type { JobConfig } from '../config.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import { StateValue } from '../units/states.js';
 import type { UnitTable } from '../units/table.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
+import type { JobCharts } from './job-charts.js';
 
 export class UnitCounts extends SummaryCharts {
   /** Table versions the counts were last computed at: idle ticks reuse them. */
@@ -15,8 +15,8 @@ export class UnitCounts extends SummaryCharts {
   /** The previous tick recounted: recount once more, as "failed during the interval" has expired. */
   private recountedLast = false;
 
-  constructor(config: JobConfig, private readonly table: UnitTable, writer: ProtocolWriter, chartType: string) {
-    super(UNIT_COUNTS_CHART, config, writer, chartType);
+  constructor(job: JobCharts, private readonly table: UnitTable, writer: ProtocolWriter) {
+    super(UNIT_COUNTS_CHART, job, writer);
   }
 
   override sample(nowUs: number, failSeq: number): void {
@@ -33,7 +33,7 @@ export class UnitCounts extends SummaryCharts {
   private recount = true;
 
   protected compute(chart: SummaryChart, failSeq: number): void {
-    if (!this.recount && chart.live) return;
+    if (!this.recount && chart.chart.held) return;
     const v = chart.values;
     v.fill(0);
     for (const unit of chart.units) {

@@ -7,12 +7,12 @@
 // every connection, which is traffic (see the socket activity charts), not flapping.
 
 import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
-import type { JobConfig } from '../config.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import { instanceGroupOf } from '../units/instances.js';
 import type { Unit, UnitTable } from '../units/table.js';
-import { dimensionName } from './job.js';
+import { dimensionName } from './names.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
+import type { JobCharts } from './job-charts.js';
 
 /** How many units the `changed_units` label names. */
 const LABEL_MAX_UNITS = 5;
@@ -41,8 +41,14 @@ export class UnitTransitions extends SummaryCharts {
   /** The table's state version at the previous sample: units changed after it changed in this interval. */
   private seenStates: number;
 
-  constructor(config: JobConfig, private readonly table: UnitTable, writer: ProtocolWriter, chartType: string) {
-    super(UNIT_TRANSITIONS_CHART, config, writer, chartType);
+  constructor(
+    job: JobCharts,
+    private readonly table: UnitTable,
+    writer: ProtocolWriter,
+    /** The job's flapping_threshold, a chart variable the flapping alarm compares against. */
+    private readonly threshold: number,
+  ) {
+    super(UNIT_TRANSITIONS_CHART, job, writer);
     this.seenStates = table.states;
   }
 
@@ -95,19 +101,16 @@ export class UnitTransitions extends SummaryCharts {
     c.windowSum += delta - c.window[c.next]!;
     c.window[c.next] = delta;
     c.next = (c.next + 1) % c.window.length;
-    if (changed) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, changedLabel(changed));
-    else if (!chart.labels.has(UNIT_TRANSITIONS_CHART.changedLabel)) this.setLabel(chart, UNIT_TRANSITIONS_CHART.changedLabel, 'none');
-  }
-
-  protected override variables(chart: SummaryChart): void {
-    this.chartVariable(UNIT_TRANSITIONS_CHART.thresholdVariable, this.config.flappingThreshold);
-    this.chartVariable(UNIT_TRANSITIONS_CHART.windowVariable, this.counter(chart).windowSum);
+    if (changed) chart.chart.setLabel(UNIT_TRANSITIONS_CHART.changedLabel, changedLabel(changed));
+    else if (!chart.chart.hasLabel(UNIT_TRANSITIONS_CHART.changedLabel)) chart.chart.setLabel(UNIT_TRANSITIONS_CHART.changedLabel, 'none');
+    chart.chart.setVariable(UNIT_TRANSITIONS_CHART.thresholdVariable, this.threshold);
+    chart.chart.setVariable(UNIT_TRANSITIONS_CHART.windowVariable, c.windowSum);
   }
 
   private counter(chart: SummaryChart): Counter {
     let c = this.counters.get(chart);
     if (!c) {
-      const samples = Math.max(1, Math.ceil(UNIT_TRANSITIONS_CHART.windowSeconds / this.config.updateEvery));
+      const samples = Math.max(1, Math.ceil(UNIT_TRANSITIONS_CHART.windowSeconds / this.job.updateEvery));
       this.counters.set(chart, (c = { counted: [], seen: new Map(), departed: new Map(), pending: 0, window: new Array<number>(samples).fill(0), next: 0, windowSum: 0 }));
     }
     return c;

@@ -1,0 +1,9 @@
+// What every chart writer of a job needs to know of the job.
+
+export interface JobCharts {
+  readonly name: string;
+  /** `systemdunits_<job>`: the type part of every chart id of the job. */
+  readonly chartType: string;
+  readonly updateEvery: number;
+  readonly aggregateInstances: boolean;
+}

@@ -1,0 +1,118 @@
+// Socket activity charts of one job (`socket_activity: true`): for each Accept=yes socket unit the
+// job selects, three charts (accepted/s, current, refused/s) of the counters the socket poller
+// (systemd/socket-poller.ts) wrote into the model. Reads the model only.
+
+import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS, socketValues, type SocketActivityChart } from '../../charts/socket-activity.js';
+import { chartLine } from '../../charts/shape.js';
+import { debugFor } from '../log.js';
+import { Chart } from '../netdata/chart.js';
+import { IdAllocator } from '../netdata/ids.js';
+import type { ProtocolWriter } from '../netdata/protocol.js';
+import { safeId, safeWord } from '../netdata/protocol.js';
+import { decodeUnitName, readableUnitName } from '../units/names.js';
+import type { Selection } from '../units/selector.js';
+import { UnitSelector } from '../units/selector.js';
+import type { SocketCounters, Unit, UnitTable } from '../units/table.js';
+
+const debug = debugFor('activity');
+
+interface SocketCharts {
+  unit: Unit;
+  /** The socket's part of its chart ids: safe, unique in the job, stable across restarts. */
+  readonly id: string;
+  readonly name: string;
+  readonly live: Map<SocketActivityChart, Chart>;
+}
+
+export interface ActivitySelection extends Selection {
+  readonly name: string;
+  readonly socketActivityEvery: number;
+}
+
+export class SocketActivityCharts {
+  readonly chartType: string;
+  private readonly selector: UnitSelector;
+  private readonly sockets = new Map<string, SocketCharts>();
+  /** The sockets of the latest selection. */
+  private selected: SocketCharts[] = [];
+  private readonly ids = new IdAllocator(socketIdOf);
+
+  constructor(
+    readonly config: ActivitySelection,
+    private readonly table: UnitTable,
+    private readonly writer: ProtocolWriter,
+  ) {
+    this.chartType = `systemdunits_${config.name}`;
+    this.selector = new UnitSelector(config);
+  }
+
+  /**
+   * The sockets whose activity the job charts now (selected, Accept=yes): the ones to read. Those
+   * no longer selected (unloaded, excluded, Accept=no after a reload) have their charts obsoleted.
+   */
+  select(): Unit[] {
+    const selected: SocketCharts[] = [];
+    for (const unit of this.table.units()) {
+      if (unit.type !== 'socket' || !this.selector.selects(unit) || unit.accept !== true) continue;
+      let s = this.sockets.get(unit.name);
+      if (!s) {
+        s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map() };
+        this.sockets.set(unit.name, s);
+      }
+      s.unit = unit;
+      selected.push(s);
+    }
+    this.selected = selected;
+    this.retireMissing(selected);
+    return selected.map((s) => s.unit);
+  }
+
+  /** Writes the counters of the selected sockets that were read at `readAtUs` (the caller flushes). */
+  sample(readAtUs: number): void {
+    for (const s of this.selected) {
+      const c = s.unit.counters;
+      // A socket unloaded meanwhile is retired on the next selection; one not read keeps a gap.
+      if (c?.readAtUs === readAtUs && this.sockets.get(s.unit.name) === s) this.writeSocket(s, c, readAtUs);
+    }
+  }
+
+  private retireMissing(selected: readonly SocketCharts[]): void {
+    if (selected.length === this.sockets.size) return;
+    const keep = new Set(selected.map((s) => s.unit.name));
+    for (const [name, s] of this.sockets) {
+      if (keep.has(name)) continue;
+      for (const chart of s.live.values()) chart.obsolete();
+      this.sockets.delete(name);
+      debug('%s: %s no longer charted', this.config.name, name);
+    }
+    // Sockets made and dropped at run time (transient ones) would otherwise grow it for good.
+    this.ids.forgetRetired(this.sockets);
+  }
+
+  private writeSocket(s: SocketCharts, c: SocketCounters, nowUs: number): void {
+    for (const def of SOCKET_ACTIVITY_CHARTS) {
+      const value = def.counter === 'NAccepted' ? c.accepted : def.counter === 'NConnections' ? c.connections : c.refused;
+      if (value === null) continue;
+      let chart = s.live.get(def);
+      if (!chart) {
+        const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: this.config.socketActivityEvery });
+        chart = new Chart(this.writer, line);
+        chart.setLabel(SOCKET_ACTIVITY.unitLabel, s.name);
+        chart.setLabel(SOCKET_ACTIVITY.jobLabel, this.config.name);
+        chart.addDimension(def.dimension.id, def.dimension, {});
+        s.live.set(def, chart);
+      }
+      chart.setValue(chart.current()[0]!, value);
+      chart.sample(nowUs);
+    }
+  }
+}
+
+/**
+ * The socket's part of a chart id: its decoded name without `.socket`, dots and unsafe characters
+ * turned into `_` (the agent splits `type.id` at the first dot). Two names that clean up alike are
+ * told apart by the allocator.
+ */
+export function socketIdOf(unitName: string): string {
+  return safeId(decodeUnitName(unitName).replace(/\.socket$/, '')).replaceAll('.', '_');
+}

@@ -1,0 +1,150 @@
+// The unit state charts of one job: one chart per unit type, one dimension per unit (or per
+// Accept=yes instance group), the worst state of the interval as its value, and the failed units
+// with systemd's reasons in labels for the alarm's text.
+
+import { UNIT_STATE_CHART, kindValues, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
+import { chartLine } from '../../charts/shape.js';
+import { Chart, type ChartDimension } from '../netdata/chart.js';
+import { IdAllocator } from '../netdata/ids.js';
+import { safeId, safeWord, type ProtocolWriter } from '../netdata/protocol.js';
+import { instanceGroupOf } from '../units/instances.js';
+import { unitDimensionId } from '../units/names.js';
+import { StateValue } from '../units/states.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { aggregateValue } from './aggregate.js';
+import { FailureText } from './failure-text.js';
+import type { JobCharts } from './job-charts.js';
+import { dimensionName, groupDimensionName } from './names.js';
+
+/** How many failed units the chart label names before it says "and N more". */
+const LABEL_MAX_UNITS = 10;
+/** Netdata keeps label values up to 800 bytes; stay well below. */
+const LABEL_MAX_CHARS = 600;
+
+/** A dimension: one unit, or the per-connection instances of one Accept=yes template. */
+interface UnitDimension extends ChartDimension {
+  unit: Unit;
+  /** Per-connection instances aggregated into this one dimension (aggregate_instances), with their socket. */
+  readonly members?: Unit[];
+  readonly socket?: string;
+}
+
+interface StateChart {
+  readonly chart: Chart<UnitDimension>;
+  /** Ids this chart has handed out: one-to-one for every name systemd accepts. */
+  readonly ids: IdAllocator;
+  /** The alarm's words (failure_summary, failure_advice) and the failure episode behind them. */
+  readonly failureText: FailureText;
+}
+
+export class UnitStateCharts {
+  private readonly charts = new Map<string, StateChart>();
+
+  constructor(
+    private readonly job: JobCharts,
+    private readonly table: UnitTable,
+    private readonly writer: ProtocolWriter,
+  ) {}
+
+  /** The job's units per unit type, after a membership change. */
+  reselect(wanted: ReadonlyMap<string, Unit[]>): void {
+    // Types without units too: an idle Accept=yes aggregate may keep their chart.
+    for (const type of new Set([...wanted.keys(), ...this.charts.keys()])) {
+      const units = wanted.get(type) ?? [];
+      const state = this.charts.get(type) ?? this.newChart(unitStateChartKind(type)!);
+      const { chart } = state;
+      const keep = new Set<string>();
+      for (const unit of units.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const group = this.job.aggregateInstances ? instanceGroupOf(unit) : undefined;
+        const key = group ? group.key : unit.name;
+        const dim = chart.dimension(key);
+        if (!keep.has(key)) {
+          keep.add(key);
+          if (dim) dim.unit = unit;
+          if (dim?.members) dim.members.length = 0;
+        }
+        if (!dim) {
+          const line = { id: state.ids.idFor(key), name: group ? groupDimensionName(key) : dimensionName(key), algorithm: UNIT_STATE_CHART.dimensionAlgorithm };
+          chart.addDimension(key, line, { unit, ...(group ? { members: [unit], socket: group.socket } : {}) }, StateValue.Inactive);
+        } else dim.members?.push(unit);
+      }
+      // An aggregate without instances (no connection right now) stays while its socket is loaded.
+      for (const [key, dim] of chart.dimensions()) {
+        if (dim.members && !keep.has(key) && dim.socket && this.table.get(dim.socket)) {
+          dim.members.length = 0;
+          keep.add(key);
+        }
+      }
+      for (const key of chart.dimensions().keys()) {
+        if (keep.has(key)) continue;
+        chart.retireDimension(key);
+      }
+      state.ids.forgetRetired(chart.dimensions());
+    }
+  }
+
+  /** Writes one sample of every chart. `failSeq`: the table's failure sequence at the previous sample. */
+  sample(nowUs: number, failSeq: number): void {
+    for (const { chart, failureText } of this.charts.values()) {
+      if (!chart.active) continue;
+      const failed: Unit[] = [];
+      const dims = chart.current();
+      for (let i = 0; i < dims.length; i++) {
+        const dim = dims[i]!;
+        // Worst state of the interval: failed if it entered failed since the previous sample.
+        let value: StateValue;
+        if (dim.members) value = aggregateValue(dim.members, failSeq, failed);
+        else {
+          value = dim.unit.failedSeq > failSeq ? StateValue.Failed : dim.unit.value;
+          if (value === StateValue.Failed) failed.push(dim.unit);
+        }
+        if (value !== dim.value) chart.setValue(dim, value);
+      }
+      const labelValue = failedLabel(failed);
+      const text = failureText.next(
+        failed.map((u) => dimensionName(u.name)),
+        labelValue,
+      );
+      chart.setLabel(UNIT_STATE_CHART.failedLabel, labelValue);
+      chart.setLabel(UNIT_STATE_CHART.summaryLabel, text.summary);
+      chart.setLabel(UNIT_STATE_CHART.adviceLabel, text.advice);
+      chart.setVariable(UNIT_STATE_CHART.failedVariable, failed.length);
+      chart.sample(nowUs);
+    }
+  }
+
+  private newChart(kind: UnitStateChartKind): StateChart {
+    const line = chartLine(UNIT_STATE_CHART, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery });
+    const chart = new Chart<UnitDimension>(this.writer, line, { digits: true });
+    chart.setLabel('unit_type', kind.unitType);
+    chart.setLabel('job', this.job.name);
+    const state: StateChart = { chart, ids: new IdAllocator(unitDimensionIdOf), failureText: new FailureText() };
+    this.charts.set(kind.unitType, state);
+    return state;
+  }
+}
+
+/**
+ * A unit's dimension id: safe for the protocol and the agent's JSON, stable across restarts (it
+ * derives from the name alone, see unitDimensionId). One-to-one for every name systemd accepts;
+ * only names it would refuse can clean up alike (the allocator then adds a hash).
+ */
+export function unitDimensionIdOf(unitName: string): string {
+  return safeId(unitDimensionId(unitName));
+}
+
+/** The label value naming failed units and systemd's reason, e.g. `a.socket (exit-code); b.socket (resources)`. */
+export function failedLabel(failed: readonly Unit[]): string {
+  if (failed.length === 0) return 'none';
+  let text = '';
+  let shown = 0;
+  for (const u of failed) {
+    const result = u.failedResult ?? u.result;
+    const why = [result && result !== 'success' ? result : undefined, u.triggered].filter((x) => x !== undefined);
+    const item = `${dimensionName(u.name)}${why.length ? ` (${safeWord(why.join(' / '))})` : ''}`;
+    if (shown === LABEL_MAX_UNITS || (shown > 0 && text.length + item.length + 2 > LABEL_MAX_CHARS)) break;
+    text += (shown++ ? '; ' : '') + item;
+  }
+  const more = failed.length - shown;
+  return text + (more > 0 ? `; and ${more} more` : '');
+}

@@ -1,0 +1,89 @@
+// One chart's life on the protocol (netdata/chart.ts), as every chart writer gets it.
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { Chart } from '../../plugin/netdata/chart.js';
+import { ProtocolWriter, type ChartLine } from '../../plugin/netdata/protocol.js';
+
+const LINE: ChartLine = { fullId: 'systemdunits_j.c', title: 'T', units: 'u', family: 'f', context: 'x.c', chartType: 'line', priority: 1, updateEvery: 1, plugin: 'p', module: 'm' };
+const dim = (id: string) => ({ id, name: id, algorithm: 'absolute' as const });
+
+function harness(options = {}) {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c: Buffer) => (text += c.toString()));
+  const writer = new ProtocolWriter(out);
+  const chart = new Chart(writer, LINE, options);
+  return {
+    chart,
+    /** One sample's lines, first words only where that is enough. */
+    sample(nowUs: number): string[] {
+      text = '';
+      chart.sample(nowUs);
+      writer.flush();
+      out.read();
+      return text.split('\n').filter((l) => l !== '');
+    },
+  };
+}
+
+describe('a chart', () => {
+  it('is defined before its first sample, then only sampled; the first BEGIN has no elapsed time', () => {
+    const h = harness();
+    h.chart.setLabel('job', 'j');
+    h.chart.addDimension('a', dim('a'), {}, 3);
+    h.chart.setVariable('v', 7);
+    expect(h.sample(1_000_000)).toEqual([
+      "CHART systemdunits_j.c '' 'T' 'u' 'f' 'x.c' line 1 1 '' 'p' 'm'",
+      "CLABEL 'job' 'j' 1",
+      'CLABEL_COMMIT',
+      "DIMENSION a 'a' absolute 1 1",
+      'BEGIN systemdunits_j.c',
+      'SET a = 3',
+      'VARIABLE CHART v = 7',
+      'END',
+    ]);
+    expect(h.sample(2_500_000)).toEqual(['BEGIN systemdunits_j.c 1500000', 'SET a = 3', 'VARIABLE CHART v = 7', 'END']);
+  });
+
+  it('re-sends only CHART and labels when only a label changed; with variables if asked', () => {
+    const h = harness({ variablesWithLabels: true });
+    h.chart.addDimension('a', dim('a'), {});
+    h.chart.setLabel('l', 'one');
+    h.chart.setVariable('v', 1);
+    h.sample(1);
+    h.chart.setLabel('l', 'one');
+    expect(h.sample(2)[0]).toBe('BEGIN systemdunits_j.c 1');
+    h.chart.setLabel('l', 'two');
+    expect(h.sample(3).slice(0, 5)).toEqual(["CHART systemdunits_j.c '' 'T' 'u' 'f' 'x.c' line 1 1 '' 'p' 'm'", "CLABEL 'l' 'two' 1", 'CLABEL_COMMIT', 'VARIABLE CHART v = 1', 'BEGIN systemdunits_j.c 1']);
+  });
+
+  it('retires a dimension with the next definition, and goes obsolete when none is left; comes back anew', () => {
+    const h = harness({ digits: true });
+    h.chart.addDimension('a', dim('a'), {}, 1);
+    h.chart.addDimension('b', dim('b'), {}, 2);
+    h.sample(1);
+    h.chart.retireDimension('a');
+    const next = h.sample(2);
+    expect(next.filter((l) => l.startsWith('DIMENSION'))).toEqual(["DIMENSION b 'b' absolute 1 1", "DIMENSION a 'a' absolute 1 1 obsolete"]);
+    expect(next.filter((l) => l.startsWith('SET'))).toEqual(['SET b = 2']);
+    h.chart.retireDimension('b');
+    expect(h.sample(3)).toEqual([
+      "CHART systemdunits_j.c '' 'T' 'u' 'f' 'x.c' line 1 1 '' 'p' 'm'",
+      "DIMENSION b 'b' absolute 1 1 obsolete",
+      "CHART systemdunits_j.c '' 'T' 'u' 'f' 'x.c' line 1 1 obsolete 'p' 'm'",
+    ]);
+    expect(h.sample(4)).toEqual([]);
+    expect(h.chart.active).toBe(false);
+    h.chart.addDimension('c', dim('c'), {}, 5);
+    expect(h.sample(5).slice(-4)).toEqual(["DIMENSION c 'c' absolute 1 1", 'BEGIN systemdunits_j.c', 'SET c = 5', 'END']);
+  });
+
+  it('patches a digit chart\'s SET block in place when a value changes', () => {
+    const h = harness({ digits: true });
+    const a = h.chart.addDimension('a', dim('a'), {}, 1);
+    h.chart.addDimension('b', dim('b'), {}, 1);
+    h.sample(1);
+    h.chart.setValue(a, 5);
+    expect(h.sample(2)).toEqual(['BEGIN systemdunits_j.c 1', 'SET a = 5', 'SET b = 1', 'END']);
+  });
+});
