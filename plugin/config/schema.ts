@@ -6,6 +6,8 @@
 // To add a job key: add a field to JobConfig and its entry to JOB_SCHEMA (the compiler insists),
 // then `npm run generate` (test/unit/generated.test.ts fails until you do).
 
+import { UNIT_TYPE_NAMES } from '../units/types.js';
+
 export interface JobConfig {
   readonly name: string;
   readonly updateEvery: number;
@@ -50,8 +52,8 @@ export const DEFAULT_INCLUDE: readonly string[] = [
   '*.swap',
 ];
 
-/** systemd's unit types: a pattern whose type suffix is none of these can match nothing. */
-export const UNIT_TYPES: readonly string[] = ['service', 'socket', 'target', 'device', 'mount', 'automount', 'swap', 'timer', 'path', 'slice', 'scope'];
+/** systemd's unit types (the one list, units/types.ts): a pattern whose type suffix is none of these can match nothing. */
+export const UNIT_TYPES: readonly string[] = UNIT_TYPE_NAMES;
 
 export interface Context {
   /** The interval the agent runs the plugin at (argv[1]). */

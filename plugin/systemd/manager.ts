@@ -6,6 +6,7 @@ import type { Bus, Seq, Signal } from './bus.js';
 /** What the manager needs of a connection: calls (a fake in tests). */
 export type Caller = Pick<Bus, 'call'>;
 import { unitType } from '../units/names.js';
+import { unitTypeInfo } from '../units/types.js';
 
 export const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -173,8 +174,7 @@ export class SystemdManager {
 
 /** The unit-type interface that carries `Result`, e.g. `org.freedesktop.systemd1.Socket`. */
 function typeInterface(type: string): string | undefined {
-  const withResult = ['service', 'socket', 'mount', 'swap', 'timer', 'path', 'automount', 'scope'];
-  if (!withResult.includes(type)) return undefined;
+  if (!unitTypeInfo(type)?.hasResult) return undefined;
   return `org.freedesktop.systemd1.${type[0]!.toUpperCase()}${type.slice(1)}`;
 }
 
