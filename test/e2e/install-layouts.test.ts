@@ -344,8 +344,44 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
     expect(r.stdout).toContain('go.d: its systemdunits collector is on');
     expect(r.stdout).toContain('run again with --replace-go-d');
     expect(existsSync(path.join(root, 'etc/netdata/go.d.conf')), 'no user go.d.conf written').toBe(false);
+    // Our charts apart from go.d's: the config says so, the alarms follow, under a name that leaves
+    // the stock systemdunits.conf (go.d's alerts) in force.
+    expect(await readFile(path.join(root, 'etc/netdata/systemdunits.conf'), 'utf8')).toMatch(/^context_prefix: systemdunits$/m);
+    expect(existsSync(path.join(root, 'etc/netdata/health.d/systemdunits.conf')), 'no health file shadowing go.d’s').toBe(false);
+    const health = await readFile(path.join(root, 'etc/netdata/health.d/systemdunits-plugin.conf'), 'utf8');
+    expect(health).toMatch(/^ *on: systemdunits\.socket_unit_state$/m);
+    expect(health).not.toMatch(/^ *on: systemd\./m);
+    // With --replace-go-d instead: go.d's collector off, systemd.* contexts and the usual file back.
+    const again = await run('bash', [installer, '--prefix', root, '--replace-go-d'], { timeoutMs: 180_000 });
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(await readFile(path.join(root, 'etc/netdata/systemdunits.conf'), 'utf8')).not.toMatch(/context_prefix/);
+    expect(await readFile(path.join(root, 'etc/netdata/health.d/systemdunits.conf'), 'utf8')).toMatch(/^ *on: systemd\.socket_unit_state$/m);
+    expect(existsSync(path.join(root, 'etc/netdata/health.d/systemdunits-plugin.conf'))).toBe(false);
     await runOk('bash', [installer, '--prefix', root, '--uninstall']);
-  }, 200_000);
+  }, 300_000);
+
+  it('keeps a systemdunits.conf the user wrote and says what to add for contexts apart from go.d’s', async () => {
+    const root = await godLayout('god-user-config');
+    const config = path.join(root, 'etc/netdata/systemdunits.conf');
+    const mine = "jobs:\n  - name: mine\n    include: ['*.socket']\n";
+    await writeFile(config, mine);
+    const before = await snapshot(root);
+    const r = await run('bash', [installer, '--prefix', root], { timeoutMs: 180_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`where your ${config} keeps this plugin's charts: the dashboard mixes both there. Add \`context_prefix: systemdunits\` at the top of that file and run the installer again`);
+    expect(await readFile(config, 'utf8')).toBe(mine);
+    // The alarms follow what the file says (systemd.*): with go.d's stock ones shadowed, as before.
+    expect(await readFile(path.join(root, 'etc/netdata/health.d/systemdunits.conf'), 'utf8')).toMatch(/^ *on: systemd\.socket_unit_state$/m);
+    // Once the user adds the key, a re-install moves the alarms to it.
+    await writeFile(config, `context_prefix: systemdunits\n${mine}`);
+    const again = await run('bash', [installer, '--prefix', root], { timeoutMs: 180_000 });
+    expect(again.stdout).toContain('this plugin\'s charts go under systemdunits.*');
+    expect(await readFile(path.join(root, 'etc/netdata/health.d/systemdunits-plugin.conf'), 'utf8')).toMatch(/^ *on: systemdunits\.socket_unit_state$/m);
+    expect(existsSync(path.join(root, 'etc/netdata/health.d/systemdunits.conf'))).toBe(false);
+    await writeFile(config, mine);
+    await runOk('bash', [installer, '--prefix', root, '--uninstall']);
+    expect(diffSnapshots(before, await snapshot(root))).toEqual([]);
+  }, 300_000);
 
   it('--replace-go-d turns go.d’s systemdunits job off the way go.d users do; --uninstall restores the tree', async () => {
     const root = await godLayout('god-replace');
