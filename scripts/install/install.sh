@@ -23,7 +23,7 @@
 #
 # From a release tarball it installs the standalone executable (no Node.js needed); from a git
 # checkout it builds the bundle and runs it on the host's Node.js (18 or newer).
-# Safe to run again (updates in place). The config file is never overwritten or, if edited, removed.
+# Safe to run again (updates in place). A config file you edited is never overwritten or removed.
 set -euo pipefail
 
 say() { printf 'systemdunits install: %s\n' "$*"; }
