@@ -1,7 +1,8 @@
 // The one shape of a chart definition, and its one template filler. Every chart the plugin writes
 // is an entry of this shape under charts/; writers add only the values (and, for charts with one
 // dimension per unit, the dimensions). `{word}` in a template is filled from the chart's instance
-// (the unit type's `{type}` and `{label}`, a socket's `{unit}` and `{name}`).
+// (the unit type's `{type}` and `{label}`, a socket's `{unit}` and `{name}`); a context starts with
+// `{prefix}`, the job's context_prefix (`systemd` unless set: go.d charts there too).
 
 import type { ChartLine, DimensionLine } from '../plugin/netdata/protocol.js';
 
@@ -41,14 +42,14 @@ export function fill(template: string, values: TemplateValues): string {
   return template.replace(/\{(\w+)\}/g, (all, word: string) => values[word] ?? all);
 }
 
-/** One instance's CHART line: `chartType` is the job's (`systemdunits_<job>`). */
-export function chartLine(def: ChartDef, values: TemplateValues, at: { chartType: string; priority: number; updateEvery: number }): ChartLine {
+/** One instance's CHART line: `chartType` is the job's (`systemdunits_<job>`), `contextPrefix` its context_prefix. */
+export function chartLine(def: ChartDef, values: TemplateValues, at: { chartType: string; priority: number; updateEvery: number; contextPrefix: string }): ChartLine {
   return {
     fullId: `${at.chartType}.${fill(def.id, values)}`,
     title: fill(def.title, values),
     units: def.units,
     family: fill(def.family, values),
-    context: fill(def.context, values),
+    context: fill(def.context, { ...values, prefix: at.contextPrefix }),
     chartType: def.chartType,
     priority: at.priority + def.priority,
     updateEvery: at.updateEvery,

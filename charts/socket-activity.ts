@@ -17,7 +17,7 @@ function socketChart(counter: SocketCounter, id: string, title: string, units: s
   return {
     counter,
     id: `socket_{unit}_${id}`,
-    context: `systemd.socket_${id}`,
+    context: `{prefix}.socket_${id}`,
     family: SOCKET_ACTIVITY.family,
     title: `Socket {name} ${title}`,
     units,

@@ -26,7 +26,7 @@ export const UNIT_STATE_CHART: ChartDef & {
   readonly legend: string;
 } = {
   id: '{type}_unit_state',
-  context: 'systemd.{type}_unit_state',
+  context: '{prefix}.{type}_unit_state',
   family: '{type}',
   title: `{label} Unit State (${STATE_LEGEND})`,
   units: 'state',

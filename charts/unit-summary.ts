@@ -10,7 +10,7 @@ import { MODULE_NAME, PLUGIN_NAME, type ChartDef } from './shape.js';
  */
 export const UNIT_COUNTS_CHART: ChartDef = {
   id: '{type}_units_by_state',
-  context: 'systemd.{type}_units_by_state',
+  context: '{prefix}.{type}_units_by_state',
   family: '{type}',
   title: '{label} Units by State',
   units: 'units',
@@ -43,7 +43,7 @@ export const UNIT_TRANSITIONS_CHART: ChartDef & {
   readonly windowSeconds: number;
 } = {
   id: '{type}_unit_state_transitions',
-  context: 'systemd.{type}_unit_state_transitions',
+  context: '{prefix}.{type}_unit_state_transitions',
   family: '{type}',
   title: '{label} Unit State Transitions',
   units: 'transitions',

@@ -10,10 +10,12 @@
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../charts/socket-activity.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS, type UnitStateChartKind } from '../charts/unit-state.js';
 import { UNIT_TRANSITIONS_CHART } from '../charts/unit-summary.js';
+import { DEFAULT_CONTEXT_PREFIX } from '../plugin/config/schema.js';
 
 /** One template, in the agent's key order. `summary` and `${label:…}` depend on the agent version. */
 export interface Alarm {
   readonly template: string;
+  /** The context, with the default prefix (renderHealth puts another in its place). */
   readonly on: string;
   readonly lookup?: string;
   readonly calc: string;
@@ -45,7 +47,11 @@ const COMMON = {
 } as const;
 
 const label = (name: string) => `\${label:${name}}`;
-const ofType = (template: string, kind: UnitStateChartKind) => template.replaceAll('{type}', kind.unitType);
+const ofType = (template: string, kind?: UnitStateChartKind) =>
+  template.replaceAll('{prefix}', DEFAULT_CONTEXT_PREFIX).replaceAll('{type}', kind?.unitType ?? '{type}');
+/** A context with the job's context_prefix in place of the default one. */
+const withPrefix = (context: string, prefix: string) =>
+  context.startsWith(`${DEFAULT_CONTEXT_PREFIX}.`) ? `${prefix}${context.slice(DEFAULT_CONTEXT_PREFIX.length)}` : context;
 
 const failedState = (kind: UnitStateChartKind): Alarm => ({
   template: `systemd_${kind.unitType}_unit_failed_state`,
@@ -62,7 +68,7 @@ const failedState = (kind: UnitStateChartKind): Alarm => ({
 const refused = SOCKET_ACTIVITY_CHARTS.find((c) => c.counter === 'NRefused')!;
 const refusedConnections: Alarm = {
   template: 'systemd_socket_refused_connections',
-  on: refused.context,
+  on: ofType(refused.context),
   lookup: `average -1m unaligned of ${refused.dimension.id}`,
   calc: '$this * 60',
   units: 'connections',
@@ -140,11 +146,11 @@ export const ALARMS: readonly Alarm[] = ALARM_KINDS.flatMap((k) => k.alarms);
  */
 export type AgentForm = 'current' | 'before-1.42' | 'before-1.38';
 
-function renderAlarm(a: Alarm, form: AgentForm): string {
+function renderAlarm(a: Alarm, form: AgentForm, prefix: string): string {
   const info = form === 'before-1.38' ? a.info.replace(/\$\{label:([A-Za-z0-9_]*)\}/g, '$label:$1') : a.info;
   const lines: [string, string | undefined][] = [
     ['template', a.template],
-    ['on', a.on],
+    ['on', withPrefix(a.on, prefix)],
     ['plugin', COMMON.plugin],
     ['class', COMMON.class],
     ['type', COMMON.type],
@@ -165,11 +171,15 @@ function renderAlarm(a: Alarm, form: AgentForm): string {
     .join('');
 }
 
-/** health.d/systemdunits.conf as agents of `form` read it (the shipped file is `current`). */
-export function renderHealth(form: AgentForm = 'current'): string {
+/**
+ * health.d/systemdunits.conf as agents of `form` read it (the shipped file is `current`), for the
+ * charts of a config whose context_prefix is `prefix` (the installer's nd_health_for_prefix makes
+ * the same of the shipped file; the alarm names stay).
+ */
+export function renderHealth(form: AgentForm = 'current', prefix: string = DEFAULT_CONTEXT_PREFIX): string {
   const parts = [`${HEADER}\n`];
   for (const kind of ALARM_KINDS) {
-    parts.push(kind.alarms.map((a) => `\n${kind.comment && a === kind.alarms[0] ? `${kind.comment}\n\n` : ''}${renderAlarm(a, form)}`).join(''));
+    parts.push(kind.alarms.map((a) => `\n${kind.comment && a === kind.alarms[0] ? `${kind.comment}\n\n` : ''}${renderAlarm(a, form, prefix)}`).join(''));
   }
   return parts.join('');
 }

@@ -3,7 +3,7 @@
 // stderr, and the exit status says whether there was any.
 
 import { AGENT_CONFIG_DIRS, findConfigFile, loadConfig, type LoadedConfig } from './load.js';
-import type { JobConfig } from './schema.js';
+import { DEFAULT_CONTEXT_PREFIX, type JobConfig } from './schema.js';
 
 export interface CheckResult {
   /** For stdout. */
@@ -38,6 +38,8 @@ export function describeJobs({ config }: LoadedConfig): string[] {
     `  exclude: ${j.exclude.length > 0 ? globs(j.exclude) : '(none)'}`,
     `  skip_transient: ${j.skipTransient}, timeout: ${j.timeout} s, aggregate_instances: ${j.aggregateInstances}, flapping_threshold: ${j.flappingThreshold}`,
     `  socket_activity: ${j.socketActivity ? `every ${j.socketActivityEvery} s` : 'off'}`,
+    // Said only when it is not the default, where it moves every context (and the alarms must follow).
+    ...(j.contextPrefix === DEFAULT_CONTEXT_PREFIX ? [] : [`  context_prefix: ${j.contextPrefix} (contexts ${j.contextPrefix}.<type>_unit_state…, apart from go.d's systemd.*)`]),
   ]);
 }
 

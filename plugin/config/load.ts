@@ -52,6 +52,8 @@ export const DISABLING = 'disabling the plugin';
 export const MAX_CONFIG_BYTES = 32 * 1024;
 /** `[`/`{` nesting: a job is two deep; the YAML composer recurses once per level. */
 const MAX_FLOW_DEPTH = 32;
+/** Top-level keys besides the ignored ones. */
+const TOP_KEYS = ['jobs', MODULE_SCHEMA.updateEvery.key, MODULE_SCHEMA.contextPrefix.key];
 /** Aliases in the file (`*name`): each may expand to a copy of what it names. */
 const MAX_ALIASES = 100;
 /** Lines said about one file; a file full of errors must not flood the agent's log. */
@@ -229,8 +231,8 @@ function parseConfigText(text: string, source: string, pluginUpdateEvery: number
   const problems: string[] = [];
   const mod = top as Record<string, unknown>;
   for (const key of Object.keys(mod)) {
-    if (key !== 'jobs' && key !== MODULE_SCHEMA.updateEvery.key && !IGNORED_MODULE_KEYS.has(key)) {
-      problems.push(`${source}: ${oneLine(key)}: unknown top-level key, ignored${suggest(key, ['jobs', 'update_every'], ' (known: jobs, update_every)')}`);
+    if (key !== 'jobs' && key !== MODULE_SCHEMA.updateEvery.key && key !== MODULE_SCHEMA.contextPrefix.key && !IGNORED_MODULE_KEYS.has(key)) {
+      problems.push(`${source}: ${oneLine(key)}: unknown top-level key, ignored${suggest(key, TOP_KEYS, ` (known: ${TOP_KEYS.join(', ')})`)}`);
     }
   }
   let moduleEvery = MODULE_SCHEMA.updateEvery.default({ pluginEvery: pluginUpdateEvery, moduleEvery: pluginUpdateEvery });
@@ -239,9 +241,15 @@ function parseConfigText(text: string, source: string, pluginUpdateEvery: number
     if (v instanceof Refused) problems.push(`${source}: update_every: ${v.reason}; using ${pluginUpdateEvery}`);
     else moduleEvery = v as number;
   }
-  const ctx: Context = { pluginEvery: pluginUpdateEvery, moduleEvery };
-  // No jobs key (an empty file, or only defaults): the built-in job, with the file's update_every.
-  if (!('jobs' in mod)) return { config: { jobs: [{ ...defaultJob(pluginUpdateEvery), updateEvery: moduleEvery }], source }, problems };
+  let modulePrefix = MODULE_SCHEMA.contextPrefix.default();
+  if (mod.context_prefix !== undefined) {
+    const v = checkValue(MODULE_SCHEMA.contextPrefix.type, mod.context_prefix, { pluginEvery: pluginUpdateEvery, moduleEvery });
+    if (v instanceof Refused) problems.push(`${source}: context_prefix: ${v.reason}; using ${modulePrefix}`);
+    else modulePrefix = v as string;
+  }
+  const ctx: Context = { pluginEvery: pluginUpdateEvery, moduleEvery, modulePrefix };
+  // No jobs key (an empty file, or only defaults): the built-in job, with the file's update_every and context_prefix.
+  if (!('jobs' in mod)) return { config: { jobs: [{ ...defaultJob(pluginUpdateEvery), updateEvery: moduleEvery, contextPrefix: modulePrefix }], source }, problems };
   if (!Array.isArray(mod.jobs)) return none([...problems, `${source}: jobs: expected a list of jobs, got ${describe(mod.jobs)}; ${DISABLING}`]);
   if (mod.jobs.length === 0) return none([...problems, `${source}: jobs: the list is empty; ${DISABLING}`]);
   if (mod.jobs.length > MAX_JOBS) return none([...problems, `${source}: jobs: ${mod.jobs.length} jobs, more than the ${MAX_JOBS} allowed; ${DISABLING}`]);

@@ -23,6 +23,8 @@ export interface JobConfig {
   readonly aggregateInstances: boolean;
   /** State transitions of one unit type in 5 minutes above which the flapping alarm warns. */
   readonly flappingThreshold: number;
+  /** The first part of every chart context (`<prefix>.<type>_unit_state`): `systemd`, or another beside go.d's. */
+  readonly contextPrefix: string;
 }
 
 export const CONFIG_FILE_NAME = 'systemdunits.conf';
@@ -40,6 +42,8 @@ export const MAX_PATTERNS = 256;
 export const DEFAULT_FLAPPING_THRESHOLD = 20;
 /** Socket counters are never signalled and must be read: every 10 s by default, not every second. */
 export const DEFAULT_SOCKET_ACTIVITY_EVERY = 10;
+/** The context namespace of go.d's systemdunits collector and of this plugin by default. */
+export const DEFAULT_CONTEXT_PREFIX = 'systemd';
 
 export const DEFAULT_INCLUDE: readonly string[] = [
   '*.service',
@@ -60,6 +64,8 @@ export interface Context {
   readonly pluginEvery: number;
   /** The file's top-level update_every, else pluginEvery. */
   readonly moduleEvery: number;
+  /** The file's top-level context_prefix, else the default. */
+  readonly modulePrefix?: string;
 }
 
 /** What a value must be; validate.ts checks it, scripts/build/config-schema.ts describes it. */
@@ -73,7 +79,9 @@ export type KeyKind =
   /** Unit-name globs, one string or a list. */
   | { readonly kind: 'globs'; readonly mayBeEmpty: boolean; readonly maxItems: number }
   | { readonly kind: 'boolean' }
-  | { readonly kind: 'count'; readonly min: number; readonly max: number };
+  | { readonly kind: 'count'; readonly min: number; readonly max: number }
+  /** A lowercase word (a letter, then letters, digits, `_`): one part of a dotted context. */
+  | { readonly kind: 'word'; readonly maxLength: number };
 
 export interface KeySpec<T> {
   /** The key as written in the file. */
@@ -192,6 +200,17 @@ export const JOB_SCHEMA: { readonly [F in keyof JobConfig]: KeySpec<JobConfig[F]
     example: 5,
     group: 'Alarms',
   },
+  contextPrefix: {
+    key: 'context_prefix',
+    type: { kind: 'word', maxLength: 32 },
+    default: (c) => c.modulePrefix ?? DEFAULT_CONTEXT_PREFIX,
+    defaultText: '`systemd`, or the top-level one',
+    title: 'Context prefix',
+    description:
+      "first part of the job's chart contexts (`<prefix>.socket_unit_state`…); `systemdunits` keeps them apart from go.d's `systemd.*` charts (see [v2 agents and go.d](#v2-agents-and-god-systemdunits-collector)); the alarms follow the top-level one",
+    example: 'systemdunits',
+    group: 'Base',
+  },
 };
 
 /** go.d keys that load without complaint but do nothing here (a note says so when it matters). */
@@ -210,6 +229,11 @@ export const MODULE_SCHEMA = {
     default: (c: Context) => c.pluginEvery,
     description: 'the default `update_every` of every job',
   } satisfies KeySpec<number>,
+  contextPrefix: {
+    ...JOB_SCHEMA.contextPrefix,
+    default: () => DEFAULT_CONTEXT_PREFIX,
+    description: 'the default `context_prefix` of every job, and the one the installed alarms use',
+  } satisfies KeySpec<string>,
 };
 export const IGNORED_MODULE_KEYS: ReadonlySet<string> = new Set(['autodetection_retry', 'priority']);
 

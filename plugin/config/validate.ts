@@ -28,6 +28,8 @@ export function checkValue(type: KeyKind, value: unknown, ctx: Context): unknown
       return bool(value);
     case 'count':
       return wholeCount(value, type.min, type.max);
+    case 'word':
+      return word(value, type.maxLength);
   }
 }
 
@@ -63,6 +65,14 @@ function jobName(value: unknown, maxLength: number): string | Refused {
   // The name becomes part of the chart type (systemdunits_NAME): keep it to a safe alphabet.
   if (typeof value !== 'string' || value.length > maxLength || !/^[A-Za-z0-9_-]+$/.test(value)) {
     return new Refused(`expected letters, digits, _ and - only (at most ${maxLength}), got ${describe(value)}`);
+  }
+  return value;
+}
+
+function word(value: unknown, maxLength: number): string | Refused {
+  // It becomes part of chart contexts and of the alarms' `on:` lines: no dot, space or capital.
+  if (typeof value !== 'string' || value.length > maxLength || !/^[a-z][a-z0-9_]*$/.test(value)) {
+    return new Refused(`expected a lowercase letter, then lowercase letters, digits and _ only (at most ${maxLength}), got ${describe(value)}`);
   }
   return value;
 }

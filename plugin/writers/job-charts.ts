@@ -6,4 +6,6 @@ export interface JobCharts {
   readonly chartType: string;
   readonly updateEvery: number;
   readonly aggregateInstances: boolean;
+  /** The first part of its chart contexts (config context_prefix). */
+  readonly contextPrefix: string;
 }

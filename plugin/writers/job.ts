@@ -31,7 +31,7 @@ export class Job {
     this.chartType = `systemdunits_${config.name}`;
     this.selector = new UnitSelector(config);
     this.seenFailSeq = table.sequence;
-    const job: JobCharts = { name: config.name, chartType: this.chartType, updateEvery: config.updateEvery, aggregateInstances: config.aggregateInstances };
+    const job: JobCharts = { name: config.name, chartType: this.chartType, updateEvery: config.updateEvery, aggregateInstances: config.aggregateInstances, contextPrefix: config.contextPrefix };
     this.states = new UnitStateCharts(job, table, writer);
     this.summaries = [new UnitCounts(job, table, writer), new UnitTransitions(job, table, writer, config.flappingThreshold)];
   }

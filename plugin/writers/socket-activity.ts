@@ -27,6 +27,7 @@ interface SocketCharts {
 export interface ActivitySelection extends Selection {
   readonly name: string;
   readonly socketActivityEvery: number;
+  readonly contextPrefix: string;
 }
 
 export class SocketActivityCharts {
@@ -95,7 +96,7 @@ export class SocketActivityCharts {
       if (value === null) continue;
       let chart = s.live.get(def);
       if (!chart) {
-        const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: this.config.socketActivityEvery });
+        const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: this.config.socketActivityEvery, contextPrefix: this.config.contextPrefix });
         chart = new Chart(this.writer, line);
         chart.setLabel(SOCKET_ACTIVITY.unitLabel, s.name);
         chart.setLabel(SOCKET_ACTIVITY.jobLabel, this.config.name);

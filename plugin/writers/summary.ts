@@ -62,7 +62,7 @@ export abstract class SummaryCharts {
   private create(type: string): SummaryChart | undefined {
     const kind = unitStateChartKind(type);
     if (!kind) return undefined;
-    const line = chartLine(this.def, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery });
+    const line = chartLine(this.def, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery, contextPrefix: this.job.contextPrefix });
     const chart = new Chart(this.writer, line, { variablesWithLabels: true });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);

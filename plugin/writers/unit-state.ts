@@ -114,7 +114,7 @@ export class UnitStateCharts {
   }
 
   private newChart(kind: UnitStateChartKind): StateChart {
-    const line = chartLine(UNIT_STATE_CHART, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery });
+    const line = chartLine(UNIT_STATE_CHART, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery, contextPrefix: this.job.contextPrefix });
     const chart = new Chart<UnitDimension>(this.writer, line, { digits: true });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);

@@ -26,6 +26,8 @@ function typeOf(type: KeyKind): { [key: string]: Json } {
       return { type: 'boolean' };
     case 'count':
       return { type: 'integer', minimum: type.min, maximum: type.max };
+    case 'word':
+      return { type: 'string', pattern: '^[a-z][a-z0-9_]*$', minLength: 1, maxLength: type.maxLength };
   }
 }
 

@@ -8,7 +8,7 @@ import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-act
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 import { UNIT_COUNTS_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { ALARMS } from '../../health.d/alarms.js';
-import { CONFIG_FILE_NAME, DEFAULT_INCLUDE, defaultJob, JOB_SCHEMA, MAX_JOBS, MAX_PATTERNS, type JobConfig, type KeySpec } from '../../plugin/config/schema.js';
+import { CONFIG_FILE_NAME, DEFAULT_CONTEXT_PREFIX, DEFAULT_INCLUDE, defaultJob, JOB_SCHEMA, MAX_JOBS, MAX_PATTERNS, type JobConfig, type KeySpec } from '../../plugin/config/schema.js';
 import { MAX_CONFIG_BYTES } from '../../plugin/config/load.js';
 
 /** Alerts with a page of their own under docs/alerts/ link there; the others to the health file. */
@@ -21,7 +21,9 @@ function plain(markdown: string): string {
 }
 
 /** `{type}` of a chart definition, as the metrics list names every unit type's chart. */
-const perType = (template: string) => template.replace('{type}', '<type>').replace('{label}', '<Type>');
+/** A context as most installs chart it: under the default context_prefix. */
+const context = (template: string) => template.replace('{prefix}', DEFAULT_CONTEXT_PREFIX);
+const perType = (template: string) => context(template).replace('{type}', '<type>').replace('{label}', '<Type>');
 
 export function metadata(documentedAlerts: ReadonlySet<string>): unknown {
   const defaults = defaultJob(1);
@@ -158,7 +160,7 @@ export function metadata(documentedAlerts: ReadonlySet<string>): unknown {
                 { name: SOCKET_ACTIVITY.jobLabel, description: 'the job' },
               ],
               metrics: SOCKET_ACTIVITY_CHARTS.map((c) => ({
-                name: c.context,
+                name: context(c.context),
                 description: c.title.replace('{name}', '<socket>'),
                 unit: c.units,
                 chart_type: c.chartType,

@@ -16,12 +16,14 @@
 #   --netdata BIN       the agent binary to ask for its version (default: the one under PREFIX)
 #   --agent-version V   skip asking: write the alarms for agent version V
 #   --node BIN          the node the plugin runs on (checkout only; default: node on PATH)
-#   --replace-go-d      turn go.d's own systemdunits collector off (restored by --uninstall)
+#   --replace-go-d      turn go.d's own systemdunits collector off (restored by --uninstall);
+#                       without it, while that collector runs, this plugin's charts go under
+#                       systemdunits.* contexts (config context_prefix), apart from go.d's
 #   --uninstall         remove what an install put there and undo its changes
 #
 # From a release tarball it installs the standalone executable (no Node.js needed); from a git
 # checkout it builds the bundle and runs it on the host's Node.js (18 or newer).
-# Safe to run again (updates in place). The config file is never overwritten or, if edited, removed.
+# Safe to run again (updates in place). A config file you edited is never overwritten or removed.
 set -euo pipefail
 
 say() { printf 'systemdunits install: %s\n' "$*"; }
@@ -32,6 +34,7 @@ lib=$here/lib
 # A release tarball has RELEASE next to install.sh; a checkout has this script in scripts/install/.
 if [ -f "$here/RELEASE" ]; then src=$here release=yes; else src=$(cd "$here/../.." && pwd) release=no; fi
 . "$lib/netdata-layout.sh"
+. "$lib/god.sh"
 
 orig_args=$*
 prefix='' config_dir='' plugins_dir='' health_dir='' owner='' netdata_bin='' agent_version=''
@@ -48,7 +51,7 @@ while [ $# -gt 0 ]; do
     --node) node_bin=${2:?--node needs a node binary}; shift 2 ;;
     --replace-go-d) replace_god=yes; shift ;;
     --uninstall) uninstall=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -81,6 +84,9 @@ launcher=$plugins_dir/systemdunits.plugin
 app=$plugins_dir/systemdunits
 state=$app/.install-state
 health_file=$health_dir/systemdunits.conf
+# The alarms for contexts other than systemd.* (context_prefix): a name of their own, so the stock
+# or the user's systemdunits.conf (go.d's alerts) stays in force beside them.
+health_apart=$health_dir/systemdunits-plugin.conf
 config_file=$config_dir/systemdunits.conf
 # go.d's files in this layout (empty when the layout is not known, i.e. custom dirs only)
 god_user_conf=$config_dir/go.d.conf
@@ -110,8 +116,10 @@ if [ "$uninstall" = 1 ]; then
   # Every file is named, removed or kept, so the operator knows what is left.
   [ -d "$app" ] && rm -rf "$app" && say "removed $app/"
   [ -e "$launcher" ] && rm -f "$launcher" && say "removed $launcher"
-  if [ "$health_saved" = 0 ] && [ -f "$health_file" ]; then rm -f "$health_file" && say "removed $health_file"; fi
-  if [ -f "$config_file" ] && cmp -s "$config_file" "$src/systemdunits.conf"; then
+  # (a user's systemdunits.conf beside our systemdunits-plugin.conf is go.d's alerts: it stays)
+  if [ "$health_saved" = 0 ] && grep -qs '^# Alarms of systemdunits.plugin' "$health_file"; then rm -f "$health_file" && say "removed $health_file"; fi
+  if grep -qs '^# Alarms of systemdunits.plugin' "$health_apart"; then rm -f "$health_apart" && say "removed $health_apart"; fi
+  if god_config_is_ours "$config_file"; then
     rm -f "$config_file" && say "removed $config_file (as installed, never edited)"
   elif [ -f "$config_file" ]; then
     say "kept $config_file (edited by you)"
@@ -178,11 +186,20 @@ else
   sed "s|^case \$0 in .*|&\nNODE=\${NODE:-$node_bin}|" "$src/systemdunits.plugin" > "$stage/launcher"
   grep -q '^NODE=' "$stage/launcher" || die "could not write node's path into the launcher (its 'case \$0 in' line changed?)"
 fi
-nd_health_for_version "${agent_version:-}" <"$src/health.d/systemdunits.conf" >"$stage/health"
 
 # --- install -------------------------------------------------------------------------------------
 # The record of what installs changed (kept across re-installs), which --uninstall undoes.
 old_state=$(cat "$state" 2>/dev/null || true)
+# Contexts apart from go.d's while its collector runs. A config the user edited is never rewritten:
+# its own top-level context_prefix rules, and the alarms follow it.
+config_prefix=$(god_wanted_prefix)
+if [ -e "$config_file" ] && ! god_config_is_ours "$config_file"; then config_prefix=$(god_config_prefix "$config_file"); fi
+shadowed=$health_file
+if [ "$config_prefix" != systemd ]; then health_file=$health_apart; fi
+if [ -f "$health_apart" ] && ! grep -q '^# Alarms of systemdunits.plugin' "$health_apart"; then
+  die "$health_apart is not this plugin's: move it away (the installer writes the alarms there beside go.d's), then run again"
+fi
+nd_health_for_version "${agent_version:-}" <"$src/health.d/systemdunits.conf" | nd_health_for_prefix "$config_prefix" >"$stage/health"
 rec_file=$stage/app/.install-state
 { [ -z "$old_state" ] || printf '%s\n' "$old_state"
   sed 's/^/created-dir /' "$app/.created-dirs" 2>/dev/null || true; } >"$rec_file"   # older installs
@@ -204,13 +221,25 @@ chown -R root:root "$app.new"; chmod -R u=rwX,go=rX "$app.new"
 rm -rf "$app"; mv "$app.new" "$app"
 install -m 0755 -o root -g root "$stage/launcher" "$launcher"
 install -m 0644 -o root -g "$group" "$stage/health" "$health_file"
-if [ -e "$config_file" ]; then
+# The other name's file, from an install with the other prefix, goes (a user's original comes back).
+if [ "$health_file" = "$health_apart" ] && grep -qs '^# Alarms of systemdunits.plugin' "$shadowed"; then
+  if [ -f "$app/health.orig" ]; then
+    cp "$app/health.orig" "$shadowed"
+    if read -r m u g <"$app/health.orig.meta" 2>/dev/null; then chown "$u:$g" "$shadowed"; chmod "$m" "$shadowed"; fi
+    say "restored your $shadowed (the alarms now live in $health_file)"
+  else
+    rm -f "$shadowed" && say "removed $shadowed (the alarms now live in $health_file)"
+  fi
+elif [ "$health_file" != "$health_apart" ] && grep -qs '^# Alarms of systemdunits.plugin' "$health_apart"; then
+  rm -f "$health_apart" && say "removed $health_apart (the alarms now live in $health_file)"
+fi
+if [ -e "$config_file" ] && ! god_config_is_ours "$config_file"; then
   say "kept your $config_file"
 else
-  install -m 0644 -o root -g "$group" "$src/systemdunits.conf" "$config_file"
+  god_config_for_prefix "$config_prefix" <"$src/systemdunits.conf" >"$stage/config"
+  install -m 0644 -o root -g "$group" "$stage/config" "$config_file"
 fi
 rec_file=$state god_note=''
-. "$lib/god.sh"
 god_apply
 nd_check_plugins_dir "$config_dir" "$plugins_dir"
 

@@ -5,7 +5,8 @@
 // - a Debian-package-shaped prefix (etc/netdata, usr/sbin/netdata = Debian's 1.37.1) from the
 //   release tarball, run by the real 1.37.1 agent;
 // - go.d's systemdunits job beside it (a go.d config tree of the shape v2 ships), with and
-//   without --replace-go-d; the root check; a node the agent's user cannot execute.
+//   without --replace-go-d, and under the v2 agent beside a fixture that speaks go.d's chart
+//   shapes (contexts apart, both plugins' alerts); the root check; a node the agent's user cannot execute.
 // Each layout is a throwaway tree; the test compares a listing of it before the install and
 // after --uninstall. Trees live under /var/lib (not /tmp): the agents run with a private /tmp.
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -16,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdataV2, startAgent, V2_PREFIX } from '../../harness/agent.js';
 import { repoRoot, run, runOk } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { diffSnapshots, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
+import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, noStartLimit, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
+import { failSocket, writeSocket } from '../../harness/units.js';
 import { sleep, until } from '../../harness/wait.js';
 
 // The v2 agent as every v2 e2e finds it: /opt/netdata-v2, or extracted there from ../shared/netdata-v2.
@@ -93,7 +95,7 @@ interface V2Agent {
  * stock plugins.d and etc/netdata/custom-plugins.d, as the static build's defaults) and v2's
  * stock health on. State and logs in a dir of its own; a private /tmp, like netdata-agent.sh.
  */
-async function startV2(prefix: string): Promise<V2Agent> {
+async function startV2(prefix: string, plugins: string[] = []): Promise<V2Agent> {
   const dir = await mkdtemp(path.join(base, 'v2-agent-'));
   await chmod(dir, 0o755);
   for (const d of ['log', 'cache', 'lib', 'lock', 'run', 'home']) {
@@ -115,7 +117,7 @@ async function startV2(prefix: string): Promise<V2Agent> {
     '[web]', `  bind to = 127.0.0.1:${port}`,
     '[registry]', '  enabled = no', '[ml]', '  enabled = no', '[analytics]', '  enabled = no',
     '[plugins]', ...['proc', 'cgroups', 'diskspace', 'tc', 'idlejitter', 'timex', 'statsd', 'netdata monitoring', 'systemd-journal', 'debugfs', 'apps', 'network-viewer'].map((p) => `  ${p} = no`),
-    '  enable running new plugins = no', '  systemdunits = yes',
+    '  enable running new plugins = no', '  systemdunits = yes', ...plugins.map((p) => `  ${p} = yes`),
     '[health]', '  enabled = yes', '  run at least every seconds = 1',
   ].join('\n');
   await writeFile(path.join(dir, 'netdata.conf'), conf + '\n');
@@ -147,7 +149,7 @@ async function startV2(prefix: string): Promise<V2Agent> {
         await sleep(100);
       }
       // What outlived it (a plugin), by pid: anything still running from this layout.
-      for (const p of await processesRunning(`${prefix}/etc/netdata/custom-plugins.d/`)) {
+      for (const p of [...(await processesRunning(`${prefix}/etc/netdata/custom-plugins.d/`)), ...(await processesRunning(`${prefix}/usr/libexec/netdata/plugins.d/go.d.plugin`))]) {
         try {
           process.kill(p.pid, 'SIGKILL');
         } catch {
@@ -342,8 +344,44 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
     expect(r.stdout).toContain('go.d: its systemdunits collector is on');
     expect(r.stdout).toContain('run again with --replace-go-d');
     expect(existsSync(path.join(root, 'etc/netdata/go.d.conf')), 'no user go.d.conf written').toBe(false);
+    // Our charts apart from go.d's: the config says so, the alarms follow, under a name that leaves
+    // the stock systemdunits.conf (go.d's alerts) in force.
+    expect(await readFile(path.join(root, 'etc/netdata/systemdunits.conf'), 'utf8')).toMatch(/^context_prefix: systemdunits$/m);
+    expect(existsSync(path.join(root, 'etc/netdata/health.d/systemdunits.conf')), 'no health file shadowing go.d’s').toBe(false);
+    const health = await readFile(path.join(root, 'etc/netdata/health.d/systemdunits-plugin.conf'), 'utf8');
+    expect(health).toMatch(/^ *on: systemdunits\.socket_unit_state$/m);
+    expect(health).not.toMatch(/^ *on: systemd\./m);
+    // With --replace-go-d instead: go.d's collector off, systemd.* contexts and the usual file back.
+    const again = await run('bash', [installer, '--prefix', root, '--replace-go-d'], { timeoutMs: 180_000 });
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(await readFile(path.join(root, 'etc/netdata/systemdunits.conf'), 'utf8')).not.toMatch(/context_prefix/);
+    expect(await readFile(path.join(root, 'etc/netdata/health.d/systemdunits.conf'), 'utf8')).toMatch(/^ *on: systemd\.socket_unit_state$/m);
+    expect(existsSync(path.join(root, 'etc/netdata/health.d/systemdunits-plugin.conf'))).toBe(false);
     await runOk('bash', [installer, '--prefix', root, '--uninstall']);
-  }, 200_000);
+  }, 300_000);
+
+  it('keeps a systemdunits.conf the user wrote and says what to add for contexts apart from go.d’s', async () => {
+    const root = await godLayout('god-user-config');
+    const config = path.join(root, 'etc/netdata/systemdunits.conf');
+    const mine = "jobs:\n  - name: mine\n    include: ['*.socket']\n";
+    await writeFile(config, mine);
+    const before = await snapshot(root);
+    const r = await run('bash', [installer, '--prefix', root], { timeoutMs: 180_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`where your ${config} keeps this plugin's charts: the dashboard mixes both there. Add \`context_prefix: systemdunits\` at the top of that file and run the installer again`);
+    expect(await readFile(config, 'utf8')).toBe(mine);
+    // The alarms follow what the file says (systemd.*): with go.d's stock ones shadowed, as before.
+    expect(await readFile(path.join(root, 'etc/netdata/health.d/systemdunits.conf'), 'utf8')).toMatch(/^ *on: systemd\.socket_unit_state$/m);
+    // Once the user adds the key, a re-install moves the alarms to it.
+    await writeFile(config, `context_prefix: systemdunits\n${mine}`);
+    const again = await run('bash', [installer, '--prefix', root], { timeoutMs: 180_000 });
+    expect(again.stdout).toContain('this plugin\'s charts go under systemdunits.*');
+    expect(await readFile(path.join(root, 'etc/netdata/health.d/systemdunits-plugin.conf'), 'utf8')).toMatch(/^ *on: systemdunits\.socket_unit_state$/m);
+    expect(existsSync(path.join(root, 'etc/netdata/health.d/systemdunits.conf'))).toBe(false);
+    await writeFile(config, mine);
+    await runOk('bash', [installer, '--prefix', root, '--uninstall']);
+    expect(diffSnapshots(before, await snapshot(root))).toEqual([]);
+  }, 300_000);
 
   it('--replace-go-d turns go.d’s systemdunits job off the way go.d users do; --uninstall restores the tree', async () => {
     const root = await godLayout('god-replace');
@@ -360,6 +398,70 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
     const u = await run('bash', [installer, '--prefix', root, '--uninstall']);
     expect(u.code, u.stdout + u.stderr).toBe(0);
     expect(diffSnapshots(before, await snapshot(root))).toEqual([]);
+  }, 300_000);
+
+  it.skipIf(!haveV2)('under the v2 agent beside go.d’s charts, without --replace-go-d: no context holds both plugins’ charts, our alarm raises, go.d’s alerts (the user’s) stay', async () => {
+    // A static layout whose go.d.plugin is the fixture (go.d's chart shapes, one failed service and
+    // one failed socket), and the user's go.d alerts: v2's stock systemdunits.conf made to bind, as
+    // `edit-config health.d/systemdunits.conf` and `unit_name=*` leave it.
+    const root = await tree('god-v2');
+    const prefix = await staticLayout(root);
+    await addGoDFixture(path.join(prefix, 'usr/libexec/netdata/plugins.d'));
+    const userAlerts = path.join(prefix, 'etc/netdata/health.d/systemdunits.conf');
+    await mkdir(path.dirname(userAlerts), { recursive: true });
+    const stock = await readFile(path.join(V2, 'usr/lib/netdata/conf.d/health.d/systemdunits.conf'), 'utf8');
+    expect(stock, 'v2 ships go.d alerts that bind to no unit until the user says which').toContain('chart labels: unit_name=!*');
+    const mine = stock.replaceAll('unit_name=!*', 'unit_name=*');
+    await writeFile(userAlerts, mine);
+    const before = await snapshot(root);
+    await writeSocket(sb!, 'godside');
+    await noStartLimit(sb!, 'godside');
+    await sb!.daemonReload();
+    await sb!.execOk('systemctl', 'start', 'godside.socket');
+    await failSocket(sb!, 'godside');
+
+    const r = await run('bash', [installer, '--prefix', prefix], { timeoutMs: 180_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const health = path.join(prefix, 'etc/netdata/health.d/systemdunits-plugin.conf');
+    expect(r.stdout).toContain(`go.d: its systemdunits collector is on (defaults), charting units under systemd.*: this plugin's charts go under systemdunits.* (context_prefix in ${prefix}/etc/netdata/systemdunits.conf), its alarms in ${health}`);
+    expect(r.stdout).toContain('run again with --replace-go-d');
+    expect(await readFile(userAlerts, 'utf8'), 'the user’s go.d alerts untouched').toBe(mine);
+    expect(await readFile(path.join(prefix, 'etc/netdata/systemdunits.conf'), 'utf8')).toMatch(/^context_prefix: systemdunits$/m);
+
+    const agent = await startV2(prefix, ['go.d']);
+    type Charts = Record<string, { id: string; context: string; plugin: string }>;
+    const charts = await waitFor('both plugins’ charts', async () => {
+      const all = ((await (await fetch(`${agent.url}/api/v1/charts`)).json()) as { charts: Charts }).charts;
+      return all[SOCKET_CHART] && Object.keys(GO_D_CHARTS).every((id) => all[id]) ? all : undefined;
+    }, 30_000, agent.logs);
+    expect(charts[SOCKET_CHART]!.context).toBe('systemdunits.socket_unit_state');
+    for (const [id, want] of Object.entries(GO_D_CHARTS)) expect(charts[id]!.context).toBe(want.context);
+    // The agent's contexts (what its dashboard draws one chart for): none has charts of both plugins.
+    const pluginsOf = new Map<string, Set<string>>();
+    for (const c of Object.values(charts)) pluginsOf.set(c.context, (pluginsOf.get(c.context) ?? new Set()).add(c.plugin));
+    const mixed = [...pluginsOf].filter(([, p]) => p.size > 1).map(([c, p]) => `${c}: ${[...p].join(', ')}`);
+    expect(mixed, 'contexts with charts of both plugins').toEqual([]);
+    const v2contexts = (await (await fetch(`${agent.url}/api/v2/contexts?scope_contexts=systemd*`)).json()) as { contexts?: Record<string, unknown> };
+    console.log(`[install-layouts] v2 contexts beside go.d: ${Object.keys(v2contexts.contexts ?? {}).sort().join(', ')}`);
+
+    type Alarms = Record<string, { chart: string; name: string; status: string; source: string }>;
+    const alarms = async () => ((await (await fetch(`${agent.url}/api/v1/alarms?all`)).json()) as { alarms: Alarms }).alarms;
+    const ours = await waitFor('our socket alarm WARNING', async () => ((await alarms())[SOCKET_ALARM_KEY]?.status === 'WARNING' ? (await alarms())[SOCKET_ALARM_KEY] : undefined), 30_000, agent.logs);
+    expect(ours.source).toContain(health);
+    // go.d's alerts, as the user had them: on the fixture's failed units, from the user's file.
+    const godFailed = ['systemdunits_service-units.unit_crashy_service_state', 'systemdunits_service-units.unit_gofixture_socket_state'];
+    const onGoD = await waitFor('go.d’s alerts WARNING on its failed units', async () => {
+      const all = Object.values(await alarms()).filter((a) => a.chart in GO_D_CHARTS);
+      return godFailed.every((c) => all.some((a) => a.chart === c && a.status === 'WARNING')) ? all : undefined;
+    }, 40_000, agent.logs);
+    expect(onGoD.filter((a) => !a.source.includes(userAlerts)).map((a) => `${a.chart}.${a.name} (${a.source})`), 'alerts on go.d charts not from the user’s file').toEqual([]);
+    expect(Object.values(await alarms()).filter((a) => a.chart === SOCKET_CHART && a.source.includes(userAlerts)), 'go.d’s alerts on our chart').toEqual([]);
+    expect(healthConfigErrors(await agent.logs()), 'health-config errors in the v2 agent logs').toEqual([]);
+    await agent.stop();
+
+    const u = await run('bash', [installer, '--prefix', prefix, '--uninstall']);
+    expect(u.code, u.stdout + u.stderr).toBe(0);
+    expect(diffSnapshots(before, await snapshot(root)), 'the layout after --uninstall vs before the install').toEqual([]);
   }, 300_000);
 
   it('--replace-go-d on a user go.d.conf edits that file in place and --uninstall puts the user’s file back', async () => {

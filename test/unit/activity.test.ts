@@ -71,7 +71,7 @@ describe('socket chart ids', () => {
   });
 
   it('make chart ids with the agent-safe alphabet, one per counter, each with its own context', () => {
-    const ids = SOCKET_ACTIVITY_CHARTS.map((c) => chartLine(c, socketValues('web', 'web.socket'), { chartType: 'systemdunits_x', priority: 0, updateEvery: 1 }).fullId);
+    const ids = SOCKET_ACTIVITY_CHARTS.map((c) => chartLine(c, socketValues('web', 'web.socket'), { chartType: 'systemdunits_x', priority: 0, updateEvery: 1, contextPrefix: 'systemd' }).fullId);
     expect(ids).toEqual(['systemdunits_x.socket_web_accepted_connections', 'systemdunits_x.socket_web_connections', 'systemdunits_x.socket_web_refused_connections']);
     expect(new Set(SOCKET_ACTIVITY_CHARTS.map((c) => c.context)).size).toBe(3);
     expect(SOCKET_ACTIVITY_CHARTS.map((c) => [c.counter, c.dimension.algorithm])).toEqual([

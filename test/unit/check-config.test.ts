@@ -33,6 +33,13 @@ describe('--check-config', () => {
     ]);
   });
 
+  it('says a context_prefix other than the default', () => {
+    const dir = dirWith(`context_prefix: systemdunits\njobs:\n  - name: a\n  - name: b\n    context_prefix: systemd\n`);
+    const r = checkConfig(undefined, { NETDATA_USER_CONFIG_DIR: dir }, 1, []);
+    expect(r.status).toBe(0);
+    expect(r.report.filter((l) => l.includes('context_prefix'))).toEqual(["  context_prefix: systemdunits (contexts systemdunits.<type>_unit_state…, apart from go.d's systemd.*)"]);
+  });
+
   it('fails with the problems when a job is skipped, and says what still runs', () => {
     const dir = dirWith(`jobs:\n  - name: a\n  - name: b\n    exlude: []\n`);
     const r = checkConfig(undefined, { NETDATA_USER_CONFIG_DIR: dir }, 1, []);

@@ -10,7 +10,7 @@ import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
-const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20 };
+const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20, contextPrefix: 'systemd' };
 
 describe('config', () => {
   it('reads a go.d systemdunits job as it is', () => {
@@ -65,7 +65,7 @@ jobs:
   // it is skipped, and the good jobs run.
   const BAD_JOBS: { what: string; job: string; line: RegExp }[] = [
     { what: 'an unknown key (a typo)', job: `  - name: bad\n    exlude: ['a.service']`, line: /job 'bad' \(jobs\[1\]\): exlude: unknown key \(did you mean 'exclude'\?\); job skipped$/ },
-    { what: 'an unknown key', job: `  - name: bad\n    colour: blue`, line: /job 'bad' \(jobs\[1\]\): colour: unknown key \(known: name, update_every, include, exclude, skip_transient, timeout, socket_activity, socket_activity_every, aggregate_instances, flapping_threshold\); job skipped$/ },
+    { what: 'an unknown key', job: `  - name: bad\n    colour: blue`, line: /job 'bad' \(jobs\[1\]\): colour: unknown key \(known: name, update_every, include, exclude, skip_transient, timeout, socket_activity, socket_activity_every, aggregate_instances, flapping_threshold, context_prefix\); job skipped$/ },
     { what: 'a number for a list', job: `  - name: bad\n    include: 5`, line: /job 'bad' \(jobs\[1\]\): include: expected a list of unit-name globs such as \['\*\.socket'\], got 5; job skipped$/ },
     { what: 'a string for a boolean', job: `  - name: bad\n    skip_transient: "maybe"`, line: /job 'bad' \(jobs\[1\]\): skip_transient: expected true or false, got 'maybe'; job skipped$/ },
     { what: 'a word for a duration', job: `  - name: bad\n    timeout: soon`, line: /job 'bad' \(jobs\[1\]\): timeout: expected seconds above 0 and at most 60 .*, got 'soon'; job skipped$/ },
@@ -149,6 +149,22 @@ jobs:
     const bad = parseConfig(`update_every: fast\njobs:\n  - name: a\n`, SRC, 2);
     expect(bad.config.jobs[0]!.updateEvery).toBe(2);
     expect(bad.problems).toEqual([`${SRC}: update_every: expected a whole number of seconds from 1 to 3600, got 'fast'; using 2`]);
+  });
+
+  it('takes context_prefix at the top (every job’s default) and per job, and refuses what is not one lowercase word', () => {
+    const { config, problems } = parseConfig(`context_prefix: systemdunits\njobs:\n  - name: a\n  - name: b\n    context_prefix: mine_2\n`, SRC, 1);
+    expect(problems).toEqual([]);
+    expect(config.jobs.map((j) => [j.name, j.contextPrefix])).toEqual([['a', 'systemdunits'], ['b', 'mine_2']]);
+    expect(parseConfig('context_prefix: systemdunits\n', SRC, 1).config.jobs.map((j) => j.contextPrefix)).toEqual(['systemdunits']);
+    expect(parseConfig('jobs:\n  - name: a\n', SRC, 1).config.jobs[0]!.contextPrefix).toBe('systemd');
+    for (const bad of ['systemd.units', 'Systemd', '1st', '', 'a b', 'x'.repeat(33), '[a]']) {
+      const job = parseConfig(`jobs:\n  - name: a\n    context_prefix: '${bad}'\n  - name: ok\n`, SRC, 1);
+      expect(job.config.jobs.map((j) => j.name), bad).toEqual(['ok']);
+      expect(job.problems, bad).toEqual([expect.stringMatching(/^\/etc\/netdata\/systemdunits.conf: job 'a' \(jobs\[0\]\): context_prefix: expected a lowercase letter, then lowercase letters, digits and _ only \(at most 32\), got .*; job skipped$/)]);
+      const top = parseConfig(`context_prefix: '${bad}'\njobs:\n  - name: a\n`, SRC, 1);
+      expect(top.config.jobs.map((j) => j.contextPrefix), bad).toEqual(['systemd']);
+      expect(top.problems, bad).toEqual([expect.stringMatching(/^\/etc\/netdata\/systemdunits.conf: context_prefix: expected .*; using systemd$/)]);
+    }
   });
 
   it('uses the built-in job when there is no file, or the file has no jobs key', () => {

@@ -53,6 +53,19 @@ describe('the health file for each agent version', () => {
     expect(sed(version)).toBe(renderHealth(form));
   });
 
+  it.each(forms)('%s, beside go.d (context_prefix systemdunits): the installer makes the same as alarms.ts', (version, form) => {
+    const script = 'source "$1/scripts/install/lib/netdata-layout.sh"; nd_health_for_version "$2" | nd_health_for_prefix systemdunits';
+    const installed = execFileSync('bash', ['-c', script, 'sh', repoRoot, version], { input: shipped, encoding: 'utf8' });
+    const rendered = renderHealth(form, 'systemdunits');
+    expect(installed).toBe(rendered);
+    // Every template on the prefix, none left on go.d's systemd.* contexts; the names stay.
+    const on = [...rendered.matchAll(/^ *on: (.*)$/gm)].map((m) => m[1]!);
+    expect(on).toHaveLength(ALARMS.length);
+    expect(on.filter((c) => !c.startsWith('systemdunits.'))).toEqual([]);
+    expect(on).toEqual(ALARMS.map((a) => a.on.replace(/^systemd\./, 'systemdunits.')));
+    expect([...rendered.matchAll(/^ *template: (.*)$/gm)].map((m) => m[1])).toEqual(ALARMS.map((a) => a.template));
+  });
+
   it('drops summary: and rewrites ${label:…} only where an agent needs it', () => {
     expect(renderHealth('before-1.42')).not.toMatch(/summary:/);
     expect(renderHealth('before-1.38')).not.toMatch(/^[^#].*\$\{label:/m); // the header comment still names both forms

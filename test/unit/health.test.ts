@@ -50,7 +50,7 @@ describe('health.d/systemdunits.conf', () => {
     expect(flapping.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_units_flapping`).sort());
     for (const k of UNIT_STATE_CHARTS) {
       const e = flapping.find((x) => x.template === `systemd_${k.unitType}_units_flapping`)!;
-      expect(e.on).toBe(UNIT_TRANSITIONS_CHART.context.replace('{type}', k.unitType));
+      expect(e.on).toBe(UNIT_TRANSITIONS_CHART.context.replace('{prefix}', 'systemd').replace('{type}', k.unitType));
       // The plugin's own 5-minute sum: a lookup would wait for 5 minutes of data before running.
       expect(e.calc).toBe(`$${UNIT_TRANSITIONS_CHART.windowVariable}`);
       expect(e.lookup).toBeUndefined();
@@ -65,7 +65,7 @@ describe('health.d/systemdunits.conf', () => {
     expect(entries.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_unit_failed_state`).sort());
     for (const k of UNIT_STATE_CHARTS) {
       const e = entries.find((x) => x.template === `systemd_${k.unitType}_unit_failed_state`)!;
-      expect(e.on).toBe(UNIT_STATE_CHART.context.replace('{type}', k.unitType));
+      expect(e.on).toBe(UNIT_STATE_CHART.context.replace('{prefix}', 'systemd').replace('{type}', k.unitType));
     }
   });
 
@@ -91,7 +91,7 @@ describe('health.d/systemdunits.conf', () => {
     const refused = SOCKET_ACTIVITY_CHARTS.find((c) => c.counter === 'NRefused')!;
     const e = all.find((x) => x.template === 'systemd_socket_refused_connections')!;
     expect(e).toBeDefined();
-    expect(e.on).toBe(refused.context);
+    expect(e.on).toBe(refused.context.replace('{prefix}', 'systemd'));
     // A rate averaged over a minute times 60 s: the count in that minute, whatever the interval.
     expect(e.lookup).toBe(`average -1m unaligned of ${refused.dimension.id}`);
     expect(e.calc).toBe('$this * 60');

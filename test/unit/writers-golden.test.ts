@@ -104,8 +104,10 @@ class Plugin {
   }
 }
 
-async function scenario(): Promise<string> {
+/** `mainPrefix`: the context_prefix of the job `main` (the recording has the default). */
+async function scenario(mainPrefix?: string): Promise<string> {
   const main: JobConfig = { ...defaultJob(1), name: 'main', include: ['*'], exclude: ['skip*'], aggregateInstances: true, socketActivity: true, socketActivityEvery: 5 };
+  if (mainPrefix) Object.assign(main, { contextPrefix: mainPrefix });
   const second: JobConfig = { ...defaultJob(2), name: 'second', include: ['*.service', '*.timer'], skipTransient: true, flappingThreshold: 3 };
   const p = new Plugin([main, second]);
   const t = p.table;
@@ -204,7 +206,7 @@ describe('chart writers on a fixed unit model', () => {
     let def: ChartDef | undefined;
     for (const w of text.split('\n').filter((l) => l && !l.startsWith('#')).map(tokenize)) {
       if (w[0] === 'CHART') {
-        def = DEFS.find(([d]) => new RegExp(`^${d.context.replace('{type}', '\\w+')}$`).test(w[6]!))?.[0];
+        def = DEFS.find(([d]) => new RegExp(`^${d.context.replace('{prefix}', 'systemd').replace('{type}', '\\w+')}$`).test(w[6]!))?.[0];
         expect(def, `a definition for ${w[6]}`).toBeDefined();
       }
       if (w[0] === 'BEGIN') def = DEFS.find(([d]) => new RegExp(`\\.${d.id.replace(/\{\w+\}/g, '\\w+')}$`).test(w[1]!))?.[0];
@@ -225,5 +227,17 @@ describe('chart writers on a fixed unit model', () => {
     const text = await scenario();
     if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN, text);
     expect(text).toBe(readFileSync(GOLDEN, 'utf8'));
+  });
+
+  it('put the charts of a job with context_prefix under that prefix, and change nothing else (ids, other jobs)', async () => {
+    const text = await scenario('systemdunits');
+    // The recording with the contexts of job main's CHART lines moved; every other byte the same.
+    const want = readFileSync(GOLDEN, 'utf8').replace(/^(CHART systemdunits_main\.\S+ (?:'[^']*' ){4})'systemd\./gm, "$1'systemdunits.");
+    expect(want).not.toBe(readFileSync(GOLDEN, 'utf8'));
+    expect(text).toBe(want);
+    const contexts = text.split('\n').filter((l) => l.startsWith('CHART ')).map((l) => [tokenize(l)[1]!.split('.')[0], tokenize(l)[6]!.split('.')[0]]);
+    expect(new Set(contexts.map(([job, prefix]) => `${job} ${prefix}`))).toEqual(new Set(['systemdunits_main systemdunits', 'systemdunits_second systemd']));
+    // A chart definition whose context does not start with {prefix} would stay on go.d's systemd.*.
+    expect(DEFS.map(([d]) => d.context).filter((c) => !c.startsWith('{prefix}.'))).toEqual([]);
   });
 });

@@ -1,10 +1,49 @@
 # go.d.plugin's own systemdunits collector, side by side with this plugin (sourced by install.sh).
-# go.d (v2 agents: on by default for *.service) charts one chart per unit under the same contexts
-# this plugin uses (systemd.<type>_unit_state). The installer says what it found; only with
-# --replace-go-d it turns go.d's collector off, the way go.d users do: `systemdunits: no` under
-# `modules:` in the user's go.d.conf (copied from the stock one if the user has none, as
+# go.d (v2 agents: on by default for *.service) charts one chart per unit under the contexts this
+# plugin uses by default (systemd.<type>_unit_state), with another shape. While it runs, the
+# installer gives this plugin's charts contexts of their own (config context_prefix: systemdunits,
+# alarms rendered to match, in a health file of their own so go.d's alerts stay as they are). Only
+# with --replace-go-d it turns go.d's collector off instead, the way go.d users do: `systemdunits:
+# no` under `modules:` in the user's go.d.conf (copied from the stock one if the user has none, as
 # edit-config does). The record in the install state lets --uninstall put the file back.
-# Needs: god_plugin, god_stock_conf, god_user_conf, replace_god, group, app, old_state, record.
+# Needs: god_plugin, god_stock_conf, god_user_conf, replace_god, group, app, old_state, record,
+# config_prefix, config_file, health_file.
+
+# The context prefix this plugin's charts want: `systemdunits` while go.d's own collector charts
+# systemd.* (present, on, and not turned off by --replace-go-d now or before), else `systemd`.
+god_wanted_prefix() {
+  local effective=$god_user_conf
+  [ -f "$effective" ] || effective=$god_stock_conf
+  if [ $replace_god = yes ] || { [ -z "$god_plugin" ] && [ -z "$god_stock_conf" ] && [ ! -f "$god_user_conf" ]; } ||
+    grep -q "^go.d-off " <<<"$old_state" || god_conf_off "$effective"; then
+    echo systemd
+  else
+    echo systemdunits
+  fi
+}
+
+# The shipped systemdunits.conf (stdin) for context prefix $1: `context_prefix: $1` before `jobs:`.
+god_config_for_prefix() {
+  if [ "$1" = systemd ]; then cat; return; fi
+  awk -v p="$1" '
+    /^jobs:/ && !done { print "# Beside go.d'"'"'s systemdunits collector (systemd.* contexts), this plugin'"'"'s charts go under"
+                        print "# " p ".* contexts (the installer chose it; the alarms follow this top-level key)."
+                        print "context_prefix: " p; print ""; done = 1 }
+    { print }'
+}
+
+# The top-level context_prefix of the config file $1 (`systemd` when it sets none).
+god_config_prefix() {
+  local p
+  p=$(sed -n "s/^context_prefix:[[:space:]]*[\"']\{0,1\}\([a-z][a-z0-9_]*\)[\"']\{0,1\}[[:space:]]*\(#.*\)\{0,1\}\$/\1/p" "$1" | head -n 1)
+  echo "${p:-systemd}"
+}
+
+# 0 when the config file $1 is one an install wrote and nobody edited (for either prefix).
+god_config_is_ours() {
+  [ -f "$1" ] || return 1
+  cmp -s "$1" "$src/systemdunits.conf" || god_config_for_prefix systemdunits <"$src/systemdunits.conf" | cmp -s "$1" -
+}
 
 # 0 when the go.d.conf $1 leaves the systemdunits module off.
 god_conf_off() {
@@ -40,7 +79,11 @@ god_apply() {
     elif god_conf_off "$effective"; then
       god_note="go.d: its systemdunits collector is already off in $effective; left as it is"
     else
-      god_note="go.d: its systemdunits collector is on (${effective:-defaults}): it charts units too, one chart per unit under the same systemd.<type>_unit_state contexts; left as it is. To keep only this plugin's charts, run again with --replace-go-d"
+      if [ "$config_prefix" = systemd ]; then
+        god_note="go.d: its systemdunits collector is on (${effective:-defaults}) and charts units under systemd.* too, where your $config_file keeps this plugin's charts: the dashboard mixes both there. Add \`context_prefix: systemdunits\` at the top of that file and run the installer again, or run it again with --replace-go-d"
+      else
+        god_note="go.d: its systemdunits collector is on (${effective:-defaults}), charting units under systemd.*: this plugin's charts go under $config_prefix.* (context_prefix in $config_file), its alarms in $health_file; go.d's charts and alerts are left as they are. To keep systemd.* and turn go.d's collector off instead, run again with --replace-go-d"
+      fi
     fi
     return 0
   fi

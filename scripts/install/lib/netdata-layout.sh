@@ -51,6 +51,13 @@ nd_health_for_version() {
   fi
 }
 
+# The health file (stdin) for charts under the context prefix $1 (config key context_prefix):
+# each `on: systemd.…` becomes `on: $1.…`; the alarm names stay. health.d/alarms.ts's renderHealth
+# does the same (test/unit/generated.test.ts checks they agree).
+nd_health_for_prefix() {
+  if [ "${1:-systemd}" = systemd ]; then cat; else sed "s/^\( *on: \)systemd\./\1$1./"; fi
+}
+
 # How to restart the agent of the layout at PREFIX.
 nd_restart_hint() {
   case ${1:-} in
