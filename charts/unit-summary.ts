@@ -67,3 +67,42 @@ export const UNIT_TRANSITIONS_CHART: ChartDef & {
   plugin: PLUGIN_NAME,
   module: MODULE_NAME,
 };
+
+/**
+ * How many units of the type are in each load state, as systemd's latest full listing (at start,
+ * after a daemon-reload) and its signals say: a unit file with a bad setting or one systemd could
+ * not load never runs, and shows here. `not-found` (referenced, no unit file) and `masked` are
+ * normal on every host: charted, never alarmed on.
+ */
+export const UNIT_LOAD_STATES_CHART: ChartDef & {
+  readonly brokenStates: readonly string[];
+  readonly brokenLabel: string;
+  readonly brokenVariable: string;
+} = {
+  id: '{type}_units_by_load_state',
+  context: 'systemd.{type}_units_by_load_state',
+  family: '{type}',
+  title: '{label} Units by Load State',
+  units: 'units',
+  chartType: 'stacked',
+  priority: 300,
+  // Names are systemd's LoadState words; a unit in another (stub, merged: passing) counts nowhere.
+  dimensions: [
+    { id: 'loaded', name: 'loaded', algorithm: 'absolute' },
+    { id: 'not_found', name: 'not-found', algorithm: 'absolute' },
+    { id: 'bad_setting', name: 'bad-setting', algorithm: 'absolute' },
+    { id: 'error', name: 'error', algorithm: 'absolute' },
+    { id: 'masked', name: 'masked', algorithm: 'absolute' },
+  ],
+  dimensionAlgorithm: 'absolute',
+  /** The load states the broken alarm warns on: the unit never runs until its file is fixed. */
+  brokenStates: ['bad-setting', 'error'],
+  /** Chart label: the broken units with their load state, `none` when there is none. */
+  brokenLabel: 'broken_units',
+  labels: ['broken_units'],
+  /** Chart variable the broken alarm reads: how many units are in a broken load state. */
+  brokenVariable: 'broken_units',
+  variables: ['broken_units'],
+  plugin: PLUGIN_NAME,
+  module: MODULE_NAME,
+};

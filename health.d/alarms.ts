@@ -9,7 +9,7 @@
 
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../charts/socket-activity.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS, type UnitStateChartKind } from '../charts/unit-state.js';
-import { UNIT_TRANSITIONS_CHART } from '../charts/unit-summary.js';
+import { UNIT_LOAD_STATES_CHART, UNIT_TRANSITIONS_CHART } from '../charts/unit-summary.js';
 
 /** One template, in the agent's key order. `summary` and `${label:…}` depend on the agent version. */
 export interface Alarm {
@@ -89,6 +89,20 @@ const flapping = (kind: UnitStateChartKind): Alarm => ({
   about: `${kind.unitType} units of a job changed state more often in 5 minutes than flapping_threshold`,
 });
 
+const broken = (kind: UnitStateChartKind): Alarm => ({
+  template: `systemd_${kind.unitType}_unit_broken`,
+  on: ofType(UNIT_LOAD_STATES_CHART.context, kind),
+  calc: `$${UNIT_LOAD_STATES_CHART.brokenVariable}`,
+  units: 'units',
+  every: '5s',
+  warn: '$this > 0',
+  summary: `${kind.label} unit files broken: ${label(UNIT_LOAD_STATES_CHART.brokenLabel)}`,
+  info:
+    `${kind.unitType} units systemd could not load and will never run: ${label(UNIT_LOAD_STATES_CHART.brokenLabel)} - ` +
+    'run systemd-analyze verify and systemctl status on each - fix the unit file - then systemctl daemon-reload',
+  about: `${kind.unitType} units of a job whose unit file systemd could not load (bad-setting or error)`,
+});
+
 export const HEADER = `# Alarms of systemdunits.plugin: one per unit type, raised while any unit of the chart has failed.
 #
 # The plugin sets the chart variable \`failed_units\` (how many units its latest sample reports
@@ -129,6 +143,14 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
 # variable the plugin sets from systemdunits.conf, default 20). To use another threshold for one
 # unit type on every job, write the number in place of $flapping_threshold below.`,
     alarms: UNIT_STATE_CHARTS.map(flapping),
+  },
+  {
+    comment: `# Broken unit files: units whose LoadState is bad-setting or error (a typo in a unit file, a timer
+# with an invalid OnCalendar=) never run. The plugin reads load states from systemd's listings (at
+# start and after every daemon-reload) and sets the chart variable broken_units and the label of the
+# same name on systemd.<type>_units_by_load_state. not-found and masked units are charted, never
+# alarmed on: they are normal on every host.`,
+    alarms: UNIT_STATE_CHARTS.map(broken),
   },
 ];
 

@@ -1,0 +1,77 @@
+// Units by load state, per unit type per job, and which are broken (charts/unit-summary.ts). The
+// load states change only with a listing or a unit's (re)load, so the counts are redone only when
+// the table's load state version moves, not every sample.
+
+import { UNIT_LOAD_STATES_CHART } from '../../charts/unit-summary.js';
+import type { ProtocolWriter } from '../netdata/protocol.js';
+import { unitType } from '../units/names.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { dimensionName } from './names.js';
+import { SummaryCharts, type SummaryChart } from './summary.js';
+import type { JobCharts } from './job-charts.js';
+
+const INDEX = new Map(UNIT_LOAD_STATES_CHART.dimensions.map((d, i) => [d.name, i]));
+const NOT_FOUND = INDEX.get('not-found')!;
+const BROKEN = new Set(UNIT_LOAD_STATES_CHART.brokenStates);
+/** How many broken units the label names before "and N more". */
+const LABEL_MAX_UNITS = 5;
+
+export class UnitLoadStates extends SummaryCharts {
+  private seenLoad = -1;
+  /** The table's not-found names this job wants, per unit type, as of seenLoad. */
+  private notFound = new Map<string, number>();
+
+  constructor(
+    job: JobCharts,
+    private readonly table: UnitTable,
+    writer: ProtocolWriter,
+    /** Whether the job wants a unit by name (its include/exclude). */
+    private readonly matchesName: (name: string) => boolean,
+  ) {
+    super(UNIT_LOAD_STATES_CHART, job, writer);
+  }
+
+  override sample(nowUs: number, failSeq: number): void {
+    this.recount = this.table.loadStates !== this.seenLoad;
+    if (this.recount) {
+      this.seenLoad = this.table.loadStates;
+      this.notFound.clear();
+      for (const name of this.table.notFound) {
+        if (!this.matchesName(name)) continue;
+        const type = unitType(name);
+        this.notFound.set(type, (this.notFound.get(type) ?? 0) + 1);
+      }
+    }
+    super.sample(nowUs, failSeq);
+  }
+
+  private recount = true;
+
+  protected override changeUnits(_chart: SummaryChart, _next: readonly Unit[]): void {
+    this.seenLoad = -1;
+  }
+
+  protected compute(chart: SummaryChart): void {
+    if (!this.recount && chart.chart.held) return;
+    const v = chart.values;
+    v.fill(0);
+    const broken: Unit[] = [];
+    for (const unit of chart.units) {
+      const i = INDEX.get(unit.loadState);
+      if (i !== undefined) v[i]!++;
+      if (BROKEN.has(unit.loadState)) broken.push(unit);
+    }
+    v[NOT_FOUND] = this.notFound.get(chart.kind.unitType) ?? 0;
+    chart.chart.setLabel(UNIT_LOAD_STATES_CHART.brokenLabel, brokenLabel(broken));
+    chart.chart.setVariable(UNIT_LOAD_STATES_CHART.brokenVariable, broken.length);
+  }
+}
+
+/** `bad.service (bad-setting); x.timer (error)`, or `none`. */
+function brokenLabel(broken: Unit[]): string {
+  if (broken.length === 0) return 'none';
+  broken.sort((a, b) => (a.name < b.name ? -1 : 1));
+  const named = broken.slice(0, LABEL_MAX_UNITS).map((u) => `${dimensionName(u.name)} (${u.loadState})`);
+  const more = broken.length - LABEL_MAX_UNITS;
+  return named.join('; ') + (more > 0 ? `; and ${more} more` : '');
+}
