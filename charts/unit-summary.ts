@@ -8,7 +8,10 @@ import { MODULE_NAME, PLUGIN_NAME, type ChartDef } from './shape.js';
  * How many units of the type are in each state in this sample; a unit that entered failed since
  * the previous sample counts as failed, as on the state chart. Stacked: the top is the unit count.
  */
-export const UNIT_COUNTS_CHART: ChartDef = {
+export const UNIT_COUNTS_CHART: ChartDef & {
+  readonly newFailedLabel: string;
+  readonly newFailuresVariable: string;
+} = {
   id: '{type}_units_by_state',
   context: 'systemd.{type}_units_by_state',
   family: '{type}',
@@ -26,8 +29,19 @@ export const UNIT_COUNTS_CHART: ChartDef = {
     { id: 'failed', name: 'failed', algorithm: 'absolute' },
   ],
   dimensionAlgorithm: 'absolute',
-  labels: [],
-  variables: [],
+  /**
+   * Chart label: the units that entered failed in the latest interval that had new failures, with
+   * systemd's Result (kept until the next new failure: the new-failure alarm's text names them).
+   */
+  newFailedLabel: 'new_failed_units',
+  labels: ['new_failed_units'],
+  /**
+   * Chart variable: how many units entered failed since the previous sample, for one sample only.
+   * The new-failure alarm goes WARNING on each such sample and CLEAR on the next, so every batch of
+   * new failures is a status change of its own, whatever stays failed from before.
+   */
+  newFailuresVariable: 'new_failures',
+  variables: ['new_failures'],
   plugin: PLUGIN_NAME,
   module: MODULE_NAME,
 };

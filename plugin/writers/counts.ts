@@ -3,7 +3,8 @@
 import { UNIT_COUNTS_CHART } from '../../charts/unit-summary.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import { StateValue } from '../units/states.js';
-import type { UnitTable } from '../units/table.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { failedLabel } from './unit-state.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
 import type { JobCharts } from './job-charts.js';
 
@@ -36,10 +37,17 @@ export class UnitCounts extends SummaryCharts {
     if (!this.recount && chart.chart.held) return;
     const v = chart.values;
     v.fill(0);
+    let fresh: Unit[] | undefined;
     for (const unit of chart.units) {
       // As on the state chart: failed if it entered failed since the previous sample.
-      const value = unit.failedSeq > failSeq ? StateValue.Failed : unit.value;
+      const entered = unit.failedSeq > failSeq;
+      const value = entered ? StateValue.Failed : unit.value;
       v[value - 1] = v[value - 1]! + 1;
+      if (entered) (fresh ??= []).push(unit);
     }
+    // The label changes only with a new batch: a label change re-sends the chart's definition.
+    if (fresh) chart.chart.setLabel(UNIT_COUNTS_CHART.newFailedLabel, failedLabel(fresh));
+    else if (!chart.chart.hasLabel(UNIT_COUNTS_CHART.newFailedLabel)) chart.chart.setLabel(UNIT_COUNTS_CHART.newFailedLabel, 'none');
+    chart.chart.setVariable(UNIT_COUNTS_CHART.newFailuresVariable, fresh?.length ?? 0);
   }
 }
