@@ -43,7 +43,9 @@ export class UnitCounts extends SummaryCharts {
       const entered = unit.failedSeq > failSeq;
       const value = entered ? StateValue.Failed : unit.value;
       v[value - 1] = v[value - 1]! + 1;
-      if (entered) (fresh ??= []).push(unit);
+      // Not in the sample that defines the chart: units failed before the plugin started (or before
+      // the type had a chart) are not news, and a plugin restart must not re-announce them.
+      if (entered && chart.chart.held) (fresh ??= []).push(unit);
     }
     // The label changes only with a new batch: a label change re-sends the chart's definition.
     if (fresh) chart.chart.setLabel(UNIT_COUNTS_CHART.newFailedLabel, failedLabel(fresh));
