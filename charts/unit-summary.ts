@@ -20,13 +20,16 @@ export const UNIT_COUNTS_CHART: ChartDef & {
   chartType: 'stacked',
   /** After the type's state chart. */
   priority: 100,
-  // Order = the state values 1..5, so dimension i+1 is StateValue i+1.
+  // Order picks the colours: both dashboards colour dimensions from a palette by their order. The
+  // 1.37 dashboard's default (slate) palette starts green, red, blue, orange, cyan (its white one
+  // blue, red, green): active first and failed second make active green and failed red there.
+  // The writer maps each state to its dimension by id, not by position.
   dimensions: [
     { id: 'active', name: 'active', algorithm: 'absolute' },
+    { id: 'failed', name: 'failed', algorithm: 'absolute' },
     { id: 'inactive', name: 'inactive', algorithm: 'absolute' },
     { id: 'activating', name: 'activating', algorithm: 'absolute' },
     { id: 'deactivating', name: 'deactivating', algorithm: 'absolute' },
-    { id: 'failed', name: 'failed', algorithm: 'absolute' },
   ],
   dimensionAlgorithm: 'absolute',
   /**

@@ -8,6 +8,11 @@ import { failedLabel } from './unit-state.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
 import type { JobCharts } from './job-charts.js';
 
+/** The dimension of each state value 1..5 (the definition orders them for their colours). */
+const STATE_IDS = ['active', 'inactive', 'activating', 'deactivating', 'failed'] as const;
+const DIMENSION_OF: readonly number[] = [-1, ...STATE_IDS.map((id) => UNIT_COUNTS_CHART.dimensions.findIndex((d) => d.id === id))];
+if (DIMENSION_OF.slice(1).some((i) => i < 0)) throw new Error('UNIT_COUNTS_CHART lacks a state dimension');
+
 export class UnitCounts extends SummaryCharts {
   /** Table versions the counts were last computed at: idle ticks reuse them. */
   private seenStates = -1;
@@ -42,7 +47,8 @@ export class UnitCounts extends SummaryCharts {
       // As on the state chart: failed if it entered failed since the previous sample.
       const entered = unit.failedSeq > failSeq;
       const value = entered ? StateValue.Failed : unit.value;
-      v[value - 1] = v[value - 1]! + 1;
+      const i = DIMENSION_OF[value]!;
+      v[i] = v[i]! + 1;
       // Not in the sample that defines the chart: units failed before the plugin started (or before
       // the type had a chart) are not news, and a plugin restart must not re-announce them.
       if (entered && chart.chart.held) (fresh ??= []).push(unit);
