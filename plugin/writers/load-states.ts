@@ -31,10 +31,16 @@ export class UnitLoadStates extends SummaryCharts {
     super(UNIT_LOAD_STATES_CHART, job, writer);
   }
 
+  /** The table's not-found list counted into notFound (replaced, never changed, on a new listing). */
+  private seenNotFound: readonly string[] | undefined;
+
   override sample(nowUs: number, failSeq: number): void {
     this.recount = this.table.loadStates !== this.seenLoad;
-    if (this.recount) {
-      this.seenLoad = this.table.loadStates;
+    this.seenLoad = this.table.loadStates;
+    // Glob-matching the not-found names only when a listing brought new ones, not on every
+    // membership change (Accept=yes instances come and go with connections).
+    if (this.table.notFound !== this.seenNotFound) {
+      this.seenNotFound = this.table.notFound;
       this.notFound.clear();
       for (const name of this.table.notFound) {
         if (!this.matchesName(name)) continue;
