@@ -12,6 +12,8 @@ import type { JobCharts } from './job-charts.js';
 
 const INDEX = new Map(UNIT_LOAD_STATES_CHART.dimensions.map((d, i) => [d.name, i]));
 const NOT_FOUND = INDEX.get('not-found')!;
+const LOADED = 'loaded';
+const LOADED_AT = INDEX.get(LOADED)!;
 const BROKEN = new Set(UNIT_LOAD_STATES_CHART.brokenStates);
 /** How many broken units the label names before "and N more". */
 const LABEL_MAX_UNITS = 5;
@@ -20,6 +22,8 @@ export class UnitLoadStates extends SummaryCharts {
   private seenLoad = -1;
   /** The table's not-found names this job wants, per unit type, as of seenLoad. */
   private notFound = new Map<string, number>();
+  /** Per chart: the broken units its label names (in chart.units order). */
+  private readonly broken = new WeakMap<SummaryChart, readonly Unit[]>();
 
   constructor(
     job: JobCharts,
@@ -63,12 +67,22 @@ export class UnitLoadStates extends SummaryCharts {
     v.fill(0);
     const broken: Unit[] = [];
     for (const unit of chart.units) {
+      // Nearly every unit is loaded: one comparison of interned strings, no lookup.
+      if (unit.loadState === LOADED) {
+        v[LOADED_AT]!++;
+        continue;
+      }
       const i = INDEX.get(unit.loadState);
       if (i !== undefined) v[i]!++;
       if (BROKEN.has(unit.loadState)) broken.push(unit);
     }
     v[NOT_FOUND] = this.notFound.get(chart.kind.unitType) ?? 0;
-    chart.chart.setLabel(UNIT_LOAD_STATES_CHART.brokenLabel, brokenLabel(broken));
+    // The label only when the broken units changed (its text sorts and decodes names).
+    const before = this.broken.get(chart);
+    if (!before || before.length !== broken.length || before.some((u, k) => u !== broken[k])) {
+      this.broken.set(chart, broken);
+      chart.chart.setLabel(UNIT_LOAD_STATES_CHART.brokenLabel, brokenLabel([...broken]));
+    }
     chart.chart.setVariable(UNIT_LOAD_STATES_CHART.brokenVariable, broken.length);
   }
 }

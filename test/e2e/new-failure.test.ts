@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flavours, startAgent, type Agent, type Notification } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { failSocket, writeSocket } from '../../harness/units.js';
-import { agentContext, failSockets, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, timeStatus } from '../../harness/e2e.js';
+import { agentContext, failSockets, healthConfigErrors, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, timeStatus } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
 const COUNTS_CHART = `${JOB}.socket_units_by_state`;
@@ -123,5 +123,9 @@ describe.each(await flavours())('new failures and broken unit files on $name', (
     await sb!.daemonReload();
     const c = await timeStatus(a, BROKEN_KEY, 'CLEAR', performance.now(), 20_000);
     console.log(`${flavour.name}: broken alarm CLEAR ${c.seconds.toFixed(2)} s after the fix and reload`);
+  });
+
+  it.skipIf(flavour.skip !== undefined)('logs no health-configuration error for the installed file (options: and the new templates included)', async () => {
+    expect(healthConfigErrors(await agent!.errorLog())).toEqual([]);
   });
 });
