@@ -2,7 +2,7 @@
 // with an invalid OnCalendar= is listed with its LoadState, charted as such with the broken_units
 // label naming it, and leaves the broken count once fixed and reloaded. The load states come from
 // the listings the sync already makes (at start, after each daemon-reload): no call per unit.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ const TIMERS = 'systemdunits_service_units.timer_units_by_load_state';
 
 let sb: Sandbox;
 let plugin: PluginRun;
+let dir = '';
 
 const latest = (chart: string) => plugin.samplesOf(chart).at(-1);
 const label = (chart: string) => plugin.charts.get(chart)?.labels.broken_units;
@@ -28,7 +29,7 @@ beforeAll(async () => {
   await sb.daemonReload();
   await sb.execOk('systemctl', 'start', 'holder.target');
   // Services and timers in one job (the default job charts services only).
-  const dir = mkdtempSync(join(tmpdir(), 'sdu-load-'));
+  dir = mkdtempSync(join(tmpdir(), 'sdu-load-'));
   writeFileSync(join(dir, 'systemdunits.conf'), "jobs:\n  - name: service_units\n    include: ['*.service', '*.timer']\n");
   plugin = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, NETDATA_USER_CONFIG_DIR: dir });
   await plugin.waitFor('the load state charts', () => latest(SERVICES) && latest(TIMERS), 20_000);
@@ -37,6 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await plugin?.stop();
   await sb?.stop({ removeDir: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('units by load state', () => {
