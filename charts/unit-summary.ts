@@ -8,7 +8,10 @@ import { MODULE_NAME, PLUGIN_NAME, type ChartDef } from './shape.js';
  * How many units of the type are in each state in this sample; a unit that entered failed since
  * the previous sample counts as failed, as on the state chart. Stacked: the top is the unit count.
  */
-export const UNIT_COUNTS_CHART: ChartDef = {
+export const UNIT_COUNTS_CHART: ChartDef & {
+  readonly newFailedLabel: string;
+  readonly newFailuresVariable: string;
+} = {
   id: '{type}_units_by_state',
   context: '{prefix}.{type}_units_by_state',
   family: '{type}',
@@ -17,17 +20,31 @@ export const UNIT_COUNTS_CHART: ChartDef = {
   chartType: 'stacked',
   /** After the type's state chart. */
   priority: 100,
-  // Order = the state values 1..5, so dimension i+1 is StateValue i+1.
+  // Order picks the colours: both dashboards colour dimensions from a palette by their order. The
+  // 1.37 dashboard's default (slate) palette starts green, red, blue, orange, cyan (its white one
+  // blue, red, green): active first and failed second make active green and failed red there.
+  // The writer maps each state to its dimension by id, not by position.
   dimensions: [
     { id: 'active', name: 'active', algorithm: 'absolute' },
+    { id: 'failed', name: 'failed', algorithm: 'absolute' },
     { id: 'inactive', name: 'inactive', algorithm: 'absolute' },
     { id: 'activating', name: 'activating', algorithm: 'absolute' },
     { id: 'deactivating', name: 'deactivating', algorithm: 'absolute' },
-    { id: 'failed', name: 'failed', algorithm: 'absolute' },
   ],
   dimensionAlgorithm: 'absolute',
-  labels: [],
-  variables: [],
+  /**
+   * Chart label: the units that entered failed in the latest interval that had new failures, with
+   * systemd's Result (kept until the next new failure: the new-failure alarm's text names them).
+   */
+  newFailedLabel: 'new_failed_units',
+  labels: ['new_failed_units'],
+  /**
+   * Chart variable: how many units entered failed since the previous sample, for one sample only.
+   * The new-failure alarm goes WARNING on each such sample and CLEAR on the next, so every batch of
+   * new failures is a status change of its own, whatever stays failed from before.
+   */
+  newFailuresVariable: 'new_failures',
+  variables: ['new_failures'],
   plugin: PLUGIN_NAME,
   module: MODULE_NAME,
 };
@@ -64,6 +81,45 @@ export const UNIT_TRANSITIONS_CHART: ChartDef & {
   windowVariable: 'transitions_5m',
   variables: ['flapping_threshold', 'transitions_5m'],
   windowSeconds: 300,
+  plugin: PLUGIN_NAME,
+  module: MODULE_NAME,
+};
+
+/**
+ * How many units of the type are in each load state, as systemd's latest full listing (at start,
+ * after a daemon-reload) and its signals say: a unit file with a bad setting or one systemd could
+ * not load never runs, and shows here. `not-found` (referenced, no unit file) and `masked` are
+ * normal on every host: charted, never alarmed on.
+ */
+export const UNIT_LOAD_STATES_CHART: ChartDef & {
+  readonly brokenStates: readonly string[];
+  readonly brokenLabel: string;
+  readonly brokenVariable: string;
+} = {
+  id: '{type}_units_by_load_state',
+  context: '{prefix}.{type}_units_by_load_state',
+  family: '{type}',
+  title: '{label} Units by Load State',
+  units: 'units',
+  chartType: 'stacked',
+  priority: 300,
+  // Names are systemd's LoadState words; a unit in another (stub, merged: passing) counts nowhere.
+  dimensions: [
+    { id: 'loaded', name: 'loaded', algorithm: 'absolute' },
+    { id: 'not_found', name: 'not-found', algorithm: 'absolute' },
+    { id: 'bad_setting', name: 'bad-setting', algorithm: 'absolute' },
+    { id: 'error', name: 'error', algorithm: 'absolute' },
+    { id: 'masked', name: 'masked', algorithm: 'absolute' },
+  ],
+  dimensionAlgorithm: 'absolute',
+  /** The load states the broken alarm warns on: the unit never runs until its file is fixed. */
+  brokenStates: ['bad-setting', 'error'],
+  /** Chart label: the broken units with their load state, `none` when there is none. */
+  brokenLabel: 'broken_units',
+  labels: ['broken_units'],
+  /** Chart variable the broken alarm reads: how many units are in a broken load state. */
+  brokenVariable: 'broken_units',
+  variables: ['broken_units'],
   plugin: PLUGIN_NAME,
   module: MODULE_NAME,
 };

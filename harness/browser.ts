@@ -36,6 +36,8 @@ export interface LegendItem {
   /** its latest value as the legend shows it ("5.00" or "5", depending on the range), "-" before
    * the first data */
   value: string;
+  /** the colour of its swatch as the page computed it (`rgb(r, g, b)`), '' where there is none */
+  color: string;
 }
 
 export interface RenderedChart {
@@ -95,6 +97,7 @@ const READ_CHART = `(el) => {
   const legend = [...el.querySelectorAll('[class*="__DimensionItem-"]')].map((item) => ({
     name: text(item.querySelector('[class*="__DimensionLabel-"]')),
     value: text(item.querySelector('[class*="__DimensionValue-"]')),
+    color: ((i) => (i ? getComputedStyle(i).backgroundColor : ''))(item.querySelector('[class*="__DimensionIcon-"]')),
   }));
   return { title: text(el.querySelector('.dygraph-title')), legend, canvases: el.querySelectorAll('canvas').length };
 }`;

@@ -8,8 +8,9 @@
 // from the shipped file with sed at install time (test/unit/generated.test.ts checks they agree).
 
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../charts/socket-activity.js';
+import { FAILED_ADVICE } from '../plugin/writers/failure-text.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS, type UnitStateChartKind } from '../charts/unit-state.js';
-import { UNIT_TRANSITIONS_CHART } from '../charts/unit-summary.js';
+import { UNIT_COUNTS_CHART, UNIT_LOAD_STATES_CHART, UNIT_TRANSITIONS_CHART } from '../charts/unit-summary.js';
 import { DEFAULT_CONTEXT_PREFIX } from '../plugin/config/schema.js';
 
 /** One template, in the agent's key order. `summary` and `${label:…}` depend on the agent version. */
@@ -22,6 +23,8 @@ export interface Alarm {
   readonly units: string;
   readonly every: string;
   readonly warn: string;
+  /** `options:` (both 1.37.1 and v2 know `no-clear-notification`). */
+  readonly options?: string;
   /** The alert's one-line title (v1.42+). */
   readonly summary: string;
   readonly info: string;
@@ -95,6 +98,35 @@ const flapping = (kind: UnitStateChartKind): Alarm => ({
   about: `${kind.unitType} units of a job changed state more often in 5 minutes than flapping_threshold`,
 });
 
+const newFailure = (kind: UnitStateChartKind): Alarm => ({
+  template: `systemd_${kind.unitType}_unit_new_failure`,
+  on: ofType(UNIT_COUNTS_CHART.context, kind),
+  calc: `$${UNIT_COUNTS_CHART.newFailuresVariable}`,
+  units: 'units',
+  every: '1s',
+  warn: '$this > 0',
+  options: 'no-clear-notification',
+  summary: `${kind.label} units newly failed: ${label(UNIT_COUNTS_CHART.newFailedLabel)}`,
+  info:
+    `${kind.unitType} units that just entered failed: ${label(UNIT_COUNTS_CHART.newFailedLabel)} - ` +
+    `systemd_${kind.unitType}_unit_failed_state lists every unit of the type still failed - ${FAILED_ADVICE}`,
+  about: `${kind.unitType} units of a job that just entered the failed state, one notification per batch`,
+});
+
+const broken = (kind: UnitStateChartKind): Alarm => ({
+  template: `systemd_${kind.unitType}_unit_broken`,
+  on: ofType(UNIT_LOAD_STATES_CHART.context, kind),
+  calc: `$${UNIT_LOAD_STATES_CHART.brokenVariable}`,
+  units: 'units',
+  every: '5s',
+  warn: '$this > 0',
+  summary: `${kind.label} unit files broken: ${label(UNIT_LOAD_STATES_CHART.brokenLabel)}`,
+  info:
+    `${kind.unitType} units systemd could not load and will never run: ${label(UNIT_LOAD_STATES_CHART.brokenLabel)} - ` +
+    'run systemd-analyze verify and systemctl status on each - fix the unit file - then systemctl daemon-reload',
+  about: `${kind.unitType} units of a job whose unit file systemd could not load (bad-setting or error)`,
+});
+
 export const HEADER = `# Alarms of systemdunits.plugin: one per unit type, raised while any unit of the chart has failed.
 #
 # The plugin sets the chart variable \`failed_units\` (how many units its latest sample reports
@@ -136,6 +168,25 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
 # unit type on every job, write the number in place of $flapping_threshold below.`,
     alarms: UNIT_STATE_CHARTS.map(flapping),
   },
+  {
+    comment: `# New failures: one notification per batch of units entering failed, naming them, even while other
+# units of the type stay failed (systemd_<type>_unit_failed_state then stays WARNING and sends
+# nothing). The plugin sets the chart variable new_failures on <prefix>.<type>_units_by_state for
+# one sample only (the units that entered failed since the previous one) and the label
+# new_failed_units naming them; the alarm is WARNING for that second and CLEAR after it.
+# no-clear-notification: that CLEAR is never notified (the failed-state alarm tells the recovery),
+# and the agent then notifies each later WARNING too instead of skipping a status equal to the last
+# one it notified. Units failing together (in one sample interval) are one notification.`,
+    alarms: UNIT_STATE_CHARTS.map(newFailure),
+  },
+  {
+    comment: `# Broken unit files: units whose LoadState is bad-setting or error (a typo in a unit file, a timer
+# with an invalid OnCalendar=) never run. The plugin reads load states from systemd's listings (at
+# start and after every daemon-reload) and sets the chart variable broken_units and the label of the
+# same name on systemd.<type>_units_by_load_state. not-found and masked units are charted, never
+# alarmed on: they are normal on every host.`,
+    alarms: UNIT_STATE_CHARTS.map(broken),
+  },
 ];
 
 export const ALARMS: readonly Alarm[] = ALARM_KINDS.flatMap((k) => k.alarms);
@@ -161,6 +212,7 @@ function renderAlarm(a: Alarm, form: AgentForm, prefix: string): string {
     ['every', a.every],
     ['warn', a.warn],
     ['delay', COMMON.delay],
+    ['options', a.options],
     ['summary', form === 'current' ? a.summary : undefined],
     ['info', info],
     ['to', COMMON.to],

@@ -33,7 +33,7 @@ export function checkConfig(explicit: string | undefined, env: NodeJS.ProcessEnv
 /** What each job would chart, in the config's own words. */
 export function describeJobs({ config }: LoadedConfig): string[] {
   return config.jobs.flatMap((j: JobConfig) => [
-    `job '${j.name}': every ${j.updateEvery} s, charts systemdunits_${j.name}.<type>_unit_state (and _units_by_state, _unit_state_transitions) for each unit type with units`,
+    `job '${j.name}': every ${j.updateEvery} s, charts systemdunits_${j.name}.<type>_unit_state (and _units_by_state, _unit_state_transitions, _units_by_load_state) for each unit type with units`,
     `  include: ${globs(j.include)}`,
     `  exclude: ${j.exclude.length > 0 ? globs(j.exclude) : '(none)'}`,
     `  skip_transient: ${j.skipTransient}, timeout: ${j.timeout} s, aggregate_instances: ${j.aggregateInstances}, flapping_threshold: ${j.flappingThreshold}`,

@@ -191,6 +191,8 @@ export class UnitSync implements SystemdLink {
     const started = Date.now();
     const listing = await session.listUnits(this.options.patterns);
     const listed = listing.units.filter((u) => this.tracks(u));
+    // Referenced but without a unit file: counted by load state, not tracked (see UnitTable.notFound).
+    this.table.setNotFound(listing.units.filter((u) => u.loadState === 'not-found' && this.options.wants(u.name)).map((u) => u.name));
     const listedAt = Date.now();
     // Signals that arrived after the listing are newer than it: those units keep what they said.
     const newer = (path: string): boolean => (this.lastSignal.get(path) ?? 0) > listing.seq;

@@ -88,6 +88,13 @@ export class UnitTable {
   private membershipVersion = 0;
   /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
   private stateVersion = 0;
+  /** Bumped when a unit's LoadState changes or the not-found names do (units by load state). */
+  private loadVersion = 0;
+  /**
+   * Names systemd lists as `not-found` (referenced, no unit file) that a job wants, as of the latest
+   * full listing: counted on the load state charts, never tracked as units (they never run).
+   */
+  private notFoundNames: readonly string[] = [];
   /** Told of every entry into `failed` (a unit listed failed counts as one). */
   private readonly failureListeners = new Set<(unit: Unit) => void>();
 
@@ -114,6 +121,21 @@ export class UnitTable {
 
   get states(): number {
     return this.stateVersion;
+  }
+
+  get loadStates(): number {
+    return this.loadVersion;
+  }
+
+  get notFound(): readonly string[] {
+    return this.notFoundNames;
+  }
+
+  /** The not-found names of a full listing (see notFoundNames). */
+  setNotFound(names: readonly string[]): void {
+    if (names.length === this.notFoundNames.length && names.every((n, i) => n === this.notFoundNames[i])) return;
+    this.notFoundNames = names;
+    this.loadVersion++;
   }
 
   get(name: string): Unit | undefined {
@@ -147,6 +169,7 @@ export class UnitTable {
   upsert(s: UnitSnapshot): Unit {
     const known = this.byName.get(s.name);
     if (known) {
+      if (known.loadState !== s.loadState) this.loadVersion++;
       known.loadState = intern(s.loadState);
       if (s.transient !== undefined) known.transient = s.transient;
       this.update(known, { activeState: s.activeState, subState: s.subState, ...(s.result ? { result: s.result } : {}) });
@@ -176,6 +199,7 @@ export class UnitTable {
     this.unloaded.delete(s.name);
     this.byName.set(unit.name, unit);
     this.membershipVersion++;
+    this.loadVersion++;
     if (s.activeState === 'failed') this.failed(unit);
     return unit;
   }
@@ -190,6 +214,7 @@ export class UnitTable {
       if (this.unloaded.size > 1000) this.unloaded.delete(this.unloaded.keys().next().value!);
     }
     this.membershipVersion++;
+    this.loadVersion++;
     return true;
   }
 

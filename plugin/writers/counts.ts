@@ -3,9 +3,15 @@
 import { UNIT_COUNTS_CHART } from '../../charts/unit-summary.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import { StateValue } from '../units/states.js';
-import type { UnitTable } from '../units/table.js';
+import type { Unit, UnitTable } from '../units/table.js';
+import { failedLabel } from './unit-state.js';
 import { SummaryCharts, type SummaryChart } from './summary.js';
 import type { JobCharts } from './job-charts.js';
+
+/** The dimension of each state value 1..5 (the definition orders them for their colours). */
+const STATE_IDS = ['active', 'inactive', 'activating', 'deactivating', 'failed'] as const;
+const DIMENSION_OF: readonly number[] = [-1, ...STATE_IDS.map((id) => UNIT_COUNTS_CHART.dimensions.findIndex((d) => d.id === id))];
+if (DIMENSION_OF.slice(1).some((i) => i < 0)) throw new Error('UNIT_COUNTS_CHART lacks a state dimension');
 
 export class UnitCounts extends SummaryCharts {
   /** Table versions the counts were last computed at: idle ticks reuse them. */
@@ -36,10 +42,20 @@ export class UnitCounts extends SummaryCharts {
     if (!this.recount && chart.chart.held) return;
     const v = chart.values;
     v.fill(0);
+    let fresh: Unit[] | undefined;
     for (const unit of chart.units) {
       // As on the state chart: failed if it entered failed since the previous sample.
-      const value = unit.failedSeq > failSeq ? StateValue.Failed : unit.value;
-      v[value - 1] = v[value - 1]! + 1;
+      const entered = unit.failedSeq > failSeq;
+      const value = entered ? StateValue.Failed : unit.value;
+      const i = DIMENSION_OF[value]!;
+      v[i] = v[i]! + 1;
+      // Not in the sample that defines the chart: units failed before the plugin started (or before
+      // the type had a chart) are not news, and a plugin restart must not re-announce them.
+      if (entered && chart.chart.held) (fresh ??= []).push(unit);
     }
+    // The label changes only with a new batch: a label change re-sends the chart's definition.
+    if (fresh) chart.chart.setLabel(UNIT_COUNTS_CHART.newFailedLabel, failedLabel(fresh));
+    else if (!chart.chart.hasLabel(UNIT_COUNTS_CHART.newFailedLabel)) chart.chart.setLabel(UNIT_COUNTS_CHART.newFailedLabel, 'none');
+    chart.chart.setVariable(UNIT_COUNTS_CHART.newFailuresVariable, fresh?.length ?? 0);
   }
 }

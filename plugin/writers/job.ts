@@ -9,6 +9,7 @@ import { unitStateChartKind } from '../../charts/unit-state.js';
 import { UnitSelector } from '../units/selector.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitCounts } from './counts.js';
+import { UnitLoadStates } from './load-states.js';
 import { UnitTransitions } from './transitions.js';
 import type { JobCharts } from './job-charts.js';
 import { UnitStateCharts } from './unit-state.js';
@@ -17,8 +18,8 @@ export class Job {
   readonly chartType: string;
   private readonly selector: UnitSelector;
   private readonly states: UnitStateCharts;
-  /** The per-type summary charts (units by state, state transitions). */
-  private readonly summaries: [UnitCounts, UnitTransitions];
+  /** The per-type summary charts (units by state, state transitions, units by load state). */
+  private readonly summaries: [UnitCounts, UnitTransitions, UnitLoadStates];
   private seenMembership = -1;
   /** The table's failure sequence at the previous sample: later entries failed in between. */
   private seenFailSeq: number;
@@ -33,7 +34,7 @@ export class Job {
     this.seenFailSeq = table.sequence;
     const job: JobCharts = { name: config.name, chartType: this.chartType, updateEvery: config.updateEvery, aggregateInstances: config.aggregateInstances, contextPrefix: config.contextPrefix };
     this.states = new UnitStateCharts(job, table, writer);
-    this.summaries = [new UnitCounts(job, table, writer), new UnitTransitions(job, table, writer, config.flappingThreshold)];
+    this.summaries = [new UnitCounts(job, table, writer), new UnitTransitions(job, table, writer, config.flappingThreshold), new UnitLoadStates(job, table, writer, (name) => this.selector.matchesName(name))];
   }
 
   /** Units of interest to this job by name alone (for the systemd layer's filter). */

@@ -18,6 +18,16 @@ import { failSocket, writeSocket } from '../../harness/units.js';
 const CHART = 'systemdunits_service_units.socket_unit_state';
 const TITLE = 'Socket Unit State (1: active, 2: inactive, 3: activating, 4: deactivating, 5: failed)';
 const SOCKETS = ['web', 'metrics', 'broken', 'flappy'];
+const COUNTS = 'systemdunits_service_units.socket_units_by_state';
+
+/** Which of red, green, blue dominates an `rgb(r, g, b)` colour clearly, else 'other'. */
+function hue(color: string): 'red' | 'green' | 'blue' | 'other' {
+  const [r, g, b] = (color.match(/\d+/g) ?? []).map(Number) as [number, number, number];
+  if (r > 2.5 * g && r > 2.5 * b) return 'red';
+  if (g > 1.3 * r && g > 1.3 * b) return 'green';
+  if (b > 1.3 * r && b > 1.1 * g) return 'blue';
+  return 'other';
+}
 
 const chromiumMissing = !haveChromium();
 if (chromiumMissing) {
@@ -103,6 +113,23 @@ describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {
     const values = legendValues(await waitForChart(page, CHART, (c) => num(legendValues(c)['broken.socket']) === 5));
     expect(num(values['broken.socket'])).toBe(5);
     for (const n of ['web', 'metrics', 'flappy']) expect(num(values[`${n}.socket`])).toBe(1);
+  });
+
+  it('colours failed red and active green in units by state (the dashboard picks colours by dimension order)', async () => {
+    const { page: counts } = await openChart(browser!, agent!.url, COUNTS);
+    try {
+      // (The dashboard leaves dimensions that are 0 throughout out of the legend: activating, deactivating here.)
+      const has = (c: { legend: { name: string; color: string }[] }, n: string) => c.legend.some((i) => i.name === n && i.color !== '');
+      const shown = await waitForChart(counts, COUNTS, (c) => has(c, 'active') && has(c, 'failed'));
+      const color = Object.fromEntries(shown.legend.map((i) => [i.name, i.color]));
+      console.log(`[browser] units by state colours: ${JSON.stringify(color)}`);
+      expect(hue(color.failed!), `failed is ${color.failed}`).toBe('red');
+      expect(hue(color.active!), `active is ${color.active}`).toBe('green');
+      for (const other of ['inactive', 'activating', 'deactivating']) if (color[other]) expect(hue(color[other]), `${other} is ${color[other]}`).not.toBe('red');
+      if (process.env.SCREENSHOT) await counts.screenshot({ path: process.env.SCREENSHOT.replace(/(\.png)?$/, '-counts.png') });
+    } finally {
+      await counts.close();
+    }
   });
 
   it('updates the legend when a socket fails while the page is open', async () => {

@@ -172,14 +172,16 @@ describe('jobs from a config file', () => {
       const s = await run.waitFor('web chart', () => run.samplesOf('systemdunits_web.socket_unit_state')[0]);
       expect(Object.keys(s.values)).toEqual(['web-a.socket']);
       await run.waitFor('target chart', () => run.samplesOf('systemdunits_web.target_unit_state')[0]);
-      await run.waitFor('the last chart of the batch', () => run.samplesOf('systemdunits_web.target_unit_state_transitions')[0]);
+      await run.waitFor('the last chart of the batch', () => run.samplesOf('systemdunits_web.target_units_by_load_state')[0]);
       const ids = [...run.charts.keys()];
       expect(ids.filter((id) => id.endsWith('_unit_state')).sort()).toEqual(['systemdunits_web.socket_unit_state', 'systemdunits_web.target_unit_state']);
-      // and each state chart's summaries (units by state, transitions), for the same types only
+      // and each state chart's summaries (units by state, transitions, by load state), for the same types only
       expect(ids.filter((id) => !id.endsWith('_unit_state')).sort()).toEqual([
         'systemdunits_web.socket_unit_state_transitions',
+        'systemdunits_web.socket_units_by_load_state',
         'systemdunits_web.socket_units_by_state',
         'systemdunits_web.target_unit_state_transitions',
+        'systemdunits_web.target_units_by_load_state',
         'systemdunits_web.target_units_by_state',
       ]);
     } finally {

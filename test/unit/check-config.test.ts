@@ -24,7 +24,7 @@ describe('--check-config', () => {
     expect(r.problems).toEqual([]);
     expect(r.report).toEqual([
       `config: ${join(dir, 'systemdunits.conf')}`,
-      "job 'web': every 1 s, charts systemdunits_web.<type>_unit_state (and _units_by_state, _unit_state_transitions) for each unit type with units",
+      "job 'web': every 1 s, charts systemdunits_web.<type>_unit_state (and _units_by_state, _unit_state_transitions, _units_by_load_state) for each unit type with units",
       "  include: 'nginx*.socket'",
       "  exclude: 'nginx-old.socket'",
       '  skip_transient: false, timeout: 2 s, aggregate_instances: true, flapping_threshold: 20',

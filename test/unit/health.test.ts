@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-activity.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
-import { UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
+import { UNIT_COUNTS_CHART, UNIT_LOAD_STATES_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { repoRoot } from '../../harness/run.js';
 
 type Entry = Record<string, string>;
@@ -30,10 +30,36 @@ describe('health.d/systemdunits.conf', () => {
   const all = parseHealth(readFileSync(`${repoRoot}/health.d/systemdunits.conf`, 'utf8'));
   const entries = all.filter((e) => e.template!.endsWith('_unit_failed_state'));
   const flapping = all.filter((e) => e.template!.endsWith('_units_flapping'));
+  const broken = all.filter((e) => e.template!.endsWith('_unit_broken'));
+  const newFailure = all.filter((e) => e.template!.endsWith('_unit_new_failure'));
 
   it('has nothing but the failed-state, flapping and refused-connections templates', () => {
     const refused = all.filter((e) => e.template === 'systemd_socket_refused_connections');
-    expect(entries.length + flapping.length + refused.length).toBe(all.length);
+    expect(entries.length + flapping.length + refused.length + broken.length + newFailure.length).toBe(all.length);
+  });
+
+  it('has one new-failure template per chart kind: the one-sample variable, no CLEAR notification (so each WARNING is notified)', () => {
+    expect(newFailure.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_unit_new_failure`).sort());
+    for (const k of UNIT_STATE_CHARTS) {
+      const e = newFailure.find((x) => x.template === `systemd_${k.unitType}_unit_new_failure`)!;
+      expect(e.on).toBe(UNIT_COUNTS_CHART.context.replace('{prefix}', 'systemd').replace('{type}', k.unitType));
+      expect(e.calc).toBe(`$${UNIT_COUNTS_CHART.newFailuresVariable}`);
+      expect(e.every).toBe('1s');
+      expect(e.options).toBe('no-clear-notification');
+      expect(e.info).toContain(`\${label:${UNIT_COUNTS_CHART.newFailedLabel}} `);
+    }
+  });
+
+  it('has one broken-unit-file template per chart kind, on its load state chart, naming the units', () => {
+    expect(broken.map((e) => e.template).sort()).toEqual(UNIT_STATE_CHARTS.map((k) => `systemd_${k.unitType}_unit_broken`).sort());
+    for (const k of UNIT_STATE_CHARTS) {
+      const e = broken.find((x) => x.template === `systemd_${k.unitType}_unit_broken`)!;
+      expect(e.on).toBe(UNIT_LOAD_STATES_CHART.context.replace('{prefix}', 'systemd').replace('{type}', k.unitType));
+      expect(e.calc).toBe(`$${UNIT_LOAD_STATES_CHART.brokenVariable}`);
+      expect(e.warn).toBe('$this > 0');
+      expect(e.crit).toBeUndefined();
+      expect(e.info).toContain(`\${label:${UNIT_LOAD_STATES_CHART.brokenLabel}} `);
+    }
   });
 
   it('binds every template to this plugin’s charts only (go.d draws charts under the same contexts)', () => {

@@ -187,7 +187,7 @@ describe('units by state', () => {
     let s = h.sample();
     const chart = s.chart(COUNTS)!;
     expect(chart.slice(3, 8)).toEqual(['Socket Units by State', 'units', 'socket', 'systemd.socket_units_by_state', 'stacked']);
-    expect(s.dimensions(COUNTS).map((w) => w[1])).toEqual(['active', 'inactive', 'activating', 'deactivating', 'failed']);
+    expect(s.dimensions(COUNTS).map((w) => w[1])).toEqual(['active', 'failed', 'inactive', 'activating', 'deactivating']);
     expect(s.values(COUNTS)).toEqual({ active: 2, inactive: 1, activating: 1, deactivating: 1, failed: 3 });
     expect(s.values(`${JOB}.service_units_by_state`)).toEqual({ active: 1, inactive: 0, activating: 0, deactivating: 0, failed: 0 });
     expect(s.label(COUNTS, 'unit_type')).toBe('socket');

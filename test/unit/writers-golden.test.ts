@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChartDef } from '../../charts/shape.js';
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-activity.js';
 import { UNIT_STATE_CHART } from '../../charts/unit-state.js';
-import { UNIT_COUNTS_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
+import { UNIT_COUNTS_CHART, UNIT_LOAD_STATES_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { defaultJob, type JobConfig } from '../../plugin/config/index.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
@@ -188,6 +188,14 @@ async function scenario(mainPrefix?: string): Promise<string> {
     for (let i = 0; i < 14; i++) t.update(t.get(`f${String(i).padStart(2, '0')}.service`)!, { activeState: 'inactive' });
   });
   await step('idle', () => {});
+  await step('a unit file broken, one masked, references without a file listed', () => {
+    t.setNotFound(['ghost.service', 'skipnot.service', 'gone.socket']);
+    t.upsert(unit('bad.service', 'inactive', { loadState: 'bad-setting' }));
+    t.upsert(unit('cal.timer', 'inactive', { loadState: 'error' }));
+    t.upsert(unit('m.service', 'inactive', { loadState: 'masked' }));
+  });
+  await step('idle while broken', () => {});
+  await step('bad.service fixed and reloaded', () => t.upsert(unit('bad.service', 'inactive')));
   return p.text;
 }
 
@@ -196,6 +204,7 @@ const DEFS: readonly [ChartDef, readonly string[]][] = [
   [UNIT_STATE_CHART, ['unit_type', 'job']],
   [UNIT_COUNTS_CHART, ['unit_type', 'job']],
   [UNIT_TRANSITIONS_CHART, ['unit_type', 'job']],
+  [UNIT_LOAD_STATES_CHART, ['unit_type', 'job']],
   ...SOCKET_ACTIVITY_CHARTS.map((d): [ChartDef, string[]] => [d, [SOCKET_ACTIVITY.unitLabel, SOCKET_ACTIVITY.jobLabel]]),
 ];
 
