@@ -11,6 +11,7 @@ export const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER = 'org.freedesktop.systemd1.Manager';
 const UNIT = 'org.freedesktop.systemd1.Unit';
+const SERVICE = 'org.freedesktop.systemd1.Service';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const UNIT_PATHS = '/org/freedesktop/systemd1/unit';
 
@@ -40,7 +41,18 @@ export interface Listing {
 
 /** What a signal means for the unit table. */
 export type UnitEvent =
-  | { kind: 'state'; seq: Seq; path: string; activeState?: string; subState?: string; result?: string }
+  | {
+      kind: 'state';
+      seq: Seq;
+      path: string;
+      activeState?: string;
+      subState?: string;
+      result?: string;
+      /** A service's NRestarts, and its main process's exit (ExecMainCode/ExecMainStatus). */
+      nRestarts?: number;
+      execCode?: number;
+      execStatus?: number;
+    }
   | { kind: 'new'; name: string; path: string }
   | { kind: 'removed'; name: string; path: string }
   | { kind: 'reloading'; started: boolean }
@@ -211,9 +223,12 @@ export function decodeSignal(s: Signal): UnitEvent | undefined {
         ...(typeof subState === 'string' ? { subState } : {}),
       };
     }
+    // The type's interface (systemd sends every property that emits changes, each time): Result;
+    // for a service also NRestarts and ExecMainCode/ExecMainStatus (systemd 252 emits them).
     const result = changed.Result?.value;
-    if (isResultWord(result)) return { kind: 'state', seq: s.seq, path: s.path, result };
-    return undefined;
+    const service = iface === SERVICE ? serviceFields(changed) : {};
+    if (!isResultWord(result) && Object.keys(service).length === 0) return undefined;
+    return { kind: 'state', seq: s.seq, path: s.path, ...(isResultWord(result) ? { result } : {}), ...service };
   }
   if (s.interface === MANAGER) {
     if ((s.member === 'UnitNew' || s.member === 'UnitRemoved') && typeof s.body[0] === 'string' && typeof s.body[1] === 'string') {
@@ -228,3 +243,16 @@ export function decodeSignal(s: Signal): UnitEvent | undefined {
   return undefined;
 }
 
+
+/** A service's restart count and main exit from its PropertiesChanged, each only if well-formed. */
+function serviceFields(changed: Record<string, { value?: unknown } | undefined>): { nRestarts?: number; execCode?: number; execStatus?: number } {
+  const n = changed.NRestarts?.value;
+  const code = changed.ExecMainCode?.value;
+  const status = changed.ExecMainStatus?.value;
+  const int = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+  return {
+    ...(int(n, 0xffffffff) ? { nRestarts: n } : {}),
+    // CLD_* codes 0..6; a status is an exit status (0..255) or a signal number
+    ...(int(code, 6) && int(status, 255) ? { execCode: code, execStatus: status } : {}),
+  };
+}

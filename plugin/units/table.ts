@@ -11,6 +11,18 @@ import { unitNameFromPath, unitType } from './names.js';
 import { stateValue, type StateValue } from './states.js';
 import { perConnectionGroup, type InstanceGroup } from './instances.js';
 
+/** How a service's main process ended: ExecMainCode (CLD_*: 1 exited, 2 killed, 3 dumped) and ExecMainStatus. */
+export interface MainExit {
+  readonly code: number;
+  readonly status: number;
+}
+
+/** A service run that ended badly: its Result and how its main process ended, if systemd said. */
+export interface Crash {
+  readonly result: string;
+  readonly exit: MainExit | undefined;
+}
+
 /** A socket's connection counters as systemd last answered them (never signalled: polled). */
 export interface SocketCounters {
   readonly accepted: number;
@@ -38,6 +50,21 @@ export interface Unit {
    * later, a `systemctl start`), often before anyone reads it.
    */
   failedResult: string | undefined;
+  /** The failed run's main exit, kept like failedResult (services; undefined when not signalled). */
+  failedExit?: MainExit;
+  /** The latest main exit systemd signalled (services). */
+  exit?: MainExit;
+  /**
+   * Restarts systemd made of this service (Restart=) since it entered the table, counted from the
+   * increments of NRestarts it signals: a restart between two samples counts too.
+   */
+  restarts: number;
+  /** The NRestarts last signalled, the base of the next increment; undefined until one comes. */
+  nRestarts?: number;
+  /** The table's `restartVersion` at the unit's latest counted restart. */
+  restartedAt: number;
+  /** The latest run that ended with a Result other than success: why it last crashed. */
+  lastCrash?: Crash;
   /** Whether systemd created the unit at run time (systemd-run, scopes); undefined until read. */
   transient: boolean | undefined;
   /** Table sequence at the unit's latest entry into `failed`; 0 if never seen entering it. */
@@ -72,6 +99,9 @@ export interface StateChange {
   readonly activeState?: string;
   readonly subState?: string;
   readonly result?: string;
+  readonly nRestarts?: number;
+  readonly execCode?: number;
+  readonly execStatus?: number;
 }
 
 export class UnitTable {
@@ -88,6 +118,8 @@ export class UnitTable {
   private membershipVersion = 0;
   /** Bumped on every ActiveState change: jobs skip recounting units when it has not moved. */
   private stateVersion = 0;
+  /** Bumped on every restart counted: jobs skip looking for restarted units when it has not moved. */
+  private restartVersion = 0;
   /** Told of every entry into `failed` (a unit listed failed counts as one). */
   private readonly failureListeners = new Set<(unit: Unit) => void>();
 
@@ -114,6 +146,10 @@ export class UnitTable {
 
   get states(): number {
     return this.stateVersion;
+  }
+
+  get restartsVersion(): number {
+    return this.restartVersion;
   }
 
   get(name: string): Unit | undefined {
@@ -166,6 +202,8 @@ export class UnitTable {
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
       transitions: before?.transitions ?? 0,
       changedAt: before?.changedAt ?? 0,
+      restarts: 0,
+      restartedAt: 0,
       instanceGroup: perConnectionGroup(s.name) ?? null,
     };
     // Failed when unloaded, active when loaded again: a change no signal of ours carried.
@@ -200,6 +238,8 @@ export class UnitTable {
   noteFailure(unit: Unit, result: string | undefined = unit.result): void {
     unit.failedSeq = ++this.failSeq;
     unit.failedResult = failureResult(result);
+    // Signalled with the Result, just before the failure: the failed run's.
+    unit.failedExit = unit.failedResult === undefined ? undefined : unit.exit;
     this.failed(unit);
   }
 
@@ -209,7 +249,11 @@ export class UnitTable {
 
   /** Applies a change signalled by systemd. */
   update(unit: Unit, change: StateChange): void {
+    if (change.execCode !== undefined && change.execStatus !== undefined) unit.exit = { code: change.execCode, status: change.execStatus };
+    if (change.nRestarts !== undefined) this.restarted(unit, change.nRestarts);
     if (change.result !== undefined) {
+      // systemd sends the exit with the Result, in the same signal (applied above)
+      if (change.result !== 'success') unit.lastCrash = { result: change.result, exit: unit.exit };
       unit.result = change.result;
       // Not signalled before the failure (never seen from real systemd): a failure's Result that
       // comes late still belongs to it; a `success` then is the next start's reset.
@@ -223,6 +267,19 @@ export class UnitTable {
       unit.changedAt = ++this.stateVersion;
       if (change.activeState === 'failed') this.noteFailure(unit);
     }
+  }
+
+  /**
+   * Counts the increments of a service's NRestarts. The first value signalled is only a base (what
+   * came before the plugin watched is not this interval's); a value lower than the base is
+   * systemd's reset on a manual start, a new base too.
+   */
+  private restarted(unit: Unit, nRestarts: number): void {
+    const base = unit.nRestarts;
+    unit.nRestarts = nRestarts;
+    if (base === undefined || nRestarts <= base) return;
+    unit.restarts += nRestarts - base;
+    unit.restartedAt = ++this.restartVersion;
   }
 }
 
