@@ -7,6 +7,7 @@ import type { SystemdLink } from './link.js';
 import { errorText, debugFor, logError } from '../log.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { unitPath } from '../units/names.js';
+import { exitText } from '../units/exits.js';
 
 const debug = debugFor('reasons');
 
@@ -26,8 +27,9 @@ export interface TriggeredState {
 }
 
 /** The stderr line for a failure, e.g. `web.socket failed (Result=service-start-limit-hit); …`. */
-export function failureLine(unit: Pick<Unit, 'name' | 'failedResult'>, triggered: readonly TriggeredState[] = []): string {
-  let line = `${unit.name} failed (Result=${unit.failedResult ?? 'unknown'})`;
+export function failureLine(unit: Pick<Unit, 'name' | 'failedResult' | 'failedExit'>, triggered: readonly TriggeredState[] = []): string {
+  const exit = unit.failedExit && exitText(unit.failedExit);
+  let line = `${unit.name} failed (Result=${unit.failedResult ?? 'unknown'}${exit ? `, ${exit}` : ''})`;
   for (const t of triggered) {
     line += t.activeState === undefined
       ? `; it triggers ${t.name}, which is not loaded`

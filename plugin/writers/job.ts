@@ -10,6 +10,7 @@ import { UnitSelector } from '../units/selector.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { UnitCounts } from './counts.js';
 import { UnitTransitions } from './transitions.js';
+import { UnitRestarts } from './restarts.js';
 import type { JobCharts } from './job-charts.js';
 import { UnitStateCharts } from './unit-state.js';
 
@@ -18,7 +19,7 @@ export class Job {
   private readonly selector: UnitSelector;
   private readonly states: UnitStateCharts;
   /** The per-type summary charts (units by state, state transitions). */
-  private readonly summaries: [UnitCounts, UnitTransitions];
+  private readonly summaries: [UnitCounts, UnitTransitions, UnitRestarts];
   private seenMembership = -1;
   /** The table's failure sequence at the previous sample: later entries failed in between. */
   private seenFailSeq: number;
@@ -33,7 +34,10 @@ export class Job {
     this.seenFailSeq = table.sequence;
     const job: JobCharts = { name: config.name, chartType: this.chartType, updateEvery: config.updateEvery, aggregateInstances: config.aggregateInstances };
     this.states = new UnitStateCharts(job, table, writer);
-    this.summaries = [new UnitCounts(job, table, writer), new UnitTransitions(job, table, writer, config.flappingThreshold)];
+    this.summaries = [
+      new UnitCounts(job, table, writer), new UnitTransitions(job, table, writer, config.flappingThreshold),
+      new UnitRestarts(job, table, writer, config.restartLoopThreshold, config.restartLoopWindow),
+    ];
   }
 
   /** Units of interest to this job by name alone (for the systemd layer's filter). */
