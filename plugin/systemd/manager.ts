@@ -183,6 +183,16 @@ export class SystemdManager {
   }
 }
 
+/**
+ * How a service's main process last ended (ExecMainCode/ExecMainStatus), read for a service found
+ * failed (its exit was not signalled while the plugin watched); undefined when systemd has none.
+ */
+export async function readMainExit(manager: Pick<SystemdManager, 'getProperty'>, path: string): Promise<{ code: number; status: number } | undefined> {
+  const [code, status] = await Promise.all([manager.getProperty(path, SERVICE, 'ExecMainCode'), manager.getProperty(path, SERVICE, 'ExecMainStatus')]);
+  const fields = serviceFields({ ExecMainCode: { value: code }, ExecMainStatus: { value: status } });
+  return fields.execCode === undefined || fields.execCode === 0 ? undefined : { code: fields.execCode, status: fields.execStatus! };
+}
+
 /** The unit-type interface that carries `Result`, e.g. `org.freedesktop.systemd1.Socket`. */
 function typeInterface(type: string): string | undefined {
   const withResult = ['service', 'socket', 'mount', 'swap', 'timer', 'path', 'automount', 'scope'];

@@ -7,7 +7,9 @@ import type { SystemdLink } from './link.js';
 import { errorText, debugFor, logError } from '../log.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { unitPath } from '../units/names.js';
-import { exitText } from '../units/exits.js';
+import { crashText, exitText } from '../units/exits.js';
+import { readMainExit } from './manager.js';
+import type { MainExit } from '../units/table.js';
 
 const debug = debugFor('reasons');
 
@@ -24,6 +26,8 @@ export interface TriggeredState {
   readonly activeState?: string;
   readonly subState?: string;
   readonly result?: string;
+  /** For a service: how its main process last ended. */
+  readonly exit?: MainExit;
 }
 
 /** The stderr line for a failure, e.g. `web.socket failed (Result=service-start-limit-hit); …`. */
@@ -33,7 +37,7 @@ export function failureLine(unit: Pick<Unit, 'name' | 'failedResult' | 'failedEx
   for (const t of triggered) {
     line += t.activeState === undefined
       ? `; it triggers ${t.name}, which is not loaded`
-      : `; it triggers ${t.name}, which is ${t.activeState}/${t.subState ?? '?'}${t.result && t.result !== 'success' ? ` (Result=${t.result})` : ''}`;
+      : `; it triggers ${t.name}, which is ${t.activeState}/${t.subState ?? '?'}${t.result && t.result !== 'success' ? ` (Result=${t.result}${exitOf(t)})` : ''}`;
   }
   return line;
 }
@@ -45,7 +49,12 @@ export function failureLine(unit: Pick<Unit, 'name' | 'failedResult' | 'failedEx
 export function triggeredSummary(triggered: readonly TriggeredState[]): string | undefined {
   const telling = triggered.filter((t) => t.activeState !== undefined && !(t.activeState === 'inactive' && (t.result ?? 'success') === 'success'));
   if (telling.length === 0) return undefined;
-  return telling.map((t) => `${t.name} ${t.activeState}${t.result && t.result !== 'success' ? ` ${t.result}` : ''}`).join(' ');
+  return telling.map((t) => `${t.name} ${t.activeState}${t.result && t.result !== 'success' ? ` ${t.exit ? crashText(t.result, t.exit, ' ') : t.result}` : ''}`).join(' ');
+}
+
+function exitOf(t: TriggeredState): string {
+  const text = t.exit && exitText(t.exit);
+  return text ? `, ${text}` : '';
 }
 
 /**
@@ -184,6 +193,14 @@ export class FailureReporter {
     const done = this.begin();
     // The line names the failed run's Result (failedResult), kept from just before the failure:
     // by the time it is written a restarting unit's Result may say `success` again.
+    if (unit.type === 'service' && unit.failedExit === undefined && unit.failedResult !== undefined && this.link.systemd) {
+      // Found failed (at start, after a reconnect): its exit was never signalled; read it.
+      void this.readExit(unit).finally(() => {
+        done();
+        this.log.writeAdmitted(failureLine(unit));
+      });
+      return;
+    }
     if (unit.type !== 'socket') {
       if (unit.failedResult !== undefined) {
         done();
@@ -211,6 +228,20 @@ export class FailureReporter {
     );
   }
 
+  /** Reads a failed service's main exit into the model (failedExit), when systemd still has it failed. */
+  private async readExit(unit: Unit): Promise<void> {
+    const manager = this.link.systemd;
+    if (!manager) return;
+    const seen = unit.transitions;
+    try {
+      const exit = await readMainExit(manager, unitPath(unit.name));
+      // Started again meanwhile: the exit read may be the next run's.
+      if (exit && unit.transitions === seen && unit.failedExit === undefined) unit.failedExit = exit;
+    } catch (err) {
+      debug('cannot read the exit of %s: %s', unit.name, errorText(err));
+    }
+  }
+
   /** The units a socket triggers and their state, read now (Triggers is fixed until a reload). */
   private async triggeredBy(socket: Unit): Promise<TriggeredState[]> {
     const manager = this.link.systemd;
@@ -227,7 +258,8 @@ export class FailureReporter {
         continue;
       }
       const result = unit.activeState === 'failed' || unit.activeState === 'inactive' ? await manager.result(unit.path, name).catch(() => undefined) : undefined;
-      out.push({ name, activeState: unit.activeState, subState: unit.subState, ...(result !== undefined ? { result } : {}) });
+      const exit = result !== undefined && result !== 'success' && name.endsWith('.service') ? await readMainExit(manager, unit.path).catch(() => undefined) : undefined;
+      out.push({ name, activeState: unit.activeState, subState: unit.subState, ...(result !== undefined ? { result } : {}), ...(exit ? { exit } : {}) });
     }
     return out;
   }
