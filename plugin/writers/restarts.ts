@@ -27,7 +27,7 @@ interface Recent {
 }
 
 interface Counter {
-  /** Per unit: its restarts already reported. */
+  /** Per unit: its restarts already reported (none when absent). */
   readonly seen: WeakMap<Unit, number>;
   /** Services that restarted within the window, by name. */
   readonly recent: Map<string, Recent>;
@@ -68,8 +68,8 @@ export class UnitRestarts extends SummaryCharts {
 
   protected override changeUnits(chart: SummaryChart, next: readonly Unit[]): void {
     const c = this.counter(chart);
-    // A service new to the chart counts from now on.
-    for (const u of next) if (!c.seen.has(u)) c.seen.set(u, u.restarts);
+    // A service new to the chart entered the table since the previous sample (selection is by name
+    // and Transient, both fixed): every restart the table counted of it is this interval's.
     const names = new Set(next.map((u) => u.name));
     for (const name of c.recent.keys()) if (!names.has(name)) c.recent.delete(name);
     if (next.length === 0) this.counters.delete(chart);
@@ -81,7 +81,7 @@ export class UnitRestarts extends SummaryCharts {
     if (this.table.restartsVersion !== this.seenRestarts) {
       for (const u of chart.units) {
         if (u.restartedAt <= this.seenRestarts) continue;
-        const d = u.restarts - (c.seen.get(u) ?? u.restarts);
+        const d = u.restarts - (c.seen.get(u) ?? 0);
         c.seen.set(u, u.restarts);
         if (d <= 0) continue;
         total += d;

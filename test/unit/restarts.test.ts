@@ -181,6 +181,17 @@ describe('the restarts chart', () => {
     expect(label(s)).toBe('none');
   });
 
+  it('counts the restarts of a service that came into the table since the previous sample', () => {
+    const h = new Harness();
+    h.table.applySnapshot([unit('a.service')]);
+    h.sample();
+    h.table.upsert(unit('new.service', 'activating')); // `systemctl start` of a unit not loaded before
+    h.table.update(h.table.get('new.service')!, { nRestarts: 0 });
+    crash(h.table, 'new.service', 1);
+    crash(h.table, 'new.service', 2);
+    expect(value(h.sample())).toBe(2);
+  });
+
   it('remembers at most MAX_TRACKED services, and counts every restart all the same', () => {
     const h = new Harness();
     const n = MAX_TRACKED + 50;
