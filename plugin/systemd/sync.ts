@@ -496,7 +496,13 @@ export class UnitSync implements SystemdLink {
           if (change.activeState === 'failed') failedWith = { result };
         }
         if (failedWith) this.table.noteFailure(unit, failedWith.result);
-        for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
+        for (const c of pending.changes) {
+          if (c.seq > answer.seq) this.table.update(unit, c.change);
+          // Older than the listing, the state is the listing's; but NRestarts is not in it, and
+          // its first value is the base restarts count from (a unit started from unloaded
+          // restarts within the lookup's time).
+          else if (c.change.nRestarts !== undefined) this.table.update(unit, { nRestarts: c.change.nRestarts });
+        }
       } while (pending.again && this.session === session);
     } catch (err) {
       // A lost connection is onLost's to handle; anything else means the unit went meanwhile.
