@@ -55,12 +55,16 @@ export interface Unit {
   /** The latest main exit systemd signalled (services). */
   exit?: MainExit;
   /**
-   * Restarts systemd made of this service (Restart=) since it entered the table, counted from the
-   * increments of NRestarts it signals: a restart between two samples counts too.
+   * Restarts systemd made of this service (Restart=) since it entered the table: each one counted
+   * as systemd schedules it (the service enters `auto-restart`, RestartSec before the restart), and
+   * any that no signal of that showed from the increments of NRestarts. A restart between two
+   * samples counts too.
    */
   restarts: number;
   /** The NRestarts last signalled, the base of the next increment; undefined until one comes. */
   nRestarts?: number;
+  /** Restarts counted as scheduled whose NRestarts increment has not come yet. */
+  scheduledRestarts?: number;
   /** The table's `restartVersion` at the unit's latest counted restart. */
   restartedAt: number;
   /** The latest run that ended with a Result other than success: why it last crashed. */
@@ -259,7 +263,10 @@ export class UnitTable {
       // comes late still belongs to it; a `success` then is the next start's reset.
       if (unit.activeState === 'failed' && unit.failedResult === undefined && change.result !== 'success') unit.failedResult = change.result;
     }
-    if (change.subState !== undefined) unit.subState = intern(change.subState);
+    if (change.subState !== undefined) {
+      if (change.subState === 'auto-restart' && unit.subState !== 'auto-restart' && unit.type === 'service') this.restartScheduled(unit);
+      unit.subState = intern(change.subState);
+    }
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
       unit.activeState = intern(change.activeState);
       unit.value = stateValue(unit.activeState);
@@ -277,8 +284,24 @@ export class UnitTable {
   private restarted(unit: Unit, nRestarts: number): void {
     const base = unit.nRestarts;
     unit.nRestarts = nRestarts;
+    if (base !== undefined && nRestarts < base) unit.scheduledRestarts = 0; // a manual start
     if (base === undefined || nRestarts <= base) return;
-    unit.restarts += nRestarts - base;
+    // Those already counted when systemd scheduled them are not counted again.
+    const increment = nRestarts - base;
+    const scheduled = Math.min(increment, unit.scheduledRestarts ?? 0);
+    unit.scheduledRestarts = (unit.scheduledRestarts ?? 0) - scheduled;
+    if (increment === scheduled) return;
+    unit.restarts += increment - scheduled;
+    unit.restartedAt = ++this.restartVersion;
+  }
+
+  /**
+   * The service entered `auto-restart`: systemd will restart it after RestartSec. Counted now, so
+   * a loop is told RestartSec sooner (seconds, with a long RestartSec); NRestarts confirms it.
+   */
+  private restartScheduled(unit: Unit): void {
+    unit.scheduledRestarts = (unit.scheduledRestarts ?? 0) + 1;
+    unit.restarts++;
     unit.restartedAt = ++this.restartVersion;
   }
 }

@@ -88,6 +88,13 @@ describe.each(agents)('the restart loop alarm on $name', ({ name, skip, prefix, 
       /^services restarted more than the restart_loop_threshold of the job within its restart_loop_window: crashy\.service \d+ restarts \(exit-code status 1\/FAILURE\) - run systemctl status/,
     );
     if (version) expect(note.summary).toMatch(/^Service restart loop: crashy\.service \d+ restarts \(exit-code status 1\/FAILURE\)$/);
+    // Each crash passes through `failed` (systemd 252): the failed-state notification says how it exited too.
+    const failedNote = await a.waitFor(
+      async () => (await a.notifications()).filter((n) => n.name === 'systemd_service_unit_failed_state' && n.status === 'WARNING').at(-1),
+      20_000,
+      'the failed-state notification',
+    );
+    expect(failedNote.info, failedNote.args.join(' | ')).toContain('service units failed: crashy.service (exit-code status 1/FAILURE)');
     // Fixed: the next start runs for good; the window forgets the loop.
     await sb!.execOk('touch', '/run/crashy.ok');
     const fixed = performance.now();

@@ -134,6 +134,31 @@ describe('restarts in the unit model', () => {
     expect(u.restarts).toBe(5);
   });
 
+  it('counts a restart as systemd schedules it (auto-restart), and its NRestarts increment not again', () => {
+    const t = new UnitTable();
+    const u = t.upsert(unit('a.service'));
+    t.update(u, { nRestarts: 0 });
+    t.update(u, { result: 'exit-code', execCode: 1, execStatus: 1 });
+    t.update(u, { activeState: 'activating', subState: 'auto-restart' });
+    t.update(u, { activeState: 'activating', subState: 'auto-restart' }); // sent twice by systemd
+    expect(u.restarts).toBe(1); // RestartSec before the restart
+    t.update(u, { nRestarts: 1 }); // the restart itself
+    expect(u.restarts).toBe(1);
+    t.update(u, { nRestarts: 3 }); // two whose auto-restart no signal showed (merged by systemd)
+    expect(u.restarts).toBe(3);
+    // One scheduled, then stopped by hand before the restart; a later manual start resets NRestarts.
+    t.update(u, { activeState: 'failed', subState: 'failed' });
+    t.update(u, { activeState: 'activating', subState: 'auto-restart' });
+    t.update(u, { activeState: 'inactive', subState: 'dead' });
+    t.update(u, { nRestarts: 0 });
+    t.update(u, { nRestarts: 1 });
+    expect(u.restarts).toBe(5);
+    // Only services restart: a socket's sub-states say nothing of it.
+    const s = t.upsert(unit('a.socket'));
+    t.update(s, { subState: 'auto-restart' });
+    expect(s.restarts).toBe(0);
+  });
+
   it("keeps the last crash's Result and exit, and the failed run's exit", () => {
     const t = new UnitTable();
     t.upsert(unit('a.service'));
