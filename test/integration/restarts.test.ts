@@ -33,6 +33,9 @@ beforeAll(async () => {
   await sb.writeUnit('segv.service', '[Service]\nExecStart=/bin/sh -c "kill -SEGV $$$$"\nLimitCORE=0\n');
   // core_pattern is the kernel's (`core` on this machine: a file in the working directory)
   await sb.writeUnit('segvcore.service', '[Service]\nExecStart=/bin/sh -c "kill -SEGV $$$$"\nLimitCORE=infinity\nWorkingDirectory=/tmp\n');
+  // Its main process exits 7; then it fails in ExecStartPre: the main process never ran in that
+  // run, so no exit may be named (not the previous run's status=7).
+  await sb.writeUnit('prefail.service', '[Service]\nExecStartPre=/bin/sh -c "test ! -e /run/prefail.fail"\nExecStart=/bin/sh -c "exit 7"\n');
   await sb.daemonReload();
   plugin = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
   await plugin.waitFor('the restarts chart', () => plugin.samplesOf(RESTARTS).length > 0, 20_000);
@@ -57,6 +60,16 @@ describe('exits as an operator reads them', () => {
     expect(written).toBe(`systemdunits.plugin: ${unit} failed ${line}`);
     const labelled = await plugin.waitFor('the label', () => plugin.charts.get(SERVICES)?.labels.failed_units?.match(new RegExp(`${unit.replace('.', '\\.')} \\([^)]*\\)`))?.[0], 10_000);
     expect(labelled).toBe(`${unit} ${label}`);
+  });
+
+  it('names no exit for a run whose main process never started (ExecStartPre failed), not the previous run\'s', async () => {
+    await sb.exec('systemctl', 'start', 'prefail.service');
+    const first = await plugin.waitFor('the first failure line of prefail.service', () => failureLines(plugin, 'prefail.service')[0], 10_000);
+    expect(first).toBe('systemdunits.plugin: prefail.service failed (Result=exit-code, status=7)');
+    await sb.execOk('touch', '/run/prefail.fail');
+    await sb.exec('systemctl', 'start', 'prefail.service'); // fails in ExecStartPre, as intended
+    const second = await plugin.waitFor('the second failure line of prefail.service', () => failureLines(plugin, 'prefail.service')[1], 10_000);
+    expect(second).toBe('systemdunits.plugin: prefail.service failed (Result=exit-code)');
   });
 
   it('reads the exit of a service that was failed before the plugin started', async () => {
