@@ -118,6 +118,61 @@ export class RateLimitedLog {
   }
 }
 
+/** Looping services remembered at once (a name and two numbers each): bounded whatever a storm brings. */
+const MAX_LOOPING = 1000;
+
+/**
+ * A service that Restart= keeps restarting fails again every few hundred milliseconds: a line for
+ * each failure would take the whole budget of LINES_PER_WINDOW and hide other units' failures.
+ * Once it has restarted, it gets one line per window; its failures in between are summed up in one
+ * line when the window ends (the restart loop alarm names it too).
+ */
+export class LoopingServices {
+  private readonly seen = new Map<string, { at: number; more: number }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly say: (line: string) => void,
+    private readonly windowMs = WINDOW_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Whether this failure gets its own line; false when it is counted into the unit's summary. */
+  admit(unit: Pick<Unit, 'name' | 'type' | 'restarts'>): boolean {
+    if (unit.type !== 'service' || unit.restarts === 0) return true;
+    const t = this.now();
+    const s = this.seen.get(unit.name);
+    if (s && t - s.at < this.windowMs) {
+      s.more++;
+      this.timer ??= setTimeout(() => this.summarize(), this.windowMs).unref();
+      return false;
+    }
+    if (s) this.flush(unit.name, s);
+    else if (this.seen.size >= MAX_LOOPING) return true;
+    this.seen.set(unit.name, { at: t, more: 0 });
+    return true;
+  }
+
+  private flush(name: string, s: { more: number }): void {
+    if (s.more === 0) return;
+    this.say(`${name} failed ${s.more} more time${s.more === 1 ? '' : 's'} within ${this.windowMs / 1000} s, each time restarted by systemd (Restart=); see the alarm systemd_service_unit_restart_loop`);
+    s.more = 0;
+  }
+
+  private summarize(): void {
+    this.timer = undefined;
+    const t = this.now();
+    for (const [name, s] of this.seen) {
+      this.flush(name, s);
+      if (t - s.at >= this.windowMs) this.seen.delete(name);
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 /** How long a failure line waits for a Result that systemd did not signal before the failure. */
 const RESULT_SETTLE_MS = 100;
 
@@ -125,6 +180,7 @@ export class FailureReporter {
   /** unit → its `transitions` when last reported: the same failed period is reported once. */
   private readonly reported = new WeakMap<Unit, number>();
   private readonly log: RateLimitedLog;
+  private readonly looping: LoopingServices;
   /** Reports still reading their reason, and the samples waiting for them. */
   private inProgress = 0;
   private waiters: Array<() => void> = [];
@@ -138,6 +194,7 @@ export class FailureReporter {
     write: (line: string) => void = logError,
   ) {
     this.log = new RateLimitedLog(write);
+    this.looping = new LoopingServices((line) => this.log.say(line));
     this.unsubscribe = table.onFailure((unit) => {
       try {
         this.onFailure(unit);
@@ -149,6 +206,7 @@ export class FailureReporter {
 
   stop(): void {
     this.unsubscribe();
+    this.looping.stop();
     this.log.stop();
     this.release();
   }
@@ -188,6 +246,7 @@ export class FailureReporter {
     if (this.reported.get(unit) === unit.transitions || !this.wanted(unit)) return;
     this.reported.set(unit, unit.transitions);
     unit.triggered = undefined;
+    if (!this.looping.admit(unit)) return;
     // Beyond the rate limit nothing is read either: a storm of failures costs no D-Bus calls.
     if (!this.log.admit()) return;
     const done = this.begin();

@@ -2,12 +2,12 @@
 // restarts counted in the unit model, the restarts chart (per interval, the most restarts of one
 // service in the window, the services named with why they crashed), and exits as systemctl says them.
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultJob, type JobConfig } from '../../plugin/config/index.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 import { decodeSignal } from '../../plugin/systemd/manager.js';
-import { failureLine } from '../../plugin/systemd/reasons.js';
+import { FailureReporter, failureLine } from '../../plugin/systemd/reasons.js';
 import { crashText, exitText, signalName } from '../../plugin/units/exits.js';
 import { UnitTable, type UnitSnapshot } from '../../plugin/units/table.js';
 import { Job } from '../../plugin/writers/job.js';
@@ -229,5 +229,32 @@ describe('the restarts chart', () => {
     const s = h.sample();
     expect(value(s)).toBe(n);
     expect(label(s)).toMatch(/; and 995 more$/);
+  });
+});
+
+describe('failure lines of a crash loop', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('are one a minute per looping service, the rest counted in one line: other failures keep their lines', () => {
+    vi.useFakeTimers();
+    const lines: string[] = [];
+    const t = new UnitTable();
+    const reporter = new FailureReporter(t, () => true, { systemd: undefined }, (l) => lines.push(l));
+    t.applySnapshot([unit('loop.service'), unit('other.service')]);
+    t.update(t.get('loop.service')!, { nRestarts: 0 });
+    for (let n = 1; n <= 30; n++) crash(t, 'loop.service', n);
+    t.update(t.get('other.service')!, { result: 'exit-code', execCode: 1, execStatus: 203 });
+    t.update(t.get('other.service')!, { activeState: 'failed' });
+    // the first failure (before any restart), the first once it loops, and the other unit's
+    expect(lines).toEqual([
+      'loop.service failed (Result=exit-code, status=1/FAILURE)',
+      'loop.service failed (Result=exit-code, status=1/FAILURE)',
+      'other.service failed (Result=exit-code, status=203/EXEC)',
+    ]);
+    vi.advanceTimersByTime(60_000);
+    expect(lines.slice(3)).toEqual(['loop.service failed 28 more times within 60 s, each time restarted by systemd (Restart=); see the alarm systemd_service_unit_restart_loop']);
+    crash(t, 'loop.service', 31); // a new window: a line again
+    expect(lines.at(-1)).toBe('loop.service failed (Result=exit-code, status=1/FAILURE)');
+    reporter.stop();
   });
 });
