@@ -123,3 +123,39 @@ export const UNIT_LOAD_STATES_CHART: ChartDef & {
   plugin: PLUGIN_NAME,
   module: MODULE_NAME,
 };
+
+/**
+ * Restarts systemd made of the job's services (Restart=) during the sample's interval, counted from
+ * the NRestarts it signals (so restarts between two samples count too). One line per job, not one
+ * dimension per service: at 10,000 units a dimension each would be unreadable, and the question at
+ * 3 a.m. is "which service is looping", which the label answers (the services with most restarts in
+ * the window, with why each last crashed); the chart shows when and how hard.
+ */
+export const UNIT_RESTARTS_CHART: ChartDef & {
+  readonly restartingLabel: string;
+  readonly thresholdVariable: string;
+  readonly maxVariable: string;
+  /** The only unit type systemd restarts. */
+  readonly unitType: string;
+} = {
+  id: '{type}_unit_restarts',
+  context: '{prefix}.{type}_unit_restarts',
+  family: '{type}',
+  title: '{label} Unit Restarts',
+  units: 'restarts',
+  chartType: 'line',
+  priority: 400,
+  dimensions: [{ id: 'restarts', name: 'restarts', algorithm: 'absolute' }],
+  dimensionAlgorithm: 'absolute',
+  /** Chart label: services that restarted in the window, most restarts first, with their last crash. */
+  restartingLabel: 'restarting_units',
+  labels: ['restarting_units'],
+  /** Chart variable: the job's restart_loop_threshold, which the restart loop alarm compares against. */
+  thresholdVariable: 'restart_loop_threshold',
+  /** Chart variable: the most restarts of one service within the job's restart_loop_window. */
+  maxVariable: 'max_unit_restarts',
+  variables: ['restart_loop_threshold', 'max_unit_restarts'],
+  unitType: 'service',
+  plugin: PLUGIN_NAME,
+  module: MODULE_NAME,
+};

@@ -10,7 +10,7 @@
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../charts/socket-activity.js';
 import { FAILED_ADVICE } from '../plugin/writers/failure-text.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS, type UnitStateChartKind } from '../charts/unit-state.js';
-import { UNIT_COUNTS_CHART, UNIT_LOAD_STATES_CHART, UNIT_TRANSITIONS_CHART } from '../charts/unit-summary.js';
+import { UNIT_COUNTS_CHART, UNIT_LOAD_STATES_CHART, UNIT_RESTARTS_CHART, UNIT_TRANSITIONS_CHART } from '../charts/unit-summary.js';
 import { DEFAULT_CONTEXT_PREFIX } from '../plugin/config/schema.js';
 
 /** One template, in the agent's key order. `summary` and `${label:…}` depend on the agent version. */
@@ -127,6 +127,20 @@ const broken = (kind: UnitStateChartKind): Alarm => ({
   about: `${kind.unitType} units of a job whose unit file systemd could not load (bad-setting or error)`,
 });
 
+const restartLoop: Alarm = {
+  template: 'systemd_service_unit_restart_loop',
+  on: ofType(UNIT_RESTARTS_CHART.context.replaceAll('{type}', UNIT_RESTARTS_CHART.unitType)),
+  calc: `$${UNIT_RESTARTS_CHART.maxVariable}`,
+  units: 'restarts',
+  every: '1s',
+  warn: `$this > $${UNIT_RESTARTS_CHART.thresholdVariable}`,
+  summary: `Service restart loop: ${label(UNIT_RESTARTS_CHART.restartingLabel)}`,
+  info:
+    `services restarted more than the restart_loop_threshold of the job within its restart_loop_window: ` +
+    `${label(UNIT_RESTARTS_CHART.restartingLabel)} - run systemctl status and journalctl -u on each to see why it keeps crashing`,
+  about: 'a service of a job restarted more than restart_loop_threshold times within restart_loop_window seconds',
+};
+
 export const HEADER = `# Alarms of systemdunits.plugin: one per unit type, raised while any unit of the chart has failed.
 #
 # The plugin sets the chart variable \`failed_units\` (how many units its latest sample reports
@@ -186,6 +200,15 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
 # same name on systemd.<type>_units_by_load_state. not-found and masked units are charted, never
 # alarmed on: they are normal on every host.`,
     alarms: UNIT_STATE_CHARTS.map(broken),
+  },
+  {
+    comment: `# Crash loops: a service with Restart= that keeps crashing never stays failed until
+# its start limit (never, with StartLimitIntervalSec=0). The plugin counts its restarts from
+# systemd's NRestarts signals and sets max_unit_restarts (the most restarts of one service within
+# the job's restart_loop_window) and restart_loop_threshold on systemd.service_unit_restarts; the
+# label restarting_units names the services with why each last crashed. every 1s: a loop is
+# told within seconds; it clears once no service restarted more than the threshold in the window.`,
+    alarms: [restartLoop],
   },
 ];
 

@@ -25,6 +25,9 @@ export interface JobConfig {
   readonly flappingThreshold: number;
   /** The first part of every chart context (`<prefix>.<type>_unit_state`): `systemd`, or another beside go.d's. */
   readonly contextPrefix: string;
+  /** Restarts of one service within restartLoopWindow seconds above which the restart loop alarm warns. */
+  readonly restartLoopThreshold: number;
+  readonly restartLoopWindow: number;
 }
 
 export const CONFIG_FILE_NAME = 'systemdunits.conf';
@@ -40,6 +43,9 @@ export const MAX_JOBS = 64;
 /** Patterns in one include or exclude list; every unit name is tested against each. */
 export const MAX_PATTERNS = 256;
 export const DEFAULT_FLAPPING_THRESHOLD = 20;
+/** 5 restarts of one service in a minute: a crash loop, not a service restarted now and then. */
+export const DEFAULT_RESTART_LOOP_THRESHOLD = 5;
+export const DEFAULT_RESTART_LOOP_WINDOW = 60;
 /** Socket counters are never signalled and must be read: every 10 s by default, not every second. */
 export const DEFAULT_SOCKET_ACTIVITY_EVERY = 10;
 /** The context namespace of go.d's systemdunits collector and of this plugin by default. */
@@ -210,6 +216,24 @@ export const JOB_SCHEMA: { readonly [F in keyof JobConfig]: KeySpec<JobConfig[F]
       "first part of the job's chart contexts (`<prefix>.socket_unit_state`…); `systemdunits` keeps them apart from go.d's `systemd.*` charts (see [v2 agents and go.d](#v2-agents-and-god-systemdunits-collector)); the alarms follow the top-level one",
     example: 'systemdunits',
     group: 'Base',
+  },
+  restartLoopThreshold: {
+    key: 'restart_loop_threshold',
+    type: { kind: 'count', min: 1, max: 1_000_000 },
+    default: () => DEFAULT_RESTART_LOOP_THRESHOLD,
+    title: 'Restart loop threshold',
+    description: "restarts of one service within restart_loop_window seconds above which the job's restart loop alarm warns (a whole number from 1)",
+    example: 3,
+    group: 'Alarms',
+  },
+  restartLoopWindow: {
+    key: 'restart_loop_window',
+    type: { kind: 'count', min: 1, max: 86_400 },
+    default: () => DEFAULT_RESTART_LOOP_WINDOW,
+    title: 'Restart loop window',
+    description: 'seconds over which the restarts of one service are counted for the restart loop alarm (a whole number from 1 to 86400)',
+    example: 300,
+    group: 'Alarms',
   },
 };
 

@@ -11,10 +11,11 @@ import { escapeGlob, type SystemdManager } from '../systemd/manager.js';
 import { readAccept, readCounters, SOCKET_INTERFACE, UNIT_INTERFACE, type SocketAcceptIndex } from '../systemd/socket-counters.js';
 import { readableUnitName, unitPath } from '../units/names.js';
 import type { UnitTable } from '../units/table.js';
+import { crashText } from '../units/exits.js';
 
 export const SOCKET_UNITS_FUNCTION = 'systemd-socket-units';
 const TIMEOUT_SEC = 10;
-const HELP = 'Socket units: state, result, triggered service, listen addresses, connections, time in state';
+const HELP = 'Socket units: state, result, triggered service and how it exited, listen addresses, connections, time in state';
 /** Sockets read at once: 6 Properties.Get calls each, so about 30 calls in flight. */
 const CONCURRENCY = 5;
 
@@ -29,6 +30,11 @@ export interface SocketRow {
   readonly triggers: readonly string[];
   /** ActiveState of each of `triggers`, in the same order; `unknown` when systemd does not list it. */
   readonly triggerStates: readonly string[];
+  /**
+   * How each failed service of `triggers` ended (`web.service: exit-code, status=203/EXEC`), from the
+   * unit model (no call): the reason a socket's service does not serve.
+   */
+  readonly triggerExits: readonly string[];
   /** e.g. `127.0.0.1:80 (Stream)`. */
   readonly listen: readonly string[];
   readonly accepted: number | null;
@@ -67,6 +73,7 @@ export const COLUMNS: readonly Column[] = [
   { id: 'accept', name: 'Accept', type: 'string', filter: 'multiselect', value: (r) => (r.accept === null ? null : r.accept ? 'yes' : 'no') },
   { id: 'triggers', name: 'Triggers', type: 'string', filter: 'multiselect', value: (r) => r.triggers.map(readableUnitName).join(' ') || null },
   { id: 'triggers_state', name: 'Triggered State', type: 'string', visualization: 'pill', filter: 'multiselect', value: (r) => [...new Set(r.triggerStates)].join(' ') || null },
+  { id: 'triggers_exit', name: 'Triggered Exit', type: 'string', filter: 'multiselect', value: (r) => r.triggerExits.join('; ') || null },
   { id: 'listen', name: 'Listen', type: 'string', fullWidth: true, filter: 'none', value: (r) => r.listen.join(' ') || null },
   { id: 'accepted', name: 'Accepted', type: 'integer', transform: 'number', units: 'connections', sort: 'descending', filter: 'range', value: (r) => r.accepted },
   { id: 'connections', name: 'Connections', type: 'integer', transform: 'number', units: 'connections', sort: 'descending', filter: 'range', value: (r) => r.connections },
@@ -205,6 +212,10 @@ export async function collectSocketRows(deps: SocketUnitsDeps, systemd: SystemdM
       accept: typeof r?.accept === 'boolean' ? r.accept : null,
       triggers,
       triggerStates: triggers.map((t) => states.get(t) ?? 'unknown'),
+      triggerExits: triggers.flatMap((t) => {
+        const service = deps.table.get(t);
+        return service?.type === 'service' && service.activeState === 'failed' ? [`${readableUnitName(t)}: ${crashText(service.failedResult, service.failedExit)}`] : [];
+      }),
       listen: listenAddresses(r?.listen),
       accepted: r?.counts?.accepted ?? null,
       connections: r?.counts?.connections ?? null,

@@ -12,6 +12,7 @@ export const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER = 'org.freedesktop.systemd1.Manager';
 const UNIT = 'org.freedesktop.systemd1.Unit';
+const SERVICE = 'org.freedesktop.systemd1.Service';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const UNIT_PATHS = '/org/freedesktop/systemd1/unit';
 
@@ -41,7 +42,18 @@ export interface Listing {
 
 /** What a signal means for the unit table. */
 export type UnitEvent =
-  | { kind: 'state'; seq: Seq; path: string; activeState?: string; subState?: string; result?: string }
+  | {
+      kind: 'state';
+      seq: Seq;
+      path: string;
+      activeState?: string;
+      subState?: string;
+      result?: string;
+      /** A service's NRestarts, and its main process's exit (ExecMainCode/ExecMainStatus). */
+      nRestarts?: number;
+      execCode?: number;
+      execStatus?: number;
+    }
   | { kind: 'new'; name: string; path: string }
   | { kind: 'removed'; name: string; path: string }
   | { kind: 'reloading'; started: boolean }
@@ -172,6 +184,16 @@ export class SystemdManager {
   }
 }
 
+/**
+ * How a service's main process last ended (ExecMainCode/ExecMainStatus), read for a service found
+ * failed (its exit was not signalled while the plugin watched); undefined when systemd has none.
+ */
+export async function readMainExit(manager: Pick<SystemdManager, 'getProperty'>, path: string): Promise<{ code: number; status: number } | undefined> {
+  const [code, status] = await Promise.all([manager.getProperty(path, SERVICE, 'ExecMainCode'), manager.getProperty(path, SERVICE, 'ExecMainStatus')]);
+  const fields = serviceFields({ ExecMainCode: { value: code }, ExecMainStatus: { value: status } });
+  return fields.execCode === undefined || fields.execCode === 0 ? undefined : { code: fields.execCode, status: fields.execStatus! };
+}
+
 /** The unit-type interface that carries `Result`, e.g. `org.freedesktop.systemd1.Socket`. */
 function typeInterface(type: string): string | undefined {
   if (!unitTypeInfo(type)?.hasResult) return undefined;
@@ -211,9 +233,12 @@ export function decodeSignal(s: Signal): UnitEvent | undefined {
         ...(typeof subState === 'string' ? { subState } : {}),
       };
     }
+    // The type's interface (systemd sends every property that emits changes, each time): Result;
+    // for a service also NRestarts and ExecMainCode/ExecMainStatus (systemd 252 emits them).
     const result = changed.Result?.value;
-    if (isResultWord(result)) return { kind: 'state', seq: s.seq, path: s.path, result };
-    return undefined;
+    const service = iface === SERVICE ? serviceFields(changed) : {};
+    if (!isResultWord(result) && Object.keys(service).length === 0) return undefined;
+    return { kind: 'state', seq: s.seq, path: s.path, ...(isResultWord(result) ? { result } : {}), ...service };
   }
   if (s.interface === MANAGER) {
     if ((s.member === 'UnitNew' || s.member === 'UnitRemoved') && typeof s.body[0] === 'string' && typeof s.body[1] === 'string') {
@@ -228,3 +253,16 @@ export function decodeSignal(s: Signal): UnitEvent | undefined {
   return undefined;
 }
 
+
+/** A service's restart count and main exit from its PropertiesChanged, each only if well-formed. */
+function serviceFields(changed: Record<string, { value?: unknown } | undefined>): { nRestarts?: number; execCode?: number; execStatus?: number } {
+  const n = changed.NRestarts?.value;
+  const code = changed.ExecMainCode?.value;
+  const status = changed.ExecMainStatus?.value;
+  const int = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+  return {
+    ...(int(n, 0xffffffff) ? { nRestarts: n } : {}),
+    // CLD_* codes 0..6; a status is an exit status (0..255) or a signal number
+    ...(int(code, 6) && int(status, 255) ? { execCode: code, execStatus: status } : {}),
+  };
+}

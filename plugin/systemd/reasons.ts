@@ -7,6 +7,9 @@ import type { SystemdLink } from './link.js';
 import { errorText, debugFor, logError } from '../log.js';
 import type { Unit, UnitTable } from '../units/table.js';
 import { unitPath } from '../units/names.js';
+import { crashText, exitText } from '../units/exits.js';
+import { readMainExit } from './manager.js';
+import type { MainExit } from '../units/table.js';
 
 const debug = debugFor('reasons');
 
@@ -23,15 +26,18 @@ export interface TriggeredState {
   readonly activeState?: string;
   readonly subState?: string;
   readonly result?: string;
+  /** For a service: how its main process last ended. */
+  readonly exit?: MainExit;
 }
 
 /** The stderr line for a failure, e.g. `web.socket failed (Result=service-start-limit-hit); …`. */
-export function failureLine(unit: Pick<Unit, 'name' | 'failedResult'>, triggered: readonly TriggeredState[] = []): string {
-  let line = `${unit.name} failed (Result=${unit.failedResult ?? 'unknown'})`;
+export function failureLine(unit: Pick<Unit, 'name' | 'failedResult' | 'failedExit'>, triggered: readonly TriggeredState[] = []): string {
+  const exit = unit.failedExit && exitText(unit.failedExit);
+  let line = `${unit.name} failed (Result=${unit.failedResult ?? 'unknown'}${exit ? `, ${exit}` : ''})`;
   for (const t of triggered) {
     line += t.activeState === undefined
       ? `; it triggers ${t.name}, which is not loaded`
-      : `; it triggers ${t.name}, which is ${t.activeState}/${t.subState ?? '?'}${t.result && t.result !== 'success' ? ` (Result=${t.result})` : ''}`;
+      : `; it triggers ${t.name}, which is ${t.activeState}/${t.subState ?? '?'}${t.result && t.result !== 'success' ? ` (Result=${t.result}${exitOf(t)})` : ''}`;
   }
   return line;
 }
@@ -43,7 +49,12 @@ export function failureLine(unit: Pick<Unit, 'name' | 'failedResult'>, triggered
 export function triggeredSummary(triggered: readonly TriggeredState[]): string | undefined {
   const telling = triggered.filter((t) => t.activeState !== undefined && !(t.activeState === 'inactive' && (t.result ?? 'success') === 'success'));
   if (telling.length === 0) return undefined;
-  return telling.map((t) => `${t.name} ${t.activeState}${t.result && t.result !== 'success' ? ` ${t.result}` : ''}`).join(' ');
+  return telling.map((t) => `${t.name} ${t.activeState}${t.result && t.result !== 'success' ? ` ${t.exit ? crashText(t.result, t.exit, ' ') : t.result}` : ''}`).join(' ');
+}
+
+function exitOf(t: TriggeredState): string {
+  const text = t.exit && exitText(t.exit);
+  return text ? `, ${text}` : '';
 }
 
 /**
@@ -107,6 +118,61 @@ export class RateLimitedLog {
   }
 }
 
+/** Looping services remembered at once (a name and two numbers each): bounded whatever a storm brings. */
+const MAX_LOOPING = 1000;
+
+/**
+ * A service that Restart= keeps restarting fails again every few hundred milliseconds: a line for
+ * each failure would take the whole budget of LINES_PER_WINDOW and hide other units' failures.
+ * Once it has restarted, it gets one line per window; its failures in between are summed up in one
+ * line when the window ends (the restart loop alarm names it too).
+ */
+export class LoopingServices {
+  private readonly seen = new Map<string, { at: number; more: number }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly say: (line: string) => void,
+    private readonly windowMs = WINDOW_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Whether this failure gets its own line; false when it is counted into the unit's summary. */
+  admit(unit: Pick<Unit, 'name' | 'type' | 'restarts'>): boolean {
+    if (unit.type !== 'service' || unit.restarts === 0) return true;
+    const t = this.now();
+    const s = this.seen.get(unit.name);
+    if (s && t - s.at < this.windowMs) {
+      s.more++;
+      this.timer ??= setTimeout(() => this.summarize(), this.windowMs).unref();
+      return false;
+    }
+    if (s) this.flush(unit.name, s);
+    else if (this.seen.size >= MAX_LOOPING) return true;
+    this.seen.set(unit.name, { at: t, more: 0 });
+    return true;
+  }
+
+  private flush(name: string, s: { more: number }): void {
+    if (s.more === 0) return;
+    this.say(`${name} failed ${s.more} more time${s.more === 1 ? '' : 's'} within ${this.windowMs / 1000} s, each time restarted by systemd (Restart=); see the alarm systemd_service_unit_restart_loop`);
+    s.more = 0;
+  }
+
+  private summarize(): void {
+    this.timer = undefined;
+    const t = this.now();
+    for (const [name, s] of this.seen) {
+      this.flush(name, s);
+      if (t - s.at >= this.windowMs) this.seen.delete(name);
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 /** How long a failure line waits for a Result that systemd did not signal before the failure. */
 const RESULT_SETTLE_MS = 100;
 
@@ -114,6 +180,7 @@ export class FailureReporter {
   /** unit → its `transitions` when last reported: the same failed period is reported once. */
   private readonly reported = new WeakMap<Unit, number>();
   private readonly log: RateLimitedLog;
+  private readonly looping: LoopingServices;
   /** Reports still reading their reason, and the samples waiting for them. */
   private inProgress = 0;
   private waiters: Array<() => void> = [];
@@ -127,6 +194,7 @@ export class FailureReporter {
     write: (line: string) => void = logError,
   ) {
     this.log = new RateLimitedLog(write);
+    this.looping = new LoopingServices((line) => this.log.say(line));
     this.unsubscribe = table.onFailure((unit) => {
       try {
         this.onFailure(unit);
@@ -138,6 +206,7 @@ export class FailureReporter {
 
   stop(): void {
     this.unsubscribe();
+    this.looping.stop();
     this.log.stop();
     this.release();
   }
@@ -177,11 +246,20 @@ export class FailureReporter {
     if (this.reported.get(unit) === unit.transitions || !this.wanted(unit)) return;
     this.reported.set(unit, unit.transitions);
     unit.triggered = undefined;
+    if (!this.looping.admit(unit)) return;
     // Beyond the rate limit nothing is read either: a storm of failures costs no D-Bus calls.
     if (!this.log.admit()) return;
     const done = this.begin();
     // The line names the failed run's Result (failedResult), kept from just before the failure:
     // by the time it is written a restarting unit's Result may say `success` again.
+    if (unit.type === 'service' && unit.failedExit === undefined && unit.failedResult !== undefined && this.link.systemd) {
+      // Found failed (at start, after a reconnect): its exit was never signalled; read it.
+      void this.readExit(unit).finally(() => {
+        done();
+        this.log.writeAdmitted(failureLine(unit));
+      });
+      return;
+    }
     if (unit.type !== 'socket') {
       if (unit.failedResult !== undefined) {
         done();
@@ -209,6 +287,20 @@ export class FailureReporter {
     );
   }
 
+  /** Reads a failed service's main exit into the model (failedExit), when systemd still has it failed. */
+  private async readExit(unit: Unit): Promise<void> {
+    const manager = this.link.systemd;
+    if (!manager) return;
+    const seen = unit.transitions;
+    try {
+      const exit = await readMainExit(manager, unitPath(unit.name));
+      // Started again meanwhile: the exit read may be the next run's.
+      if (exit && unit.transitions === seen && unit.failedExit === undefined) unit.failedExit = exit;
+    } catch (err) {
+      debug('cannot read the exit of %s: %s', unit.name, errorText(err));
+    }
+  }
+
   /** The units a socket triggers and their state, read now (Triggers is fixed until a reload). */
   private async triggeredBy(socket: Unit): Promise<TriggeredState[]> {
     const manager = this.link.systemd;
@@ -225,7 +317,8 @@ export class FailureReporter {
         continue;
       }
       const result = unit.activeState === 'failed' || unit.activeState === 'inactive' ? await manager.result(unit.path, name).catch(() => undefined) : undefined;
-      out.push({ name, activeState: unit.activeState, subState: unit.subState, ...(result !== undefined ? { result } : {}) });
+      const exit = result !== undefined && result !== 'success' && name.endsWith('.service') ? await readMainExit(manager, unit.path).catch(() => undefined) : undefined;
+      out.push({ name, activeState: unit.activeState, subState: unit.subState, ...(result !== undefined ? { result } : {}), ...(exit ? { exit } : {}) });
     }
     return out;
   }

@@ -492,13 +492,25 @@ export class UnitSync implements SystemdLink {
         // Failed and left `failed` again before the lookup answered: still this interval's failure,
         // with the Result signalled just before it.
         let result = unit.result;
-        let failedWith: { result: string | undefined } | undefined;
+        let exit: StateChange | undefined;
+        let failedWith: { result: string | undefined; exit: StateChange | undefined } | undefined;
         for (const { change } of pending.changes) {
           if (change.result !== undefined) result = change.result;
-          if (change.activeState === 'failed') failedWith = { result };
+          if (change.execCode !== undefined) exit = change; // a service's main exit, sent with Result
+          if (change.activeState === 'failed') failedWith = { result, exit };
         }
-        if (failedWith) this.table.noteFailure(unit, failedWith.result);
-        for (const c of pending.changes) if (c.seq > answer.seq) this.table.update(unit, c.change);
+        if (failedWith) {
+          const e = failedWith.exit;
+          if (e?.execCode !== undefined && e.execStatus !== undefined) this.table.update(unit, { execCode: e.execCode, execStatus: e.execStatus });
+          this.table.noteFailure(unit, failedWith.result);
+        }
+        for (const c of pending.changes) {
+          if (c.seq > answer.seq) this.table.update(unit, c.change);
+          // Older than the listing, the state is the listing's; but NRestarts is not in it, and
+          // its first value is the base restarts count from (a unit started from unloaded
+          // restarts within the lookup's time).
+          else if (c.change.nRestarts !== undefined) this.table.update(unit, { nRestarts: c.change.nRestarts });
+        }
       } while (pending.again && this.session === session);
     } catch (err) {
       // A lost connection is onLost's to handle; anything else means the unit went meanwhile.

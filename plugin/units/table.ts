@@ -11,6 +11,18 @@ import { unitNameFromPath, unitType } from './names.js';
 import { stateValue, type StateValue } from './states.js';
 import { perConnectionGroup, type InstanceGroup } from './instances.js';
 
+/** How a service's main process ended: ExecMainCode (CLD_*: 1 exited, 2 killed, 3 dumped) and ExecMainStatus. */
+export interface MainExit {
+  readonly code: number;
+  readonly status: number;
+}
+
+/** A service run that ended badly: its Result and how its main process ended, if systemd said. */
+export interface Crash {
+  readonly result: string;
+  readonly exit: MainExit | undefined;
+}
+
 /** A socket's connection counters as systemd last answered them (never signalled: polled). */
 export interface SocketCounters {
   readonly accepted: number;
@@ -38,6 +50,25 @@ export interface Unit {
    * later, a `systemctl start`), often before anyone reads it.
    */
   failedResult: string | undefined;
+  /** The failed run's main exit, kept like failedResult (services; undefined when not signalled). */
+  failedExit?: MainExit;
+  /** The latest main exit systemd signalled (services). */
+  exit?: MainExit;
+  /**
+   * Restarts systemd made of this service (Restart=) since it entered the table: each one counted
+   * as systemd schedules it (the service enters `auto-restart`, RestartSec before the restart), and
+   * any that no signal of that showed from the increments of NRestarts. A restart between two
+   * samples counts too.
+   */
+  restarts: number;
+  /** The NRestarts last signalled, the base of the next increment; undefined until one comes. */
+  nRestarts?: number;
+  /** Restarts counted as scheduled whose NRestarts increment has not come yet. */
+  scheduledRestarts?: number;
+  /** The table's `restartVersion` at the unit's latest counted restart. */
+  restartedAt: number;
+  /** The latest run that ended with a Result other than success: why it last crashed. */
+  lastCrash?: Crash;
   /** Whether systemd created the unit at run time (systemd-run, scopes); undefined until read. */
   transient: boolean | undefined;
   /** Table sequence at the unit's latest entry into `failed`; 0 if never seen entering it. */
@@ -72,6 +103,9 @@ export interface StateChange {
   readonly activeState?: string;
   readonly subState?: string;
   readonly result?: string;
+  readonly nRestarts?: number;
+  readonly execCode?: number;
+  readonly execStatus?: number;
 }
 
 export class UnitTable {
@@ -95,6 +129,8 @@ export class UnitTable {
    * full listing: counted on the load state charts, never tracked as units (they never run).
    */
   private notFoundNames: readonly string[] = [];
+  /** Bumped on every restart counted: jobs skip looking for restarted units when it has not moved. */
+  private restartVersion = 0;
   /** Told of every entry into `failed` (a unit listed failed counts as one). */
   private readonly failureListeners = new Set<(unit: Unit) => void>();
 
@@ -136,6 +172,10 @@ export class UnitTable {
     if (names.length === this.notFoundNames.length && names.every((n, i) => n === this.notFoundNames[i])) return;
     this.notFoundNames = names;
     this.loadVersion++;
+  }
+
+  get restartsVersion(): number {
+    return this.restartVersion;
   }
 
   get(name: string): Unit | undefined {
@@ -189,6 +229,8 @@ export class UnitTable {
       failedSeq: s.activeState === 'failed' ? ++this.failSeq : (before?.failedSeq ?? 0),
       transitions: before?.transitions ?? 0,
       changedAt: before?.changedAt ?? 0,
+      restarts: 0,
+      restartedAt: 0,
       instanceGroup: perConnectionGroup(s.name) ?? null,
     };
     // Failed when unloaded, active when loaded again: a change no signal of ours carried.
@@ -225,6 +267,8 @@ export class UnitTable {
   noteFailure(unit: Unit, result: string | undefined = unit.result): void {
     unit.failedSeq = ++this.failSeq;
     unit.failedResult = failureResult(result);
+    // Signalled with the Result, just before the failure: the failed run's.
+    unit.failedExit = unit.failedResult === undefined ? undefined : unit.exit;
     this.failed(unit);
   }
 
@@ -234,13 +278,20 @@ export class UnitTable {
 
   /** Applies a change signalled by systemd. */
   update(unit: Unit, change: StateChange): void {
+    if (change.execCode !== undefined && change.execStatus !== undefined) unit.exit = { code: change.execCode, status: change.execStatus };
+    if (change.nRestarts !== undefined) this.restarted(unit, change.nRestarts);
     if (change.result !== undefined) {
+      // systemd sends the exit with the Result, in the same signal (applied above)
+      if (change.result !== 'success') unit.lastCrash = { result: change.result, exit: unit.exit };
       unit.result = change.result;
       // Not signalled before the failure (never seen from real systemd): a failure's Result that
       // comes late still belongs to it; a `success` then is the next start's reset.
       if (unit.activeState === 'failed' && unit.failedResult === undefined && change.result !== 'success') unit.failedResult = change.result;
     }
-    if (change.subState !== undefined) unit.subState = intern(change.subState);
+    if (change.subState !== undefined) {
+      if (change.subState === 'auto-restart' && unit.subState !== 'auto-restart' && unit.type === 'service') this.restartScheduled(unit);
+      unit.subState = intern(change.subState);
+    }
     if (change.activeState !== undefined && change.activeState !== unit.activeState) {
       unit.activeState = intern(change.activeState);
       unit.value = stateValue(unit.activeState);
@@ -248,6 +299,35 @@ export class UnitTable {
       unit.changedAt = ++this.stateVersion;
       if (change.activeState === 'failed') this.noteFailure(unit);
     }
+  }
+
+  /**
+   * Counts the increments of a service's NRestarts. The first value signalled is only a base (what
+   * came before the plugin watched is not this interval's); a value lower than the base is
+   * systemd's reset on a manual start, a new base too.
+   */
+  private restarted(unit: Unit, nRestarts: number): void {
+    const base = unit.nRestarts;
+    unit.nRestarts = nRestarts;
+    if (base !== undefined && nRestarts < base) unit.scheduledRestarts = 0; // a manual start
+    if (base === undefined || nRestarts <= base) return;
+    // Those already counted when systemd scheduled them are not counted again.
+    const increment = nRestarts - base;
+    const scheduled = Math.min(increment, unit.scheduledRestarts ?? 0);
+    unit.scheduledRestarts = (unit.scheduledRestarts ?? 0) - scheduled;
+    if (increment === scheduled) return;
+    unit.restarts += increment - scheduled;
+    unit.restartedAt = ++this.restartVersion;
+  }
+
+  /**
+   * The service entered `auto-restart`: systemd will restart it after RestartSec. Counted now, so
+   * a loop is told RestartSec sooner (seconds, with a long RestartSec); NRestarts confirms it.
+   */
+  private restartScheduled(unit: Unit): void {
+    unit.scheduledRestarts = (unit.scheduledRestarts ?? 0) + 1;
+    unit.restarts++;
+    unit.restartedAt = ++this.restartVersion;
   }
 }
 

@@ -11,6 +11,7 @@ import type { Unit, UnitTable } from '../units/table.js';
 import { UnitCounts } from './counts.js';
 import { UnitLoadStates } from './load-states.js';
 import { UnitTransitions } from './transitions.js';
+import { UnitRestarts } from './restarts.js';
 import type { JobCharts } from './job-charts.js';
 import { UnitStateCharts } from './unit-state.js';
 
@@ -18,8 +19,8 @@ export class Job {
   readonly chartType: string;
   private readonly selector: UnitSelector;
   private readonly states: UnitStateCharts;
-  /** The per-type summary charts (units by state, state transitions, units by load state). */
-  private readonly summaries: [UnitCounts, UnitTransitions, UnitLoadStates];
+  /** The per-type summary charts (units by state, state transitions, units by load state, restarts). */
+  private readonly summaries: [UnitCounts, UnitTransitions, UnitLoadStates, UnitRestarts];
   private seenMembership = -1;
   /** The table's failure sequence at the previous sample: later entries failed in between. */
   private seenFailSeq: number;
@@ -34,7 +35,12 @@ export class Job {
     this.seenFailSeq = table.sequence;
     const job: JobCharts = { name: config.name, chartType: this.chartType, updateEvery: config.updateEvery, aggregateInstances: config.aggregateInstances, contextPrefix: config.contextPrefix };
     this.states = new UnitStateCharts(job, table, writer);
-    this.summaries = [new UnitCounts(job, table, writer), new UnitTransitions(job, table, writer, config.flappingThreshold), new UnitLoadStates(job, table, writer, (name) => this.selector.matchesName(name))];
+    this.summaries = [
+      new UnitCounts(job, table, writer),
+      new UnitTransitions(job, table, writer, config.flappingThreshold),
+      new UnitLoadStates(job, table, writer, (name) => this.selector.matchesName(name)),
+      new UnitRestarts(job, table, writer, config.restartLoopThreshold, config.restartLoopWindow),
+    ];
   }
 
   /** Units of interest to this job by name alone (for the systemd layer's filter). */

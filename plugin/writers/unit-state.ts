@@ -6,6 +6,7 @@ import { UNIT_STATE_CHART, kindValues, unitStateChartKind, type UnitStateChartKi
 import { chartLine } from '../../charts/shape.js';
 import { Chart, type ChartDimension } from '../netdata/chart.js';
 import { IdAllocator } from '../netdata/ids.js';
+import { crashText } from '../units/exits.js';
 import { safeId, safeWord, type ProtocolWriter } from '../netdata/protocol.js';
 import { instanceGroupOf } from '../units/instances.js';
 import { unitDimensionId } from '../units/names.js';
@@ -140,7 +141,7 @@ export function failedLabel(failed: readonly Unit[]): string {
   let shown = 0;
   for (const u of failed) {
     const result = u.failedResult ?? u.result;
-    const why = [result && result !== 'success' ? result : undefined, u.triggered].filter((x) => x !== undefined);
+    const why = [result && result !== 'success' ? (u.failedExit ? crashText(result, u.failedExit, ' ') : result) : undefined, u.triggered].filter((x) => x !== undefined);
     const item = `${dimensionName(u.name)}${why.length ? ` (${safeWord(why.join(' / '))})` : ''}`;
     if (shown === LABEL_MAX_UNITS || (shown > 0 && text.length + item.length + 2 > LABEL_MAX_CHARS)) break;
     text += (shown++ ? '; ' : '') + item;

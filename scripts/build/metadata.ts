@@ -6,7 +6,7 @@
 import { stringify } from 'yaml';
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-activity.js';
 import { UNIT_STATE_CHART, UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
-import { UNIT_COUNTS_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
+import { UNIT_COUNTS_CHART, UNIT_RESTARTS_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { ALARMS } from '../../health.d/alarms.js';
 import { CONFIG_FILE_NAME, DEFAULT_CONTEXT_PREFIX, DEFAULT_INCLUDE, defaultJob, JOB_SCHEMA, MAX_JOBS, MAX_PATTERNS, type JobConfig, type KeySpec } from '../../plugin/config/schema.js';
 import { MAX_CONFIG_BYTES } from '../../plugin/config/load.js';
@@ -134,6 +134,7 @@ export function metadata(documentedAlerts: ReadonlySet<string>): unknown {
                 { name: UNIT_STATE_CHART.summaryLabel, description: 'the alarm\'s words: failed: <units>, then recovered: <units> (unit state chart)' },
                 { name: UNIT_STATE_CHART.adviceLabel, description: 'what to do about it (unit state chart)' },
                 { name: UNIT_TRANSITIONS_CHART.changedLabel, description: 'the units that changed state in the latest interval with changes (transitions chart)' },
+                { name: UNIT_RESTARTS_CHART.restartingLabel, description: 'the services that restarted within the restart_loop_window, most first, with how each last crashed (service restarts chart)' },
               ],
               metrics: [
                 {
@@ -150,6 +151,13 @@ export function metadata(documentedAlerts: ReadonlySet<string>): unknown {
                   chart_type: c.chartType,
                   dimensions: c.dimensions.map((d) => ({ name: d.name })),
                 })),
+                {
+                  name: UNIT_RESTARTS_CHART.context.replace('{type}', UNIT_RESTARTS_CHART.unitType),
+                  description: UNIT_RESTARTS_CHART.title.replace('{label}', 'Service'),
+                  unit: UNIT_RESTARTS_CHART.units,
+                  chart_type: UNIT_RESTARTS_CHART.chartType,
+                  dimensions: UNIT_RESTARTS_CHART.dimensions.map((d) => ({ name: d.name })),
+                },
               ],
             },
             {

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { crashText } from '../../plugin/units/exits.js';
 import { agentContext, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, SOCKET_CHART, timeStatus } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
@@ -92,8 +93,11 @@ describe('new charts and alarms in a 1.37.1 agent', () => {
     } finally {
       client.destroy();
     }
-    const result = (await sb!.execOk('systemctl', 'show', '-P', 'Result', 'limit.service')).stdout.trim();
-    const want = `limit.socket (service-start-limit-hit / limit.service failed ${result})`;
+    const show = async (p: string) => (await sb!.execOk('systemctl', 'show', '-P', p, 'limit.service')).stdout.trim();
+    const result = await show('Result');
+    // how its main process last ended, as units/exits.ts words it for a label (unit-tested there)
+    const exit = { code: Number(await show('ExecMainCode')), status: Number(await show('ExecMainStatus')) };
+    const want = `limit.socket (service-start-limit-hit / limit.service failed ${crashText(result, exit, ' ')})`;
     const note = await a.waitFor(async () => {
       const n = (await a.notifications()).filter((x) => x.name === SOCKET_ALARM && x.chart === SOCKET_CHART && x.status === 'WARNING');
       return n.at(-1);

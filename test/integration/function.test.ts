@@ -11,6 +11,7 @@ import { ProtocolParser } from '../../harness/protocol.js';
 import { repoRoot, run } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { failSocket, writeSocket } from '../../harness/units.js';
+import { until } from '../../harness/wait.js';
 
 let sb: Sandbox;
 let plugin: PluginRun;
@@ -45,11 +46,14 @@ beforeAll(async () => {
   await sb.writeUnit('web@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
   await sb.writeUnit('front.socket', '[Socket]\nListenStream=/run/front.sock\nListenDatagram=/run/front.dgram\nService=backend.service\n');
   await sb.writeUnit('backend.service', '[Service]\nExecStart=/bin/sleep infinity\n');
+  // Its service cannot start (203/EXEC): the table says how it exited.
+  await sb.writeUnit('noexec.socket', '[Socket]\nListenStream=/run/noexec.sock\n');
+  await sb.writeUnit('noexec.service', '[Service]\nExecStart=/nonexistent\n');
   await writeSocket(sb, 'broken');
   await writeSocket(sb, 'idle');
   await sb.writeUnit('hold.target', '[Unit]\nAfter=idle.socket\n'); // keeps idle.socket loaded while inactive
   await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'web.socket', 'front.socket', 'broken.socket', 'hold.target');
+  await sb.execOk('systemctl', 'start', 'web.socket', 'front.socket', 'broken.socket', 'hold.target', 'noexec.socket');
   await failSocket(sb, 'broken');
   for (let i = 0; i < 2; i++) {
     clients.push(await new Promise<Socket>((resolve, reject) => {
@@ -118,6 +122,18 @@ describe('the systemd-socket-units function against real systemd', () => {
     expect(r.get('front.socket')).toMatchObject({ triggers: 'backend.service', triggers_state: 'inactive', listen: '/run/front.sock (Stream) /run/front.dgram (Datagram)' });
     expect(r.get('broken.socket')).toMatchObject({ state: 'failed', result: 'exit-code', triggers: 'broken.service', triggers_state: 'inactive', row_options: { severity: 'error' } });
     expect(r.get('idle.socket')).toMatchObject({ state: 'inactive', substate: 'dead' });
+  });
+
+  it('says how the service a socket triggers exited when it failed (203/EXEC)', async () => {
+    await sb.exec('systemctl', 'start', 'noexec.service'); // fails, as intended
+    await until('noexec.service failed', async () => (await sb.exec('systemctl', 'is-failed', '--quiet', 'noexec.service')).code === 0);
+    let n = 0;
+    const a = await until('a row saying how noexec.service exited', async () => {
+      const tx = `tx-exit-${++n}`;
+      const row = rows(JSON.parse((await call(tx, `FUNCTION ${tx} 10 "systemd-socket-units"`)).body)).get('noexec.socket');
+      return row?.triggers_exit ? row : undefined;
+    }, { timeoutMs: 10_000, everyMs: 200 });
+    expect(a.triggers_exit).toMatch(/^noexec\.service: (start-limit-hit, )?exit-code, status=203\/EXEC$/);
   });
 
   it('answers the preflight info request, and v2-style request lines with extra fields', async () => {

@@ -9,6 +9,7 @@ import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { until } from '../../harness/wait.js';
 import { activeState, failSocket, freePort, recoverSocket, writeSocket } from '../../harness/units.js';
+import { crashText, exitText } from '../../plugin/units/exits.js';
 
 const JOB = 'systemdunits_service_units';
 const SOCKETS = `${JOB}.socket_unit_state`;
@@ -93,17 +94,19 @@ describe('why it failed', () => {
     expect((await sb.exec('systemctl', 'show', '-P', 'Result', 'limit.socket')).stdout.trim()).toBe('service-start-limit-hit');
     // What systemd says of the service (252: failed, with the Result of its last run).
     const service: string[] = [];
-    for (const p of ['ActiveState', 'SubState', 'Result']) service.push((await sb.execOk('systemctl', 'show', '-P', p, 'limit.service')).stdout.trim());
+    for (const p of ['ActiveState', 'SubState', 'Result', 'ExecMainCode', 'ExecMainStatus']) service.push((await sb.execOk('systemctl', 'show', '-P', p, 'limit.service')).stdout.trim());
+    // …and how its main process last ended, as an operator reads it (units/exits.ts, unit-tested)
+    const exit = { code: Number(service[3]), status: Number(service[4]) };
     expect(service[0]).toBe('failed');
     const line = await plugin.waitFor('the failure line', () => stderrLines(plugin, 'limit.socket failed')[0], 5000);
     expect(line).toBe(
-      `systemdunits.plugin: limit.socket failed (Result=service-start-limit-hit); it triggers limit.service, which is failed/${service[1]} (Result=${service[2]})`,
+      `systemdunits.plugin: limit.socket failed (Result=service-start-limit-hit); it triggers limit.service, which is failed/${service[1]} (Result=${service[2]}, ${exitText(exit)})`,
     );
     const label = await plugin.waitFor('the label with the service', () => {
       const l = plugin.charts.get(SOCKETS)!.labels.failed_units!;
       return l.includes('limit.socket (') ? l : undefined;
     });
-    expect(label).toContain(`limit.socket (service-start-limit-hit / limit.service failed ${service[2]})`);
+    expect(label).toContain(`limit.socket (service-start-limit-hit / limit.service failed ${crashText(service[2], exit, ' ')})`);
     // The service's own failure has its own line.
     expect(stderrLines(plugin, 'limit.service failed (Result=')).not.toEqual([]);
   });
@@ -206,8 +209,8 @@ describe('Accept=yes per-connection instances', () => {
     expect(failed.variables.failed_units).toBe(failedBefore + 1);
     const name = (await instances()).find((u) => u.active === 'failed')!.name;
     expect(name).toMatch(new RegExp(`-127\\.0\\.0\\.1:${local}\\.service$`));
-    await plugin.waitFor('the label naming the instance', () => plugin.charts.get(SERVICES)!.labels.failed_units!.includes(`${name} (exit-code)`), 5000);
-    await plugin.waitFor('its failure line', () => stderrLines(plugin, `${name} failed (Result=exit-code)`).length === 1, 5000);
+    await plugin.waitFor('the label naming the instance', () => plugin.charts.get(SERVICES)!.labels.failed_units!.includes(`${name} (exit-code status `), 5000);
+    await plugin.waitFor('its failure line', () => stderrLines(plugin, `${name} failed (Result=exit-code, status=`).length === 1, 5000);
     // Still one dimension for the template.
     expect([...plugin.charts.get(SERVICES)!.dims.values()].filter((d) => d.name.startsWith('echo@') && !d.obsolete)).toHaveLength(1);
     await sb.execOk('systemctl', 'reset-failed', name);

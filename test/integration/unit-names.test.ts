@@ -105,12 +105,12 @@ describe('odd unit names in real systemd', () => {
     await sb.exec('systemctl', 'start', name);
     const id = name.replaceAll('\\', '+');
     await plugin.waitForValue(SERVICES, id, 5, 10_000);
-    await plugin.waitFor('label', () => plugin.charts.get(SERVICES)!.labels.failed_units?.includes('fails@bad day-ünïcödé.service (exit-code)'));
+    await plugin.waitFor('label', () => plugin.charts.get(SERVICES)!.labels.failed_units?.includes('fails@bad day-ünïcödé.service (exit-code status 1/FAILURE)'));
     expect(plugin.strayLines).toEqual([]);
     expect(plugin.protocolErrors).toEqual([]);
     // stderr says why it failed, and nothing else.
     const lines = plugin.stderr.split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(0);
-    for (const l of lines) expect(l, l).toMatch(/^systemdunits\.plugin: fails@\S+ failed \(Result=exit-code\)/);
+    for (const l of lines) expect(l, l).toMatch(/^systemdunits\.plugin: fails@\S+ failed \(Result=exit-code, status=1\/FAILURE\)/);
   });
 });

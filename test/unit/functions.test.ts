@@ -38,6 +38,7 @@ const row = (over: Partial<SocketRow>): SocketRow => ({
   accept: true,
   triggers: [],
   triggerStates: [],
+  triggerExits: [],
   listen: [],
   accepted: 0,
   connections: 0,
@@ -255,7 +256,7 @@ describe('socket units table', () => {
         refused: 3,
         changedUs: (now - 90_000) * 1000,
       }),
-      row({ unit: 'broken.socket', state: 'failed', substate: 'failed', result: 'resources', accept: null, accepted: null, connections: null, refused: null, triggers: ['broken.service'], triggerStates: ['unknown'] }),
+      row({ unit: 'broken.socket', state: 'failed', substate: 'failed', result: 'resources', accept: null, accepted: null, connections: null, refused: null, triggers: ['broken.service'], triggerStates: ['failed'], triggerExits: ['broken.service: exit-code, status=203/EXEC'] }),
     ],
     now,
   );
@@ -287,7 +288,9 @@ describe('socket units table', () => {
     expect(cell(broken!, 'accepted')).toBeNull();
     expect(cell(broken!, 'accept')).toBeNull();
     expect(cell(broken!, 'in_state')).toBeNull();
-    expect(cell(broken!, 'triggers_state')).toBe('unknown');
+    expect(cell(broken!, 'triggers_state')).toBe('failed');
+    expect(cell(broken!, 'triggers_exit')).toBe('broken.service: exit-code, status=203/EXEC');
+    expect(cell(web!, 'triggers_exit')).toBeNull();
     expect(cell(broken!, 'row_options')).toEqual({ severity: 'error' });
     expect(cell(web!, 'unit')).toBe('web/x2dapi.socket'); // not the name of another unit, web-api.socket
     expect(cell(web!, 'accept')).toBe('yes');

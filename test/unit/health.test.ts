@@ -33,9 +33,11 @@ describe('health.d/systemdunits.conf', () => {
   const broken = all.filter((e) => e.template!.endsWith('_unit_broken'));
   const newFailure = all.filter((e) => e.template!.endsWith('_unit_new_failure'));
 
-  it('has nothing but the failed-state, flapping and refused-connections templates', () => {
+  it('has nothing but the failed-state, flapping, refused-connections and restart loop templates', () => {
     const refused = all.filter((e) => e.template === 'systemd_socket_refused_connections');
-    expect(entries.length + flapping.length + refused.length + broken.length + newFailure.length).toBe(all.length);
+    const loops = all.filter((e) => e.template === 'systemd_service_unit_restart_loop');
+    expect(loops).toHaveLength(1);
+    expect(entries.length + flapping.length + refused.length + broken.length + newFailure.length + loops.length).toBe(all.length);
   });
 
   it('has one new-failure template per chart kind: the one-sample variable, no CLEAR notification (so each WARNING is notified)', () => {
@@ -60,6 +62,14 @@ describe('health.d/systemdunits.conf', () => {
       expect(e.crit).toBeUndefined();
       expect(e.info).toContain(`\${label:${UNIT_LOAD_STATES_CHART.brokenLabel}} `);
     }
+  });
+
+  it('warns on a restart loop from the plugin\'s variables, naming the services', () => {
+    const loop = all.find((e) => e.template === 'systemd_service_unit_restart_loop')!;
+    expect(loop.on).toBe('systemd.service_unit_restarts');
+    expect(loop.calc).toBe('$max_unit_restarts');
+    expect(loop.warn).toBe('$this > $restart_loop_threshold');
+    expect(loop.info).toContain('${label:restarting_units}');
   });
 
   it('binds every template to this plugin’s charts only (go.d draws charts under the same contexts)', () => {

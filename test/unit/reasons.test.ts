@@ -345,7 +345,9 @@ describe('why it failed', () => {
     const table = new UnitTable();
     let answerTriggers: (names: string[]) => void = () => {};
     const manager = {
-      getProperty: () => new Promise((r) => (answerTriggers = r)),
+      // Triggers waits for the test; the triggered service's ExecMainCode/ExecMainStatus answer at once.
+      getProperty: (_path: string, _iface: string, property: string) =>
+        property === 'Triggers' ? new Promise((r) => (answerTriggers = r)) : Promise.resolve(property === 'ExecMainCode' ? 1 : 203),
       listUnit: async (name: string) => ({ unit: { name, path: '/x', loadState: 'loaded', activeState: 'failed', subState: 'failed' } }),
       result: async () => 'exit-code',
     } as unknown as SystemdManager;
@@ -361,7 +363,7 @@ describe('why it failed', () => {
     answerTriggers(['web.service']);
     await vi.advanceTimersByTimeAsync(0);
     expect(waited).toBe(true);
-    expect(failedLabel([web])).toBe('web.socket (service-start-limit-hit / web.service failed exit-code)');
+    expect(failedLabel([web])).toBe('web.socket (service-start-limit-hit / web.service failed exit-code status 203/EXEC)');
     expect(reporter.settled(300)).toBeUndefined();
     // A bus that does not answer holds the sample back by the cap, no more.
     table.update(web, { activeState: 'active' });

@@ -55,6 +55,50 @@ describe('listings and signals', () => {
   });
 });
 
+describe('restarts', () => {
+  it("a new unit's restarts count from the first NRestarts signalled, also while it was looked up", async () => {
+    h = harness(new FakeSystemd(), { needTransient: false });
+    await h.sync.start();
+    h.fake.hold('listUnits');
+    h.fake.add('c.service');
+    const fake = h.fake;
+    const restarts = (n: number) =>
+      fake.emit({ sender: fake.owner, path: unitPath('c.service'), interface: 'org.freedesktop.DBus.Properties', member: 'PropertiesChanged', body: ['org.freedesktop.systemd1.Service', { NRestarts: { value: n } }, []] });
+    restarts(0); // `systemctl start`: systemd resets it
+    await advance(LOOKUP_BATCH_MS);
+    restarts(1); // before the listing answers
+    h.fake.take('listUnits').answer();
+    h.fake.release('listUnits');
+    await settle();
+    restarts(2); // after it
+    await settle();
+    expect(h.table.get('c.service')?.restarts).toBe(2);
+  });
+});
+
+describe('exits', () => {
+  it("a unit that failed while it was looked up keeps that run's exit", async () => {
+    h = harness(new FakeSystemd(), { needTransient: false });
+    await h.sync.start();
+    h.fake.hold('listUnits');
+    h.fake.add('c.service');
+    const fake = h.fake;
+    fake.emit({
+      sender: fake.owner,
+      path: unitPath('c.service'),
+      interface: 'org.freedesktop.DBus.Properties',
+      member: 'PropertiesChanged',
+      body: ['org.freedesktop.systemd1.Service', { Result: { value: 'exit-code' }, ExecMainCode: { value: 1 }, ExecMainStatus: { value: 203 } }, []],
+    });
+    fake.set('c.service', 'failed');
+    await advance(LOOKUP_BATCH_MS);
+    h.fake.take('listUnits').answer();
+    h.fake.release('listUnits');
+    await settle();
+    expect(h.table.get('c.service')?.failedExit).toEqual({ code: 1, status: 203 });
+  });
+});
+
 describe('removals', () => {
   it('UnitRemoved drops a unit only once a lookup confirms it is gone', async () => {
     h = harness(new FakeSystemd().unit('a.service').unit('b.service'));

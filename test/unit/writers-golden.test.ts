@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChartDef } from '../../charts/shape.js';
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS } from '../../charts/socket-activity.js';
 import { UNIT_STATE_CHART } from '../../charts/unit-state.js';
-import { UNIT_COUNTS_CHART, UNIT_LOAD_STATES_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
+import { UNIT_COUNTS_CHART, UNIT_LOAD_STATES_CHART, UNIT_RESTARTS_CHART, UNIT_TRANSITIONS_CHART } from '../../charts/unit-summary.js';
 import { defaultJob, type JobConfig } from '../../plugin/config/index.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
@@ -187,6 +187,23 @@ async function scenario(mainPrefix?: string): Promise<string> {
   await step('they recover', () => {
     for (let i = 0; i < 14; i++) t.update(t.get(`f${String(i).padStart(2, '0')}.service`)!, { activeState: 'inactive' });
   });
+  await step('b.service crash-loops: restarts counted from NRestarts, between samples too', () => {
+    const b = t.get('b.service')!;
+    t.update(b, { nRestarts: 7 }); // the first value is a base
+    for (let n = 8; n <= 10; n++) {
+      t.update(b, { result: 'exit-code', execCode: 1, execStatus: 1 });
+      t.update(b, { activeState: 'failed', subState: 'failed' });
+      t.update(b, { activeState: 'activating', subState: 'auto-restart' });
+      t.update(b, { nRestarts: n });
+    }
+  }, true);
+  await step('a.service dumps core on SIGSEGV and restarts once', () => {
+    const a = t.get('a.service')!;
+    t.update(a, { nRestarts: 0 });
+    t.update(a, { result: 'core-dump', execCode: 3, execStatus: 11 });
+    t.update(a, { activeState: 'failed' });
+    t.update(a, { nRestarts: 1 });
+  }, true);
   await step('idle', () => {});
   await step('a unit file broken, one masked, references without a file listed', () => {
     t.setNotFound(['ghost.service', 'skipnot.service', 'gone.socket']);
@@ -205,6 +222,7 @@ const DEFS: readonly [ChartDef, readonly string[]][] = [
   [UNIT_COUNTS_CHART, ['unit_type', 'job']],
   [UNIT_TRANSITIONS_CHART, ['unit_type', 'job']],
   [UNIT_LOAD_STATES_CHART, ['unit_type', 'job']],
+  [UNIT_RESTARTS_CHART, ['unit_type', 'job']],
   ...SOCKET_ACTIVITY_CHARTS.map((d): [ChartDef, string[]] => [d, [SOCKET_ACTIVITY.unitLabel, SOCKET_ACTIVITY.jobLabel]]),
 ];
 
