@@ -43,8 +43,14 @@ export const MAX_JOBS = 64;
 /** Patterns in one include or exclude list; every unit name is tested against each. */
 export const MAX_PATTERNS = 256;
 export const DEFAULT_FLAPPING_THRESHOLD = 20;
-/** 5 restarts of one service in a minute: a crash loop, not a service restarted now and then. */
-export const DEFAULT_RESTART_LOOP_THRESHOLD = 5;
+/**
+ * More than 3 restarts of one service in a minute: a crash loop, not a service restarted now and
+ * then. Faster loops of a service with systemd's default start limit (5 starts in 10 s) end in
+ * failed anyway; this catches the loops that never do (StartLimitIntervalSec=0, a long RestartSec),
+ * and a 200 ms loop within 3 s (its 4th restart ~0.9 s after the start, then one sample and the
+ * agent's health loop).
+ */
+export const DEFAULT_RESTART_LOOP_THRESHOLD = 3;
 export const DEFAULT_RESTART_LOOP_WINDOW = 60;
 /** Socket counters are never signalled and must be read: every 10 s by default, not every second. */
 export const DEFAULT_SOCKET_ACTIVITY_EVERY = 10;

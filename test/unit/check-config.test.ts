@@ -29,7 +29,7 @@ describe('--check-config', () => {
       "  exclude: 'nginx-old.socket'",
       '  skip_transient: false, timeout: 2 s, aggregate_instances: true, flapping_threshold: 20',
       '  socket_activity: every 10 s',
-      '  restart loops: systemdunits_web.service_unit_restarts, warns above 5 restarts of one service in 60 s',
+      '  restart loops: systemdunits_web.service_unit_restarts, warns above 3 restarts of one service in 60 s',
       'OK: 1 job would run',
     ]);
   });

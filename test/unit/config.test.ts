@@ -10,7 +10,7 @@ import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
-const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20, contextPrefix: 'systemd', restartLoopThreshold: 5, restartLoopWindow: 60 };
+const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20, contextPrefix: 'systemd', restartLoopThreshold: 3, restartLoopWindow: 60 };
 
 describe('config', () => {
   it('reads a go.d systemdunits job as it is', () => {
