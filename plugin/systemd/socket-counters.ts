@@ -28,7 +28,7 @@ export const UNIT_INTERFACE = 'org.freedesktop.systemd1.Unit';
 const ACCEPT_CONCURRENCY = 4;
 
 /** One reading of a socket's counters (the model stamps it with when it was read). */
-export type CounterValues = Omit<SocketCounters, 'readAtUs'>;
+export type CounterValues = Omit<SocketCounters, 'readAtUs' | 'everyS'>;
 
 /** Errors that mean "this systemd has no such property", not "the call failed". */
 function isMissingProperty(err: unknown): boolean {
