@@ -162,10 +162,10 @@ export const JOB_SCHEMA: { readonly [F in keyof JobConfig]: KeySpec<JobConfig[F]
   socketActivity: {
     key: 'socket_activity',
     type: { kind: 'boolean' },
-    default: () => false,
+    default: () => true,
     title: 'Socket activity',
-    description: "chart the connection counters of the job's `Accept=yes` socket units (see [Socket activity](#socket-activity))",
-    example: true,
+    description: "chart the connection counters of the job's `Accept=yes` socket units (see [Socket activity](#socket-activity)); `false` reads none",
+    example: false,
     group: 'Socket activity',
   },
   socketActivityEvery: {

@@ -10,7 +10,7 @@ import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
-const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: false, socketActivityEvery: 10, socketActivityMaxSockets: 40, aggregateInstances: true, flappingThreshold: 20 };
+const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: true, socketActivityEvery: 10, socketActivityMaxSockets: 40, aggregateInstances: true, flappingThreshold: 20 };
 
 describe('config', () => {
   it('reads a go.d systemdunits job as it is', () => {
