@@ -242,7 +242,7 @@ async function main(): Promise<void> {
         const cpu0 = cpuOf(p.pid)!.self;
         const t0 = performance.now();
         say(`  waiting for the activity charts of all ${want} Accept=yes sockets`);
-        const done = await p.waitFor('every Accept=yes socket charted', () => charted() >= want, 600_000).then(() => true, () => false);
+        const done = await p.waitFor('every Accept=yes socket charted', () => (charted() >= want ? true : undefined), 600_000).then(() => true, () => false);
         activity = { wallS: (performance.now() - t0) / 1000 + startupMs / 1000, cpuMs: { value: (cpuOf(p.pid)!.self - cpu0) * 1000, resolution: TICK_MS }, complete: done, charted: charted() };
         say(`  ${activity.charted} of ${want} charted after ${activity.wallS.toFixed(1)} s from exec (plugin CPU ${activity.cpuMs.value.toFixed(0)} ms since the first batch)`);
       }
