@@ -37,7 +37,7 @@ export function describeJobs({ config }: LoadedConfig): string[] {
     `  include: ${globs(j.include)}`,
     `  exclude: ${j.exclude.length > 0 ? globs(j.exclude) : '(none)'}`,
     `  skip_transient: ${j.skipTransient}, timeout: ${j.timeout} s, aggregate_instances: ${j.aggregateInstances}, flapping_threshold: ${j.flappingThreshold}`,
-    `  socket_activity: ${j.socketActivity ? `every ${j.socketActivityEvery} s` : 'off'}`,
+    `  socket_activity: ${j.socketActivity ? `every ${j.socketActivityEvery} s, at most ${j.socketActivityMaxSockets} sockets a round` : 'off'}`,
   ]);
 }
 

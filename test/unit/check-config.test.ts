@@ -28,7 +28,7 @@ describe('--check-config', () => {
       "  include: 'nginx*.socket'",
       "  exclude: 'nginx-old.socket'",
       '  skip_transient: false, timeout: 2 s, aggregate_instances: true, flapping_threshold: 20',
-      '  socket_activity: every 10 s',
+      '  socket_activity: every 10 s, at most 40 sockets a round',
       'OK: 1 job would run',
     ]);
   });
