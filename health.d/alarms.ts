@@ -169,7 +169,7 @@ export const ALARM_KINDS: readonly AlarmKind[] = [
   { comment: '', alarms: UNIT_STATE_CHARTS.map(failedState) },
   {
     comment: `# Connections an Accept=yes socket refused (MaxConnections=, MaxConnectionsPerSource=, the trigger
-# limit), from the charts a job writes with \`socket_activity: true\`: one alarm per socket. The
+# limit), from the charts a job writes with socket activity on (the default): one alarm per socket. The
 # chart holds a rate; the average over a minute times 60 s is the count in that minute. The agent
 # first evaluates it once the chart holds a minute of data.`,
     alarms: [refusedConnections],

@@ -37,7 +37,7 @@ export function describeJobs({ config }: LoadedConfig): string[] {
     `  include: ${globs(j.include)}`,
     `  exclude: ${j.exclude.length > 0 ? globs(j.exclude) : '(none)'}`,
     `  skip_transient: ${j.skipTransient}, timeout: ${j.timeout} s, aggregate_instances: ${j.aggregateInstances}, flapping_threshold: ${j.flappingThreshold}`,
-    `  socket_activity: ${j.socketActivity ? `every ${j.socketActivityEvery} s` : 'off'}`,
+    `  socket_activity: ${j.socketActivity ? `every ${j.socketActivityEvery} s, at most ${j.socketActivityMaxSockets} sockets a round` : 'off'}`,
     `  restart loops: systemdunits_${j.name}.service_unit_restarts, warns above ${j.restartLoopThreshold} restarts of one service in ${j.restartLoopWindow} s`,
     // Said only when it is not the default, where it moves every context (and the alarms must follow).
     ...(j.contextPrefix === DEFAULT_CONTEXT_PREFIX ? [] : [`  context_prefix: ${j.contextPrefix} (contexts ${j.contextPrefix}.<type>_unit_state…, apart from go.d's systemd.*)`]),

@@ -13,6 +13,7 @@
 import { unitPath } from '../units/names.js';
 import type { SocketCounters, Unit, UnitTable } from '../units/table.js';
 import { debugFor, errorText } from '../log.js';
+import { releaseMemorySoon } from '../memory.js';
 import { BusCallError } from './bus.js';
 import { CoalescedRun } from './coalesced.js';
 import { mapLimited } from './limit.js';
@@ -26,9 +27,11 @@ export const UNIT_INTERFACE = 'org.freedesktop.systemd1.Unit';
 
 /** How many Accept reads run at once: a background task that must not slow start-up. */
 const ACCEPT_CONCURRENCY = 4;
+/** Accept reads in one go after which the heap is compacted (as after a listing). */
+const RELEASE_AFTER = 500;
 
 /** One reading of a socket's counters (the model stamps it with when it was read). */
-export type CounterValues = Omit<SocketCounters, 'readAtUs'>;
+export type CounterValues = Omit<SocketCounters, 'readAtUs' | 'everyS'>;
 
 /** Errors that mean "this systemd has no such property", not "the call failed". */
 function isMissingProperty(err: unknown): boolean {
@@ -120,5 +123,7 @@ export class SocketAcceptIndex {
       }
     });
     debug('read Accept of %d sockets in %d ms (%d failed)', todo.length, Math.round(performance.now() - started), failed);
+    // Thousands of replies leave a heap V8 would keep (socket activity is on by default): give it back.
+    if (todo.length >= RELEASE_AFTER) releaseMemorySoon();
   }
 }

@@ -31,6 +31,8 @@ export interface SocketCounters {
   readonly refused: number | null;
   /** When they were read: the monotonic µs of the poll round that read them. */
   readonly readAtUs: number;
+  /** Seconds between two reads of this socket (its charts' interval): longer when rounds take turns. */
+  readonly everyS: number;
 }
 
 export interface Unit {

@@ -1,4 +1,4 @@
-// Socket activity charts of one job (`socket_activity: true`): for each Accept=yes socket unit the
+// Socket activity charts of one job (`socket_activity`, on by default): for each Accept=yes socket unit the
 // job selects, three charts (accepted/s, current, refused/s) of the counters the socket poller
 // (systemd/socket-poller.ts) wrote into the model. Reads the model only.
 
@@ -22,6 +22,8 @@ interface SocketCharts {
   readonly id: string;
   readonly name: string;
   readonly live: Map<SocketActivityChart, Chart>;
+  /** The interval its charts are defined with: the seconds between two reads of it. */
+  everyS: number;
 }
 
 export interface ActivitySelection extends Selection {
@@ -57,7 +59,7 @@ export class SocketActivityCharts {
       if (unit.type !== 'socket' || !this.selector.selects(unit) || unit.accept !== true) continue;
       let s = this.sockets.get(unit.name);
       if (!s) {
-        s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map() };
+        s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map(), everyS: 0 };
         this.sockets.set(unit.name, s);
       }
       s.unit = unit;
@@ -91,12 +93,19 @@ export class SocketActivityCharts {
   }
 
   private writeSocket(s: SocketCharts, c: SocketCounters, nowUs: number): void {
+    // Read less often now (or again more often) as sockets take turns: defined anew with the
+    // interval it is read at, so the agent neither fills gaps nor takes a late value for a spike.
+    if (c.everyS !== s.everyS) {
+      if (s.live.size > 0) debug('%s: %s now read every %d s', this.config.name, s.unit.name, c.everyS);
+      s.live.clear();
+      s.everyS = c.everyS;
+    }
     for (const def of SOCKET_ACTIVITY_CHARTS) {
       const value = def.counter === 'NAccepted' ? c.accepted : def.counter === 'NConnections' ? c.connections : c.refused;
       if (value === null) continue;
       let chart = s.live.get(def);
       if (!chart) {
-        const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: this.config.socketActivityEvery, contextPrefix: this.config.contextPrefix });
+        const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: s.everyS, contextPrefix: this.config.contextPrefix });
         chart = new Chart(this.writer, line);
         chart.setLabel(SOCKET_ACTIVITY.unitLabel, s.name);
         chart.setLabel(SOCKET_ACTIVITY.jobLabel, this.config.name);

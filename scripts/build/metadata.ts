@@ -108,7 +108,7 @@ export function metadata(documentedAlerts: ReadonlySet<string>): unknown {
                         name: JOB_SCHEMA.name.example,
                         include: [...JOB_SCHEMA.include.example],
                         exclude: [...JOB_SCHEMA.exclude.example],
-                        socket_activity: JOB_SCHEMA.socketActivity.example,
+                        socket_activity_every: JOB_SCHEMA.socketActivityEvery.example,
                         flapping_threshold: JOB_SCHEMA.flappingThreshold.example,
                       },
                     ],
@@ -162,7 +162,7 @@ export function metadata(documentedAlerts: ReadonlySet<string>): unknown {
             },
             {
               name: 'socket',
-              description: `With socket_activity: true, one set of charts per Accept=yes socket unit (family "${SOCKET_ACTIVITY.family}").`,
+              description: `With socket_activity (on by default), one set of charts per Accept=yes socket unit (family "${SOCKET_ACTIVITY.family}").`,
               labels: [
                 { name: SOCKET_ACTIVITY.unitLabel, description: 'the socket unit' },
                 { name: SOCKET_ACTIVITY.jobLabel, description: 'the job' },

@@ -5,7 +5,9 @@
 //   integration test covers by speaking to the plugin's stdin;
 // - the per-socket activity charts reach the agent with their contexts and labels;
 // - connections refused for real by MaxConnections= raise systemd_socket_refused_connections,
-//   and its text names the socket.
+//   and its text names the socket;
+// - past socket_activity_max_sockets the sockets take turns: the agent takes the charts' new,
+//   longer update_every and keeps collecting them.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import os from 'node:os';
@@ -53,10 +55,11 @@ beforeAll(async () => {
   agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-activity-'));
   const inst = await installForAgent(agentDir);
   pluginsDir = inst.pluginsDir;
-  // The operator turns socket activity on in the installed config.
+  // Socket activity is on by default: the operator only reads it every second here, and at most
+  // one socket a round (so that a second Accept=yes socket makes them take turns, last test).
   await writeFile(
     path.join(inst.configDir, 'systemdunits.conf'),
-    'jobs:\n  - name: service_units\n    socket_activity: true\n    socket_activity_every: 1\n',
+    'jobs:\n  - name: service_units\n    socket_activity_every: 1\n    socket_activity_max_sockets: 1\n',
   );
   // The shipped refused-connections alarm looks back a minute, and the agent evaluates it only once
   // the chart holds that much: the test's copy looks back 10 s (and counts over 10 s), evaluated
@@ -158,4 +161,33 @@ describe('a 1.37.1 agent with socket activity and the function declared', () => 
     expect(warn.value).toBeGreaterThan(0);
     expect(warn.info).toContain('connections refused by socket web.socket in the last minute');
   }, 180_000);
+
+  it('takes the longer update_every when sockets take turns, and keeps collecting the charts', async () => {
+    const a = agent!;
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port2 = (server.address() as { port: number }).port;
+    await new Promise((r) => server.close(r));
+    await sb!.writeUnit('web2.socket', `[Socket]\nListenStream=127.0.0.1:${port2}\nAccept=yes\n`);
+    await sb!.writeUnit('web2@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
+    await sb!.daemonReload();
+    await sb!.execOk('systemctl', 'start', 'web2.socket');
+    // Two Accept=yes sockets, one read a round: each every 2 s, its charts defined anew with that.
+    const ids = [`${JOB}.socket_web_connections`, `${JOB}.socket_web2_connections`];
+    const charts = await a.waitFor(async () => {
+      const c = (await a.charts()).charts;
+      return ids.every((id) => c[id]?.update_every === 2) ? c : undefined;
+    }, 30_000, 'both sockets charted every 2 s');
+    const entry = ids.map((id) => charts[id]!.last_entry);
+    await a.waitFor(async () => {
+      const c = (await a.charts()).charts;
+      return ids.every((id, i) => c[id]!.last_entry >= entry[i]! + 4) ? c : undefined;
+    }, 20_000, 'both still collected (last_entry moving on)');
+    // Values at the new interval, not gaps.
+    const d = await a.data(`${JOB}.socket_web_connections`, -8, 4);
+    expect(d.result.data.slice(0, 2).map((r) => r[1]), JSON.stringify(d.result.data)).not.toContain(null); // newest first
+    const log = await a.errorLog();
+    expect(log, tail(log)).not.toMatch(/systemdunits.*disabl/i);
+    expect(await processesRunning(path.join(pluginsDir, 'systemdunits/systemdunits.mjs'))).toHaveLength(1);
+  }, 120_000);
 });

@@ -1,13 +1,14 @@
 // Socket activity charts against a real systemd 252: real Accept=yes and Accept=no sockets on
 // 127.0.0.1, real client connections from this process, MaxConnections= refusing for real, a
 // reload that turns a socket into Accept=yes, units that come and go, a frozen systemd and a
-// stopped bus.
+// stopped bus; on by default (the built-in job), and the cap on sockets read a round.
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { freePort } from '../../harness/units.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
+import { tokenize } from '../../plugin/netdata/requests.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 
 const JOB = 'systemdunits_sockets';
@@ -65,6 +66,7 @@ beforeAll(async () => {
       '    timeout: 3',
       '  - name: quiet',
       "    include: ['*.socket', '*.service']",
+      '    socket_activity: false',
       '',
     ].join('\n'),
   );
@@ -93,7 +95,7 @@ describe('socket activity against real systemd', () => {
     }
   });
 
-  it('reads nothing for Accept=no sockets, and nothing for a job without socket_activity', () => {
+  it('reads nothing for Accept=no sockets, and nothing for a job with socket_activity: false', () => {
     const activityCharts = [...plugin.charts.keys()].filter((id) => /_connections$/.test(id));
     expect(activityCharts.sort()).toEqual(KINDS.map((k) => chart('web', k)).sort());
     // plain.socket and dbus.socket are Accept=no: their counters never move.
@@ -193,5 +195,68 @@ describe('socket activity against real systemd', () => {
     c.destroy();
     expect(plugin.protocolErrors).toEqual([]);
     expect(plugin.strayLines).toEqual([]);
+  });
+});
+
+/** The update_every of the latest CHART line of `id` (its 10th word). */
+function updateEveryOf(run: PluginRun, id: string): number | undefined {
+  const line = run.lines.filter((l) => l.startsWith(`CHART ${id} `)).at(-1);
+  return line === undefined ? undefined : Number(tokenize(line)[9]);
+}
+
+describe('socket activity by default, and its bound', () => {
+  const runs: PluginRun[] = [];
+  afterAll(async () => {
+    for (const r of runs) await r.stop();
+  });
+
+  it('the built-in job (a file without jobs) charts an Accept=yes socket without any socket_activity key', async () => {
+    const run = startPlugin('update_every: 1\n');
+    runs.push(run);
+    const id = 'systemdunits_service_units.socket_web_connections';
+    await run.waitFor('the built-in job to chart web.socket', () => run.samplesOf(id).length > 0, 20_000);
+    expect(run.charts.get(id)!.labels).toEqual({ unit_name: 'web.socket', job: 'service_units' });
+    expect(updateEveryOf(run, id)).toBe(10); // socket_activity_every's default
+    expect([...run.charts.keys()].some((c) => c.includes('socket_dbus'))).toBe(false); // Accept=no
+    expect(run.protocolErrors).toEqual([]);
+    await run.stop();
+  });
+
+  it('socket_activity: false reads no counters and draws no activity chart', async () => {
+    const run = startPlugin(['update_every: 1', 'jobs:', '  - name: off', "    include: ['*.socket']", '    socket_activity: false', ''].join('\n'));
+    runs.push(run);
+    await run.waitFor('the state chart', () => run.samplesOf('systemdunits_off.socket_unit_state').length >= 3, 20_000);
+    await new Promise((r) => setTimeout(r, 1500)); // a first round would have run by now
+    expect([...run.charts.keys()].filter((c) => c.endsWith('_connections'))).toEqual([]);
+    expect(run.stderr).not.toMatch(/read \d+ of \d+ sockets/);
+    await run.stop();
+  });
+
+  it('reads at most socket_activity_max_sockets a round: 7 Accept=yes sockets, 3 a round, each read every 3 rounds', async () => {
+    const names = Array.from({ length: 6 }, (_, i) => `many${i}`);
+    for (const n of names) await writeAcceptSocket(n, await freePort());
+    await sb.daemonReload();
+    await sb.execOk('systemctl', 'start', ...names.map((n) => `${n}.socket`));
+    const run = startPlugin(
+      ['update_every: 1', 'jobs:', '  - name: capped', "    include: ['web.socket', 'many*.socket']", '    socket_activity_every: 1', '    socket_activity_max_sockets: 3', ''].join('\n'),
+    );
+    runs.push(run);
+    const all = ['web', ...names].map((n) => `systemdunits_capped.socket_${n}_connections`);
+    await run.waitFor('charts of all 7 sockets', () => all.every((id) => run.samplesOf(id).length >= 3), 30_000);
+    // Each socket's charts are defined with the interval it is read at: 1 s × 3 turns.
+    for (const id of all) expect(updateEveryOf(run, id), id).toBe(3);
+    // The plugin's own account of each round (debug log): never more than 3 sockets read.
+    const rounds = [...run.stderr.matchAll(/capped: read (\d+) of (\d+) sockets/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(rounds.length).toBeGreaterThanOrEqual(6);
+    for (const [read] of rounds) expect(read).toBeLessThanOrEqual(3);
+    expect(rounds.filter(([, of]) => of === 7).length).toBeGreaterThanOrEqual(3);
+    // And each socket is sampled about every 3 s, never every second.
+    for (const id of all) {
+      const later = run.samplesOf(id).slice(1).map((x) => x.elapsedUs!);
+      for (const us of later) expect(us, id).toBeGreaterThanOrEqual(2_500_000);
+    }
+    expect(run.protocolErrors).toEqual([]);
+    await run.stop();
+    await sb.execOk('systemctl', 'stop', ...names.map((n) => `${n}.socket`));
   });
 });

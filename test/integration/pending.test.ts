@@ -107,7 +107,7 @@ describe('calls in flight', () => {
     monitor = new BusMonitor(sb.busAddress);
     await monitor.ready;
     const r = await plugin(
-      ['jobs:', '  - name: service_units', "    include: ['*.socket', '*.service']", '    socket_activity: true', '    socket_activity_every: 1', '    timeout: 0.25', ''].join('\n'),
+      ['jobs:', '  - name: service_units', "    include: ['*.socket', '*.service']", '    socket_activity: true', '    socket_activity_every: 1', '    socket_activity_max_sockets: 1000', '    timeout: 0.25', ''].join('\n'),
     );
     await r.waitFor('activity charts', () => [...r.charts.keys()].filter((id) => id.endsWith('_accepted_connections')).length >= ACCEPT_SOCKETS, 30_000);
     const resumed = await freezeSystemd(sb, 12_000);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { chartLine } from '../../charts/shape.js';
 import { SOCKET_ACTIVITY_CHARTS, socketValues } from '../../charts/socket-activity.js';
 import { parseConfig } from '../../plugin/config/index.js';
+import { defaultJob } from '../../plugin/config/schema.js';
 import { IdAllocator } from '../../plugin/netdata/ids.js';
 import { socketIdOf } from '../../plugin/writers/socket-activity.js';
 import { mapLimited } from '../../plugin/systemd/limit.js';
@@ -85,10 +86,13 @@ describe('socket chart ids', () => {
 describe('config: socket_activity keys', () => {
   const parse = (job: string, every = 1) => parseConfig(`jobs:\n  - name: j\n${job}`, 'x.conf', every);
 
-  it('are off by default, every 10 s', () => {
+  it('are on by default, every 10 s, at most 40 sockets a round; socket_activity: false turns them off', () => {
     const { config, problems } = parse('    include: ["*.socket"]\n');
     expect(problems).toEqual([]);
-    expect(config.jobs[0]).toMatchObject({ socketActivity: false, socketActivityEvery: 10 });
+    expect(config.jobs[0]).toMatchObject({ socketActivity: true, socketActivityEvery: 10, socketActivityMaxSockets: 40 });
+    expect(defaultJob(1)).toMatchObject({ socketActivity: true, socketActivityMaxSockets: 40 });
+    expect(parse('    socket_activity: false\n').config.jobs[0]).toMatchObject({ socketActivity: false });
+    expect(parse('    socket_activity_max_sockets: 5\n').config.jobs[0]).toMatchObject({ socketActivityMaxSockets: 5 });
   });
 
   it('take true/false and a whole number of seconds, never faster than the plugin runs', () => {
@@ -103,6 +107,8 @@ describe('config: socket_activity keys', () => {
       ['    socket_activity: "maybe"\n', 'socket_activity'],
       ['    socket_activity_every: 0\n', 'socket_activity_every'],
       ['    socket_activity_every: 2.5\n', 'socket_activity_every'],
+      ['    socket_activity_max_sockets: 0\n', 'socket_activity_max_sockets'],
+      ['    socket_activity_max_sockets: many\n', 'socket_activity_max_sockets'],
     ] as const) {
       const { config, problems } = parse(bad);
       expect(config.jobs).toEqual([]);

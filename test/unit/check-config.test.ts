@@ -28,7 +28,7 @@ describe('--check-config', () => {
       "  include: 'nginx*.socket'",
       "  exclude: 'nginx-old.socket'",
       '  skip_transient: false, timeout: 2 s, aggregate_instances: true, flapping_threshold: 20',
-      '  socket_activity: every 10 s',
+      '  socket_activity: every 10 s, at most 40 sockets a round',
       '  restart loops: systemdunits_web.service_unit_restarts, warns above 3 restarts of one service in 60 s',
       'OK: 1 job would run',
     ]);

@@ -10,7 +10,7 @@ import { UNIT_STATE_CHARTS } from '../../charts/unit-state.js';
 
 const SRC = '/etc/netdata/systemdunits.conf';
 
-const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: false, socketActivityEvery: 10, aggregateInstances: true, flappingThreshold: 20, contextPrefix: 'systemd', restartLoopThreshold: 3, restartLoopWindow: 60 };
+const DEFAULTS = { exclude: [], skipTransient: false, timeout: 2, socketActivity: true, socketActivityEvery: 10, socketActivityMaxSockets: 40, aggregateInstances: true, flappingThreshold: 20, contextPrefix: 'systemd', restartLoopThreshold: 3, restartLoopWindow: 60 };
 
 describe('config', () => {
   it('reads a go.d systemdunits job as it is', () => {
@@ -34,7 +34,7 @@ jobs:
 
   it('fills defaults and accepts exclude, go.d durations and YAML 1.1 booleans', () => {
     const { config, problems } = parseConfig(
-      `jobs:\n  - name: all\n    exclude: "user@*.service"\n    timeout: 500ms\n    socket_activity: yes\n    socket_activity_every: 1m\n    aggregate_instances: off\n`,
+      `jobs:\n  - name: all\n    exclude: "user@*.service"\n    timeout: 500ms\n    socket_activity: no\n    socket_activity_every: 1m\n    aggregate_instances: off\n`,
       SRC,
       5,
     );
@@ -46,7 +46,7 @@ jobs:
       include: DEFAULT_INCLUDE,
       exclude: ['user@*.service'],
       timeout: 0.5,
-      socketActivity: true,
+      socketActivity: false,
       socketActivityEvery: 60,
       aggregateInstances: false,
     });
@@ -65,7 +65,7 @@ jobs:
   // it is skipped, and the good jobs run.
   const BAD_JOBS: { what: string; job: string; line: RegExp }[] = [
     { what: 'an unknown key (a typo)', job: `  - name: bad\n    exlude: ['a.service']`, line: /job 'bad' \(jobs\[1\]\): exlude: unknown key \(did you mean 'exclude'\?\); job skipped$/ },
-    { what: 'an unknown key', job: `  - name: bad\n    colour: blue`, line: /job 'bad' \(jobs\[1\]\): colour: unknown key \(known: name, update_every, include, exclude, skip_transient, timeout, socket_activity, socket_activity_every, aggregate_instances, flapping_threshold, context_prefix, restart_loop_threshold, restart_loop_window\); job skipped$/ },
+    { what: 'an unknown key', job: `  - name: bad\n    colour: blue`, line: /job 'bad' \(jobs\[1\]\): colour: unknown key \(known: name, update_every, include, exclude, skip_transient, timeout, socket_activity, socket_activity_every, socket_activity_max_sockets, aggregate_instances, flapping_threshold, context_prefix, restart_loop_threshold, restart_loop_window\); job skipped$/ },
     { what: 'a number for a list', job: `  - name: bad\n    include: 5`, line: /job 'bad' \(jobs\[1\]\): include: expected a list of unit-name globs such as \['\*\.socket'\], got 5; job skipped$/ },
     { what: 'a string for a boolean', job: `  - name: bad\n    skip_transient: "maybe"`, line: /job 'bad' \(jobs\[1\]\): skip_transient: expected true or false, got 'maybe'; job skipped$/ },
     { what: 'a word for a duration', job: `  - name: bad\n    timeout: soon`, line: /job 'bad' \(jobs\[1\]\): timeout: expected seconds above 0 and at most 60 .*, got 'soon'; job skipped$/ },

@@ -67,7 +67,7 @@ class Plugin {
     this.out.on('data', (c: Buffer) => (this.text += c.toString()));
     this.accept = new SocketAcceptIndex(this.table, this.link);
     this.jobs = configs.map((c) => new Job(c, this.table, this.writer));
-    this.activity = configs.filter((c) => c.socketActivity).map((c) => ({ charts: new SocketActivityCharts(c, this.table, this.writer), poller: new SocketPoller(this.link, c.name) }));
+    this.activity = configs.filter((c) => c.socketActivity).map((c) => ({ charts: new SocketActivityCharts(c, this.table, this.writer), poller: new SocketPoller(this.link, c.name, { everyS: c.socketActivityEvery, maxSockets: c.socketActivityMaxSockets }) }));
   }
 
   set inStep(v: boolean) {
