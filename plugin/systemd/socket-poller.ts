@@ -20,7 +20,7 @@ import { readCounters } from './socket-counters.js';
 const debug = debugFor('activity');
 
 /** Sockets read at once in a round: 3 calls each, well below the bus's cap of 32 in flight. */
-const POLL_CONCURRENCY = 8;
+export const POLL_CONCURRENCY = 8;
 
 /** What one round cost, for the debug log and the benchmark. */
 export interface RoundStats {

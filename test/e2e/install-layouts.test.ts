@@ -354,7 +354,7 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
     // With --replace-go-d instead: go.d's collector off, systemd.* contexts and the usual file back.
     const again = await run('bash', [installer, '--prefix', root, '--replace-go-d'], { timeoutMs: 180_000 });
     expect(again.code, again.stdout + again.stderr).toBe(0);
-    expect(await readFile(path.join(root, 'etc/netdata/systemdunits.conf'), 'utf8')).not.toMatch(/context_prefix/);
+    expect(await readFile(path.join(root, 'etc/netdata/systemdunits.conf'), 'utf8')).not.toMatch(/^context_prefix:/m);
     expect(await readFile(path.join(root, 'etc/netdata/health.d/systemdunits.conf'), 'utf8')).toMatch(/^ *on: systemd\.socket_unit_state$/m);
     expect(existsSync(path.join(root, 'etc/netdata/health.d/systemdunits-plugin.conf'))).toBe(false);
     await runOk('bash', [installer, '--prefix', root, '--uninstall']);
