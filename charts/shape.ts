@@ -20,18 +20,19 @@ export interface ChartDef {
   readonly chartType: ChartLine['chartType'];
   /** Added to the instance's priority (a unit type's place on the dashboard; 0 for sockets). */
   readonly priority: number;
-  /**
-   * Fixed dimensions, in order; empty when the writer adds one per unit (then with
-   * `dimensionAlgorithm`).
-   */
+  /** Fixed dimensions, in order; empty when the writer adds one per unit (see PerUnitChartDef). */
   readonly dimensions: readonly DimensionDef[];
-  readonly dimensionAlgorithm: DimensionLine['algorithm'];
   /** Chart labels the writer sets beyond `job` and the instance's own, in the order they go out. */
   readonly labels: readonly string[];
   /** Chart variables the writer sets in every sample. */
   readonly variables: readonly string[];
   readonly plugin: string;
   readonly module: string;
+}
+
+/** A chart whose writer adds one dimension per unit, each with this algorithm. */
+export interface PerUnitChartDef extends ChartDef {
+  readonly dimensionAlgorithm: DimensionLine['algorithm'];
 }
 
 /** What a template's `{word}`s stand for in one chart instance. */

@@ -25,7 +25,6 @@ function socketChart(counter: SocketCounter, id: string, title: string, units: s
     priority,
     dimensions: [dimension],
     dimension,
-    dimensionAlgorithm: dimension.algorithm,
     labels: [],
     variables: [],
     plugin: PLUGIN_NAME,

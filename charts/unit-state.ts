@@ -3,7 +3,7 @@
 
 import { STATE_LEGEND } from '../plugin/units/states.js';
 import { UNIT_TYPES } from '../plugin/units/types.js';
-import { MODULE_NAME, PLUGIN_NAME, type ChartDef, type TemplateValues } from './shape.js';
+import { MODULE_NAME, PLUGIN_NAME, type PerUnitChartDef, type TemplateValues } from './shape.js';
 
 export interface UnitStateChartKind {
   /** systemd's unit type, the suffix of the unit name. */
@@ -18,7 +18,7 @@ export interface UnitStateChartKind {
 export const UNIT_STATE_CHARTS: readonly UnitStateChartKind[] = UNIT_TYPES.map((t, i) => ({ unitType: t.unitType, label: t.label, priority: 70000 + i }));
 
 /** A unit state chart: one dimension per unit (value 1..5), `{type}` stands for the unit type. */
-export const UNIT_STATE_CHART: ChartDef & {
+export const UNIT_STATE_CHART: PerUnitChartDef & {
   readonly failedLabel: string;
   readonly summaryLabel: string;
   readonly adviceLabel: string;

@@ -31,7 +31,6 @@ export const UNIT_COUNTS_CHART: ChartDef & {
     { id: 'activating', name: 'activating', algorithm: 'absolute' },
     { id: 'deactivating', name: 'deactivating', algorithm: 'absolute' },
   ],
-  dimensionAlgorithm: 'absolute',
   /**
    * Chart label: the units that entered failed in the latest interval that had new failures, with
    * systemd's Result (kept until the next new failure: the new-failure alarm's text names them).
@@ -67,7 +66,6 @@ export const UNIT_TRANSITIONS_CHART: ChartDef & {
   chartType: 'line',
   priority: 200,
   dimensions: [{ id: 'transitions', name: 'transitions', algorithm: 'absolute' }],
-  dimensionAlgorithm: 'absolute',
   /** Chart label: units that changed state in the latest interval that had changes. */
   changedLabel: 'changed_units',
   labels: ['changed_units'],
@@ -111,7 +109,6 @@ export const UNIT_LOAD_STATES_CHART: ChartDef & {
     { id: 'error', name: 'error', algorithm: 'absolute' },
     { id: 'masked', name: 'masked', algorithm: 'absolute' },
   ],
-  dimensionAlgorithm: 'absolute',
   /** The load states the broken alarm warns on: the unit never runs until its file is fixed. */
   brokenStates: ['bad-setting', 'error'],
   /** Chart label: the broken units with their load state, `none` when there is none. */
@@ -146,7 +143,6 @@ export const UNIT_RESTARTS_CHART: ChartDef & {
   chartType: 'line',
   priority: 400,
   dimensions: [{ id: 'restarts', name: 'restarts', algorithm: 'absolute' }],
-  dimensionAlgorithm: 'absolute',
   /** Chart label: services that restarted in the window, most restarts first, with their last crash. */
   restartingLabel: 'restarting_units',
   labels: ['restarting_units'],
