@@ -272,3 +272,22 @@ export function healthConfigErrors(log: string): string[] {
   // a stock alarm meant for other hosts, logged at each health load)
   return log.split('\n').filter((l) => /Health configuration (at line|has |cannot read|invalid)|HEALTH: alert '[^']*' (does not|has no|is useless)/.test(l));
 }
+
+/**
+ * Waits until the socket activity charts `ids` are all defined with `update_every` `everyS` (their
+ * sockets take turns) and then still collected (last_entry 4 s on); returns the newest rows of the
+ * first chart, for the caller to check they hold values, not gaps.
+ */
+export async function socketChartsTakingTurns(a: Agent, ids: readonly string[], everyS: number): Promise<unknown[][]> {
+  const charts = await a.waitFor(async () => {
+    const c = (await a.charts()).charts;
+    return ids.every((id) => c[id]?.update_every === everyS) ? c : undefined;
+  }, 30_000, `the sockets charted every ${everyS} s`);
+  const entry = ids.map((id) => charts[id]!.last_entry);
+  await a.waitFor(async () => {
+    const c = (await a.charts()).charts;
+    return ids.every((id, i) => c[id]!.last_entry >= entry[i]! + 4) ? c : undefined;
+  }, 20_000, 'the sockets still collected (last_entry moving on)');
+  const d = await a.data(ids[0]!, -8, 4);
+  return d.result.data.slice(0, 2); // newest first
+}

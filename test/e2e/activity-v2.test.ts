@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { netdataV2, startAgent, type Agent } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { freePort } from '../../harness/units.js';
-import { installForAgent, processesRunning } from '../../harness/e2e.js';
+import { installForAgent, processesRunning, socketChartsTakingTurns } from '../../harness/e2e.js';
 
 const V2 = await netdataV2();
 if (V2.skip) console.log(`[v2] socket activity e2e on the v2 agent skipped: ${V2.skip}`);
@@ -66,17 +66,9 @@ describe.skipIf(V2.skip !== undefined)(`socket activity on ${V2.name} ${V2.versi
     await sb!.daemonReload();
     await sb!.execOk('systemctl', 'start', 'web2.socket');
     const ids = [`${JOB}.socket_web_connections`, `${JOB}.socket_web2_connections`];
-    const charts = await a.waitFor(async () => {
-      const c = (await a.charts()).charts;
-      return ids.every((id) => c[id]?.update_every === 2) ? c : undefined;
-    }, 30_000, 'both sockets charted every 2 s');
-    const entry = ids.map((id) => charts[id]!.last_entry);
-    await a.waitFor(async () => {
-      const c = (await a.charts()).charts;
-      return ids.every((id, i) => c[id]!.last_entry >= entry[i]! + 4) ? c : undefined;
-    }, 20_000, 'both still collected (last_entry moving on)');
-    const d = await a.data(`${JOB}.socket_web_connections`, -8, 4);
-    expect(d.result.data.slice(0, 2).map((r) => r[1]), JSON.stringify(d.result.data)).not.toContain(null); // newest first
+    const newest = await socketChartsTakingTurns(a, ids, 2);
+    // Values at the new interval, not gaps.
+    expect(newest.map((r) => r[1]), JSON.stringify(newest)).not.toContain(null);
     expect(await processesRunning(path.join(pluginsDir, 'systemdunits/systemdunits.mjs'))).toHaveLength(1);
   }, 120_000);
 });

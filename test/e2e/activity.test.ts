@@ -9,13 +9,14 @@
 // - past socket_activity_max_sockets the sockets take turns: the agent takes the charts' new,
 //   longer update_every and keeps collecting them.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { installForAgent, processesRunning, SOCKET_CHART, tail } from '../../harness/e2e.js';
+import { freePort } from '../../harness/units.js';
+import { installForAgent, processesRunning, SOCKET_CHART, socketChartsTakingTurns, tail } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
 const REFUSED_CHART = `${JOB}.socket_web_refused_connections`;
@@ -43,10 +44,7 @@ function open(): Promise<Socket> {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
+  port = await freePort();
   await sb.writeUnit('web.socket', `[Socket]\nListenStream=127.0.0.1:${port}\nAccept=yes\nMaxConnections=1\n`);
   await sb.writeUnit('web@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
   await sb.daemonReload();
@@ -164,28 +162,15 @@ describe('a 1.37.1 agent with socket activity and the function declared', () => 
 
   it('takes the longer update_every when sockets take turns, and keeps collecting the charts', async () => {
     const a = agent!;
-    const server = createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port2 = (server.address() as { port: number }).port;
-    await new Promise((r) => server.close(r));
-    await sb!.writeUnit('web2.socket', `[Socket]\nListenStream=127.0.0.1:${port2}\nAccept=yes\n`);
+    await sb!.writeUnit('web2.socket', `[Socket]\nListenStream=127.0.0.1:${await freePort()}\nAccept=yes\n`);
     await sb!.writeUnit('web2@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
     await sb!.daemonReload();
     await sb!.execOk('systemctl', 'start', 'web2.socket');
     // Two Accept=yes sockets, one read a round: each every 2 s, its charts defined anew with that.
     const ids = [`${JOB}.socket_web_connections`, `${JOB}.socket_web2_connections`];
-    const charts = await a.waitFor(async () => {
-      const c = (await a.charts()).charts;
-      return ids.every((id) => c[id]?.update_every === 2) ? c : undefined;
-    }, 30_000, 'both sockets charted every 2 s');
-    const entry = ids.map((id) => charts[id]!.last_entry);
-    await a.waitFor(async () => {
-      const c = (await a.charts()).charts;
-      return ids.every((id, i) => c[id]!.last_entry >= entry[i]! + 4) ? c : undefined;
-    }, 20_000, 'both still collected (last_entry moving on)');
+    const newest = await socketChartsTakingTurns(a, ids, 2);
     // Values at the new interval, not gaps.
-    const d = await a.data(`${JOB}.socket_web_connections`, -8, 4);
-    expect(d.result.data.slice(0, 2).map((r) => r[1]), JSON.stringify(d.result.data)).not.toContain(null); // newest first
+    expect(newest.map((r) => r[1]), JSON.stringify(newest)).not.toContain(null);
     const log = await a.errorLog();
     expect(log, tail(log)).not.toMatch(/systemdunits.*disabl/i);
     expect(await processesRunning(path.join(pluginsDir, 'systemdunits/systemdunits.mjs'))).toHaveLength(1);
