@@ -11,7 +11,7 @@ import { defineConfig } from 'vitest/config';
 //    and the two integration files that load both cores on purpose and assert that samples stay on
 //    time meanwhile (a neighbour would make them measure the neighbour).
 const CPU_BOUND = ['test/integration/churn.test.ts', 'test/integration/function-burst.test.ts'];
-const E2E_OWN_AGENT = ['activity', 'activity-v2', 'agent', 'faults', 'new-failure', 'privilege', 'reasons', 'restarts', 'streaming'].map((f) => `test/e2e/${f}.test.ts`);
+const E2E_OWN_AGENT = ['activity', 'agent', 'faults', 'new-failure', 'privilege', 'reasons', 'restarts', 'streaming'].map((f) => `test/e2e/${f}.test.ts`);
 
 export default defineConfig({
   test: {

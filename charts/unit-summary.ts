@@ -20,16 +20,18 @@ export const UNIT_COUNTS_CHART: ChartDef & {
   chartType: 'stacked',
   /** After the type's state chart. */
   priority: 100,
-  // Order picks the colours: both dashboards colour dimensions from a palette by their order. The
-  // 1.37 dashboard's default (slate) palette starts green, red, blue, orange, cyan (its white one
-  // blue, red, green): active first and failed second make active green and failed red there.
+  // Colours: both dashboards take them from one palette (dark themes green, red, blue, orange, cyan;
+  // light ones blue, red, green), 1.37's in the order of the dimensions, v2's (@netdata/charts
+  // 6.10.6+) in the sorted order of their names (its /api/v3 keys a context's dimensions by name).
+  // Names that sort in this order give active the first colour and failed the second on both:
+  // hence `starting` and `stopping` for activating and deactivating, which sort first.
   // The writer maps each state to its dimension by id, not by position.
   dimensions: [
     { id: 'active', name: 'active', algorithm: 'absolute' },
     { id: 'failed', name: 'failed', algorithm: 'absolute' },
     { id: 'inactive', name: 'inactive', algorithm: 'absolute' },
-    { id: 'activating', name: 'activating', algorithm: 'absolute' },
-    { id: 'deactivating', name: 'deactivating', algorithm: 'absolute' },
+    { id: 'activating', name: 'starting', algorithm: 'absolute' },
+    { id: 'deactivating', name: 'stopping', algorithm: 'absolute' },
   ],
   /**
    * Chart label: the units that entered failed in the latest interval that had new failures, with

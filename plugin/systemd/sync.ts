@@ -206,7 +206,9 @@ export class UnitSync implements SystemdLink {
       if (!this.table.getByPath(path) && !(name && this.lookups.has(name))) this.lastSignal.delete(path);
     }
     // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
-    const fresh = listed.filter((u) => !this.table.get(u.name));
+    // One waiting for its batched lookup is left to it: a signal may have come after this listing
+    // (in the same read as its reply), and that lookup lists it afresh and applies the signal.
+    const fresh = listed.filter((u) => !this.table.get(u.name) && !this.batched.has(u.name));
     // A few workers rather than one promise per unit: thousands of pending lookups at once would
     // only queue behind the bus's cap on calls in flight, and leave the heap sized for that peak.
     let next = 0;
@@ -272,9 +274,11 @@ export class UnitSync implements SystemdLink {
         // and dropping it in between would retire its dimension for nothing. A unit whose lookup
         // is still under way must be looked at again too: that lookup's listing predates the
         // removal, and would otherwise add a unit systemd no longer has.
+        // Not in the table yet, during a resync: its listing may list the unit (a storm's UnitNew
+        // past MAX_SIGNAL_LOOKUPS is left to it) and add it after this removal.
         if (this.reloading) return;
         if (this.lookups.has(e.name)) void this.lookUp(e.name);
-        else if (this.table.get(e.name)) this.requestLookup(e.name);
+        else if (this.table.get(e.name) || (this.resyncs.busy && this.options.wants(e.name))) this.requestLookup(e.name);
         return;
       case 'reloading':
         // One lookup per unit re-created would cost a D-Bus round trip each (10,000 after a

@@ -118,14 +118,14 @@ describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {
   it('colours failed red and active green in units by state (the dashboard picks colours by dimension order)', async () => {
     const { page: counts } = await openChart(browser!, agent!.url, COUNTS);
     try {
-      // (The dashboard leaves dimensions that are 0 throughout out of the legend: activating, deactivating here.)
+      // (The dashboard leaves dimensions that are 0 throughout out of the legend: starting, stopping here.)
       const has = (c: { legend: { name: string; color: string }[] }, n: string) => c.legend.some((i) => i.name === n && i.color !== '');
       const shown = await waitForChart(counts, COUNTS, (c) => has(c, 'active') && has(c, 'failed'));
       const color = Object.fromEntries(shown.legend.map((i) => [i.name, i.color]));
       console.log(`[browser] units by state colours: ${JSON.stringify(color)}`);
       expect(hue(color.failed!), `failed is ${color.failed}`).toBe('red');
       expect(hue(color.active!), `active is ${color.active}`).toBe('green');
-      for (const other of ['inactive', 'activating', 'deactivating']) if (color[other]) expect(hue(color[other]), `${other} is ${color[other]}`).not.toBe('red');
+      for (const other of ['inactive', 'starting', 'stopping']) if (color[other]) expect(hue(color[other]), `${other} is ${color[other]}`).not.toBe('red');
       if (process.env.SCREENSHOT) await counts.screenshot({ path: process.env.SCREENSHOT.replace(/(\.png)?$/, '-counts.png') });
     } finally {
       await counts.close();

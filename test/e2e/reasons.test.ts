@@ -68,7 +68,7 @@ describe('new charts and alarms in a 1.37.1 agent', () => {
     const a = agent!;
     const counts = await a.waitFor(async () => (await a.charts()).charts[COUNTS_CHART], 20_000, COUNTS_CHART);
     expect(counts).toMatchObject({ context: 'systemd.socket_units_by_state', family: 'socket', units: 'units', chart_type: 'stacked' });
-    expect(Object.values(counts.dimensions).map((d) => d.name)).toEqual(['active', 'failed', 'inactive', 'activating', 'deactivating']);
+    expect(Object.values(counts.dimensions).map((d) => d.name)).toEqual(['active', 'failed', 'inactive', 'starting', 'stopping']);
     const transitions = await a.waitFor(async () => (await a.charts()).charts[TRANSITIONS_CHART], 10_000, TRANSITIONS_CHART);
     expect(transitions).toMatchObject({ context: 'systemd.socket_unit_state_transitions', units: 'transitions' });
     // The job's threshold reached the alarm: it evaluates (not UNDEFINED) to CLEAR.

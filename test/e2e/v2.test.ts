@@ -155,6 +155,28 @@ describe.skipIf(V2.skip !== undefined)(`the plugin on ${V2.name} ${V2.version}`,
     }
   });
 
+  it('gives v2’s dashboard the units-by-state dimensions in an order whose sort puts active, failed first (its colours)', async () => {
+    // v2's dashboard (@netdata/charts 6.10.6+, updateColors) colours the dimensions of a response's
+    // summary in the sorted order of their ids, from its palette: slot 0 green and slot 1 red on
+    // its dark theme. /api/v3 gives a context's dimensions by name there, all of them even with
+    // `nonzero` (which the dashboard sends), in the chart's order (what older dashboards coloured).
+    const a = agent!;
+    const context = 'systemd.socket_units_by_state';
+    const listed = async (options: string) => {
+      const d = await a.get<{ summary?: { dimensions?: { id: string }[] } }>(
+        `/api/v3/data?scope_contexts=${context}&contexts=${context}&after=-10&points=1&format=json2&options=${encodeURIComponent(options)}`,
+      );
+      return (d.summary?.dimensions ?? []).map((dim) => dim.id);
+    };
+    const ids = await a.waitFor(async () => {
+      const l = await listed('jsonwrap|nonzero|minify');
+      return l.length === 5 ? l : undefined;
+    }, 15_000, `/api/v3/data of ${context}`);
+    expect(ids).toEqual(['active', 'failed', 'inactive', 'starting', 'stopping']);
+    expect([...ids].sort()).toEqual(ids);
+    expect(await listed('jsonwrap|minify')).toEqual(ids);
+  });
+
   it('raises the alarm for the failed socket, from the installed file, and notifies it with unit and Result', async () => {
     const a = agent!;
     const { alarm } = await timeStatus(a, SOCKET_ALARM_KEY, 'WARNING', performance.now(), 15_000);

@@ -214,7 +214,10 @@ describe('a storm of new units', () => {
     const rss = procStats(r.child.pid!).rssKb;
     await monitor.stop();
     const listings = monitor.messages.filter((m) => m.type === 'method_call' && m.member === 'ListUnitsByPatterns' && m.sender === name).length;
-    console.log(`2,000 new units at once: the plugin listed ${listings} time(s); RSS ${Math.round(rssBefore / 1024)} → ${Math.round(rss / 1024)} MB`);
+    console.log(
+      `2,000 new units at once: the plugin listed ${listings} time(s); RSS ${Math.round(rssBefore / 1024)} → ${Math.round(rss / 1024)} MB; ` +
+        `resyncs: ${JSON.stringify([...r.stderr.matchAll(/resync: ([a-z][^\n]*)/g)].map((m) => m[1]))}`,
+    );
     expect(listings, 'batched: far fewer listings than units').toBeLessThan(units.length / 4);
     expect(rss - rssBefore, 'RSS growth, kB').toBeLessThan(100 * 1024);
     await sb.execOk('systemctl', 'stop', ...units);

@@ -3,6 +3,7 @@
 // unit table and the real protocol writer.
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { UNIT_COUNTS_CHART } from '../../charts/unit-summary.js';
 import { defaultJob, type JobConfig } from '../../plugin/config/index.js';
 import { Job } from '../../plugin/writers/job.js';
 import { failedLabel } from '../../plugin/writers/unit-state.js';
@@ -171,6 +172,15 @@ describe('aggregated dimensions', () => {
 describe('units by state', () => {
   const COUNTS = `${JOB}.socket_units_by_state`;
 
+  it('has dimension names that sort in its order, active then failed: the colours both dashboards give', () => {
+    // 1.37's dashboard colours dimensions from its palette in their order, v2's (@netdata/charts
+    // updateColors) in the sorted order of their names: palette slots 0 and 1 (green and red on
+    // the dark themes) go to active and failed on both only if the two orders agree.
+    const names = UNIT_COUNTS_CHART.dimensions.map((d) => d.name);
+    expect([...names].sort()).toEqual(names);
+    expect(names.slice(0, 2)).toEqual(['active', 'failed']);
+  });
+
   it('counts the units of each type per state, a unit failed during the interval as failed', () => {
     const h = new Harness();
     h.table.applySnapshot([
@@ -187,7 +197,7 @@ describe('units by state', () => {
     let s = h.sample();
     const chart = s.chart(COUNTS)!;
     expect(chart.slice(3, 8)).toEqual(['Socket Units by State', 'units', 'socket', 'systemd.socket_units_by_state', 'stacked']);
-    expect(s.dimensions(COUNTS).map((w) => w[1])).toEqual(['active', 'failed', 'inactive', 'activating', 'deactivating']);
+    expect(s.dimensions(COUNTS).map((w) => `${w[1]} ${w[2]}`)).toEqual(['active active', 'failed failed', 'inactive inactive', 'activating starting', 'deactivating stopping']);
     expect(s.values(COUNTS)).toEqual({ active: 2, inactive: 1, activating: 1, deactivating: 1, failed: 3 });
     expect(s.values(`${JOB}.service_units_by_state`)).toEqual({ active: 1, inactive: 0, activating: 0, deactivating: 0, failed: 0 });
     expect(s.label(COUNTS, 'unit_type')).toBe('socket');

@@ -167,6 +167,51 @@ describe('lookups', () => {
     await settle();
     expect(h.table.size).toBe(MAX_SIGNAL_LOOKUPS + 44);
   });
+
+  describe('past the bound, signals in the same read as the resync listing that follows', () => {
+    /**
+     * One more new unit than lookups may be under way (its UnitNew dropped: the resync will list
+     * it), the lookups answered, then the resync's listing held. Returns the unit left to it.
+     */
+    async function overflowToResync(fake: FakeSystemd): Promise<string> {
+      fake.hold('listUnits');
+      for (let i = 0; i <= MAX_SIGNAL_LOOKUPS; i++) fake.add(`u${i}.target`);
+      await settle();
+      while (fake.held.length > 0) fake.take('listUnits').answer();
+      await settle();
+      expect(h!.table.size).toBe(MAX_SIGNAL_LOOKUPS);
+      const listings = fake.listingsOf(['*']).length;
+      await advance(1000); // resyncSoon
+      expect(fake.listingsOf(['*'])).toHaveLength(listings + 1);
+      return `u${MAX_SIGNAL_LOOKUPS}.target`;
+    }
+
+    it("a unit's change right after the listing is kept, though the listing saw the unit before it", async () => {
+      h = harness(new FakeSystemd(), { needTransient: false });
+      await h.sync.start();
+      await overflowToResync(h.fake);
+      h.fake.add('x.target', 'activating'); // while the listing is under way: its lookup waits for the batch
+      h.fake.take('listUnits').answer(); // lists x activating...
+      h.fake.set('x.target', 'active'); // ...which is active just after, said in the same read
+      h.fake.release('listUnits');
+      await advance(LOOKUP_BATCH_MS);
+      await advance(10_000); // no later resync comes to mend it
+      expect(h.table.get('x.target')?.activeState).toBe('active');
+    });
+
+    it('a unit removed right after the listing is not added', async () => {
+      h = harness(new FakeSystemd(), { needTransient: false });
+      await h.sync.start();
+      const dropped = await overflowToResync(h.fake);
+      h.fake.take('listUnits').answer(); // lists the unit whose UnitNew was dropped...
+      h.fake.remove(dropped); // ...which is unloaded just after, said in the same read
+      h.fake.release('listUnits');
+      await advance(LOOKUP_BATCH_MS);
+      await advance(10_000);
+      expect(h.table.get(dropped)).toBeUndefined();
+      expect(h.table.size).toBe(MAX_SIGNAL_LOOKUPS);
+    });
+  });
 });
 
 describe('Accept=yes instances', () => {
