@@ -8,7 +8,9 @@
 //   connection is the cure, and the caller replaces it (with backoff, as for a lost bus).
 // - dbus-next's message serials never wrap: after 2^32 − 1 messages on one connection every call
 //   fails. Long before that the connection is replaced on purpose.
-// One ping at a time, never more: a hung systemd cannot make calls pile up.
+// One ping at a time, never more: a hung systemd cannot make calls pile up. No polling either: one
+// timer, due when the quiet spell would be long enough (every quietMs while systemd says nothing,
+// rather than a check every second: an idle plugin wakes for its samples and little else).
 
 import { debugFor, errorText } from '../log.js';
 
@@ -40,19 +42,40 @@ export interface WatchdogOptions {
 export class Watchdog {
   private lastHeard = Date.now();
   private timer: NodeJS.Timeout | undefined;
+  private running = false;
   private pinging = false;
   private unresponsive = false;
 
   constructor(private readonly options: WatchdogOptions) {}
 
   start(): void {
-    clearInterval(this.timer);
-    this.timer = setInterval(() => void this.check(), Math.min(1000, this.options.quietMs));
-    this.timer.unref();
+    this.stop();
+    this.running = true;
+    this.arm();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.running = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * The next check: when the quiet spell will have lasted quietMs (signals that come meanwhile only
+   * move lastHeard; the check then finds it not yet due and waits the rest), or, while systemd does
+   * not answer, soon (a ping at a time until one is answered).
+   */
+  private arm(): void {
+    const retryMs = Math.min(1000, this.options.quietMs);
+    const dueMs = this.unresponsive ? retryMs : this.lastHeard + this.options.quietMs - Date.now();
+    this.timer = setTimeout(() => void this.fire(), Math.min(Math.max(1, dueMs), this.options.quietMs));
+    this.timer.unref();
+  }
+
+  private async fire(): Promise<void> {
+    this.timer = undefined;
+    await this.check();
+    if (this.running && this.timer === undefined) this.arm();
   }
 
   /** systemd said something: it is alive. */
