@@ -6,7 +6,7 @@
 // when and how they go out.
 
 import type { ChartLine, DimensionLine, ProtocolWriter } from './protocol.js';
-import { SetBlock } from './protocol.js';
+import { SetBlock, setLine, variableLine } from './protocol.js';
 
 export interface ChartDimension {
   readonly key: string;
@@ -49,6 +49,11 @@ export class Chart<D extends ChartDimension = ChartDimension> {
   /** Whether the agent holds this chart (not obsolete). */
   private live = false;
   private lastBeginUs: number | undefined;
+  /**
+   * A sample's lines after BEGIN (SET lines but a digit chart's block, variables, END), rendered
+   * when a value or variable changed: most samples repeat the previous one's.
+   */
+  private tail: string | undefined;
 
   constructor(
     private readonly writer: ProtocolWriter,
@@ -100,7 +105,8 @@ export class Chart<D extends ChartDimension = ChartDimension> {
   setValue(dim: D, value: number): void {
     if (value === dim.value) return;
     dim.value = value;
-    if (!this.dirty && this.options.digits) this.block.set(dim.index, value); // else define() renders it anew
+    if (!this.options.digits) this.tail = undefined;
+    else if (!this.dirty) this.block.set(dim.index, value); // else define() renders it anew
   }
 
   /** A label; labels go out in the order first set. A changed value re-sends CHART and labels. */
@@ -116,7 +122,9 @@ export class Chart<D extends ChartDimension = ChartDimension> {
 
   /** A chart variable, written with every sample; variables go out in the order first set. */
   setVariable(name: string, value: number): void {
+    if (this.variables.get(name) === value) return;
     this.variables.set(name, value);
+    this.tail = undefined;
   }
 
   /**
@@ -132,9 +140,15 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     this.lastBeginUs = nowUs;
     w.begin(this.line.fullId, elapsed);
     if (this.options.digits) w.setBlock(this.block);
-    else for (const dim of this.order) w.set(dim.line.id, dim.value);
-    this.writeVariables();
-    w.end();
+    w.rendered((this.tail ??= this.renderTail()));
+  }
+
+  private renderTail(): string {
+    const lines: string[] = [];
+    if (!this.options.digits) for (const dim of this.order) lines.push(setLine(dim.line.id, dim.value));
+    for (const [name, value] of this.variables) lines.push(variableLine(name, value));
+    lines.push('END');
+    return lines.join('\n');
   }
 
   /**
@@ -153,12 +167,14 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     this.retired = [];
     this.order = [];
     this.block = NO_BLOCK;
+    this.tail = undefined;
     this.live = false;
     this.lastBeginUs = undefined;
   }
 
   private define(): void {
     this.dirty = false;
+    this.tail = undefined;
     if (this.dims.size === 0) return this.obsolete();
     const w = this.writer;
     this.writeChartAndLabels();

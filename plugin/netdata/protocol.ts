@@ -75,6 +75,16 @@ function int(value: number): string {
   return Number.isFinite(value) ? String(Math.trunc(value)) : '0';
 }
 
+/** A dimension's value line, for writers that render a sample's lines once and reuse them. */
+export function setLine(id: string, value: number): string {
+  return `SET ${safeId(id)} = ${int(value)}`;
+}
+
+/** A chart-scoped variable's line (see ProtocolWriter.chartVariable). */
+export function variableLine(name: string, value: number): string {
+  return `VARIABLE CHART ${safeId(name)} = ${int(value)}`;
+}
+
 /**
  * The SET lines of one chart's dimensions, rendered once. A sample patches in place the one-digit
  * values that changed, so writing N dimensions costs N comparisons and one write instead of N new
@@ -184,7 +194,12 @@ export class ProtocolWriter {
   }
 
   set(id: string, value: number): this {
-    return this.line(`SET ${safeId(id)} = ${int(value)}`);
+    return this.line(setLine(id, value));
+  }
+
+  /** Lines rendered beforehand (by setLine, variableLine…), joined by newlines, without the last one. */
+  rendered(lines: string): this {
+    return this.line(lines);
   }
 
   /** Every SET line of a pre-rendered block, as it stands now. */
@@ -198,7 +213,7 @@ export class ProtocolWriter {
 
   /** A chart-scoped variable: valid right after CHART or between BEGIN and END. */
   chartVariable(name: string, value: number): this {
-    return this.line(`VARIABLE CHART ${safeId(name)} = ${int(value)}`);
+    return this.line(variableLine(name, value));
   }
 
   end(): this {

@@ -4,15 +4,21 @@
 //   within the call timeout means the charts must pause (a gap) rather than repeat the last states,
 //   until systemd answers again and a resync brings the table back.
 // - the connection itself stuck (nothing comes through it, though the socket is open): the bus
-//   daemon is pinged alongside systemd, on the same connection; when neither answers, a new
-//   connection is the cure, and the caller replaces it (with backoff, as for a lost bus).
+//   daemon is pinged too, on the same connection, once systemd is slow to answer; when neither
+//   answers, a new connection is the cure, and the caller replaces it (with backoff, as for a lost
+//   bus).
 // - dbus-next's message serials never wrap: after 2^32 − 1 messages on one connection every call
 //   fails. Long before that the connection is replaced on purpose.
-// One ping at a time, never more: a hung systemd cannot make calls pile up.
+// One ping at a time, never more: a hung systemd cannot make calls pile up. No polling either: one
+// timer, due when the quiet spell would be long enough (every quietMs while systemd says nothing,
+// rather than a check every second: an idle plugin wakes for its samples and little else).
 
 import { debugFor, errorText } from '../log.js';
 
 const debug = debugFor('watchdog');
+
+/** How long systemd may take to answer a ping before the bus daemon is asked too. */
+const BUS_PING_AFTER_MS = 1000;
 
 export interface WatchdogOptions {
   /** Ping systemd after this long without a signal from it. */
@@ -40,19 +46,40 @@ export interface WatchdogOptions {
 export class Watchdog {
   private lastHeard = Date.now();
   private timer: NodeJS.Timeout | undefined;
+  private running = false;
   private pinging = false;
   private unresponsive = false;
 
   constructor(private readonly options: WatchdogOptions) {}
 
   start(): void {
-    clearInterval(this.timer);
-    this.timer = setInterval(() => void this.check(), Math.min(1000, this.options.quietMs));
-    this.timer.unref();
+    this.stop();
+    this.running = true;
+    this.arm();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.running = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * The next check: when the quiet spell will have lasted quietMs (signals that come meanwhile only
+   * move lastHeard; the check then finds it not yet due and waits the rest), or, while systemd does
+   * not answer, soon (a ping at a time until one is answered).
+   */
+  private arm(): void {
+    const retryMs = Math.min(1000, this.options.quietMs);
+    const dueMs = this.unresponsive ? retryMs : this.lastHeard + this.options.quietMs - Date.now();
+    this.timer = setTimeout(() => void this.fire(), Math.min(Math.max(1, dueMs), this.options.quietMs));
+    this.timer.unref();
+  }
+
+  private async fire(): Promise<void> {
+    this.timer = undefined;
+    await this.check();
+    if (this.running && this.timer === undefined) this.arm();
   }
 
   /** systemd said something: it is alive. */
@@ -73,11 +100,17 @@ export class Watchdog {
     if (this.pinging || (!this.unresponsive && Date.now() - this.lastHeard < this.options.quietMs)) return;
     const ping = this.options.ping();
     if (!ping) return;
-    // Both at once: a stuck connection is told within one call timeout. The daemon answers at once.
-    const pingBus = this.options.pingBus()?.then(
-      () => true,
-      (err: unknown) => !this.options.isTimeout(err),
-    );
+    // The bus daemon is asked too once systemd is slow to answer (it answers at once): a stuck
+    // connection is still told within a call timeout and that moment, and a systemd that answers
+    // costs one call, not two (a D-Bus call is most of what a quiet plugin spends).
+    let pingBus: Promise<boolean> | undefined;
+    const askBus = (): Promise<boolean> | undefined =>
+      (pingBus ??= this.options.pingBus()?.then(
+        () => true,
+        (err: unknown) => !this.options.isTimeout(err),
+      ));
+    const late = setTimeout(askBus, Math.min(BUS_PING_AFTER_MS, this.options.quietMs));
+    late.unref();
     this.pinging = true;
     try {
       await ping;
@@ -89,7 +122,7 @@ export class Watchdog {
       }
     } catch (err) {
       if (!this.options.isTimeout(err)) return debug('ping: %s', errorText(err));
-      if ((await pingBus) === false) {
+      if ((await askBus()) === false) {
         return this.options.onStuck(`no answer on the connection: neither systemd nor the bus daemon answered a ping (${errorText(err)})`);
       }
       if (!this.unresponsive) {
@@ -97,6 +130,7 @@ export class Watchdog {
         this.options.onUnresponsive(errorText(err));
       }
     } finally {
+      clearTimeout(late);
       this.pinging = false;
     }
   }

@@ -31,6 +31,11 @@ interface Counter {
   readonly seen: WeakMap<Unit, number>;
   /** Services that restarted within the window, by name. */
   readonly recent: Map<string, Recent>;
+  /**
+   * What the label was made of, when it was: each named service's last crash, in `recent`'s order
+   * (a crash may be signalled without a restart counted). Undefined: make it anew.
+   */
+  labelled?: (Recent['unit']['lastCrash'])[];
 }
 
 export class UnitRestarts extends SummaryCharts {
@@ -78,6 +83,7 @@ export class UnitRestarts extends SummaryCharts {
   protected compute(chart: SummaryChart, _failSeq: number): void {
     const c = this.counter(chart);
     let total = 0;
+    let moved = false;
     if (this.table.restartsVersion !== this.seenRestarts) {
       for (const u of chart.units) {
         if (u.restartedAt <= this.seenRestarts) continue;
@@ -92,17 +98,25 @@ export class UnitRestarts extends SummaryCharts {
         }
         r.samples.push([this.sampleNo, d]);
         r.sum += d;
+        moved = true;
       }
     }
     let max = 0;
     const oldest = this.sampleNo - this.windowSamples;
     for (const [name, r] of c.recent) {
-      while (r.samples.length > 0 && r.samples[0]![0] <= oldest) r.sum -= r.samples.shift()![1];
+      while (r.samples.length > 0 && r.samples[0]![0] <= oldest) {
+        r.sum -= r.samples.shift()![1];
+        moved = true;
+      }
       if (r.sum <= 0) c.recent.delete(name);
       else if (r.sum > max) max = r.sum;
     }
     chart.values[0] = total;
-    chart.chart.setLabel(UNIT_RESTARTS_CHART.restartingLabel, restartingLabel([...c.recent.values()]));
+    // Made anew only when a count moved or a crash was signalled (it sorts and formats every name).
+    if (moved || !sameCrashes(c)) {
+      chart.chart.setLabel(UNIT_RESTARTS_CHART.restartingLabel, restartingLabel([...c.recent.values()]));
+      c.labelled = [...c.recent.values()].map((r) => r.unit.lastCrash);
+    }
     chart.chart.setVariable(UNIT_RESTARTS_CHART.thresholdVariable, this.threshold);
     chart.chart.setVariable(UNIT_RESTARTS_CHART.maxVariable, max);
   }
@@ -112,6 +126,14 @@ export class UnitRestarts extends SummaryCharts {
     if (!c) this.counters.set(chart, (c = { seen: new WeakMap(), recent: new Map() }));
     return c;
   }
+}
+
+/** Whether the services in the window have the crashes the label was made with. */
+function sameCrashes(c: Counter): boolean {
+  if (c.labelled === undefined || c.labelled.length !== c.recent.size) return false;
+  let i = 0;
+  for (const r of c.recent.values()) if (r.unit.lastCrash !== c.labelled[i++]) return false;
+  return true;
 }
 
 /**

@@ -38,6 +38,14 @@ export class SocketActivityCharts {
   private readonly sockets = new Map<string, SocketCharts>();
   /** The sockets of the latest selection. */
   private selected: SocketCharts[] = [];
+  /**
+   * The socket units the job selects, whatever their Accept, as of the table's membership and load
+   * state versions: matching every unit's name against the globs each round cost more than the
+   * round's charts at 10,000 units.
+   */
+  private candidates: Unit[] = [];
+  private seenMembership = -1;
+  private seenLoad = -1;
   private readonly ids = new IdAllocator(socketIdOf);
 
   constructor(
@@ -54,9 +62,16 @@ export class SocketActivityCharts {
    * no longer selected (unloaded, excluded, Accept=no after a reload) have their charts obsoleted.
    */
   select(): Unit[] {
+    if (this.table.membership !== this.seenMembership || this.table.loadStates !== this.seenLoad) {
+      this.seenMembership = this.table.membership;
+      this.seenLoad = this.table.loadStates;
+      this.candidates = [];
+      for (const unit of this.table.units()) if (unit.type === 'socket' && this.selector.selects(unit)) this.candidates.push(unit);
+    }
     const selected: SocketCharts[] = [];
-    for (const unit of this.table.units()) {
-      if (unit.type !== 'socket' || !this.selector.selects(unit) || unit.accept !== true) continue;
+    // Accept is read in the background, and again after a reload: looked at every round.
+    for (const unit of this.candidates) {
+      if (unit.accept !== true) continue;
       let s = this.sockets.get(unit.name);
       if (!s) {
         s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map(), everyS: 0 };

@@ -175,6 +175,17 @@ describe('watchdog', () => {
     expect(frozen.events).toEqual(['unresponsive']);
   });
 
+  it('asks the bus daemon only when systemd is slow to answer: a quiet, healthy systemd costs one call a ping', async () => {
+    let pings = 0;
+    let busPings = 0;
+    const { dog } = watch(async () => void pings++, { pingBus: async () => void busPings++ });
+    dog.start();
+    await sleep(200);
+    dog.stop();
+    expect(pings).toBeGreaterThanOrEqual(2);
+    expect(busPings).toBe(0);
+  });
+
   it('does not ping while systemd keeps talking', async () => {
     let pings = 0;
     const { dog } = watch(async () => void pings++);

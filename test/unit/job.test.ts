@@ -175,6 +175,24 @@ describe('job', () => {
     expect(label(h.sample(), 'failure_summary')).toBe('recovered: b.socket');
   });
 
+  it('names a failure’s reasons when they come samples after it, with no state change in between', () => {
+    const label = (lines: string[][]) => lines.find((w) => w[0] === 'CLABEL' && w[1] === 'failed_units')?.[2];
+    h.table.applySnapshot([unit('a.socket'), unit('b.socket')]);
+    h.sample();
+    const a = h.table.get('a.socket')!;
+    h.table.update(a, { activeState: 'failed' }); // its Result not signalled (yet)
+    expect(label(h.sample())).toBe('a.socket');
+    h.sample();
+    h.sample();
+    // Samples with nothing new in the table, then the Result comes late, and the failure reporter's words.
+    h.table.update(a, { result: 'exit-code' });
+    expect(label(h.sample())).toBe('a.socket (exit-code)');
+    h.sample();
+    a.triggered = 'a.service failed start-limit-hit';
+    expect(label(h.sample())).toBe('a.socket (exit-code / a.service failed start-limit-hit)');
+    expect(label(h.sample())).toBeUndefined(); // unchanged: not sent again
+  });
+
   it('keeps reporting a unit failed while it stays failed', () => {
     h.table.applySnapshot([unit('a.socket')]);
     h.sample();

@@ -206,6 +206,24 @@ describe('the restarts chart', () => {
     expect(label(s)).toBe('none');
   });
 
+  it('names the latest crash of a service in the window, also one that brought no restart', () => {
+    const h = new Harness({ restartLoopWindow: 60 });
+    h.table.applySnapshot([unit('loop.service')]);
+    h.sample();
+    const u = h.table.get('loop.service')!;
+    h.table.update(u, { nRestarts: 0 });
+    crash(h.table, 'loop.service', 1);
+    expect(label(h.sample())).toBe('loop.service 1 restart (exit-code status 1/FAILURE)');
+    expect(label(h.sample())).toBeUndefined(); // unchanged: not sent again
+    // systemd gives up (the start limit): a new Result, no restart.
+    h.table.update(u, { result: 'start-limit-hit' });
+    h.table.update(u, { activeState: 'failed', subState: 'failed' });
+    expect(label(h.sample())).toBe('loop.service 1 restart (start-limit-hit)');
+    expect(label(h.sample())).toBeUndefined();
+    h.table.update(u, { result: 'exit-code', execCode: 1, execStatus: 203 }); // a Result alone
+    expect(label(h.sample())).toBe('loop.service 1 restart (exit-code status 203/EXEC)');
+  });
+
   it('counts the restarts of a service that came into the table since the previous sample', () => {
     const h = new Harness();
     h.table.applySnapshot([unit('a.service')]);
