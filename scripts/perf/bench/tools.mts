@@ -119,19 +119,7 @@ export class PluginProc {
     await sleep(4200);
     const chunks = this.captured;
     this.captured = undefined;
-    const bursts: Array<{ firstMs: number; lastMs: number; text: string }> = [];
-    let prevMs = this.execMs; // the first burst has no gap before it unless one is seen
-    let open = false;
-    for (const c of chunks) {
-      if (!open || c.atMs - prevMs >= 300) bursts.push({ firstMs: c.atMs, lastMs: c.atMs, text: '' });
-      open = true;
-      const b = bursts.at(-1)!;
-      b.text += c.chunk;
-      b.lastMs = prevMs = c.atMs;
-    }
-    const whole = bursts.slice(1, -1).filter((b) => b.text.endsWith('\n'));
-    whole.sort((a, b) => a.text.length - b.text.length);
-    return whole[Math.floor((whole.length - 1) / 2)]?.text;
+    return oneTick(chunks);
   }
 
   private onStderr(d: string): void {
@@ -151,6 +139,24 @@ export class PluginProc {
   async stop(): Promise<void> {
     if (!this.exited) await terminate(this.child);
   }
+}
+
+/**
+ * One tick's output from stdout chunks stamped with their arrival (ms): cut into bursts at gaps of
+ * 300 ms or more; of the bursts with a gap on both sides (the first and last may be cut) that end
+ * a line, the one of median size. Undefined when there is none.
+ */
+export function oneTick(chunks: ReadonlyArray<{ atMs: number; chunk: string }>): string | undefined {
+  const bursts: string[] = [];
+  let prevMs = -Infinity;
+  for (const c of chunks) {
+    if (c.atMs - prevMs >= 300) bursts.push('');
+    bursts[bursts.length - 1] += c.chunk;
+    prevMs = c.atMs;
+  }
+  const whole = bursts.slice(1, -1).filter((b) => b.endsWith('\n'));
+  whole.sort((a, b) => a.length - b.length);
+  return whole[Math.floor((whole.length - 1) / 2)];
 }
 
 // ---------------------------------------------------------------------------------------------
