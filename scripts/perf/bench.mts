@@ -157,7 +157,7 @@ function estimateS(n: number, newUnits: number): number {
   const flips = FLIPS * 1.8;
   const activity = Math.max(WARM, 2 + n * 0.005); // reading every socket's Accept at start
   const dflt = activity + S + flips + (reloads(n) ? reloadEstimateS(n) + SETTLE_S + 4 : 0) + 3;
-  const states = WARM + S + flips + 3;
+  const states = WARM + S + 3; // no flips: latency is the default job's
   const resync = 1 + n * 0.0001 + RESYNCS * (RESYNC_EVERY + 1) + SETTLE_S + 2;
   const alone = standalone ? 0 : WARM + S + 3;
   return 3 + newUnits * 0.002 + B + dflt + states + resync + alone + SCRAPES * (2.5 + n * 0.0012) + 4 + 3 + 2 * (0.5 + n * 0.0003);
