@@ -49,7 +49,8 @@ const USAGE = `usage: bash scripts/perf/bench.sh [--n LIST] [--quick] [--json FI
   --flips K       failures timed per run (default 20; --quick 10)
   --scrapes K     node_exporter scrapes per N (default 3; --quick 1)
   --baseline S    idle window per N (default 10; --quick 5)
-  --resync-every R  SYSTEMDUNITS_RESYNC_EVERY in the resync run (default 20; --quick 15)
+  --resync-every R  SYSTEMDUNITS_RESYNC_EVERY in the resync run, at least (default 20; --quick 15; longer where the
+                  start-up's reading of every socket takes longer: ~70 at 10,000)
   --resyncs K     safety resyncs timed per N (default 3; --quick 2)
   --reload        force a daemon-reload at every N (default: only N <= 2,000; minutes at 10,000)
   --no-standalone skip the standalone executable's run even if dist/release/systemdunits.plugin exists
@@ -97,6 +98,12 @@ const B = int(argv.baseline, quick ? 5 : 10, 'baseline', 2);
 const RESYNC_EVERY = int(argv['resync-every'], quick ? 15 : 20, 'resync-every', SETTLE_S + 2, 3600);
 const RESYNCS = int(argv.resyncs, quick ? 2 : 3, 'resyncs', 1, 20);
 const RELOAD_MAX_N = 2000;
+/**
+ * The resync run's interval: the first safety resync must come after the start-up's work is over,
+ * which with socket activity on is reading every socket's Accept (~50 s at 10,000 here): so past
+ * the default job's time to chart every Accept=yes socket at this N, with a margin.
+ */
+const resyncEvery = (activityS: number | undefined) => Math.min(3600, Math.max(RESYNC_EVERY, Math.ceil((activityS ?? 0) * 1.2) + 10));
 const TICK_MS = 1000 / CLK_TCK;
 const STANDALONE = path.join(repoRoot, 'dist/release/systemdunits.plugin');
 const standalone = argv['no-standalone'] ? 'skipped (--no-standalone)' : existsSync(STANDALONE) ? undefined : 'dist/release/systemdunits.plugin absent (npm run release builds it)';
@@ -155,10 +162,10 @@ const reloadEstimateS = (n: number) => 2e-6 * n * n + 0.5;
 const reloads = (n: number) => argv.reload || n <= RELOAD_MAX_N;
 function estimateS(n: number, newUnits: number): number {
   const flips = FLIPS * 1.8;
-  const activity = Math.max(WARM, 2 + n * 0.005); // reading every socket's Accept at start
-  const dflt = activity + S + flips + (reloads(n) ? reloadEstimateS(n) + SETTLE_S + 4 : 0) + 3;
+  const activity = 2 + n * 0.005; // reading every socket's Accept at start
+  const dflt = Math.max(WARM, activity + 3) + S + flips + (reloads(n) ? reloadEstimateS(n) + SETTLE_S + 4 : 0) + 3;
   const states = WARM + S + 3; // no flips: latency is the default job's
-  const resync = 1 + n * 0.0001 + RESYNCS * (RESYNC_EVERY + 1) + SETTLE_S + 2;
+  const resync = 1 + n * 0.0001 + RESYNCS * (resyncEvery(activity) + 1) + SETTLE_S + 2;
   const alone = standalone ? 0 : WARM + S + 3;
   return 3 + newUnits * 0.002 + B + dflt + states + resync + alone + SCRAPES * (2.5 + n * 0.0012) + 4 + 3 + 2 * (0.5 + n * 0.0003);
 }
@@ -222,7 +229,7 @@ class Trace {
 async function main(): Promise<void> {
   const loadStart = loadAvg();
   say(`N = ${NS.join(', ')}; windows from ${WARM} s after exec, ${S} s long; ${FLIPS} flips, ${SCRAPES} scrapes, idle ${B} s per N; ` +
-    `resync every ${RESYNC_EVERY} s ×${RESYNCS}; standalone: ${standalone ?? 'yes'}; estimated ~${remainingMin(0)} min; load ${loadStart}`);
+    `resync every ≥ ${RESYNC_EVERY} s ×${RESYNCS}; standalone: ${standalone ?? 'yes'}; estimated ~${remainingMin(0)} min; load ${loadStart}`);
   if (WARM < 15 || S < 60) say(`${quick ? 'quick: ' : ''}not the issue's windows (≥ 15 s after launch, ≥ 60 s long)`);
 
   const sbDir = path.join(stateDir!, 'sandbox');
@@ -488,6 +495,7 @@ async function main(): Promise<void> {
           latencyMissed: missed,
           reload,
           busCostMsPerMin: { value: (busCostMs(b0, b1).value * 60) / secs },
+          perSecond,
           charts: [...p.stream.charts.keys()],
           stray: p.stream.strayLines,
         };
@@ -511,24 +519,25 @@ async function main(): Promise<void> {
   }
 
   /** The safety resync, made frequent: no daemon-reload (systemd's is ~N² over template instances). */
-  async function measureResync(n: number, expected: number): Promise<ResyncFigures | NotMeasured> {
+  async function measureResync(n: number, expected: number, activityS: number | undefined): Promise<ResyncFigures | NotMeasured> {
+    const every = resyncEvery(activityS);
     const p = new PluginProc({
       bus: sb.busAddress, configFile: configFor('default'), pidFile, watched: new Set(), isBenchUnit: isBenchUnitOrService, units: expected,
-      env: { SYSTEMDUNITS_RESYNC_EVERY: String(RESYNC_EVERY) },
+      env: { SYSTEMDUNITS_RESYNC_EVERY: String(every) },
     });
     return using(p, async () => {
       const trace = new Trace(p.pid);
       try {
-        say(`N=${n} safety resync: SYSTEMDUNITS_RESYNC_EVERY=${RESYNC_EVERY}, ${RESYNCS} resyncs`);
+        say(`N=${n} safety resync: SYSTEMDUNITS_RESYNC_EVERY=${every}, ${RESYNCS} resyncs`);
         await p.waitFor('the first complete batch', () => p.stream.firstCompleteUs, 180_000);
         // the start-up's listing writes the first resync line; the safety resyncs are the ones after it
         await p.waitFor('the start-up listing\'s resync line', () => p.resyncs[0], 30_000);
         const seen: Array<PluginProc['resyncs'][number]> = [];
         for (let k = 1; k <= RESYNCS; k++) {
           const prev = p.resyncs[k - 1]!;
-          const r = await p.waitFor(`safety resync ${k}`, () => p.resyncs[k], RESYNC_EVERY * 1000 + 30_000 - (performance.now() - prev.atMs)).catch(() => undefined);
+          const r = await p.waitFor(`safety resync ${k}`, () => p.resyncs[k], every * 1000 + 30_000 - (performance.now() - prev.atMs)).catch(() => undefined);
           if (!r) {
-            if (k === 1) return { notMeasured: `the plugin ignores SYSTEMDUNITS_RESYNC_EVERY (no resync within ${RESYNC_EVERY + 30} s of the start-up's listing)` };
+            if (k === 1) return { notMeasured: `the plugin ignores SYSTEMDUNITS_RESYNC_EVERY (no resync within ${every + 30} s of the start-up's listing)` };
             problems.push(`N=${fmt(n)} safety resync: only ${k - 1} of ${RESYNCS} resyncs came`);
             break;
           }
@@ -541,7 +550,8 @@ async function main(): Promise<void> {
         // after the GC the plugin runs after a listing; the rest of the run after start-up (V8's
         // memory reducer) is the plugin's rate without one, subtracted.
         const brackets = seen.map((r) => [r.atMs - r.listedMs - r.completedMs - 300, r.atMs + 2500] as const);
-        const from = p.execMs + SETTLE_S * 1000;
+        // "before": the last seconds before the first resync (the start-up's work is over by then)
+        const from = Math.max(p.execMs + SETTLE_S * 1000, brackets[0]![0] - 6000);
         let quietS = 0;
         let quietT = 0;
         for (let i = 1; i < trace.cpu.length; i++) {
@@ -556,7 +566,7 @@ async function main(): Promise<void> {
         const before = trace.mem.filter((m) => m.t >= from && m.t < brackets[0]![0]);
         const after = seen.map((r) => trace.mem.filter((m) => m.t >= r.atMs + SETTLE_S * 1000 - 1000).at(0) ?? trace.mem.at(-1)!);
         const fig: ResyncFigures = {
-          everyS: RESYNC_EVERY,
+          everyS: every,
           units: seen.at(-1)!.units,
           cpuMs,
           reportedMs: seen.map((r) => r.listedMs + r.completedMs),
@@ -654,7 +664,7 @@ async function main(): Promise<void> {
     await sleep(1000);
     const states = await measurePlugin(n, expected, { label: 'states only', job: 'states', floorBatch: batchFile });
     await sleep(1000);
-    const resync = await measureResync(n, expected);
+    const resync = await measureResync(n, expected, measured(dflt.fig) ? dflt.fig.activity?.wallS : undefined);
     await sleep(1000);
     const alone: PluginFigures | NotMeasured = standalone
       ? { notMeasured: standalone }
@@ -694,8 +704,8 @@ async function main(): Promise<void> {
     `- Floor: scripts/perf/bench/floor.mjs on the launcher's node flags writes one tick of the default job's stdout (captured in the same sitting) once a`,
     `  second in one write, read as the plugin's stdout is; beside it an idle node waking once a second; both over the states-only run's window.`,
     `- Latency (the default job): ${FLIP_UNIT}'s StateChangeTimestamp (systemd, wall clock µs) → arrival of \`SET ${FLIP_UNIT} = 5\` on the plugin's stdout pipe.`,
-    `- Safety resync: a run of its own with SYSTEMDUNITS_RESYNC_EVERY=${RESYNC_EVERY}; each resync's CPU from 0.3 s before it began to 2.5 s after its line`,
-    `  (the plugin's GC after a listing), less the plugin's rate in between; own memory ${SETTLE_S} s after each against before the first (growth above`,
+    `- Safety resync: a run of its own with SYSTEMDUNITS_RESYNC_EVERY ≥ ${RESYNC_EVERY} (the first after the start-up's socket reads); each resync's CPU from 0.3 s before it began to 2.5 s after its line`,
+    `  (the plugin's GC after a listing), less the plugin's rate in between; own memory ${SETTLE_S} s after each against the 6 s before the first (growth above`,
     `  ${GROWTH_TOLERANCE_MB} MB counts as lasting). No daemon-reload there: systemd's own reload grows with N² over template instances (minutes at 10,000).`,
     `  The daemon-reload row (Manager.Reload, in the default job's run) runs at N ≤ ${fmt(RELOAD_MAX_N)}${argv.reload ? ' and, with --reload, at every N' : ' (--reload: at every N)'}.`,
   ];

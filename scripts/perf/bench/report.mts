@@ -45,6 +45,8 @@ export interface PluginFigures {
   reload: { reloadMs: number; reloadBusCpuS: number; pluginCpuMs: number; pluginReportedMs: number; ownAfterMb: number | undefined; rssAfterMb: number | undefined; peakAfterMb: number | undefined } | undefined;
   /** systemd + dbus-daemon CPU over the window, minus the idle rate, per minute */
   busCostMsPerMin: Measured;
+  /** each second of the window: SET lines, batches, plugin CPU ms (JSON only: where a window's CPU goes) */
+  perSecond?: Array<{ sets: number; batches: number; cpuMs: number }>;
   charts: string[];
   /** protocol lines the agent would reject */
   stray: string[];
@@ -207,7 +209,7 @@ export const measured = <T extends object>(c: T | NotMeasured): c is T => !('not
 /** The issue's CPU target at N for the default job: ≤ 0.07% at 100, ≤ 0.1% at 10,000 (none between). */
 export const cpuTargetPct = (n: number): number | undefined => (n === 100 ? 0.07 : n === 10000 ? 0.1 : undefined);
 
-function pluginRows(title: string, runs: Array<PluginFigures | NotMeasured>, ns: number[], opts: { targets: boolean; neBusPerMin: Array<Measured | undefined> }): Row[] {
+function pluginRows(title: string, runs: Array<PluginFigures | NotMeasured>, ns: number[], opts: { targets: boolean }): Row[] {
   const rows: Row[] = [{ section: title, figure: '', cells: [], target: '' }];
   if (runs.every((r) => !measured(r))) {
     const why = [...new Set(runs.map((r) => (r as NotMeasured).notMeasured))];
@@ -270,7 +272,7 @@ export function buildRows(results: readonly PerN[]): Row[] {
   rows.push({ figure: 'bench sockets (plain / Accept=yes / failed / flipped); their services loaded', target: '', cells: results.map((r) => `${r.mix.plain}/${r.mix.accept}/${r.mix.failed}/${r.mix.flip}; ${fmt(r.services)}`) });
   rows.push({ figure: 'started in, s', target: '', cells: results.map((r) => fmt(r.growS, 1)) });
   rows.push({ figure: 'load average (1 min) at the start / end of this N', target: '', cells: results.map((r) => `${fmt(r.loadAvg[0], 2)}/${fmt(r.loadAvg[1], 2)}`) });
-  rows.push(...pluginRows('plugin, the default job: every unit type, socket activity at its defaults (update_every 1)', results.map((r) => r.dflt), ns, { targets: true, neBusPerMin: neBus }));
+  rows.push(...pluginRows('plugin, the default job: every unit type, socket activity at its defaults (update_every 1)', results.map((r) => r.dflt), ns, { targets: true }));
 
   // the floor program, and the ratios the issue asks for
   rows.push({ section: 'floor: floor.mjs writing the default job\'s batch, pre-rendered, once a second (same window as the states-only run)', figure: '', cells: [], target: '' });
@@ -331,8 +333,8 @@ export function buildRows(results: readonly PerN[]): Row[] {
     }),
   });
 
-  rows.push(...pluginRows('plugin, states only (socket_activity: false), the same job otherwise', results.map((r) => r.states), ns, { targets: false, neBusPerMin: neBus }));
-  rows.push(...pluginRows('the standalone executable (dist/release/systemdunits.plugin), the default job', results.map((r) => r.standalone), ns, { targets: false, neBusPerMin: neBus }));
+  rows.push(...pluginRows('plugin, states only (socket_activity: false), the same job otherwise', results.map((r) => r.states), ns, { targets: false }));
+  rows.push(...pluginRows('the standalone executable (dist/release/systemdunits.plugin), the default job', results.map((r) => r.standalone), ns, { targets: false }));
 
   rows.push({ section: 'node_exporter, systemd collector only (bench sockets)', figure: '', cells: [], target: '' });
   rows.push({ figure: 'one scrape: wall time, median ms', target: '', cells: results.map((r) => fmt(median(r.ne.wallMs))) });
@@ -420,6 +422,6 @@ export function headerLines(info: RunInfo): string[] {
       `${info.nodeExporter}; ${info.checkSystemd}`,
     `load average ${fmt(info.loadStart, 2)} at start, ${fmt(info.loadEnd, 2)} at end (2 cores shared with other work: expect noise); ` +
       `steady windows from ${info.warmS} s after exec, ${info.seconds} s long${short ? ` (${info.quick ? 'quick: ' : ''}not the issue's windows: ≥ 15 s after launch, ≥ 60 s)` : ''}; ` +
-      `${info.flips} flips, ${info.scrapes} scrapes per N; safety resync every ${info.resyncEveryS} s in its own run; took ${fmt(info.durationS / 60, 1)} min`,
+      `${info.flips} flips, ${info.scrapes} scrapes per N; safety resync every ≥ ${info.resyncEveryS} s in its own run; took ${fmt(info.durationS / 60, 1)} min`,
   ];
 }
