@@ -71,6 +71,13 @@ describe('buildRows', () => {
     expect(cells(rows, 'steady CPU, % of one core')?.slice(0, 3)).toEqual(['0.060 ✓', '0.500', '0.250 ✗']);
   });
 
+  it("marks the default job's window against the issue's (≥ 15 s after exec, ≥ 60 s long)", () => {
+    const short = perN(1000, 0.5, 0.04);
+    (short.dflt as PluginFigures).window = { startS: 5, seconds: 10, loadAvg: [1, 1] };
+    const rows = buildRows([perN(100, 0.06, 0.04), short]);
+    expect(cells(rows, 'steady window: s after exec, length s (load average at its start/end)')).toEqual(['15, 60 (0.50/0.60) ✓', '5, 10 (1.00/1.00) ✗']);
+  });
+
   it('says why the safety resync was not measured instead of leaving figures out', () => {
     const rows = buildRows([perN(100, 0.06, 0.04)]);
     expect(rows.some((r) => r.figure === 'not measured: the plugin ignores SYSTEMDUNITS_RESYNC_EVERY')).toBe(true);

@@ -228,7 +228,8 @@ function pluginRows(title: string, runs: Array<PluginFigures | NotMeasured>, ns:
       p.activity ? `${fmt(p.activity.wallS, 1)}${p.activity.complete ? '' : ` (only ${p.activity.charted})`}/${fmtM(p.activity.cpuMs)}` : '-');
   }
   row('steady window: s after exec, length s (load average at its start/end)', t ? '≥ 15, ≥ 60' : '', (p) =>
-    `${fmt(p.window.startS)}, ${fmt(p.window.seconds)} (${fmt(p.window.loadAvg[0], 2)}/${fmt(p.window.loadAvg[1], 2)})`);
+    withMark(`${fmt(p.window.startS)}, ${fmt(p.window.seconds)} (${fmt(p.window.loadAvg[0], 2)}/${fmt(p.window.loadAvg[1], 2)})`,
+      t ? p.window.startS >= 15 && Math.round(p.window.seconds) >= 60 : undefined));
   row('steady CPU, % of one core', t ? '≤ 0.07 at 100, ≤ 0.1 at 10k' : '', (p, i) => {
     const target = t ? cpuTargetPct(ns[i]!) : undefined;
     return withMark(fmtM(p.cpuPct, 3), target === undefined ? undefined : p.cpuPct.value <= target);
