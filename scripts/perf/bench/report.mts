@@ -2,38 +2,88 @@
 // the issue's target last; plain text for the terminal, markdown for the README.
 import { median, quantile } from './proc.mjs';
 
-/** CPU from /proc and getrusage counts in clock ticks: a value below one tick is shown as "<tick". */
+/** CPU from getrusage (the peers run as commands) counts in clock ticks: a value below one tick is
+ * shown as "<tick". Process CPU from schedstat is exact to the ns: no resolution. */
 export interface Measured {
   value: number;
   /** smallest non-zero amount the measurement can see, same unit */
   resolution?: number;
 }
 
+/** A measuring window: from when, after the process's exec, and for how long; the load average at its ends. */
+export interface Window {
+  startS: number;
+  seconds: number;
+  loadAvg: [number, number];
+}
+
 export interface PluginFigures {
   /** exec → first complete batch */
   startupMs: number;
   startupCpuMs: Measured | undefined;
-  latencyMs: number[];
-  /** failures whose SET … = 5 never arrived (within 10 s) */
-  latencyMissed: number;
+  /** counters on: from exec until every Accept=yes socket had its charts */
+  activity?: { wallS: number; cpuMs: Measured; complete: boolean; charted: number };
+  window: Window;
+  /** plugin CPU over the window (schedstat), % of one core */
   cpuPct: Measured;
   setLinesPerS: number;
-  /** the moment the first complete batch is read: the start-up peak, before any GC gives it back */
+  bytesPerS: number;
+  /** dimensions charted at the window's end: of bench sockets, of their services, in all */
+  dims: { sockets: number; services: number; total: number };
   rssFirstMb: number | undefined;
-  /** SETTLE_S after the first batch: what the initial snapshot leaves behind */
-  rssSettledMb: number | undefined;
+  ownFirstMb: number | undefined;
+  /** medians over the window */
   rssSteadyMb: number | undefined;
-  rssAfterResyncMb: number | undefined;
+  ownSteadyMb: number | undefined;
+  /** VmHWM at the window's end: the start-up listing's peak */
   rssPeakMb: number | undefined;
-  /** the forced resync; undefined when not forced (counters run) or it failed */
-  resync: { reloadMs: number; reloadBusCpuS: number; pluginReportedMs: number | undefined; cpuMs: Measured } | undefined;
-  /** systemd + dbus-daemon CPU over the steady window, minus the idle rate, per minute */
+  /** undefined when not timed in this run */
+  latencyMs: number[] | undefined;
+  /** failures whose SET … = 5 never arrived (within 10 s) */
+  latencyMissed: number;
+  /** the resync after a daemon-reload (Manager.Reload), when forced */
+  reload: { reloadMs: number; reloadBusCpuS: number; pluginCpuMs: number; pluginReportedMs: number; ownAfterMb: number | undefined; rssAfterMb: number | undefined; peakAfterMb: number | undefined } | undefined;
+  /** systemd + dbus-daemon CPU over the window, minus the idle rate, per minute */
   busCostMsPerMin: Measured;
+  /** each second of the window: SET lines, batches, plugin CPU ms (JSON only: where a window's CPU goes) */
+  perSecond?: Array<{ sets: number; batches: number; cpuMs: number }>;
   charts: string[];
   /** protocol lines the agent would reject */
   stray: string[];
-  /** counters run: from exec until every Accept=yes socket had its charts (Accept read of every socket, then reads in turns) */
-  activity?: { wallS: number; cpuMs: Measured; complete: boolean; charted: number };
+}
+
+/** floor.mjs over the same window as the states-only run: the plugin's batch pre-rendered, and an idle node. */
+export interface FloorFigures {
+  window: Window;
+  batchBytes: number;
+  batchSetLines: number;
+  /** SET lines per second the bench read from the floor program: the batch's, once a second */
+  setLinesPerS: number;
+  floorCpuPct: Measured;
+  idleCpuPct: Measured;
+  floorOwnMb: number | undefined;
+  idleOwnMb: number | undefined;
+}
+
+/** The safety resync, made frequent with SYSTEMDUNITS_RESYNC_EVERY, in a run of the default job of its own. */
+export interface ResyncFigures {
+  everyS: number;
+  /** units in the plugin's table, as its resync line says */
+  units: number;
+  /** the plugin's CPU for each resync (schedstat, its rate between resyncs subtracted), ms */
+  cpuMs: number[];
+  /** listed + completed, as its resync line says, ms */
+  reportedMs: number[];
+  /** own memory (median) after the start-up and before the first resync; then SETTLE_S after each */
+  ownBeforeMb: number | undefined;
+  ownAfterMb: number[];
+  rssBeforeMb: number | undefined;
+  rssAfterMb: number[];
+  peakMb: number | undefined;
+}
+
+export interface NotMeasured {
+  notMeasured: string;
 }
 
 export interface NeFigures {
@@ -60,13 +110,19 @@ export interface ExecFigures {
 export interface PerN {
   n: number;
   mix: { plain: number; accept: number; failed: number; flip: number };
+  /** the bench sockets' services systemd has loaded (in the default job's listing) */
+  services: number;
   growS: number;
   idle: { seconds: number; systemdMsPerMin: number; dbusMsPerMin: number };
-  states: PluginFigures;
-  /** figures, or why there are none */
-  counters: PluginFigures | { notMeasured: string };
+  /** the default job: every unit type, socket activity at its defaults */
+  dflt: PluginFigures | NotMeasured;
+  /** the same job with socket_activity: false */
+  states: PluginFigures | NotMeasured;
+  floor: FloorFigures | NotMeasured;
+  resync: ResyncFigures | NotMeasured;
+  standalone: PluginFigures | NotMeasured;
   ne: NeFigures;
-  floor: ExecFigures;
+  systemctl: ExecFigures;
   checkSystemd: ExecFigures | undefined;
   loadAvg: [number, number];
 }
@@ -84,6 +140,8 @@ export interface RunInfo {
   loadStart: number;
   loadEnd: number;
   seconds: number;
+  warmS: number;
+  resyncEveryS: number;
   flips: number;
   scrapes: number;
   quick: boolean;
@@ -134,56 +192,74 @@ function fmtRatio(r: ReturnType<typeof ratio>): string {
 }
 
 /**
- * Seconds after the first batch (and after a resync) at which RSS counts as what the listing left
+ * Seconds after a listing (the start-up's, a resync's) at which memory counts as what the listing left
  * behind: the plugin's own GC runs 1 s after the sample that follows a listing, and V8 hands the
  * freed pages back to the OS within about 10 s (its memory reducer).
  */
 export const SETTLE_S = 12;
+/** Own memory after the last resync this much above before the first counts as lasting growth. */
+export const GROWTH_TOLERANCE_MB = 1;
 
 const mark = (ok: boolean | undefined): Mark => (ok === undefined ? '' : ok ? '✓' : '✗');
 const withMark = (text: string, ok: boolean | undefined) => (ok === undefined || text === '-' ? text : `${text} ${mark(ok)}`);
 
 // ---- the rows ----
-const isPlugin = (c: PerN['counters']): c is PluginFigures => !('notMeasured' in c);
+export const measured = <T extends object>(c: T | NotMeasured): c is T => !('notMeasured' in c);
 
-function pluginRows(title: string, runs: Array<PluginFigures | { notMeasured: string }>, ns: number[], neBusPerMin: Array<Measured | undefined>): Row[] {
+/** The issue's CPU target at N for the default job: ≤ 0.07% at 100, ≤ 0.1% at 10,000 (none between). */
+export const cpuTargetPct = (n: number): number | undefined => (n === 100 ? 0.07 : n === 10000 ? 0.1 : undefined);
+
+function pluginRows(title: string, runs: Array<PluginFigures | NotMeasured>, ns: number[], opts: { targets: boolean }): Row[] {
   const rows: Row[] = [{ section: title, figure: '', cells: [], target: '' }];
-  const missing = runs.find((r) => !isPlugin(r)) as { notMeasured: string } | undefined;
-  if (missing && runs.every((r) => !isPlugin(r))) {
-    rows.push({ figure: 'NOT MEASURED (see the note below the table)', cells: ns.map(() => 'n/m'), target: '' });
+  if (runs.every((r) => !measured(r))) {
+    const why = [...new Set(runs.map((r) => (r as NotMeasured).notMeasured))];
+    rows.push({ figure: `not measured: ${why.join('; ')}`, cells: ns.map(() => 'n/m'), target: '' });
     return rows;
   }
+  const t = opts.targets;
   const row = (figure: string, target: string, f: (p: PluginFigures, i: number) => string) =>
-    rows.push({ figure, target, cells: runs.map((r, i) => (isPlugin(r) ? f(r, i) : 'n/m')) });
-  row('start-up: exec → first complete batch, ms', '≤ 500 at 1k, ≤ 2,000 at 10k', (p, i) =>
-    withMark(fmt(p.startupMs), ns[i] === 1000 ? p.startupMs <= 500 : ns[i] === 10000 ? p.startupMs <= 2000 : undefined));
+    rows.push({ figure, target, cells: runs.map((r, i) => (measured(r) ? f(r, i) : 'n/m')) });
+  row('dimensions charted: bench sockets / their services / all', '', (p) => `${fmt(p.dims.sockets)}/${fmt(p.dims.services)}/${fmt(p.dims.total)}`);
+  row('start-up: exec → first complete batch, ms', t ? '≤ 500 at 1k, ≤ 2,000 at 10k' : '', (p, i) =>
+    withMark(fmt(p.startupMs), !t ? undefined : ns[i] === 1000 ? p.startupMs <= 500 : ns[i] === 10000 ? p.startupMs <= 2000 : undefined));
   row('start-up: plugin CPU, ms', '', (p) => fmtM(p.startupCpuMs));
-  if (runs.some((r) => isPlugin(r) && r.activity)) {
+  if (runs.some((r) => measured(r) && r.activity)) {
     row('every Accept=yes socket charted: s from exec / plugin CPU after the first batch, ms', '', (p) =>
       p.activity ? `${fmt(p.activity.wallS, 1)}${p.activity.complete ? '' : ` (only ${p.activity.charted})`}/${fmtM(p.activity.cpuMs)}` : '-');
   }
-  row('detection latency, median ms', '', (p) => fmt(median(p.latencyMs)));
-  row('detection latency, p95 ms', '≤ 1,000 at every N', (p) => {
-    const p95 = quantile(p.latencyMs, 0.95);
-    return withMark(fmt(p95), p95 === undefined ? undefined : p95 <= 1000 && p.latencyMissed === 0);
+  row('steady window: s after exec, length s (load average at its start/end)', t ? '≥ 15, ≥ 60' : '', (p) =>
+    withMark(`${fmt(p.window.startS)}, ${fmt(p.window.seconds)} (${fmt(p.window.loadAvg[0], 2)}/${fmt(p.window.loadAvg[1], 2)})`,
+      t ? p.window.startS >= 15 && Math.round(p.window.seconds) >= 60 : undefined));
+  row('steady CPU, % of one core', t ? '≤ 0.07 at 100, ≤ 0.1 at 10k' : '', (p, i) => {
+    const target = t ? cpuTargetPct(ns[i]!) : undefined;
+    return withMark(fmtM(p.cpuPct, 3), target === undefined ? undefined : p.cpuPct.value <= target);
   });
-  row('  flips timed (missed)', '≥ 20', (p) => `${p.latencyMs.length} (${p.latencyMissed})`);
-  row('steady CPU, % of one core', '≤ 0.5 at 10k', (p, i) => withMark(fmtM(p.cpuPct, 2), ns[i] === 10000 ? p.cpuPct.value <= 0.5 : undefined));
-  row('  SET lines written per second', '≈ N', (p) => fmt(p.setLinesPerS));
-  row('RSS at the first batch (start-up transient), MB', '', (p) => fmt(p.rssFirstMb, 1));
-  row(`RSS after the initial snapshot (${SETTLE_S} s on), MB`, '≤ 64 at 10k', (p, i) => withMark(fmt(p.rssSettledMb, 1), ns[i] === 10000 && p.rssSettledMb !== undefined ? p.rssSettledMb <= 64 : undefined));
-  row('RSS steady (median), MB', '≤ 64 at 10k', (p, i) => withMark(fmt(p.rssSteadyMb, 1), ns[i] === 10000 && p.rssSteadyMb !== undefined ? p.rssSteadyMb <= 64 : undefined));
-  row(`RSS after a resync (daemon-reload; ${SETTLE_S} s on), MB`, '≤ 64 at 10k', (p, i) =>
-    withMark(p.resync ? fmt(p.rssAfterResyncMb, 1) : 'not forced', ns[i] === 10000 && p.rssAfterResyncMb !== undefined ? p.rssAfterResyncMb <= 64 : undefined));
-  row('RSS peak (VmHWM), MB', '', (p) => fmt(p.rssPeakMb, 1));
-  row('resync after daemon-reload: plugin CPU, ms', '', (p) => (p.resync ? fmtM(p.resync.cpuMs) : 'not forced'));
-  row('  the daemon-reload itself: wall s / systemd+dbus CPU s', '', (p) => (p.resync ? `${fmt(p.resync.reloadMs / 1000, 1)}/${fmt(p.resync.reloadBusCpuS, 1)}` : '-'));
-  row('systemd + dbus-daemon CPU caused, ms/min', '≤ node_exporter/100 at 5k', (p, i) => {
-    const ne = neBusPerMin[i];
-    return withMark(fmtM(p.busCostMsPerMin), ns[i] === 5000 && ne ? Math.max(p.busCostMsPerMin.value, 0) <= ne.value / 100 : undefined);
-  });
+  row('  SET lines / kB written per second', '≈ dimensions', (p) => `${fmt(p.setLinesPerS)} / ${fmt(p.bytesPerS / 1024, 1)}`);
+  row('own memory (RssAnon+RssShmem) steady, median MB', t ? '≤ 20 at 10k' : '', (p, i) =>
+    withMark(fmt(p.ownSteadyMb, 1), t && ns[i] === 10000 && p.ownSteadyMb !== undefined ? p.ownSteadyMb <= 20 : undefined));
+  row('RSS steady, median MB', '', (p) => fmt(p.rssSteadyMb, 1));
+  row('RSS / own memory at the first batch (start-up transient), MB', '', (p) => `${fmt(p.rssFirstMb, 1)} / ${fmt(p.ownFirstMb, 1)}`);
+  row('RSS peak (VmHWM) at the window\'s end, MB', t ? '≤ 90 at 10k' : '', (p, i) =>
+    withMark(fmt(p.rssPeakMb, 1), t && ns[i] === 10000 && p.rssPeakMb !== undefined ? p.rssPeakMb <= 90 : undefined));
+  if (runs.some((r) => measured(r) && r.latencyMs)) {
+    row('detection latency, median ms', '', (p) => fmt(p.latencyMs && median(p.latencyMs)));
+    row('detection latency, p95 ms', '≤ 1,000 at every N', (p) => {
+      const p95 = p.latencyMs && quantile(p.latencyMs, 0.95);
+      return withMark(fmt(p95), p95 === undefined ? undefined : p95 <= 1000 && p.latencyMissed === 0);
+    });
+    row('  flips timed (missed)', '≥ 20', (p) => (p.latencyMs ? `${p.latencyMs.length} (${p.latencyMissed})` : '-'));
+  }
+  if (runs.some((r) => measured(r) && r.reload)) {
+    row('resync after a daemon-reload: plugin CPU, ms', '', (p) => (p.reload ? fmt(p.reload.pluginCpuMs) : 'not forced'));
+    row(`  own memory / RSS ${SETTLE_S} s after it / peak since start, MB`, '', (p) =>
+      p.reload ? `${fmt(p.reload.ownAfterMb, 1)} / ${fmt(p.reload.rssAfterMb, 1)} / ${fmt(p.reload.peakAfterMb, 1)}` : '-');
+    row('  the daemon-reload itself: wall s / systemd+dbus CPU s', '', (p) => (p.reload ? `${fmt(p.reload.reloadMs / 1000, 1)}/${fmt(p.reload.reloadBusCpuS, 1)}` : '-'));
+  }
+  row('systemd + dbus-daemon CPU caused, ms/min', '', (p) => fmtM(p.busCostMsPerMin));
   return rows;
 }
+
+const pct = (m: Measured | undefined) => fmtM(m, 3);
 
 export function buildRows(results: readonly PerN[]): Row[] {
   const ns = results.map((r) => r.n);
@@ -194,11 +270,72 @@ export function buildRows(results: readonly PerN[]): Row[] {
   const neBus = results.map((r) => nePerMin(r, (ne) => ne.busCostMs));
   const neCpu = results.map((r) => nePerMin(r, (ne) => ne.cpuMs));
   const rows: Row[] = [];
-  rows.push({ figure: 'bench sockets (plain / Accept=yes / failed / flipped)', target: '', cells: results.map((r) => `${r.mix.plain}/${r.mix.accept}/${r.mix.failed}/${r.mix.flip}`) });
+  rows.push({ figure: 'bench sockets (plain / Accept=yes / failed / flipped); their services loaded', target: '', cells: results.map((r) => `${r.mix.plain}/${r.mix.accept}/${r.mix.failed}/${r.mix.flip}; ${fmt(r.services)}`) });
   rows.push({ figure: 'started in, s', target: '', cells: results.map((r) => fmt(r.growS, 1)) });
-  rows.push({ figure: 'load average (1 min) before / after', target: '', cells: results.map((r) => `${fmt(r.loadAvg[0], 2)}/${fmt(r.loadAvg[1], 2)}`) });
-  rows.push(...pluginRows('plugin, unit states only (update_every 1)', results.map((r) => r.states), ns, neBus));
-  rows.push(...pluginRows('plugin, the default: states + socket counters (every 10 s, ≤ 40 sockets a round)', results.map((r) => r.counters), ns, neBus));
+  rows.push({ figure: 'load average (1 min) at the start / end of this N', target: '', cells: results.map((r) => `${fmt(r.loadAvg[0], 2)}/${fmt(r.loadAvg[1], 2)}`) });
+  rows.push(...pluginRows('plugin, the default job: every unit type, socket activity at its defaults (update_every 1)', results.map((r) => r.dflt), ns, { targets: true }));
+
+  // the floor program, and the ratios the issue asks for
+  rows.push({ section: 'floor: floor.mjs writing the default job\'s batch, pre-rendered, once a second (same window as the states-only run)', figure: '', cells: [], target: '' });
+  const fl = (f: (x: FloorFigures, r: PerN) => string) => results.map((r) => (measured(r.floor) ? f(r.floor, r) : 'n/m'));
+  rows.push({ figure: 'the batch: bytes / SET lines (read back per second)', target: '', cells: fl((x) => `${fmt(x.batchBytes)} / ${fmt(x.batchSetLines)} (${fmt(x.setLinesPerS)})`) });
+  rows.push({ figure: 'floor CPU, % of one core', target: '', cells: fl((x) => pct(x.floorCpuPct)) });
+  rows.push({ figure: 'idle node waking once a second, % of one core', target: '', cells: fl((x) => pct(x.idleCpuPct)) });
+  rows.push({ figure: 'own memory: floor / idle node, MB', target: '', cells: fl((x) => `${fmt(x.floorOwnMb, 1)} / ${fmt(x.idleOwnMb, 1)}`) });
+  const floorRatio = (p: PluginFigures | NotMeasured, r: PerN, targets: boolean) => {
+    if (!measured(p) || !measured(r.floor) || r.floor.floorCpuPct.value <= 0) return 'n/m';
+    const q = p.cpuPct.value / r.floor.floorCpuPct.value;
+    return withMark(`${fmt(q, 2)}×`, targets ? q <= 2 : undefined);
+  };
+  rows.push({ figure: 'plugin ÷ floor, steady CPU: the default job', target: '≤ 2×', cells: results.map((r) => floorRatio(r.dflt, r, true)) });
+  rows.push({ figure: 'plugin ÷ floor, steady CPU: states only', target: '', cells: results.map((r) => floorRatio(r.states, r, false)) });
+  rows.push({
+    figure: 'the default job: plugin / floor / target, % of one core',
+    target: '≤ 0.07 at 100, ≤ 0.1 at 10k',
+    cells: results.map((r) => {
+      const t = cpuTargetPct(r.n);
+      return `${measured(r.dflt) ? pct(r.dflt.cpuPct) : 'n/m'} / ${measured(r.floor) ? pct(r.floor.floorCpuPct) : 'n/m'} / ${t === undefined ? '-' : `≤ ${t}`}`;
+    }),
+  });
+
+  // the safety resync
+  rows.push({ section: 'safety resync (the default job, SYSTEMDUNITS_RESYNC_EVERY; no daemon-reload)', figure: '', cells: [], target: '' });
+  const rs = (f: (x: ResyncFigures, r: PerN) => string) => results.map((r) => (measured(r.resync) ? f(r.resync, r) : 'n/m'));
+  if (results.every((r) => !measured(r.resync))) {
+    const why = [...new Set(results.map((r) => (r.resync as NotMeasured).notMeasured))];
+    rows.push({ figure: `not measured: ${why.join('; ')}`, target: '', cells: ns.map(() => 'n/m') });
+  } else {
+    rows.push({ figure: 'units listed (every s; resyncs timed)', target: '', cells: rs((x) => `${fmt(x.units)} (${x.everyS}; ${x.cpuMs.length})`) });
+    rows.push({ figure: 'plugin CPU per resync, median (max) ms', target: '≤ 50 at 20,000 units', cells: rs((x) => {
+      const m = median(x.cpuMs);
+      return withMark(`${fmt(m)} (${fmt(Math.max(...x.cpuMs))})`, m === undefined || x.units < 19000 ? undefined : m <= 50);
+    }) });
+    rows.push({ figure: '  as the plugin reports it: listed + completed, median ms', target: '', cells: rs((x) => fmt(median(x.reportedMs))) });
+    rows.push({ figure: `own memory before the first / ${SETTLE_S} s after each, MB`, target: '≤ 20 at 10k', cells: rs((x, r) => {
+      const last = x.ownAfterMb.at(-1);
+      return withMark(`${fmt(x.ownBeforeMb, 1)} / ${x.ownAfterMb.map((v) => fmt(v, 1)).join(', ')}`, r.n === 10000 && last !== undefined ? Math.max(last, x.ownBeforeMb ?? 0) <= 20 : undefined);
+    }) });
+    rows.push({ figure: '  lasting growth: own memory after the last − before the first, MB', target: `none (≤ ${GROWTH_TOLERANCE_MB})`, cells: rs((x) => {
+      const last = x.ownAfterMb.at(-1);
+      if (last === undefined || x.ownBeforeMb === undefined) return '-';
+      const d = last - x.ownBeforeMb;
+      return withMark(`${d >= 0 ? '+' : ''}${fmt(d, 1)}`, d <= GROWTH_TOLERANCE_MB);
+    }) });
+    rows.push({ figure: `RSS before / ${SETTLE_S} s after each / peak, MB`, target: '', cells: rs((x) => `${fmt(x.rssBeforeMb, 1)} / ${x.rssAfterMb.map((v) => fmt(v, 1)).join(', ')} / ${fmt(x.peakMb, 1)}`) });
+  }
+  rows.push({
+    figure: 'a daemon-reload costs the plugin X ms vs one listing Y ms',
+    target: 'X ≤ Y',
+    cells: results.map((r) => {
+      const reload = measured(r.dflt) ? r.dflt.reload : undefined;
+      if (!reload) return 'not run';
+      const listing = measured(r.resync) ? median(r.resync.cpuMs) : undefined;
+      return withMark(`${fmt(reload.pluginCpuMs)} vs ${fmt(listing)}`, listing === undefined ? undefined : reload.pluginCpuMs <= listing);
+    }),
+  });
+
+  rows.push(...pluginRows('plugin, states only (socket_activity: false), the same job otherwise', results.map((r) => r.states), ns, { targets: false }));
+  rows.push(...pluginRows('the standalone executable (dist/release/systemdunits.plugin), the default job', results.map((r) => r.standalone), ns, { targets: false }));
 
   rows.push({ section: 'node_exporter, systemd collector only (bench sockets)', figure: '', cells: [], target: '' });
   rows.push({ figure: 'one scrape: wall time, median ms', target: '', cells: results.map((r) => fmt(median(r.ne.wallMs))) });
@@ -210,10 +347,10 @@ export function buildRows(results: readonly PerN[]): Row[] {
   rows.push({ figure: 'detection latency: 15 s interval + scrape, ms', target: '', cells: results.map((r) => `15,000 + ${fmt(median(r.ne.wallMs))}`) });
   rows.push({ figure: '  scrapes (errors); sockets reported (failed)', target: '', cells: results.map((r) => `${r.ne.scrapes} (${r.ne.errors}); ${r.ne.unitsSeen} (${r.ne.failedSeen})`) });
 
-  rows.push({ section: 'floor: `systemctl list-units --type=socket --all` over dbus-daemon', figure: '', cells: [], target: '' });
-  rows.push({ figure: 'one call: wall time, median ms', target: '', cells: results.map((r) => fmt(median(r.floor.wallMs))) });
-  rows.push({ figure: 'one call: systemctl CPU, ms', target: '', cells: results.map((r) => fmt(median(r.floor.cpuMs))) });
-  rows.push({ figure: 'one call: systemd + dbus-daemon CPU, ms', target: '', cells: results.map((r) => fmtM(medianOf(r.floor.busCostMs))) });
+  rows.push({ section: 'systemctl: `systemctl list-units --type=socket --all` over dbus-daemon', figure: '', cells: [], target: '' });
+  rows.push({ figure: 'one call: wall time, median ms', target: '', cells: results.map((r) => fmt(median(r.systemctl.wallMs))) });
+  rows.push({ figure: 'one call: systemctl CPU, ms', target: '', cells: results.map((r) => fmt(median(r.systemctl.cpuMs))) });
+  rows.push({ figure: 'one call: systemd + dbus-daemon CPU, ms', target: '', cells: results.map((r) => fmtM(medianOf(r.systemctl.busCostMs))) });
 
   if (results.some((r) => r.checkSystemd)) {
     rows.push({ section: 'check_systemd (one run, as root: private socket)', figure: '', cells: [], target: '' });
@@ -222,33 +359,32 @@ export function buildRows(results: readonly PerN[]): Row[] {
     rows.push({ figure: 'one run: systemd + dbus-daemon CPU, ms', target: '', cells: results.map((r) => fmtM(medianOf(r.checkSystemd?.busCostMs ?? []))) });
   }
 
-  rows.push({ section: 'ratios, node_exporter at 15 s ÷ plugin at 1 s (same run)', figure: '', cells: [], target: '' });
-  const pluginCpuPerMin = (p: PluginFigures): Measured => ({ value: p.cpuPct.value * 600, resolution: p.cpuPct.resolution === undefined ? undefined : p.cpuPct.resolution * 600 });
+  rows.push({ section: 'ratios, node_exporter at 15 s ÷ plugin at 1 s, the default job (same run)', figure: '', cells: [], target: '' });
+  const dflt = (r: PerN) => (measured(r.dflt) ? r.dflt : undefined);
+  rows.push({ figure: 'systemd + dbus-daemon CPU per minute', target: '', cells: results.map((r, i) => fmtRatio(ratio(neBus[i], dflt(r)?.busCostMsPerMin))) });
   rows.push({
-    figure: 'systemd + dbus-daemon CPU per minute, states only',
-    target: '≥ 100× at 5k',
+    figure: 'own CPU per minute',
+    target: '',
     cells: results.map((r, i) => {
-      const q = ratio(neBus[i], r.states.busCostMsPerMin);
-      return withMark(fmtRatio(q), r.n === 5000 && q ? q.value >= 100 : undefined);
+      const p = dflt(r);
+      return fmtRatio(ratio(neCpu[i], p && { value: p.cpuPct.value * 600 }));
     }),
   });
   rows.push({
-    figure: 'systemd + dbus-daemon CPU per minute, counters on',
-    target: '',
-    cells: results.map((r, i) => (isPlugin(r.counters) ? fmtRatio(ratio(neBus[i], r.counters.busCostMsPerMin)) : 'n/m')),
-  });
-  rows.push({ figure: 'own CPU per minute, states only', target: '', cells: results.map((r, i) => fmtRatio(ratio(neCpu[i], pluginCpuPerMin(r.states)))) });
-  rows.push({
     figure: 'RSS (steady)',
     target: '',
-    cells: results.map((r) => fmtRatio(ratio(r.ne.rssMb === undefined ? undefined : { value: r.ne.rssMb }, r.states.rssSteadyMb === undefined ? undefined : { value: r.states.rssSteadyMb }))),
+    cells: results.map((r) => {
+      const p = dflt(r)?.rssSteadyMb;
+      return fmtRatio(ratio(r.ne.rssMb === undefined ? undefined : { value: r.ne.rssMb }, p === undefined ? undefined : { value: p }));
+    }),
   });
   rows.push({
     figure: 'detection latency, median',
     target: '',
     cells: results.map((r) => {
       const ne = median(r.ne.wallMs);
-      const p = median(r.states.latencyMs);
+      const l = dflt(r)?.latencyMs;
+      const p = l && median(l);
       return fmtRatio(ne === undefined || p === undefined ? undefined : ratio({ value: 15000 + ne }, { value: p }));
     }),
   });
@@ -256,7 +392,7 @@ export function buildRows(results: readonly PerN[]): Row[] {
 }
 
 export function renderText(rows: readonly Row[], ns: readonly number[]): string {
-  const head = ['', ...ns.map((n) => `N=${fmt(n)}`), 'target (issue 4)'];
+  const head = ['', ...ns.map((n) => `N=${fmt(n)}`), 'target (issues 4, 14)'];
   const body = rows.map((r) => (r.section ? [r.section] : [r.figure, ...r.cells, r.target]));
   const widths = head.map((h, i) => Math.max([...h].length, ...body.filter((b) => b.length > 1).map((b) => [...(b[i] ?? '')].length)));
   const pad = (s: string, w: number, left: boolean) => {
@@ -271,7 +407,7 @@ export function renderText(rows: readonly Row[], ns: readonly number[]): string 
 
 export function renderMarkdown(rows: readonly Row[], ns: readonly number[]): string {
   const esc = (s: string) => s.replaceAll('|', '\\|');
-  const out = [`| | ${ns.map((n) => `N=${fmt(n)}`).join(' | ')} | target (issue 4) |`, `|---|${ns.map(() => '---:').join('|')}|---|`];
+  const out = [`| | ${ns.map((n) => `N=${fmt(n)}`).join(' | ')} | target (issues 4, 14) |`, `|---|${ns.map(() => '---:').join('|')}|---|`];
   for (const r of rows) {
     if (r.section) out.push(`| **${esc(r.section)}** |${ns.map(() => ' |').join('')} |`);
     else out.push(`| ${esc(r.figure.trim())} | ${r.cells.map(esc).join(' | ')} | ${esc(r.target)} |`);
@@ -280,11 +416,13 @@ export function renderMarkdown(rows: readonly Row[], ns: readonly number[]): str
 }
 
 export function headerLines(info: RunInfo): string[] {
+  const short = info.warmS < 15 || info.seconds < 60;
   return [
     `systemdunits.plugin benchmark, ${info.date}, commit ${info.commit}${info.quick ? ' (--quick)' : ''}`,
     `machine: ${info.cpus}, kernel ${info.kernel}; ${info.systemd} in a sandbox (PID 1 fd limit ${fmt(info.pid1NoFile)}); node ${info.node}; ` +
       `${info.nodeExporter}; ${info.checkSystemd}`,
     `load average ${fmt(info.loadStart, 2)} at start, ${fmt(info.loadEnd, 2)} at end (2 cores shared with other work: expect noise); ` +
-      `steady windows ${info.seconds} s, ${info.flips} flips, ${info.scrapes} scrapes per N; took ${fmt(info.durationS / 60, 1)} min`,
+      `steady windows from ${info.warmS} s after exec, ${info.seconds} s long${short ? ` (${info.quick ? 'quick: ' : ''}not the issue's windows: ≥ 15 s after launch, ≥ 60 s)` : ''}; ` +
+      `${info.flips} flips, ${info.scrapes} scrapes per N; safety resync every ≥ ${info.resyncEveryS} s in its own run; took ${fmt(info.durationS / 60, 1)} min`,
   ];
 }

@@ -1,18 +1,20 @@
 // What the benchmark runs against the sandbox:
-//   PluginProc     the compiled ./systemdunits.plugin, run as the agent runs it (argv[1] =
-//                  update_every, stdin and stdout pipes), its stdout read by PluginStream
+//   PluginProc     the compiled ./systemdunits.plugin (or the standalone executable), run as the
+//                  agent runs it (argv[1] = update_every, stdin and stdout pipes, MALLOC_ARENA_MAX=1),
+//                  its stdout read by PluginStream
+//   FloorProc      scripts/perf/bench/floor.mjs on the launcher's node flags, its stdout read the same way
 //   NodeExporter   prometheus-node-exporter with only its systemd collector, scraped over HTTP as
 //                  Prometheus does (gzip, keep-alive)
 //   SandboxExec    a command run inside the sandbox (systemctl, check_systemd) through a wrapper
 //                  that reports the CPU and peak RSS of everything it ran (getrusage(RUSAGE_CHILDREN))
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { repoRoot } from '../../../harness/run.js';
-import { cpuOf, recordPid, rssOf, sleep, type Rss } from './proc.mjs';
+import { cpuNsOf, recordPid, rssOf, sleep, type Mem } from './proc.mjs';
 import { PluginStream } from '../../../harness/plugin-stream.js';
 
 export const CHECK_SYSTEMD = '/usr/lib/nagios/plugins/check_systemd';
@@ -53,25 +55,45 @@ export class PluginProc {
   /** `resync: N units, …, completed in X ms` lines of its debug output, oldest first, with when we
    * read them (performance.now()); counted as they arrive: a storm of debug lines after a reload
    * would push them out of `stderr` */
-  readonly resyncs: Array<{ units: number; completedMs: number; atMs: number }> = [];
+  readonly resyncs: Array<{ units: number; listedMs: number; completedMs: number; atMs: number }> = [];
   private stderrPartial = '';
   /** RSS and CPU (s) read the moment the first complete batch arrived */
-  atFirst: { rss: Rss | undefined; cpuS: number | undefined } | undefined;
+  atFirst: { rss: Mem | undefined; cpuS: number | undefined } | undefined;
+  /** performance.now() just before exec */
+  readonly execMs: number;
   private exited = false;
+  /** stdout chunks with their arrival (performance.now()) while capturing */
+  private captured: Array<{ atMs: number; chunk: string }> | undefined;
 
-  constructor(opts: { bus: string; configFile: string; pidFile?: string; watched: ReadonlySet<string>; isBenchUnit: (n: string) => boolean; units: number }) {
+  constructor(opts: {
+    bus: string;
+    configFile: string;
+    pidFile?: string;
+    watched: ReadonlySet<string>;
+    isBenchUnit: (n: string) => boolean;
+    units: number;
+    /** what to run instead of ./systemdunits.plugin (the standalone executable) */
+    exe?: string;
+    env?: Record<string, string>;
+  }) {
     this.stream = new PluginStream(opts.watched, opts.isBenchUnit, opts.units);
     this.stream.onFirstComplete = () => {
-      this.atFirst = { rss: rssOf(this.child.pid!), cpuS: cpuOf(this.child.pid!)?.self };
+      const ns = cpuNsOf(this.child.pid!);
+      this.atFirst = { rss: rssOf(this.child.pid!), cpuS: ns === undefined ? undefined : ns / 1e9 };
     };
     this.execUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
-    this.child = spawn(path.join(repoRoot, 'systemdunits.plugin'), ['1', '--config', opts.configFile], {
-      // sync's debug line says when a resync has completed; it is written once per resync, not per tick
-      env: { ...process.env, DEBUG: 'systemdunits:sync', DEBUG_COLORS: 'no', DBUS_SYSTEM_BUS_ADDRESS: opts.bus },
+    this.execMs = performance.now();
+    this.child = spawn(opts.exe ?? path.join(repoRoot, 'systemdunits.plugin'), ['1', '--config', opts.configFile], {
+      // sync's debug line says when a resync has completed; it is written once per resync, not per tick.
+      // MALLOC_ARENA_MAX=1: the agent sets it for every plugin it runs.
+      env: { ...process.env, DEBUG: 'systemdunits:sync', DEBUG_COLORS: 'no', DBUS_SYSTEM_BUS_ADDRESS: opts.bus, MALLOC_ARENA_MAX: '1', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     recordPid(opts.pidFile, this.child.pid, 'systemdunits.plugin');
-    this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.stream.push(d));
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      this.stream.push(d);
+      this.captured?.push({ atMs: performance.now(), chunk: d });
+    });
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => this.onStderr(d));
     this.child.stdin.on('error', () => {});
     this.child.on('exit', () => (this.exited = true));
@@ -87,6 +109,19 @@ export class PluginProc {
     return waitFor(what, probe, timeoutMs, this.dead);
   }
 
+  /**
+   * One tick's output, as written: stdout is read for a few seconds and cut into bursts at gaps of
+   * 300 ms or more (a tick writes its whole batch at once); of the bursts with a gap on both sides,
+   * the one of median size (a tick that also carries a round of socket counters is larger).
+   */
+  async captureTick(): Promise<string | undefined> {
+    this.captured = [];
+    await sleep(4200);
+    const chunks = this.captured;
+    this.captured = undefined;
+    return oneTick(chunks);
+  }
+
   private onStderr(d: string): void {
     this.stderr = (this.stderr + d).slice(-200_000);
     const lines = (this.stderrPartial + d).split('\n');
@@ -96,9 +131,67 @@ export class PluginProc {
         if (this.messages.length < 100) this.messages.push(line);
         continue;
       }
-      const m = /resync: (\d+) units, \d+ new \(listed in \d+ ms, completed in (\d+) ms\)/.exec(line);
-      if (m) this.resyncs.push({ units: Number(m[1]), completedMs: Number(m[2]), atMs: performance.now() });
+      const m = /resync: (\d+) units, \d+ new \(listed in (\d+) ms, completed in (\d+) ms\)/.exec(line);
+      if (m) this.resyncs.push({ units: Number(m[1]), listedMs: Number(m[2]), completedMs: Number(m[3]), atMs: performance.now() });
     }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.exited) await terminate(this.child);
+  }
+}
+
+/**
+ * One tick's output from stdout chunks stamped with their arrival (ms): cut into bursts at gaps of
+ * 300 ms or more; of the bursts with a gap on both sides (the first and last may be cut) that end
+ * a line, the one of median size. Undefined when there is none.
+ */
+export function oneTick(chunks: ReadonlyArray<{ atMs: number; chunk: string }>): string | undefined {
+  const bursts: string[] = [];
+  let prevMs = -Infinity;
+  for (const c of chunks) {
+    if (c.atMs - prevMs >= 300) bursts.push('');
+    bursts[bursts.length - 1] += c.chunk;
+    prevMs = c.atMs;
+  }
+  const whole = bursts.slice(1, -1).filter((b) => b.endsWith('\n'));
+  whole.sort((a, b) => a.length - b.length);
+  return whole[Math.floor((whole.length - 1) / 2)];
+}
+
+// ---------------------------------------------------------------------------------------------
+/** The node flags of the launcher (./systemdunits.plugin), read from it so that the floor runs the same node. */
+export function launcherNodeFlags(): string[] {
+  const text = readFileSync(path.join(repoRoot, 'systemdunits.plugin'), 'utf8');
+  const m = /exec "\$\{NODE:-node\}" ((?:--\S+ )+)"\$entry"/.exec(text);
+  if (!m) throw new Error('cannot find the node flags in ./systemdunits.plugin');
+  return m[1]!.trim().split(' ');
+}
+
+/** scripts/perf/bench/floor.mjs: a pre-rendered batch written once a second (or, with no batch, idle). */
+export class FloorProc {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly stream: PluginStream;
+  readonly execMs = performance.now();
+  private exited = false;
+
+  constructor(opts: { batchFile: string | undefined; pidFile?: string }) {
+    this.stream = new PluginStream(new Set(), () => false, 0);
+    const script = path.join(repoRoot, 'scripts/perf/bench/floor.mjs');
+    this.child = spawn(process.execPath, [...launcherNodeFlags(), script, opts.batchFile ?? '--idle'], {
+      env: { PATH: process.env.PATH, MALLOC_ARENA_MAX: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    recordPid(opts.pidFile, this.child.pid, opts.batchFile ? 'floor.mjs' : 'floor.mjs --idle');
+    // read as the plugin's stdout is read
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => this.stream.push(d));
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => process.stderr.write(`floor.mjs: ${d}`));
+    this.child.stdin.on('error', () => {});
+    this.child.on('exit', () => (this.exited = true));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
   }
 
   async stop(): Promise<void> {

@@ -17,6 +17,9 @@ export const FLIP_UNIT = 'f@flip.socket';
 export const BENCH_GLOBS = ['t@*.socket', 'a@*.socket', 'f@*.socket'];
 export const NODE_EXPORTER_INCLUDE = '(t|a|f)@.+\\.socket';
 export const isBenchUnit = (name: string) => /^[taf]@.+\.socket$/.test(name);
+/** A bench socket's service (t@N.service, f@N.service): loaded, inactive, in the default job's listing. */
+export const isBenchService = (name: string) => /^[taf]@.+\.service$/.test(name);
+export const isBenchUnitOrService = (name: string) => isBenchUnit(name) || isBenchService(name);
 
 export interface Mix {
   plain: number;
@@ -98,6 +101,12 @@ export class BenchUnits {
     // One connection to each new Accept=yes socket: NAccepted is no longer 0.
     for (let i = 0; i < added; i++) await this.connect(`${this.root}/run/a/${firstNew + i}.sock`);
     return (performance.now() - t0) / 1000;
+  }
+
+  /** The bench sockets' services that systemd has loaded (each socket but an Accept=yes one has its own). */
+  async services(): Promise<number> {
+    const r = await this.sb.exec('systemctl', 'list-units', '--all', '--no-legend', '--plain', 't@*.service', 'a@*.service', 'f@*.service');
+    return r.stdout.split('\n').filter((l) => isBenchService(l.trim().split(/\s+/)[0] ?? '')).length;
   }
 
   /** Active, failed and other bench sockets. */
