@@ -72,6 +72,21 @@ const GROUP_WORKERS = 8;
 export const MAX_RELOAD_MS = 60_000;
 /** Distinct unknown ActiveStates each reported once; past them, one line an hour for all. */
 const UNKNOWN_STATES_SAID = 16;
+/** The safety resync's interval: a slow net under signals that may have been missed. */
+export const RESYNC_EVERY_MS = 300_000;
+
+/**
+ * The safety resync's interval from SYSTEMDUNITS_RESYNC_EVERY (whole seconds, 5..3600; for the
+ * bench, which measures a resync without a daemon-reload); anything else keeps the default, with
+ * a one-line problem for stderr.
+ */
+export function resyncEveryFromEnv(text: string | undefined): { ms: number; problem?: string } {
+  if (text === undefined || text === '') return { ms: RESYNC_EVERY_MS };
+  const n = /^\d{1,4}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (n >= 5 && n <= 3600) return { ms: n * 1000 };
+  const shown = text.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 40);
+  return { ms: RESYNC_EVERY_MS, problem: `ignoring SYSTEMDUNITS_RESYNC_EVERY '${shown}': expected whole seconds from 5 to 3600; resyncing every ${RESYNC_EVERY_MS / 1000} s` };
+}
 
 export class UnitSync implements SystemdLink {
   private readonly connection: SystemdConnection;
@@ -566,7 +581,7 @@ export class UnitSync implements SystemdLink {
     clearTimeout(this.resyncTimer);
     this.resyncTimer = setTimeout(() => {
       this.resyncLogged('safety timer');
-    }, this.options.resyncEveryMs ?? 300_000);
+    }, this.options.resyncEveryMs ?? RESYNC_EVERY_MS);
     this.resyncTimer.unref();
   }
 }
