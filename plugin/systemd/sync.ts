@@ -100,7 +100,10 @@ export class UnitSync implements SystemdLink {
   private resyncSoonTimer: NodeJS.Timeout | undefined;
   private readonly lookups = new Map<string, PendingLookup>();
   private readonly transientByName = new Map<string, boolean>();
-  /** Arrival of the latest state signal per unit path: a listing older than it must not win. */
+  /**
+   * Arrival of the latest state signal per unit path, for units not in the table (being looked
+   * up): a listing older than it must not win. Units in the table keep theirs (Unit.signalSeq).
+   */
   private readonly lastSignal = new Map<string, Seq>();
   /**
    * Between Reloading(true) and Reloading(false): systemd then says UnitRemoved and UnitNew for
@@ -132,7 +135,9 @@ export class UnitSync implements SystemdLink {
       },
       dropped: () => {
         this.lookups.clear();
-        this.lastSignal.clear(); // sequence numbers are per connection
+        // sequence numbers are per connection
+        this.lastSignal.clear();
+        for (const unit of this.table.units()) unit.signalSeq = 0;
       },
       reconnecting: () => clearTimeout(this.resyncTimer),
       event: (e) => this.apply(e),
@@ -205,23 +210,32 @@ export class UnitSync implements SystemdLink {
     if (!session) return;
     const started = Date.now();
     const listing = await session.listUnits(this.options.patterns);
-    const listed = listing.units.filter((u) => this.tracks(u));
-    // Referenced but without a unit file: counted by load state, not tracked (see UnitTable.notFound).
-    this.table.setNotFound(listing.units.filter((u) => u.loadState === 'not-found' && this.options.wants(u.name)).map((u) => u.name));
     const listedAt = Date.now();
-    // Signals that arrived after the listing are newer than it: those units keep what they said.
-    const newer = (path: string): boolean => (this.lastSignal.get(path) ?? 0) > listing.seq;
-    this.table.applySnapshot(
-      listed.filter((u) => this.table.get(u.name) && !newer(u.path)),
-      (name) => this.lookups.has(name) || newer(unitPath(name)),
-    );
+    // Compared in place, one listed unit at a time (each garbage at once): no copy of the table.
+    const stamp = this.table.startListing();
+    // Referenced but without a unit file: counted by load state, not tracked (see UnitTable.notFound).
+    const notFound: string[] = [];
+    // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
+    const fresh: ListedUnit[] = [];
+    for (const u of listing.units) {
+      const unit = this.table.get(u.name);
+      // A unit in the table is wanted (the config does not change): no glob to match again.
+      if (!unit && !this.options.wants(u.name)) continue;
+      if (u.loadState === 'not-found') notFound.push(u.name);
+      else if (!unit) fresh.push(u);
+      else {
+        this.table.listed(unit, stamp);
+        // Signals that arrived after the listing are newer than it: those units keep what they said.
+        if (unit.signalSeq <= listing.seq) this.table.upsert(u);
+      }
+    }
+    this.table.setNotFound(notFound);
+    this.table.removeUnlisted(stamp, (name) => this.lookups.has(name) || (this.table.get(name)?.signalSeq ?? 0) > listing.seq);
     this.connection.markInStep();
     for (const path of this.lastSignal.keys()) {
       const name = unitNameFromPath(path);
       if (!this.table.getByPath(path) && !(name && this.lookups.has(name))) this.lastSignal.delete(path);
     }
-    // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
-    const fresh = listed.filter((u) => !this.table.get(u.name));
     // A few workers rather than one promise per unit: thousands of pending lookups at once would
     // only queue behind the bus's cap on calls in flight, and leave the heap sized for that peak.
     let next = 0;
@@ -264,7 +278,7 @@ export class UnitSync implements SystemdLink {
         if (e.activeState !== undefined && !isKnownState(e.activeState)) this.unknownState(e.activeState);
         const unit = this.table.getByPath(e.path);
         if (unit) {
-          this.lastSignal.set(e.path, e.seq);
+          unit.signalSeq = e.seq;
           return this.table.update(unit, e);
         }
         const name = unitNameFromPath(e.path);
@@ -400,7 +414,8 @@ export class UnitSync implements SystemdLink {
       return this.resyncSoon();
     }
     if (this.session !== session) return drop();
-    const listed = new Map(answer.units.map((u) => [u.name, u]));
+    const listed = new Map<string, ListedUnit>();
+    for (const u of answer.units) listed.set(u.name, u);
     for (const [name, pending] of pendings) void this.settle(name, pending, session, { unit: listed.get(name), seq: answer.seq });
   }
 
@@ -445,11 +460,11 @@ export class UnitSync implements SystemdLink {
     const star = group.key.indexOf('@*');
     const pattern = `${escapeGlob(group.key.slice(0, star))}@*${escapeGlob(group.key.slice(star + 2))}`;
     const listing = await session.listUnits([pattern]);
-    const listed = listing.units.filter((u) => this.tracks(u) && perConnectionGroup(u.name)?.key === group.key);
+    const listed = [...listing.units].filter((u) => this.tracks(u) && perConnectionGroup(u.name)?.key === group.key);
     const names = new Set(listed.map((u) => u.name));
     for (const u of [...this.table.units()]) {
       if (instanceGroupOf(u)?.key !== group.key || names.has(u.name) || this.lookups.has(u.name)) continue;
-      if ((this.lastSignal.get(unitPath(u.name)) ?? 0) > listing.seq) continue; // said something since
+      if (u.signalSeq > listing.seq) continue; // said something since
       this.forget(u.name);
     }
     const fresh = listed.filter((u) => !this.table.get(u.name) && !this.lookups.has(u.name));
@@ -504,6 +519,10 @@ export class UnitSync implements SystemdLink {
         const snapshot = await this.complete(session, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
+        // Its signals' arrival goes with it from now on (see lastSignal).
+        const path = unitPath(name);
+        unit.signalSeq = Math.max(unit.signalSeq, this.lastSignal.get(path) ?? 0);
+        this.lastSignal.delete(path);
         // Failed and left `failed` again before the lookup answered: still this interval's failure,
         // with the Result signalled just before it.
         let result = unit.result;
