@@ -148,9 +148,16 @@ class RowReader {
 
   /** A state word: the shared copy of a known one, without making a string to find it. */
   word(at: number, end: number): string {
+    const b = this.b;
     const length = end - at;
-    for (const known of WORDS_BY_LENGTH[length] ?? []) if (this.b.compare(known.bytes, 0, length, at, end) === 0) return known.word;
-    return this.b.toString('utf8', at, end);
+    // Byte by byte: Buffer.compare's argument checks cost more than these few bytes.
+    for (const known of WORDS_BY_LENGTH[length] ?? []) {
+      const w = known.bytes;
+      let i = 0;
+      while (i < length && b[at + i] === w[i]) i++;
+      if (i === length) return known.word;
+    }
+    return b.toString('utf8', at, end);
   }
 
   private u32(at: number): number {
