@@ -5,9 +5,7 @@
 //
 // Only when there is something to give back: a resync that found nothing new is compared in
 // place (no copy of the units) and leaves the heap as it was, and a compacting GC of 20,000 units'
-// model would cost more CPU than that resync itself. What such a resync leaves is the reply's
-// bytes (3.4 MB at 20,000 units), held outside the heap until a full GC finds them dead: those are
-// given back once they add up to COMPACT_AFTER_EXTERNAL, every few resyncs.
+// model would cost more CPU than that resync itself.
 
 import { debugFor } from './log.js';
 
@@ -17,12 +15,9 @@ const gc = (globalThis as { gc?: () => void }).gc;
 const SETTLE_MS = 1000;
 /** Heap grown by less than this since the last compaction: left as it is. */
 export const COMPACT_AFTER_GROWTH = 1 << 20;
-/** Memory outside the heap (buffers: the listings' bytes) grown by this since: compacted. */
-export const COMPACT_AFTER_EXTERNAL = 8 << 20;
 let timer: NodeJS.Timeout | undefined;
-/** The heap V8 had committed, and the memory outside it, right after the last compaction; 0 before the first. */
+/** The heap V8 had committed right after the last compaction; 0 before the first. */
 let compactedHeap = 0;
-let compactedExternal = 0;
 
 /** Asks for one compacting GC soon (if the heap grew since the last one); calls meanwhile fold into it. */
 export function releaseMemorySoon(): void {
@@ -30,14 +25,13 @@ export function releaseMemorySoon(): void {
   timer = setTimeout(() => {
     timer = undefined;
     const before = process.memoryUsage();
-    if (compactedHeap > 0 && before.heapTotal < compactedHeap + COMPACT_AFTER_GROWTH && before.external < compactedExternal + COMPACT_AFTER_EXTERNAL) {
-      debug('heap %d MB and %d MB outside it, about as after the last compaction: not compacted', Math.round(before.heapTotal / 2 ** 20), Math.round(before.external / 2 ** 20));
+    if (compactedHeap > 0 && before.heapTotal < compactedHeap + COMPACT_AFTER_GROWTH) {
+      debug('heap %d MB, as after the last compaction: not compacted', Math.round(before.heapTotal / 2 ** 20));
       return;
     }
     gc();
     const after = process.memoryUsage();
     compactedHeap = after.heapTotal;
-    compactedExternal = after.external;
     debug('compacted the heap: RSS %d → %d MB', Math.round(before.rss / 2 ** 20), Math.round(after.rss / 2 ** 20));
   }, SETTLE_MS);
   timer.unref();
