@@ -5,6 +5,7 @@ import { HELP, parseArgs, VERSION } from './args.js';
 import { checkConfig, findConfigFile, loadConfig } from './config/index.js';
 import { debugFor, errorText, logError, useTimestamps, wantsTimestamps } from './log.js';
 import { Plugin } from './plugin.js';
+import { resyncEveryFromEnv } from './systemd/sync.js';
 
 const debug = debugFor('main');
 const DEFAULT_BUS = 'unix:path=/var/run/dbus/system_bus_socket';
@@ -36,10 +37,13 @@ async function main(): Promise<void> {
   problems.forEach((p) => logError(p));
   debug('config from %s: %o', config.source, config.jobs);
 
+  const resyncEvery = resyncEveryFromEnv(process.env.SYSTEMDUNITS_RESYNC_EVERY);
+  if (resyncEvery.problem) logError(resyncEvery.problem);
   const plugin = new Plugin({
     jobs: config.jobs,
     address: process.env.DBUS_SYSTEM_BUS_ADDRESS || DEFAULT_BUS,
     maxMessagesPerConnection: positiveInt(process.env.SYSTEMDUNITS_MAX_MESSAGES_PER_CONNECTION),
+    resyncEveryMs: resyncEvery.ms,
     stdin: process.stdin,
     stdout: process.stdout,
     exit: (code) => process.exit(code),

@@ -2,6 +2,10 @@
 // units, and reading each new unit once, briefly needs several times the memory the plugin keeps;
 // V8 then keeps that heap for good unless a full, compacting GC runs while the process is quiet.
 // The launcher starts node with --expose-gc for this; without it, this does nothing.
+//
+// Only when there is something to give back: a resync that found nothing new is compared in
+// place (no copy of the units) and leaves the heap as it was, and a compacting GC of 20,000 units'
+// model would cost more CPU than that resync itself.
 
 import { debugFor } from './log.js';
 
@@ -9,16 +13,26 @@ const debug = debugFor('memory');
 const gc = (globalThis as { gc?: () => void }).gc;
 /** Called after the first sample that follows a listing; a moment later all of it is garbage. */
 const SETTLE_MS = 1000;
+/** Heap grown by less than this since the last compaction: left as it is. */
+export const COMPACT_AFTER_GROWTH = 1 << 20;
 let timer: NodeJS.Timeout | undefined;
+/** The heap V8 had committed right after the last compaction; 0 before the first. */
+let compactedHeap = 0;
 
-/** Asks for one compacting GC soon; calls meanwhile fold into it. */
+/** Asks for one compacting GC soon (if the heap grew since the last one); calls meanwhile fold into it. */
 export function releaseMemorySoon(): void {
   if (!gc || timer) return;
   timer = setTimeout(() => {
     timer = undefined;
-    const before = process.memoryUsage.rss();
+    const before = process.memoryUsage();
+    if (compactedHeap > 0 && before.heapTotal < compactedHeap + COMPACT_AFTER_GROWTH) {
+      debug('heap %d MB, as after the last compaction: not compacted', Math.round(before.heapTotal / 2 ** 20));
+      return;
+    }
     gc();
-    debug('compacted the heap: RSS %d → %d MB', Math.round(before / 2 ** 20), Math.round(process.memoryUsage.rss() / 2 ** 20));
+    const after = process.memoryUsage();
+    compactedHeap = after.heapTotal;
+    debug('compacted the heap: RSS %d → %d MB', Math.round(before.rss / 2 ** 20), Math.round(after.rss / 2 ** 20));
   }, SETTLE_MS);
   timer.unref();
 }

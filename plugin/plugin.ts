@@ -35,6 +35,8 @@ export interface PluginOptions {
   readonly address: string;
   /** For tests of the connection replacement only (the default, 2^31, is never reached in practice). */
   readonly maxMessagesPerConnection?: number;
+  /** The safety resync's interval (default 5 min; SYSTEMDUNITS_RESYNC_EVERY, for the bench). */
+  readonly resyncEveryMs?: number;
   readonly stdin: Readable;
   readonly stdout: Writable;
   /** Ends the process (the plugin's last word). */
@@ -74,6 +76,7 @@ export class Plugin {
       needTransient: configs.some((j) => j.skipTransient),
       onSnapshot: () => sampler?.compactSoon(),
       maxMessagesPerConnection: this.options.maxMessagesPerConnection,
+      resyncEveryMs: this.options.resyncEveryMs,
     });
     const accept = new SocketAcceptIndex(table, sync);
     const reporter = new FailureReporter(table, (u) => jobs.some((j) => j.selects(u)), sync);

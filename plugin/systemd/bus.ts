@@ -7,12 +7,39 @@
 // AddMatch itself (the library's own match bookkeeping is per object and leaks rules).
 
 import dbus from 'dbus-next';
+import DBusBuffer from 'dbus-next/lib/dbus-buffer.js';
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { debugFor, errorText } from '../log.js';
+import { RawBody } from './listing.js';
 import { guardSocket } from './stream-guard.js';
 
 const debug = debugFor('bus');
+
+/**
+ * Reply bodies handed over undecoded (a RawBody, see listing.ts): systemd's unit listings, whose
+ * generic decoding cost most of a resync. dbus-next has no option for it, but its reader decodes
+ * every body with one call, DBusBuffer.prototype.read(signature), right after the header fields:
+ * for these signatures the body's bytes are returned instead, shaped as a one-field struct in a
+ * one-element array ([[[raw]]]), which the library's second pass (messageToJsFmt) passes through
+ * untouched. Nothing else has these signatures; every other body is decoded as before.
+ */
+export const RAW_SIGNATURES: ReadonlySet<string> = new Set(['a(ssssssouso)']);
+{
+  interface Reader {
+    buffer: Buffer;
+    pos: number;
+    endian: number;
+  }
+  const proto = DBusBuffer.prototype as { read(this: Reader, signature: string): unknown[] };
+  const generic = proto.read;
+  proto.read = function read(this: Reader, signature: string): unknown[] {
+    if (!RAW_SIGNATURES.has(signature)) return generic.call(this, signature);
+    const raw = new RawBody(this.buffer.subarray(this.pos), this.endian === 0x6c);
+    this.pos = this.buffer.length;
+    return [[[raw]]];
+  };
+}
 
 export interface CallSpec {
   readonly destination: string;

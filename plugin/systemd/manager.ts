@@ -7,6 +7,9 @@ import type { Bus, Seq, Signal } from './bus.js';
 export type Caller = Pick<Bus, 'call'>;
 import { unitType } from '../units/names.js';
 import { unitTypeInfo } from '../units/types.js';
+import { decodeUnitList, listedUnit, rawBodyOf, type ListedUnit } from './listing.js';
+
+export type { ListedUnit } from './listing.js';
 
 export const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -25,18 +28,10 @@ export const MATCH_RULES: readonly string[] = [
   `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD}'`,
 ];
 
-/** One unit as listed by systemd. */
-export interface ListedUnit {
-  readonly name: string;
-  readonly path: string;
-  readonly loadState: string;
-  readonly activeState: string;
-  readonly subState: string;
-}
-
 /** Units as systemd listed them, and where its answer arrived among the signals. */
 export interface Listing {
-  readonly units: ListedUnit[];
+  /** Decoded as iterated (see listing.ts): iterate once, or spread into an array. */
+  readonly units: Iterable<ListedUnit>;
   readonly seq: Seq;
 }
 
@@ -137,11 +132,16 @@ export class SystemdManager {
       if ((err as { dbusName?: string }).dbusName !== 'org.freedesktop.DBus.Error.UnknownMethod') throw err;
       reply = await this.bus.call({ destination: SYSTEMD, path: MANAGER_PATH, interface: MANAGER, member: 'ListUnits' });
     }
+    const raw = rawBodyOf(reply.body);
+    // A malformed one throws a one-line ListingError up the caller's error path (a resync
+    // retries, a lookup resyncs): never half a listing.
+    if (raw) return { units: decodeUnitList(raw), seq: reply.seq };
+    // Decoded by dbus-next (a reply whose signature was not the expected one): taken row by row.
     const rows = reply.body[0];
     if (!Array.isArray(rows)) return { units: [], seq: reply.seq };
     const units = rows.flatMap((row: unknown) => {
       if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[6] !== 'string') return [];
-      return [{ name: row[0], loadState: String(row[2]), activeState: String(row[3]), subState: String(row[4]), path: row[6] }];
+      return [listedUnit(row[0], String(row[2]), String(row[3]), String(row[4]))];
     });
     return { units, seq: reply.seq };
   }
@@ -153,7 +153,8 @@ export class SystemdManager {
    */
   async listUnit(name: string): Promise<{ unit: ListedUnit | undefined; seq: Seq }> {
     const { units, seq } = await this.listUnits([escapeGlob(name)]);
-    return { unit: units.find((u) => u.name === name), seq };
+    for (const unit of units) if (unit.name === name) return { unit, seq };
+    return { unit: undefined, seq };
   }
 
   /** One property of a unit object, or undefined when the unit or property is gone. */

@@ -72,6 +72,21 @@ const GROUP_WORKERS = 8;
 export const MAX_RELOAD_MS = 60_000;
 /** Distinct unknown ActiveStates each reported once; past them, one line an hour for all. */
 const UNKNOWN_STATES_SAID = 16;
+/** The safety resync's interval: a slow net under signals that may have been missed. */
+export const RESYNC_EVERY_MS = 300_000;
+
+/**
+ * The safety resync's interval from SYSTEMDUNITS_RESYNC_EVERY (whole seconds, 5..3600; for the
+ * bench, which measures a resync without a daemon-reload); anything else keeps the default, with
+ * a one-line problem for stderr.
+ */
+export function resyncEveryFromEnv(text: string | undefined): { ms: number; problem?: string } {
+  if (text === undefined || text === '') return { ms: RESYNC_EVERY_MS };
+  const n = /^\d{1,4}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (n >= 5 && n <= 3600) return { ms: n * 1000 };
+  const shown = text.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 40);
+  return { ms: RESYNC_EVERY_MS, problem: `ignoring SYSTEMDUNITS_RESYNC_EVERY '${shown}': expected whole seconds from 5 to 3600; resyncing every ${RESYNC_EVERY_MS / 1000} s` };
+}
 
 export class UnitSync implements SystemdLink {
   private readonly connection: SystemdConnection;
@@ -85,7 +100,10 @@ export class UnitSync implements SystemdLink {
   private resyncSoonTimer: NodeJS.Timeout | undefined;
   private readonly lookups = new Map<string, PendingLookup>();
   private readonly transientByName = new Map<string, boolean>();
-  /** Arrival of the latest state signal per unit path: a listing older than it must not win. */
+  /**
+   * Arrival of the latest state signal per unit path, for units not in the table (being looked
+   * up): a listing older than it must not win. Units in the table keep theirs (Unit.signalSeq).
+   */
   private readonly lastSignal = new Map<string, Seq>();
   /**
    * Between Reloading(true) and Reloading(false): systemd then says UnitRemoved and UnitNew for
@@ -117,7 +135,9 @@ export class UnitSync implements SystemdLink {
       },
       dropped: () => {
         this.lookups.clear();
-        this.lastSignal.clear(); // sequence numbers are per connection
+        // sequence numbers are per connection
+        this.lastSignal.clear();
+        for (const unit of this.table.units()) unit.signalSeq = 0;
       },
       reconnecting: () => clearTimeout(this.resyncTimer),
       event: (e) => this.apply(e),
@@ -190,25 +210,36 @@ export class UnitSync implements SystemdLink {
     if (!session) return;
     const started = Date.now();
     const listing = await session.listUnits(this.options.patterns);
-    const listed = listing.units.filter((u) => this.tracks(u));
-    // Referenced but without a unit file: counted by load state, not tracked (see UnitTable.notFound).
-    this.table.setNotFound(listing.units.filter((u) => u.loadState === 'not-found' && this.options.wants(u.name)).map((u) => u.name));
     const listedAt = Date.now();
-    // Signals that arrived after the listing are newer than it: those units keep what they said.
-    const newer = (path: string): boolean => (this.lastSignal.get(path) ?? 0) > listing.seq;
-    this.table.applySnapshot(
-      listed.filter((u) => this.table.get(u.name) && !newer(u.path)),
-      (name) => this.lookups.has(name) || newer(unitPath(name)),
-    );
+    // Compared in place, one listed unit at a time (each garbage at once): no copy of the table.
+    const stamp = this.table.startListing();
+    // Referenced but without a unit file: counted by load state, not tracked (see UnitTable.notFound).
+    const notFound: string[] = [];
+    // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
+    const fresh: ListedUnit[] = [];
+    for (const u of listing.units) {
+      const unit = this.table.get(u.name);
+      // A unit in the table is wanted (the config does not change): no glob to match again.
+      if (!unit && !this.options.wants(u.name)) continue;
+      if (u.loadState === 'not-found') notFound.push(u.name);
+      // One waiting for its batched lookup is left to it: a signal may have come after this listing
+      // (in the same read as its reply), and that lookup lists it afresh and applies the signal.
+      else if (!unit) {
+        if (!this.batched.has(u.name)) fresh.push(u);
+      }
+      else {
+        this.table.listed(unit, stamp);
+        // Signals that arrived after the listing are newer than it: those units keep what they said.
+        if (unit.signalSeq <= listing.seq) this.table.upsert(u);
+      }
+    }
+    this.table.setNotFound(notFound);
+    this.table.removeUnlisted(stamp, (name) => this.lookups.has(name) || (this.table.get(name)?.signalSeq ?? 0) > listing.seq);
     this.connection.markInStep();
     for (const path of this.lastSignal.keys()) {
       const name = unitNameFromPath(path);
       if (!this.table.getByPath(path) && !(name && this.lookups.has(name))) this.lastSignal.delete(path);
     }
-    // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
-    // One waiting for its batched lookup is left to it: a signal may have come after this listing
-    // (in the same read as its reply), and that lookup lists it afresh and applies the signal.
-    const fresh = listed.filter((u) => !this.table.get(u.name) && !this.batched.has(u.name));
     // A few workers rather than one promise per unit: thousands of pending lookups at once would
     // only queue behind the bus's cap on calls in flight, and leave the heap sized for that peak.
     let next = 0;
@@ -251,7 +282,7 @@ export class UnitSync implements SystemdLink {
         if (e.activeState !== undefined && !isKnownState(e.activeState)) this.unknownState(e.activeState);
         const unit = this.table.getByPath(e.path);
         if (unit) {
-          this.lastSignal.set(e.path, e.seq);
+          unit.signalSeq = e.seq;
           return this.table.update(unit, e);
         }
         const name = unitNameFromPath(e.path);
@@ -389,7 +420,8 @@ export class UnitSync implements SystemdLink {
       return this.resyncSoon();
     }
     if (this.session !== session) return drop();
-    const listed = new Map(answer.units.map((u) => [u.name, u]));
+    const listed = new Map<string, ListedUnit>();
+    for (const u of answer.units) listed.set(u.name, u);
     for (const [name, pending] of pendings) void this.settle(name, pending, session, { unit: listed.get(name), seq: answer.seq });
   }
 
@@ -434,11 +466,11 @@ export class UnitSync implements SystemdLink {
     const star = group.key.indexOf('@*');
     const pattern = `${escapeGlob(group.key.slice(0, star))}@*${escapeGlob(group.key.slice(star + 2))}`;
     const listing = await session.listUnits([pattern]);
-    const listed = listing.units.filter((u) => this.tracks(u) && perConnectionGroup(u.name)?.key === group.key);
+    const listed = [...listing.units].filter((u) => this.tracks(u) && perConnectionGroup(u.name)?.key === group.key);
     const names = new Set(listed.map((u) => u.name));
     for (const u of [...this.table.units()]) {
       if (instanceGroupOf(u)?.key !== group.key || names.has(u.name) || this.lookups.has(u.name)) continue;
-      if ((this.lastSignal.get(unitPath(u.name)) ?? 0) > listing.seq) continue; // said something since
+      if (u.signalSeq > listing.seq) continue; // said something since
       this.forget(u.name);
     }
     const fresh = listed.filter((u) => !this.table.get(u.name) && !this.lookups.has(u.name));
@@ -493,6 +525,10 @@ export class UnitSync implements SystemdLink {
         const snapshot = await this.complete(session, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
+        // Its signals' arrival goes with it from now on (see lastSignal).
+        const path = unitPath(name);
+        unit.signalSeq = Math.max(unit.signalSeq, this.lastSignal.get(path) ?? 0);
+        this.lastSignal.delete(path);
         // Failed and left `failed` again before the lookup answered: still this interval's failure,
         // with the Result signalled just before it.
         let result = unit.result;
@@ -570,7 +606,7 @@ export class UnitSync implements SystemdLink {
     clearTimeout(this.resyncTimer);
     this.resyncTimer = setTimeout(() => {
       this.resyncLogged('safety timer');
-    }, this.options.resyncEveryMs ?? 300_000);
+    }, this.options.resyncEveryMs ?? RESYNC_EVERY_MS);
     this.resyncTimer.unref();
   }
 }

@@ -90,6 +90,13 @@ export interface Unit {
   counters?: SocketCounters;
   /** Its Accept=yes instance group (see units/instances.ts), null if none: worked out as it enters. */
   readonly instanceGroup: InstanceGroup | null;
+  /**
+   * The sync's: arrival (per connection) of the latest state signal applied to it, so that an
+   * older listing does not override it; 0 if none on this connection.
+   */
+  signalSeq: number;
+  /** The number of the latest full listing that listed it (see startListing). */
+  listedIn: number;
 }
 
 export interface UnitSnapshot {
@@ -133,6 +140,8 @@ export class UnitTable {
   private notFoundNames: readonly string[] = [];
   /** Bumped on every restart counted: jobs skip looking for restarted units when it has not moved. */
   private restartVersion = 0;
+  /** Full listings started (startListing): each listed unit is stamped with its number. */
+  private listings = 0;
   /** Told of every entry into `failed` (a unit listed failed counts as one). */
   private readonly failureListeners = new Set<(unit: Unit) => void>();
 
@@ -199,18 +208,34 @@ export class UnitTable {
    * except those `keep` vouches for (a newer lookup of them is under way).
    */
   applySnapshot(listed: readonly UnitSnapshot[], keep: (name: string) => boolean = () => false): void {
-    const seen = new Set<string>();
-    for (const s of listed) {
-      seen.add(s.name);
-      this.upsert(s);
-    }
-    for (const name of [...this.byName.keys()]) if (!seen.has(name) && !keep(name)) this.remove(name);
+    const listing = this.startListing();
+    for (const s of listed) this.listed(this.upsert(s), listing);
+    this.removeUnlisted(listing, keep);
+  }
+
+  /**
+   * A full listing begins: the units it lists are marked with the number returned (listed), and
+   * the others removed at its end (removeUnlisted). Compared in place: no copy of the table.
+   */
+  startListing(): number {
+    return ++this.listings;
+  }
+
+  listed(unit: Unit, listing: number): void {
+    unit.listedIn = listing;
+  }
+
+  /** Removes the units that `listing` did not list, except those `keep` vouches for. */
+  removeUnlisted(listing: number, keep: (name: string) => boolean): void {
+    for (const unit of this.byName.values()) if (unit.listedIn !== listing && !keep(unit.name)) this.remove(unit.name);
   }
 
   /** Adds a unit, or refreshes one already known. */
   upsert(s: UnitSnapshot): Unit {
     const known = this.byName.get(s.name);
     if (known) {
+      // As listed before (a resync, mostly): nothing to change, nothing to allocate.
+      if (known.loadState === s.loadState && known.activeState === s.activeState && known.subState === s.subState && s.result === undefined && (s.transient === undefined || s.transient === known.transient)) return known;
       if (known.loadState !== s.loadState) this.loadVersion++;
       known.loadState = intern(s.loadState);
       if (s.transient !== undefined) known.transient = s.transient;
@@ -220,7 +245,7 @@ export class UnitTable {
     const before = this.unloaded.get(s.name);
     const unit: Unit = {
       name: s.name,
-      type: unitType(s.name),
+      type: intern(unitType(s.name)),
       loadState: intern(s.loadState),
       activeState: intern(s.activeState),
       value: stateValue(s.activeState),
@@ -234,6 +259,8 @@ export class UnitTable {
       restarts: 0,
       restartedAt: 0,
       instanceGroup: perConnectionGroup(s.name) ?? null,
+      signalSeq: 0,
+      listedIn: 0,
     };
     // Failed when unloaded, active when loaded again: a change no signal of ours carried.
     if (before && before.activeState !== unit.activeState) {

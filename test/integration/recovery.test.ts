@@ -293,3 +293,18 @@ describe('stdin', () => {
     expect(r.strayLines).toEqual([]);
   });
 });
+
+describe('SYSTEMDUNITS_RESYNC_EVERY', () => {
+  it('sets the safety resync interval (the bench measures a resync with it); a bad value: one line, the default', async () => {
+    const r = await plugin({ DEBUG: 'systemdunits:sync', SYSTEMDUNITS_RESYNC_EVERY: '5' });
+    const safety = () => (r.stderr.match(/resync: safety timer/g) ?? []).length;
+    await r.waitFor('two safety resyncs', () => safety() >= 2, 30_000);
+    await r.stop();
+    const bad = await plugin({ DEBUG: 'systemdunits:sync', SYSTEMDUNITS_RESYNC_EVERY: '2' });
+    await sleep(7000);
+    expect(bad.stderr.split('\n').filter((l) => /SYSTEMDUNITS_RESYNC_EVERY/.test(l))).toEqual([
+      expect.stringMatching(/ignoring SYSTEMDUNITS_RESYNC_EVERY '2': expected whole seconds from 5 to 3600; resyncing every 300 s$/),
+    ]);
+    expect(bad.stderr).not.toMatch(/resync: safety timer/);
+  }, 60_000);
+});

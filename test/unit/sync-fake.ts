@@ -286,7 +286,7 @@ export class FakeSession implements SystemdSession {
   }
   async listUnit(name: string): Promise<{ unit: ListedUnit | undefined; seq: Seq }> {
     const { units, seq } = await this.listUnits([escapeGlob(name)]);
-    return { unit: units.find((u) => u.name === name), seq };
+    return { unit: [...units].find((u) => u.name === name), seq };
   }
   isTransient(path: string): Promise<boolean> {
     return this.fake.call(this, 'isTransient', [path]) as Promise<boolean>;

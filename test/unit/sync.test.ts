@@ -3,7 +3,7 @@
 // confirmed removals, batched and bounded lookups, Accept=yes groups, the Transient cache, reloads.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { GROUP_SETTLE_MS, LOOKUP_BATCH, LOOKUP_BATCH_MS, MAX_RELOAD_MS, MAX_SIGNAL_LOOKUPS } from '../../plugin/systemd/sync.js';
+import { GROUP_SETTLE_MS, LOOKUP_BATCH, LOOKUP_BATCH_MS, MAX_RELOAD_MS, MAX_SIGNAL_LOOKUPS, RESYNC_EVERY_MS, resyncEveryFromEnv } from '../../plugin/systemd/sync.js';
 import { unitPath } from '../../plugin/units/names.js';
 import { FakeSystemd, advance, harness, settle, useFakeClock, type Harness } from './sync-fake.js';
 
@@ -314,5 +314,21 @@ describe('daemon-reload', () => {
     h.fake.add('d.service'); // signals count again
     await advance(LOOKUP_BATCH_MS);
     expect(h.table.get('d.service')).toBeDefined();
+  });
+});
+
+describe('the safety resync interval (SYSTEMDUNITS_RESYNC_EVERY)', () => {
+  it('takes whole seconds from 5 to 3600; anything else keeps 5 min with one line saying so', () => {
+    expect(resyncEveryFromEnv(undefined)).toEqual({ ms: RESYNC_EVERY_MS });
+    expect(resyncEveryFromEnv('')).toEqual({ ms: RESYNC_EVERY_MS });
+    expect(resyncEveryFromEnv('5')).toEqual({ ms: 5000 });
+    expect(resyncEveryFromEnv(' 30 ')).toEqual({ ms: 30_000 });
+    expect(resyncEveryFromEnv('3600')).toEqual({ ms: 3_600_000 });
+    for (const bad of ['4', '0', '3601', '-10', '1.5', '10s', 'abc', '1e3', '0x10', '99999', 'x\ny']) {
+      const r = resyncEveryFromEnv(bad);
+      expect(r.ms, bad).toBe(RESYNC_EVERY_MS);
+      expect(r.problem, bad).toMatch(/^ignoring SYSTEMDUNITS_RESYNC_EVERY '.*': expected whole seconds from 5 to 3600/);
+      expect(r.problem, bad).not.toContain('\n');
+    }
   });
 });

@@ -1,0 +1,188 @@
+// systemd's answer to ListUnits / ListUnitsByPatterns, a(ssssssouso), decoded from the raw bytes of
+// the reply's body (bus.ts hands them over). dbus-next's generic reader builds two nested arrays
+// and ten strings per unit, then copies them all once more; at 20,000 units that was most of a
+// resync's CPU and of the peak memory while listing. This reads only what the plugin keeps (the
+// name and three state words, the words shared rather than copied) and steps over the rest.
+//
+// The bytes come from the bus: every length is checked against the body before it is used, and a
+// body that does not parse is refused whole with a one-line error.
+
+import { unitPath } from '../units/names.js';
+
+/** The body of a message as received, from its first byte (8-aligned in the message). */
+export class RawBody {
+  constructor(
+    readonly bytes: Buffer,
+    readonly littleEndian: boolean,
+  ) {}
+}
+
+/** One unit as listed by systemd. */
+export interface ListedUnit {
+  readonly name: string;
+  /** Its D-Bus object, derived from the name (as systemd derives it): not kept per unit. */
+  readonly path: string;
+  readonly loadState: string;
+  readonly activeState: string;
+  readonly subState: string;
+}
+
+/** A listed unit: four fields, its object path worked out when asked for. */
+class ListedRow implements ListedUnit {
+  constructor(
+    readonly name: string,
+    readonly loadState: string,
+    readonly activeState: string,
+    readonly subState: string,
+  ) {}
+
+  get path(): string {
+    return unitPath(this.name);
+  }
+}
+
+export function listedUnit(name: string, loadState: string, activeState: string, subState: string): ListedUnit {
+  return new ListedRow(name, loadState, activeState, subState);
+}
+
+export class ListingError extends Error {}
+
+/**
+ * systemd's load, active and sub state words (src/basic/unit-def.c): decoded once, shared by every
+ * unit. Others (a newer systemd's) are decoded each time; the unit table interns those it keeps.
+ */
+const WORDS = [
+  // load states
+  'stub', 'loaded', 'not-found', 'bad-setting', 'error', 'merged', 'masked',
+  // active states
+  'active', 'reloading', 'inactive', 'failed', 'activating', 'deactivating', 'maintenance', 'refreshing',
+  // sub states
+  'dead', 'running', 'listening', 'exited', 'waiting', 'mounted', 'plugged', 'elapsed', 'abandoned',
+  'start-pre', 'start', 'start-post', 'start-chown', 'stop', 'stop-pre', 'stop-post', 'stop-sigterm', 'stop-sigkill',
+  'final-sigterm', 'final-sigkill', 'final-watchdog', 'stop-watchdog', 'reload', 'reload-signal', 'reload-notify',
+  'auto-restart', 'auto-restart-queued', 'cleaning', 'condition', 'tentative', 'mounting', 'mounting-done',
+  'remounting', 'unmounting', 'remounting-sigterm', 'remounting-sigkill', 'unmounting-sigterm', 'unmounting-sigkill',
+  'activating-done', 'deactivating-sigterm', 'deactivating-sigkill',
+];
+/** The known words by length: a word is matched by comparing bytes, without making a string. */
+const WORDS_BY_LENGTH: { bytes: Buffer; word: string }[][] = [];
+for (const word of WORDS) (WORDS_BY_LENGTH[word.length] ??= []).push({ bytes: Buffer.from(word), word });
+
+/**
+ * The units in a ListUnits reply body. Each row is (name, description, load state, active state,
+ * sub state, following, object path, job id, job type, job path); the object path is derived
+ * from the name instead (systemd derives it the same way). The whole body is checked first, so a
+ * malformed one throws a ListingError (a length past its end, a string without its terminating
+ * NUL, a misaligned row) before any unit is taken; the units are then decoded one at a time as
+ * they are iterated, each garbage as soon as the caller is done with it: a resync of 20,000 units
+ * holds no copy of them.
+ */
+export function decodeUnitList(body: RawBody): Iterable<ListedUnit> & { readonly size: number } {
+  const check = new RowReader(body);
+  let size = 0;
+  while (check.next()) size++;
+  return {
+    size,
+    *[Symbol.iterator]() {
+      const r = new RowReader(body);
+      while (r.next()) yield new ListedRow(r.text(r.nameAt, r.nameEnd), r.word(r.loadAt, r.loadEnd), r.word(r.activeAt, r.activeEnd), r.word(r.subAt, r.subEnd));
+    },
+  };
+}
+
+/** Steps through the rows of a listing, checking every length; where the kept fields lie in the current row. */
+class RowReader {
+  private readonly b: Buffer;
+  private readonly le: boolean;
+  private pos = 8; // the array's elements are structs: 8-aligned, after padding even when there are none
+  private readonly end: number;
+  nameAt = 0;
+  nameEnd = 0;
+  loadAt = 0;
+  loadEnd = 0;
+  activeAt = 0;
+  activeEnd = 0;
+  subAt = 0;
+  subEnd = 0;
+
+  constructor(body: RawBody) {
+    this.b = body.bytes;
+    this.le = body.littleEndian;
+    if (this.b.length < 4) throw new ListingError(`systemd's unit listing is malformed (${this.b.length} bytes)`);
+    const arrayBytes = this.u32(0);
+    this.end = 8 + arrayBytes;
+    if (arrayBytes > 0 && this.end > this.b.length) throw new ListingError(`systemd's unit listing is malformed (it announces ${arrayBytes} bytes of units in a body of ${this.b.length})`);
+  }
+
+  /** Steps over the next row; false at the end of the listing. */
+  next(): boolean {
+    if (this.pos >= this.end) {
+      if (this.pos !== this.end) this.fail('a unit that runs past the listing');
+      return false;
+    }
+    this.pos = (this.pos + 7) & ~7;
+    if (this.pos >= this.end) this.fail('padding after the last unit');
+    this.nameAt = this.string();
+    this.nameEnd = this.pos - 1;
+    this.string(); // description
+    this.loadAt = this.string();
+    this.loadEnd = this.pos - 1;
+    this.activeAt = this.string();
+    this.activeEnd = this.pos - 1;
+    this.subAt = this.string();
+    this.subEnd = this.pos - 1;
+    this.string(); // following
+    this.string(); // object path
+    this.pos = (this.pos + 3) & ~3;
+    if (this.pos + 4 > this.end) this.fail('a job id past the end');
+    this.pos += 4; // job id
+    this.string(); // job type
+    this.string(); // job path
+    if (this.pos > this.end) this.fail('a unit that runs past the listing');
+    return true;
+  }
+
+  text(at: number, end: number): string {
+    return this.b.toString('utf8', at, end);
+  }
+
+  /** A state word: the shared copy of a known one, without making a string to find it. */
+  word(at: number, end: number): string {
+    const b = this.b;
+    const length = end - at;
+    // Byte by byte: Buffer.compare's argument checks cost more than these few bytes.
+    for (const known of WORDS_BY_LENGTH[length] ?? []) {
+      const w = known.bytes;
+      let i = 0;
+      while (i < length && b[at + i] === w[i]) i++;
+      if (i === length) return known.word;
+    }
+    return b.toString('utf8', at, end);
+  }
+
+  private u32(at: number): number {
+    return this.le ? this.b.readUInt32LE(at) : this.b.readUInt32BE(at);
+  }
+
+  /** Steps over one string (or object path); returns where its bytes start. */
+  private string(): number {
+    this.pos = (this.pos + 3) & ~3;
+    if (this.pos + 4 > this.end) this.fail('a string past the end');
+    const length = this.u32(this.pos);
+    const at = this.pos + 4;
+    if (length > this.end - at - 1) this.fail('a string longer than the listing');
+    if (this.b[at + length] !== 0) this.fail('a string without its NUL');
+    this.pos = at + length + 1;
+    return at;
+  }
+
+  private fail(what: string): never {
+    throw new ListingError(`systemd's unit listing is malformed (${what} at byte ${this.pos} of ${this.b.length})`);
+  }
+}
+
+/** The raw body of a reply whose signature bus.ts hands over undecoded, or undefined. */
+export function rawBodyOf(body: readonly unknown[]): RawBody | undefined {
+  const raw = (body[0] as unknown[][] | undefined)?.[0]?.[0];
+  return raw instanceof RawBody ? raw : undefined;
+}

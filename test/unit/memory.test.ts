@@ -1,0 +1,36 @@
+// plugin/memory.ts: the compacting GC after a listing runs only when the heap has grown since the
+// last one (a resync that found nothing new leaves nothing to give back, and the GC would cost more
+// than the resync).
+
+import { afterEach, expect, it, vi } from 'vitest';
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+  delete (globalThis as { gc?: unknown }).gc;
+});
+
+it('compacts after the first listing, then only once the heap has grown by COMPACT_AFTER_GROWTH', async () => {
+  vi.useFakeTimers();
+  const gc = vi.fn();
+  (globalThis as { gc?: unknown }).gc = gc;
+  vi.resetModules();
+  const { releaseMemorySoon, COMPACT_AFTER_GROWTH } = await import('../../plugin/memory.js');
+  let heapTotal = 20 << 20;
+  vi.spyOn(process, 'memoryUsage').mockImplementation(() => ({ rss: 60 << 20, heapTotal, heapUsed: heapTotal / 2, external: 0, arrayBuffers: 0 }));
+  const listing = async (): Promise<void> => {
+    releaseMemorySoon();
+    releaseMemorySoon(); // folded into the first
+    await vi.advanceTimersByTimeAsync(2000);
+  };
+  await listing();
+  expect(gc).toHaveBeenCalledTimes(1);
+  await listing(); // a resync that grew nothing
+  expect(gc).toHaveBeenCalledTimes(1);
+  heapTotal += COMPACT_AFTER_GROWTH - 1;
+  await listing();
+  expect(gc).toHaveBeenCalledTimes(1);
+  heapTotal += 1;
+  await listing();
+  expect(gc).toHaveBeenCalledTimes(2);
+});
