@@ -8,7 +8,8 @@
 //   MaxConnectionsPerSource=, the trigger limit, or a pending stop.
 // - Accept=no: NAccepted and NConnections stay 0 forever; NRefused moves only when the trigger
 //   limit is hit, which also fails the socket (Result trigger-limit-hit): a state change the
-//   signals already carry. So only Accept=yes sockets are worth polling.
+//   signals already carry. So only Accept=yes sockets are worth reading.
+// When they move, and so when they are read, is socket-poller.ts's part.
 
 import { unitPath } from '../units/names.js';
 import type { SocketCounters, Unit, UnitTable } from '../units/table.js';
@@ -30,8 +31,8 @@ const ACCEPT_CONCURRENCY = 4;
 /** Accept reads in one go after which the heap is compacted (as after a listing). */
 const RELEASE_AFTER = 500;
 
-/** One reading of a socket's counters (the model stamps it with when it was read). */
-export type CounterValues = Omit<SocketCounters, 'readAtUs' | 'everyS'>;
+/** One reading of a socket's counters (the poller adds what it knows of when and why). */
+export type CounterValues = Pick<SocketCounters, 'accepted' | 'connections' | 'refused'>;
 
 /** Errors that mean "this systemd has no such property", not "the call failed". */
 function isMissingProperty(err: unknown): boolean {
@@ -60,6 +61,23 @@ export async function readCounters(m: SystemdManager, path: string, withRefused 
       : Promise.resolve(null),
   ]);
   return { accepted: asCount(accepted), connections: asCount(connections), refused: refused === null ? null : asCount(refused) };
+}
+
+/**
+ * NConnections from which systemd refuses connections: MaxConnections, or MaxConnectionsPerSource
+ * when set and lower (one source's connections are among NConnections). Constant until a reload.
+ */
+export async function readLimit(m: SystemdManager, path: string): Promise<number> {
+  const [max, perSource] = await Promise.all([
+    m.getProperty(path, SOCKET_INTERFACE, 'MaxConnections'),
+    // systemd before 232 has none
+    m.getProperty(path, SOCKET_INTERFACE, 'MaxConnectionsPerSource').catch((err: unknown) => {
+      if (isMissingProperty(err)) return 0;
+      throw err;
+    }),
+  ]);
+  const perSourceLimit = asCount(perSource);
+  return perSourceLimit > 0 ? Math.min(asCount(max), perSourceLimit) : asCount(max);
 }
 
 export async function readAccept(m: SystemdManager, path: string): Promise<boolean> {
