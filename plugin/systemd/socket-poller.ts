@@ -1,12 +1,13 @@
 // Reads the connection counters of Accept=yes sockets into the unit model (`unit.counters`), only
 // when they may have moved. systemd never signals the counters, but it signals what moves them
-// (systemd 252's socket_enter_running and service_release_socket_fd, checked against a sandbox):
+// (systemd 252's socket_enter_running, checked against a sandbox):
 // - NAccepted and NConnections go up when systemd accepts a connection, which makes it signal the
 //   socket ("notify clients about changed counters") and create the connection's service instance
 //   (UnitNew, then its state changes); NConnections goes down when that instance stops (its state
 //   changes, then UnitRemoved). The sync notes each such signal on the table (noteSocketActivity).
 // - NRefused goes up without any signal, but only when NConnections is at MaxConnections (or one
-//   source's connections at MaxConnectionsPerSource, which takes NConnections at least that high);
+//   source's connections at MaxConnectionsPerSource, which takes NConnections at least that high:
+//   an instance that stopped, failed ones that stay loaded too, holds no connection);
 //   the other refusals (trigger limit, a pending stop) come with the socket's own state change.
 // So a round reads (1) sockets never read, (2) sockets with activity since their last read, (3)
 // sockets at their refusal limit, and (4) now and then one not read for SAFETY_REFRESH_S, in case
