@@ -93,6 +93,8 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
 export class SocketAcceptIndex {
   private readonly known = new Map<string, { accept: boolean; generation: number }>();
   private readonly reads = new CoalescedRun(() => this.readMissing());
+  /** The table's membership and the link's generation at the latest pass that left nothing unread. */
+  private complete: { membership: number; generation: number } | undefined;
 
   constructor(
     private readonly table: UnitTable,
@@ -117,8 +119,12 @@ export class SocketAcceptIndex {
   private async readMissing(): Promise<void> {
     const m = this.link.systemd;
     if (!m) return;
-    for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
+    const membership = this.table.membership;
     const generation = this.link.generation;
+    // Asked every round of every job: no unit came or went, and no reload, since a pass that left
+    // nothing unread means nothing to do (a pass is a walk over the whole table).
+    if (this.complete?.membership === membership && this.complete.generation === generation) return;
+    for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
     const todo: Unit[] = [];
     for (const u of this.table.units()) {
       if (u.type !== 'socket') continue;
@@ -127,7 +133,10 @@ export class SocketAcceptIndex {
       if (k !== undefined) u.accept = k.accept;
       if (k?.generation !== generation) todo.push(u);
     }
-    if (todo.length === 0) return;
+    if (todo.length === 0) {
+      this.complete = { membership, generation };
+      return;
+    }
     const started = performance.now();
     let failed = 0;
     await mapLimited(todo, { concurrency: ACCEPT_CONCURRENCY }, async (u) => {
@@ -140,6 +149,7 @@ export class SocketAcceptIndex {
         debug('cannot read Accept of %s: %s', u.name, errorText(err)); // unloaded meanwhile, or the bus went
       }
     });
+    if (failed === 0) this.complete = { membership, generation };
     debug('read Accept of %d sockets in %d ms (%d failed)', todo.length, Math.round(performance.now() - started), failed);
     // Thousands of replies leave a heap V8 would keep (socket activity is on by default): give it back.
     if (todo.length >= RELEASE_AFTER) releaseMemorySoon();
