@@ -22,7 +22,7 @@
 
 import { debugFor } from '../log.js';
 import { unitPath } from '../units/names.js';
-import type { Unit, UnitTable } from '../units/table.js';
+import type { SocketCounters, Unit, UnitTable } from '../units/table.js';
 import { mapLimited } from './limit.js';
 import type { SystemdLink } from './link.js';
 import { readCounters, readLimit } from './socket-counters.js';
@@ -113,22 +113,24 @@ export class SocketPoller {
     if (this.tried.size > sockets.length) this.forgetGone(sockets);
     // A round that outlives its interval is cut short: the next tick would be skipped anyway.
     const deadline = started + withinMs;
-    const results = await mapLimited(chosen, { concurrency: POLL_CONCURRENCY, deadline }, async ([u]) => {
-      // Taken before asking: a signal while the answer is on its way makes the next round read again.
-      const activity = this.table.socketActivityOf(u.name);
+    const results = await mapLimited(chosen, { concurrency: POLL_CONCURRENCY, deadline }, async ([u, need]): Promise<SocketCounters> => {
       const before = u.counters;
       const path = unitPath(u.name);
+      // Counters current, only the limits to read again after a reload: 2 calls, not 5.
+      if (need === 'limits' && before !== undefined) return { ...before, limit: await readLimit(systemd, path), limitGeneration: generation };
+      // Taken before asking: a signal while the answer is on its way makes the next round read again.
+      const activity = this.table.socketActivityOf(u.name);
       // A systemd without NRefused (before 239) is not asked for it again.
       const values = await readCounters(systemd, path, before?.refused !== null);
       // One after the other: at most 3 calls in flight per socket.
       const limit = before !== undefined && before.limitGeneration === generation ? before.limit : await readLimit(systemd, path);
-      return { ...values, limit, limitGeneration: generation, activity };
+      return { ...values, limit, limitGeneration: generation, activity, readAtUs: nowUs, currentAtUs: nowUs };
     });
     let failed = 0;
     chosen.forEach(([u], i) => {
       const r = results[i];
       if (r === undefined) failed++;
-      else u.counters = { ...r, readAtUs: nowUs, currentAtUs: nowUs };
+      else u.counters = r;
     });
     const used = process.cpuUsage(cpu);
     const waiting = stale.length - chosen.filter(([, need]) => need === 'stale').length;

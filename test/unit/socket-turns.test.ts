@@ -178,19 +178,21 @@ describe('SocketPoller: reads on events only', () => {
   });
 
   it('after a reload reads the limits again, the counters charted meanwhile; after a reconnect reads everything', async () => {
-    const { sd, round, current } = setup(4, 2);
+    const { sd, round, current, sockets } = setup(4, 2);
     for (let i = 0; i < 2; i++) await round();
     sd.take();
     const limitsBefore = sd.limitsAsked.length;
     sd.link.generation++;
+    sd.of('s0.socket').MaxConnections = 5;
     let at = await round();
-    expect(sd.take()).toHaveLength(2); // within the cap
+    expect(sd.limitsAsked.length - limitsBefore).toBe(2); // within the cap
     expect(current(at)).toHaveLength(4); // still current: a reload does not reset the counters
     at = await round();
-    expect(sd.take()).toHaveLength(2);
     expect(sd.limitsAsked.length - limitsBefore).toBe(4);
+    expect(sd.take()).toEqual([]); // the limits only: the counters are current
+    expect(sockets[0]!.counters!.limit).toBe(5);
     await round();
-    expect(sd.take()).toEqual([]);
+    expect(sd.limitsAsked.length - limitsBefore).toBe(4);
     sd.reconnect();
     at = await round();
     expect(sd.take()).toHaveLength(2);
