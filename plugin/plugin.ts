@@ -86,7 +86,7 @@ export class Plugin {
       link: sync,
       writer,
       jobs,
-      activity: configs.filter((j) => j.socketActivity).map((j) => ({ charts: new SocketActivityCharts(j, table, writer), poller: new SocketPoller(sync, j.name, { everyS: j.socketActivityEvery, maxSockets: j.socketActivityMaxSockets }) })),
+      activity: configs.filter((j) => j.socketActivity).map((j) => ({ charts: new SocketActivityCharts(j, table, writer), poller: new SocketPoller(sync, table, j.name, { maxSockets: j.socketActivityMaxSockets }) })),
       accept,
       functions,
       reasons: reporter,

@@ -2,8 +2,8 @@
 // wait (briefly) for the reason of a unit that failed just before, declare the Functions with the
 // first batch, sample the job's charts while the model is in step (a heartbeat while it is not),
 // flush, release the garbage of a new listing, and start the socket counters after the first
-// batch. Per job with socket activity, on its own grid: a round of counter reads into the model,
-// then the socket charts of that round.
+// batch. Per job with socket activity, on its own grid: a round that brings the socket counters
+// up to date (reading only those that may have moved), then the socket charts of that round.
 
 import { debugFor } from './log.js';
 import { releaseMemorySoon } from './memory.js';
@@ -110,7 +110,7 @@ export class Sampler {
   }
 }
 
-/** One job's socket activity: a round of counter reads each tick, then that round's charts. */
+/** One job's socket activity: a round of counter updates each tick, then that round's charts. */
 class ActivityLoop {
   private scheduler: Scheduler | undefined;
   private round: Promise<void> | undefined;

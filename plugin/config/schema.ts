@@ -196,7 +196,7 @@ export const JOB_SCHEMA: { readonly [F in keyof JobConfig]: KeySpec<JobConfig[F]
     default: (c, job) => Math.max(DEFAULT_SOCKET_ACTIVITY_EVERY, job.updateEvery ?? c.moduleEvery),
     defaultText: `\`${DEFAULT_SOCKET_ACTIVITY_EVERY}\`, or \`update_every\` if larger`,
     title: 'Socket activity every',
-    description: 'seconds between reads of those counters (whole seconds, never faster than the agent runs the plugin)',
+    description: 'seconds between rounds of those charts, each reading the counters that may have moved (whole seconds, never faster than the agent runs the plugin)',
     example: 30,
     group: 'Socket activity',
   },
@@ -206,7 +206,7 @@ export const JOB_SCHEMA: { readonly [F in keyof JobConfig]: KeySpec<JobConfig[F]
     default: () => DEFAULT_SOCKET_ACTIVITY_MAX_SOCKETS,
     title: 'Socket activity max sockets',
     description:
-      'sockets whose counters one round reads at most; with more `Accept=yes` sockets they are read in turn and their charts\' interval grows to match (see [Cost of socket activity](#cost-of-socket-activity))',
+      'sockets whose counters one round reads at most (only those whose counters may have moved are read); more wait for the next rounds, their charts showing a gap meanwhile (see [Cost of socket activity](#cost-of-socket-activity))',
     example: 200,
     group: 'Socket activity',
   },

@@ -8,7 +8,8 @@
 //   MaxConnectionsPerSource=, the trigger limit, or a pending stop.
 // - Accept=no: NAccepted and NConnections stay 0 forever; NRefused moves only when the trigger
 //   limit is hit, which also fails the socket (Result trigger-limit-hit): a state change the
-//   signals already carry. So only Accept=yes sockets are worth polling.
+//   signals already carry. So only Accept=yes sockets are worth reading.
+// When they move, and so when they are read, is socket-poller.ts's part.
 
 import { unitPath } from '../units/names.js';
 import type { SocketCounters, Unit, UnitTable } from '../units/table.js';
@@ -30,8 +31,8 @@ const ACCEPT_CONCURRENCY = 4;
 /** Accept reads in one go after which the heap is compacted (as after a listing). */
 const RELEASE_AFTER = 500;
 
-/** One reading of a socket's counters (the model stamps it with when it was read). */
-export type CounterValues = Omit<SocketCounters, 'readAtUs' | 'everyS'>;
+/** One reading of a socket's counters (the poller adds what it knows of when and why). */
+export type CounterValues = Pick<SocketCounters, 'accepted' | 'connections' | 'refused'>;
 
 /** Errors that mean "this systemd has no such property", not "the call failed". */
 function isMissingProperty(err: unknown): boolean {
@@ -62,6 +63,23 @@ export async function readCounters(m: SystemdManager, path: string, withRefused 
   return { accepted: asCount(accepted), connections: asCount(connections), refused: refused === null ? null : asCount(refused) };
 }
 
+/**
+ * NConnections from which systemd refuses connections: MaxConnections, or MaxConnectionsPerSource
+ * when set and lower (one source's connections are among NConnections). Constant until a reload.
+ */
+export async function readLimit(m: SystemdManager, path: string): Promise<number> {
+  const [max, perSource] = await Promise.all([
+    m.getProperty(path, SOCKET_INTERFACE, 'MaxConnections'),
+    // systemd before 232 has none
+    m.getProperty(path, SOCKET_INTERFACE, 'MaxConnectionsPerSource').catch((err: unknown) => {
+      if (isMissingProperty(err)) return 0;
+      throw err;
+    }),
+  ]);
+  const perSourceLimit = asCount(perSource);
+  return perSourceLimit > 0 ? Math.min(asCount(max), perSourceLimit) : asCount(max);
+}
+
 export async function readAccept(m: SystemdManager, path: string): Promise<boolean> {
   return (await m.getProperty(path, SOCKET_INTERFACE, 'Accept')) === true;
 }
@@ -75,6 +93,8 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
 export class SocketAcceptIndex {
   private readonly known = new Map<string, { accept: boolean; generation: number }>();
   private readonly reads = new CoalescedRun(() => this.readMissing());
+  /** The table's membership and the link's generation at the latest pass that left nothing unread. */
+  private complete: { membership: number; generation: number } | undefined;
 
   constructor(
     private readonly table: UnitTable,
@@ -99,8 +119,12 @@ export class SocketAcceptIndex {
   private async readMissing(): Promise<void> {
     const m = this.link.systemd;
     if (!m) return;
-    for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
+    const membership = this.table.membership;
     const generation = this.link.generation;
+    // Asked every round of every job: no unit came or went, and no reload, since a pass that left
+    // nothing unread means nothing to do (a pass is a walk over the whole table).
+    if (this.complete?.membership === membership && this.complete.generation === generation) return;
+    for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
     const todo: Unit[] = [];
     for (const u of this.table.units()) {
       if (u.type !== 'socket') continue;
@@ -109,7 +133,10 @@ export class SocketAcceptIndex {
       if (k !== undefined) u.accept = k.accept;
       if (k?.generation !== generation) todo.push(u);
     }
-    if (todo.length === 0) return;
+    if (todo.length === 0) {
+      this.complete = { membership, generation };
+      return;
+    }
     const started = performance.now();
     let failed = 0;
     await mapLimited(todo, { concurrency: ACCEPT_CONCURRENCY }, async (u) => {
@@ -122,6 +149,7 @@ export class SocketAcceptIndex {
         debug('cannot read Accept of %s: %s', u.name, errorText(err)); // unloaded meanwhile, or the bus went
       }
     });
+    if (failed === 0) this.complete = { membership, generation };
     debug('read Accept of %d sockets in %d ms (%d failed)', todo.length, Math.round(performance.now() - started), failed);
     // Thousands of replies leave a heap V8 would keep (socket activity is on by default): give it back.
     if (todo.length >= RELEASE_AFTER) releaseMemorySoon();

@@ -1,137 +1,161 @@
-// Reads the connection counters of Accept=yes sockets into the unit model (`unit.counters`). The
-// counters are never signalled, so this is the plugin's one poll: the sample loop asks for a round
-// every `socket_activity_every` seconds, for the sockets a job charts the activity of; a round reads
-// a bounded number at a time, is cut short at its interval's end, and reads nothing while systemd
-// is out of reach (the charts show a gap).
+// Reads the connection counters of Accept=yes sockets into the unit model (`unit.counters`), only
+// when they may have moved. systemd never signals the counters, but it signals what moves them
+// (systemd 252's socket_enter_running, checked against a sandbox):
+// - NAccepted and NConnections go up when systemd accepts a connection, which makes it signal the
+//   socket ("notify clients about changed counters") and create the connection's service instance
+//   (UnitNew, then its state changes); NConnections goes down when that instance stops (its state
+//   changes, then UnitRemoved). The sync notes each such signal on the table (noteSocketActivity).
+// - NRefused goes up without any signal, but only when NConnections is at MaxConnections (or one
+//   source's connections at MaxConnectionsPerSource, which takes NConnections at least that high:
+//   an instance that stopped, failed ones that stay loaded too, holds no connection);
+//   the other refusals (trigger limit, a pending stop) come with the socket's own state change.
+// So a round reads (1) sockets never read, (2) sockets with activity since their last read, (3)
+// sockets at their refusal limit, and (4) now and then one not read for SAFETY_REFRESH_S, in case
+// a signal was lost; every other socket's counters are still exactly what systemd would answer,
+// and are marked current for the round without asking. An idle socket costs no call. After a new
+// connection to systemd (signals may have been lost meanwhile) every socket is read again.
 //
-// Its cost is bounded whatever the host (socket activity is on by default): a round reads at most
-// `socket_activity_max_sockets` sockets. With more, the sockets take turns (TurnTaking below) and
-// each is read every `turns` rounds; the reading says so (`everyS`), and its charts are defined
-// with that interval, so the agent stores one right value per interval instead of gaps or repeats.
+// The cost stays bounded whatever the host: a round reads at most `socket_activity_max_sockets`
+// sockets; more that need it (a connection storm on many sockets) wait for later rounds, those
+// tried longest ago first, and their charts show a gap until read rather than stale values. A
+// round is cut short at its interval's end and reads nothing while systemd is out of reach.
 
 import { debugFor } from '../log.js';
-import { MAX_UPDATE_EVERY } from '../config/schema.js';
 import { unitPath } from '../units/names.js';
-import type { Unit } from '../units/table.js';
+import type { SocketCounters, Unit, UnitTable } from '../units/table.js';
 import { mapLimited } from './limit.js';
 import type { SystemdLink } from './link.js';
-import { readCounters } from './socket-counters.js';
+import { readCounters, readLimit } from './socket-counters.js';
 
 const debug = debugFor('activity');
 
 /** Sockets read at once in a round: 3 calls each, well below the bus's cap of 32 in flight. */
 export const POLL_CONCURRENCY = 8;
+/** A socket not read for this long may be read again, in case a signal about it was lost. */
+export const SAFETY_REFRESH_S = 300;
+/** At most one such safety read per this many seconds: a guard, not a poll (3 calls each). */
+export const SAFETY_GAP_S = 30;
 
 /** What one round cost, for the debug log and the benchmark. */
 export interface RoundStats {
+  /** Sockets read. */
   readonly sockets: number;
   readonly failed: number;
+  /** Sockets known current without a read. */
+  readonly current: number;
+  /** Sockets that needed a read and wait for a later round (past the cap). */
+  readonly waiting: number;
   readonly wallMs: number;
   readonly cpuMs: number;
 }
 
 export interface PollPolicy {
-  /** Seconds between rounds (`socket_activity_every`). */
-  readonly everyS: number;
   /** Sockets one round reads at most (`socket_activity_max_sockets`). */
   readonly maxSockets: number;
 }
 
-/**
- * Which sockets a round reads, and every how many rounds each comes back. With n sockets and a cap
- * of m a round, each is read every `turns` = ⌈n/m⌉ rounds, n/turns of them per round (split as
- * evenly as whole sockets allow), those tried longest ago first: each socket is read once in
- * `turns` rounds, and one that appears waits at most a cycle or two for its first read.
- * `turns` grows at once and shrinks only when the sockets fit in fewer turns with a tenth of the
- * cap to spare, so a socket or two coming and going at a boundary does not redefine every chart.
- * It never exceeds what keeps the interval within the agent's bound (3600 s); past that (more than
- * m × 3600 / every sockets) some are read less often than their interval and show gaps.
- */
-export class TurnTaking {
-  /** Rounds each socket waits for its turn (its charts' interval is `turns` × every). */
-  turns = 1;
-  private round = 0;
-  /** The round each socket was last tried in (read or failed), by unit name. */
-  private readonly tried = new Map<string, number>();
-  private readonly maxTurns: number;
-
-  constructor(private readonly policy: PollPolicy) {
-    this.maxTurns = Math.max(1, Math.floor(MAX_UPDATE_EVERY / policy.everyS));
-  }
-
-  /** This round's sockets, of `sockets` (the job's current ones, in a stable order). */
-  next(sockets: readonly Unit[]): Unit[] {
-    this.round++;
-    const n = sockets.length;
-    const cap = this.policy.maxSockets;
-    const needed = Math.min(this.maxTurns, Math.max(1, Math.ceil(n / cap)));
-    if (needed > this.turns || (needed < this.turns && n <= (this.turns - 1) * cap - Math.ceil(cap / 10))) this.turns = needed;
-    // This round's share of a cycle of `turns` rounds: n split as evenly as whole sockets allow.
-    const i = this.round % this.turns;
-    const take = Math.min(cap, Math.floor(((i + 1) * n) / this.turns) - Math.floor((i * n) / this.turns));
-    // Forget sockets gone from the selection (units made and dropped at run time).
-    if (this.tried.size > n) {
-      const names = new Set(sockets.map((u) => u.name));
-      for (const name of this.tried.keys()) if (!names.has(name)) this.tried.delete(name);
-    }
-    let chosen: Unit[];
-    if (take >= n) chosen = [...sockets];
-    else {
-      // Never tried first (-1), then the longest ago; ties keep the selection's order (stable sort).
-      chosen = [...sockets].sort((a, b) => (this.tried.get(a.name) ?? -1) - (this.tried.get(b.name) ?? -1)).slice(0, take);
-    }
-    for (const u of chosen) this.tried.set(u.name, this.round);
-    return chosen;
-  }
-
-  /** Seconds between two reads of one socket. */
-  get everyS(): number {
-    return this.turns * this.policy.everyS;
-  }
-}
+/** Why a socket is read this round. */
+type Need = 'stale' | 'limits' | 'safety';
 
 export class SocketPoller {
   lastRound: RoundStats | undefined;
-  private readonly turns: TurnTaking;
+  /** The round each socket was last tried in (read or failed), by unit name: who waited longest. */
+  private readonly tried = new Map<string, number>();
+  private round = 0;
+  /** The connection the counters were last read through; a new one puts every reading in doubt. */
+  private session: object | undefined;
+  /** Readings older than this (monotonic µs) predate the current connection: read again. */
+  private trustFromUs = 0;
+  private lastSafetyUs = -Infinity;
 
   constructor(
-    private readonly link: Pick<SystemdLink, 'systemd'>,
+    private readonly link: Pick<SystemdLink, 'systemd' | 'generation'>,
+    private readonly table: Pick<UnitTable, 'socketActivityOf'>,
     /** Who asks (the job's name), for the debug log. */
     private readonly who: string,
-    policy: PollPolicy,
-  ) {
-    this.turns = new TurnTaking(policy);
-  }
+    private readonly policy: PollPolicy,
+  ) {}
 
   /**
-   * Reads the counters of this round's share of `sockets` and stamps them `readAtUs`; a socket
-   * whose read failed keeps its previous reading. `withinMs`: the round's time (its interval)
-   * before it is cut short.
+   * Brings the counters of `sockets` (the job's current ones, in a stable order) up to date for
+   * the round at `nowUs`: reads those that may have moved (at most the cap) and marks the others
+   * current (`counters.currentAtUs = nowUs`). A socket whose read failed or waits keeps its
+   * previous reading, not current. `withinMs`: the round's time (its interval) before it is cut short.
    */
-  async poll(sockets: readonly Unit[], readAtUs: number, withinMs: number): Promise<void> {
+  async poll(sockets: readonly Unit[], nowUs: number, withinMs: number): Promise<void> {
     const systemd = this.link.systemd;
     if (!systemd) return;
     const cpu = process.cpuUsage();
     const started = performance.now();
-    const chosen = this.turns.next(sockets);
-    const everyS = this.turns.everyS;
+    this.round++;
+    if (systemd !== this.session) {
+      // Reconnected (or the first round): what happened while no signal could come is unknown.
+      this.session = systemd;
+      this.trustFromUs = nowUs;
+    }
+    const generation = this.link.generation;
+    const stale: Unit[] = [];
+    const limits: Unit[] = [];
+    let safety: Unit | undefined;
+    for (const u of sockets) {
+      const c = u.counters;
+      if (c === undefined || c.readAtUs < this.trustFromUs || c.activity !== this.table.socketActivityOf(u.name) || c.connections >= c.limit) {
+        stale.push(u);
+        continue;
+      }
+      c.currentAtUs = nowUs;
+      // A reload may have changed MaxConnections: read again, the counters stand meanwhile.
+      if (c.limitGeneration !== generation) limits.push(u);
+      else if (nowUs - c.readAtUs >= SAFETY_REFRESH_S * 1e6 && (safety === undefined || c.readAtUs < safety.counters!.readAtUs)) safety = u;
+    }
+    const chosen = this.choose(stale, limits, safety !== undefined && nowUs - this.lastSafetyUs >= SAFETY_GAP_S * 1e6 ? safety : undefined);
+    if (chosen.some(([, need]) => need === 'safety')) this.lastSafetyUs = nowUs;
+    if (this.tried.size > sockets.length) this.forgetGone(sockets);
     // A round that outlives its interval is cut short: the next tick would be skipped anyway.
     const deadline = started + withinMs;
-    const counters = await mapLimited(chosen, { concurrency: POLL_CONCURRENCY, deadline }, (u) =>
+    const results = await mapLimited(chosen, { concurrency: POLL_CONCURRENCY, deadline }, async ([u, need]): Promise<SocketCounters> => {
+      const before = u.counters;
+      const path = unitPath(u.name);
+      // Counters current, only the limits to read again after a reload: 2 calls, not 5.
+      if (need === 'limits' && before !== undefined) return { ...before, limit: await readLimit(systemd, path), limitGeneration: generation };
+      // Taken before asking: a signal while the answer is on its way makes the next round read again.
+      const activity = this.table.socketActivityOf(u.name);
       // A systemd without NRefused (before 239) is not asked for it again.
-      readCounters(systemd, unitPath(u.name), u.counters?.refused !== null),
-    );
+      const values = await readCounters(systemd, path, before?.refused !== null);
+      // One after the other: at most 3 calls in flight per socket.
+      const limit = before !== undefined && before.limitGeneration === generation ? before.limit : await readLimit(systemd, path);
+      return { ...values, limit, limitGeneration: generation, activity, readAtUs: nowUs, currentAtUs: nowUs };
+    });
     let failed = 0;
-    chosen.forEach((u, i) => {
-      const c = counters[i];
-      if (c === undefined) failed++;
-      else u.counters = { ...c, readAtUs, everyS };
+    chosen.forEach(([u], i) => {
+      const r = results[i];
+      if (r === undefined) failed++;
+      else u.counters = r;
     });
     const used = process.cpuUsage(cpu);
-    this.lastRound = { sockets: chosen.length, failed, wallMs: performance.now() - started, cpuMs: (used.user + used.system) / 1000 };
+    const waiting = stale.length - chosen.filter(([, need]) => need === 'stale').length;
+    this.lastRound = { sockets: chosen.length, failed, current: sockets.length - stale.length, waiting, wallMs: performance.now() - started, cpuMs: (used.user + used.system) / 1000 };
     debug(
-      '%s: read %d of %d sockets (%d failed; each every %d s) in %d ms, %d ms CPU',
-      this.who, chosen.length, sockets.length, failed, everyS, Math.round(this.lastRound.wallMs), Math.round(this.lastRound.cpuMs),
+      '%s: read %d of %d sockets (%d changed or at their limit, %d wait; %d failed) in %d ms, %d ms CPU',
+      this.who, chosen.length, sockets.length, stale.length, waiting, failed, Math.round(this.lastRound.wallMs), Math.round(this.lastRound.cpuMs),
     );
+  }
+
+  /** This round's reads, at most the cap: stale ones first (tried longest ago first), then limits, then the safety read. */
+  private choose(stale: Unit[], limits: Unit[], safety: Unit | undefined): [Unit, Need][] {
+    const cap = this.policy.maxSockets;
+    // Never tried first (-1), then the longest ago; ties keep the selection's order (stable sort).
+    const byWait = (a: Unit, b: Unit): number => (this.tried.get(a.name) ?? -1) - (this.tried.get(b.name) ?? -1);
+    const chosen: [Unit, Need][] = (stale.length > cap ? [...stale].sort(byWait).slice(0, cap) : stale).map((u) => [u, 'stale']);
+    if (chosen.length < cap && limits.length > 0) chosen.push(...[...limits].sort(byWait).slice(0, cap - chosen.length).map((u): [Unit, Need] => [u, 'limits']));
+    if (chosen.length < cap && safety) chosen.push([safety, 'safety']);
+    for (const [u] of chosen) this.tried.set(u.name, this.round);
+    return chosen;
+  }
+
+  /** Forgets sockets gone from the selection (units made and dropped at run time). */
+  private forgetGone(sockets: readonly Unit[]): void {
+    const names = new Set(sockets.map((u) => u.name));
+    for (const name of this.tried.keys()) if (!names.has(name)) this.tried.delete(name);
   }
 }

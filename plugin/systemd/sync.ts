@@ -283,9 +283,12 @@ export class UnitSync implements SystemdLink {
         const unit = this.table.getByPath(e.path);
         if (unit) {
           unit.signalSeq = e.seq;
+          if (unit.type === 'socket') this.table.noteSocketActivity(unit.name);
+          else if (unit.instanceGroup) this.table.noteSocketActivity(unit.instanceGroup.socket);
           return this.table.update(unit, e);
         }
         const name = unitNameFromPath(e.path);
+        if (name !== undefined) this.noteInstanceActivity(name);
         if (name === undefined || this.reloading || !this.options.wants(name)) return;
         const changes = this.lookups.get(name)?.changes ?? (this.requestLookup(name) ? this.batched.get(name) : undefined);
         if (!changes) return;
@@ -296,6 +299,7 @@ export class UnitSync implements SystemdLink {
         return;
       }
       case 'new':
+        this.noteInstanceActivity(e.name);
         if (this.reloading) return;
         // Already known (e.g. a removal not yet confirmed): its signals keep it current.
         if (!this.table.get(e.name) && this.options.wants(e.name)) this.requestLookup(e.name);
@@ -307,6 +311,7 @@ export class UnitSync implements SystemdLink {
         // removal, and would otherwise add a unit systemd no longer has.
         // Not in the table yet, during a resync: its listing may list the unit (a storm's UnitNew
         // past MAX_SIGNAL_LOOKUPS is left to it) and add it after this removal.
+        this.noteInstanceActivity(e.name);
         if (this.reloading) return;
         if (this.lookups.has(e.name)) void this.lookUp(e.name);
         else if (this.table.get(e.name) || (this.resyncs.busy && this.options.wants(e.name))) this.requestLookup(e.name);
@@ -323,6 +328,16 @@ export class UnitSync implements SystemdLink {
         }
         return;
     }
+  }
+
+  /**
+   * A signal about a per-connection instance (in the table or not: one no job wants counts too):
+   * its socket's connection counters may have moved. With the socket's own signals (systemd
+   * signals it on every connection it accepts), these are what the socket poller reads on.
+   */
+  private noteInstanceActivity(name: string): void {
+    const group = perConnectionGroup(name);
+    if (group) this.table.noteSocketActivity(group.socket);
   }
 
   /**

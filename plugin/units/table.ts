@@ -23,16 +23,25 @@ export interface Crash {
   readonly exit: MainExit | undefined;
 }
 
-/** A socket's connection counters as systemd last answered them (never signalled: polled). */
+/**
+ * A socket's connection counters as systemd last answered them (never signalled: read when
+ * something may have moved them, see systemd/socket-poller.ts).
+ */
 export interface SocketCounters {
   readonly accepted: number;
   readonly connections: number;
   /** null when this systemd has no NRefused (before 239). */
   readonly refused: number | null;
-  /** When they were read: the monotonic µs of the poll round that read them. */
+  /** NConnections from which systemd may refuse (MaxConnections, or MaxConnectionsPerSource if lower). */
+  readonly limit: number;
+  /** The link generation `limit` was read in (it may change with a reload). */
+  readonly limitGeneration: number;
+  /** The table's socketActivity stamp of the socket when the read began. */
+  readonly activity: number;
+  /** When they were read: the monotonic µs of the round that read them. */
   readonly readAtUs: number;
-  /** Seconds between two reads of this socket (its charts' interval): longer when rounds take turns. */
-  readonly everyS: number;
+  /** The latest round (monotonic µs) at which they were known current: read then, or nothing could have moved them. */
+  currentAtUs: number;
 }
 
 export interface Unit {
@@ -144,6 +153,10 @@ export class UnitTable {
   private listings = 0;
   /** Told of every entry into `failed` (a unit listed failed counts as one). */
   private readonly failureListeners = new Set<(unit: Unit) => void>();
+  /** Bumped on every change about a socket or its per-connection instances (see noteSocketActivity). */
+  private activitySeq = 0;
+  /** By socket name (sockets in the table only): the activitySeq of the latest such change. */
+  private readonly socketActivity = new Map<string, number>();
 
   /**
    * Calls `listener` on every entry into `failed` (a unit listed failed counts as one), in the
@@ -183,6 +196,22 @@ export class UnitTable {
     if (names.length === this.notFoundNames.length && names.every((n, i) => n === this.notFoundNames[i])) return;
     this.notFoundNames = names;
     this.loadVersion++;
+  }
+
+  /**
+   * systemd said something about the socket `name` or one of its per-connection instances (the
+   * sync calls this on each such signal; an instance entering or leaving the table counts too):
+   * its connection counters may have moved, and the socket poller reads them again. Nothing else
+   * moves NAccepted and NConnections (see systemd/socket-poller.ts). Sockets not in the table are
+   * not charted: nothing to note.
+   */
+  noteSocketActivity(name: string): void {
+    if (this.byName.get(name)?.type === 'socket') this.socketActivity.set(name, ++this.activitySeq);
+  }
+
+  /** The stamp of the latest noteSocketActivity of the socket `name`; 0 if none. */
+  socketActivityOf(name: string): number {
+    return this.socketActivity.get(name) ?? 0;
   }
 
   get restartsVersion(): number {
@@ -269,6 +298,7 @@ export class UnitTable {
     }
     this.unloaded.delete(s.name);
     this.byName.set(unit.name, unit);
+    if (unit.instanceGroup) this.noteSocketActivity(unit.instanceGroup.socket);
     this.membershipVersion++;
     this.loadVersion++;
     if (s.activeState === 'failed') this.failed(unit);
@@ -279,6 +309,8 @@ export class UnitTable {
     const unit = this.byName.get(name);
     if (!unit) return false;
     this.byName.delete(name);
+    this.socketActivity.delete(name);
+    if (unit.instanceGroup) this.noteSocketActivity(unit.instanceGroup.socket);
     if (unit.failedSeq > 0 || unit.transitions > 0) {
       this.unloaded.set(name, { failedSeq: unit.failedSeq, failedResult: unit.failedResult, transitions: unit.transitions, changedAt: unit.changedAt, activeState: unit.activeState });
       // Only the latest few matter (older ones are behind every job's last sample).

@@ -1,6 +1,7 @@
 // Socket activity charts of one job (`socket_activity`, on by default): for each Accept=yes socket unit the
 // job selects, three charts (accepted/s, current, refused/s) of the counters the socket poller
-// (systemd/socket-poller.ts) wrote into the model. Reads the model only.
+// (systemd/socket-poller.ts) keeps in the model, sampled every `socket_activity_every` with the
+// values known current for the round (read then, or unchanged since). Reads the model only.
 
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS, socketValues, type SocketActivityChart } from '../../charts/socket-activity.js';
 import { chartLine } from '../../charts/shape.js';
@@ -22,8 +23,6 @@ interface SocketCharts {
   readonly id: string;
   readonly name: string;
   readonly live: Map<SocketActivityChart, Chart>;
-  /** The interval its charts are defined with: the seconds between two reads of it. */
-  everyS: number;
 }
 
 export interface ActivitySelection extends Selection {
@@ -74,7 +73,7 @@ export class SocketActivityCharts {
       if (unit.accept !== true) continue;
       let s = this.sockets.get(unit.name);
       if (!s) {
-        s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map(), everyS: 0 };
+        s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map() };
         this.sockets.set(unit.name, s);
       }
       s.unit = unit;
@@ -85,12 +84,13 @@ export class SocketActivityCharts {
     return selected.map((s) => s.unit);
   }
 
-  /** Writes the counters of the selected sockets that were read at `readAtUs` (the caller flushes). */
-  sample(readAtUs: number): void {
+  /** Writes the counters of the selected sockets known current for the round at `nowUs` (the caller flushes). */
+  sample(nowUs: number): void {
     for (const s of this.selected) {
       const c = s.unit.counters;
-      // A socket unloaded meanwhile is retired on the next selection; one not read keeps a gap.
-      if (c?.readAtUs === readAtUs && this.sockets.get(s.unit.name) === s) this.writeSocket(s, c, readAtUs);
+      // A socket unloaded meanwhile is retired on the next selection; one whose counters may have
+      // moved but could not be read (failed, or waiting past the cap) keeps a gap.
+      if (c?.currentAtUs === nowUs && this.sockets.get(s.unit.name) === s) this.writeSocket(s, c, nowUs);
     }
   }
 
@@ -108,19 +108,12 @@ export class SocketActivityCharts {
   }
 
   private writeSocket(s: SocketCharts, c: SocketCounters, nowUs: number): void {
-    // Read less often now (or again more often) as sockets take turns: defined anew with the
-    // interval it is read at, so the agent neither fills gaps nor takes a late value for a spike.
-    if (c.everyS !== s.everyS) {
-      if (s.live.size > 0) debug('%s: %s now read every %d s', this.config.name, s.unit.name, c.everyS);
-      s.live.clear();
-      s.everyS = c.everyS;
-    }
     for (const def of SOCKET_ACTIVITY_CHARTS) {
       const value = def.counter === 'NAccepted' ? c.accepted : def.counter === 'NConnections' ? c.connections : c.refused;
       if (value === null) continue;
       let chart = s.live.get(def);
       if (!chart) {
-        const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: s.everyS, contextPrefix: this.config.contextPrefix });
+        const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: this.config.socketActivityEvery, contextPrefix: this.config.contextPrefix });
         chart = new Chart(this.writer, line);
         chart.setLabel(SOCKET_ACTIVITY.unitLabel, s.name);
         chart.setLabel(SOCKET_ACTIVITY.jobLabel, this.config.name);

@@ -1,7 +1,8 @@
 // Socket activity charts against a real systemd 252: real Accept=yes and Accept=no sockets on
 // 127.0.0.1, real client connections from this process, MaxConnections= refusing for real, a
 // reload that turns a socket into Accept=yes, units that come and go, a frozen systemd and a
-// stopped bus; on by default (the built-in job), and the cap on sockets read a round.
+// stopped bus; on by default (the built-in job), and the cap on sockets read a round. Counters are
+// read on events (see plugin/systemd/socket-poller.ts): an idle socket is charted without a read.
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { freePort } from '../../harness/units.js';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import { until } from '../../harness/wait.js';
 
 const JOB = 'systemdunits_sockets';
 const chart = (socket: string, kind: 'accepted_connections' | 'connections' | 'refused_connections') => `${JOB}.socket_${socket}_${kind}`;
@@ -20,6 +22,7 @@ let plugin: PluginRun;
 let webPort: number;
 let plainPort: number;
 let extraPort: number;
+let onePort: number;
 const clients: Socket[] = [];
 
 /** An Accept=yes socket whose per-connection service echoes until the client hangs up. */
@@ -50,12 +53,13 @@ function startPlugin(config: string): PluginRun {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  [webPort, plainPort, extraPort] = [await freePort(), await freePort(), await freePort()];
+  [webPort, plainPort, extraPort, onePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   await writeAcceptSocket('web', webPort, 'MaxConnections=2\n');
+  await writeAcceptSocket('one', onePort, 'MaxConnections=1\n');
   await sb.writeUnit('plain.socket', `[Socket]\nListenStream=127.0.0.1:${plainPort}\n`);
   await sb.writeUnit('plain.service', '[Service]\nExecStart=/bin/sleep infinity\n');
   await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'web.socket', 'plain.socket');
+  await sb.execOk('systemctl', 'start', 'web.socket', 'plain.socket', 'one.socket');
   plugin = startPlugin(
     [
       'jobs:',
@@ -70,7 +74,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  await plugin.waitFor('the socket activity charts of web.socket', () => plugin.samplesOf(chart('web', 'connections')).length > 0, 15_000);
+  await plugin.waitFor('the socket activity charts', () => plugin.samplesOf(chart('web', 'connections')).length > 0 && plugin.samplesOf(chart('one', 'connections')).length > 0, 15_000);
 });
 
 afterAll(async () => {
@@ -97,7 +101,7 @@ describe('socket activity against real systemd', () => {
 
   it('reads nothing for Accept=no sockets, and nothing for a job with socket_activity: false', () => {
     const activityCharts = [...plugin.charts.keys()].filter((id) => /_connections$/.test(id));
-    expect(activityCharts.sort()).toEqual(KINDS.map((k) => chart('web', k)).sort());
+    expect(activityCharts.sort()).toEqual(['one', 'web'].flatMap((n) => KINDS.map((k) => chart(n, k))).sort());
     // plain.socket and dbus.socket are Accept=no: their counters never move.
     expect(activityCharts.some((id) => id.includes('plain') || id.includes('dbus'))).toBe(false);
     expect([...plugin.charts.keys()].filter((id) => id.startsWith('systemdunits_quiet.') && id.endsWith('_connections'))).toEqual([]);
@@ -120,6 +124,50 @@ describe('socket activity against real systemd', () => {
     expect(plugin.lastValue(chart('web', 'accepted_connections'), 'accepted')).toBe(accepted0 + 2); // refused ones are not accepted
     for (const c of [...held, ...dropped]) c.destroy();
     await plugin.waitForValue(chart('web', 'connections'), 'connections', 0, 5000);
+  });
+
+  it('reads no idle socket, yet charts each one every round with its values', async () => {
+    const rounds = () => [...plugin.stderr.matchAll(/sockets: read (\d+) of (\d+) sockets/g)].map((m) => Number(m[1]));
+    const n = rounds().length;
+    const samples = plugin.samplesOf(chart('one', 'connections')).length;
+    await plugin.waitFor('four more rounds', () => rounds().length >= n + 4, 10_000);
+    // Nothing moved their counters: not one read in those rounds (the debug line of each says so).
+    expect(rounds().slice(n)).toEqual(rounds().slice(n).map(() => 0));
+    expect(plugin.samplesOf(chart('one', 'connections')).length - samples).toBeGreaterThanOrEqual(3);
+    expect(plugin.lastValue(chart('one', 'accepted_connections'), 'accepted')).toBe(Number((await show('one.socket', 'NAccepted')).NAccepted));
+  });
+
+  it('counts accepted and current connections right in the first round after systemd accepted them', async () => {
+    const accepted0 = plugin.lastValue(chart('web', 'accepted_connections'), 'accepted')!;
+    const held = [await open(webPort), await open(webPort)];
+    await until('systemd to hold both connections', async () => (await show('web.socket', 'NConnections')).NConnections === '2', { timeoutMs: 5000 });
+    // A round under way may have read before the second connection: the one after it cannot have.
+    await plugin.nextSample(chart('web', 'connections'), 5000);
+    const next = await plugin.nextSample(chart('web', 'connections'), 5000);
+    expect(next.values.connections).toBe(2);
+    expect(plugin.lastValue(chart('web', 'accepted_connections'), 'accepted')).toBe(accepted0 + 2);
+    for (const c of held) c.destroy();
+    await until('systemd to see both closed', async () => (await show('web.socket', 'NConnections')).NConnections === '0', { timeoutMs: 5000 });
+    await plugin.nextSample(chart('web', 'connections'), 5000);
+    expect((await plugin.nextSample(chart('web', 'connections'), 5000)).values.connections).toBe(0);
+  });
+
+  it('counts refusals at MaxConnections=1 that come rounds after the last signal (the socket at its limit is read each round)', async () => {
+    const refused0 = Number((await show('one.socket', 'NRefused')).NRefused);
+    const held = await open(onePort);
+    await plugin.waitForValue(chart('one', 'connections'), 'connections', 1, 5000);
+    for (let i = 1; i <= 3; i++) {
+      // Rounds pass between refusals: no signal says any of them (systemd only counts them).
+      await plugin.nextSample(chart('one', 'connections'), 5000);
+      await plugin.nextSample(chart('one', 'connections'), 5000);
+      const dropped = await open(onePort);
+      await until(`refusal ${i} counted by systemd`, async () => Number((await show('one.socket', 'NRefused')).NRefused) === refused0 + i, { timeoutMs: 5000 });
+      dropped.destroy();
+      await plugin.waitForValue(chart('one', 'refused_connections'), 'refused', refused0 + i, 5000);
+    }
+    expect(plugin.lastValue(chart('one', 'connections'), 'connections')).toBe(1);
+    held.destroy();
+    await plugin.waitForValue(chart('one', 'connections'), 'connections', 0, 5000);
   });
 
   it('samples at socket_activity_every with the elapsed time in BEGIN', () => {
@@ -162,20 +210,26 @@ describe('socket activity against real systemd', () => {
   });
 
   it('skips rounds while systemd does not answer (SIGSTOP) and writes no stale values, then resumes', async () => {
+    // one.socket held at its limit is read every round (a refusal may come any time); idle
+    // sockets are not read, and a frozen systemd moves no counter: their values stay true.
+    const held = await open(onePort);
+    await plugin.waitForValue(chart('one', 'connections'), 'connections', 1, 5000);
     const before = plugin.stderr.split('tick skipped').length;
     process.kill(sb.pid, 'SIGSTOP');
     try {
       await new Promise((r) => setTimeout(r, 1200)); // a round already answered may still land
-      const n = plugin.samplesOf(chart('web', 'connections')).length;
+      const n = plugin.samplesOf(chart('one', 'connections')).length;
       await new Promise((r) => setTimeout(r, 3000)); // three intervals in which no sample may come
-      expect(plugin.samplesOf(chart('web', 'connections')).length).toBe(n);
+      expect(plugin.samplesOf(chart('one', 'connections')).length).toBe(n);
     } finally {
       process.kill(sb.pid, 'SIGCONT');
     }
     // Each Get waits up to the job's 3 s timeout, longer than the 1 s interval: ticks were skipped.
     expect(plugin.stderr.split('tick skipped').length).toBeGreaterThan(before);
-    await plugin.nextSample(chart('web', 'connections'), 10_000);
+    await plugin.nextSample(chart('one', 'connections'), 10_000);
     expect(plugin.child.exitCode).toBeNull();
+    held.destroy();
+    await plugin.waitForValue(chart('one', 'connections'), 'connections', 0, 10_000);
   });
 
   it('reads nothing while the bus is gone, and resumes after reconnecting', async () => {
@@ -232,7 +286,7 @@ describe('socket activity by default, and its bound', () => {
     await run.stop();
   });
 
-  it('reads at most socket_activity_max_sockets a round: 7 Accept=yes sockets, 3 a round, each read every 3 rounds', async () => {
+  it('reads at most socket_activity_max_sockets a round: 7 new Accept=yes sockets, 3 a round, then none; charts every round', async () => {
     const names = Array.from({ length: 6 }, (_, i) => `many${i}`);
     for (const n of names) await writeAcceptSocket(n, await freePort());
     await sb.daemonReload();
@@ -243,18 +297,26 @@ describe('socket activity by default, and its bound', () => {
     runs.push(run);
     const all = ['web', ...names].map((n) => `systemdunits_capped.socket_${n}_connections`);
     await run.waitFor('charts of all 7 sockets', () => all.every((id) => run.samplesOf(id).length >= 3), 30_000);
-    // Each socket's charts are defined with the interval it is read at: 1 s × 3 turns.
-    for (const id of all) expect(updateEveryOf(run, id), id).toBe(3);
-    // The plugin's own account of each round (debug log): never more than 3 sockets read.
+    // Every socket's charts are defined with socket_activity_every, whatever the cap.
+    for (const id of all) expect(updateEveryOf(run, id), id).toBe(1);
+    // The plugin's own account of each round (debug log): never more than 3 sockets read; once
+    // each was read, none (nothing moved their counters).
     const rounds = [...run.stderr.matchAll(/capped: read (\d+) of (\d+) sockets/g)].map((m) => [Number(m[1]), Number(m[2])]);
-    expect(rounds.length).toBeGreaterThanOrEqual(6);
+    expect(rounds.length).toBeGreaterThanOrEqual(5);
     for (const [read] of rounds) expect(read).toBeLessThanOrEqual(3);
-    expect(rounds.filter(([, of]) => of === 7).length).toBeGreaterThanOrEqual(3);
-    // And each socket is sampled about every 3 s, never every second.
+    expect(rounds.filter(([, of]) => of === 7).reduce((sum, [read]) => sum + read!, 0)).toBeLessThanOrEqual(7 + 1); // + at most a safety read
+    expect(rounds.slice(-2).map(([read]) => read)).toEqual([0, 0]);
+    // And each socket is sampled every second once read.
     for (const id of all) {
       const later = run.samplesOf(id).slice(1).map((x) => x.elapsedUs!);
-      for (const us of later) expect(us, id).toBeGreaterThanOrEqual(2_500_000);
+      expect(later.filter((us) => us < 1_500_000).length, id).toBeGreaterThan(later.length / 2);
     }
+    // No job of this run wants services: the per-connection instances are not in its table, and
+    // their signals still say when to read (the accept signals the socket; the close only them).
+    const c = await open(webPort);
+    await run.waitForValue('systemdunits_capped.socket_web_connections', 'connections', 1, 5000);
+    c.destroy();
+    await run.waitForValue('systemdunits_capped.socket_web_connections', 'connections', 0, 5000);
     expect(run.protocolErrors).toEqual([]);
     await run.stop();
     await sb.execOk('systemctl', 'stop', ...names.map((n) => `${n}.socket`));

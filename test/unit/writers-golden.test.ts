@@ -38,6 +38,8 @@ class FakeSockets {
       getProperty: async (path: string, _iface: string, property: string) => {
         const name = decode(path);
         if (property === 'Accept') return this.accept.get(name) === true;
+        if (property === 'MaxConnections') return 64; // systemd's default
+        if (property === 'MaxConnectionsPerSource') return 0;
         const c = this.counters.get(name);
         if (!c) throw new Error(`no such unit ${name}`);
         const v = c[property as 'NAccepted'];
@@ -67,7 +69,7 @@ class Plugin {
     this.out.on('data', (c: Buffer) => (this.text += c.toString()));
     this.accept = new SocketAcceptIndex(this.table, this.link);
     this.jobs = configs.map((c) => new Job(c, this.table, this.writer));
-    this.activity = configs.filter((c) => c.socketActivity).map((c) => ({ charts: new SocketActivityCharts(c, this.table, this.writer), poller: new SocketPoller(this.link, c.name, { everyS: c.socketActivityEvery, maxSockets: c.socketActivityMaxSockets }) }));
+    this.activity = configs.filter((c) => c.socketActivity).map((c) => ({ charts: new SocketActivityCharts(c, this.table, this.writer), poller: new SocketPoller(this.link, this.table, c.name, { maxSockets: c.socketActivityMaxSockets }) }));
   }
 
   set inStep(v: boolean) {
@@ -152,6 +154,7 @@ async function scenario(mainPrefix?: string): Promise<string> {
   await step('steady', () => {}, true);
   await step('web.socket fails with a triggered service; counters move', () => {
     p.sockets.counters.set('web.socket', { NAccepted: 25, NConnections: 3, NRefused: 2 });
+    t.noteSocketActivity('web.socket'); // as the sync does on the signals that come with that
     const web = t.get('web.socket')!;
     t.update(web, { result: 'resources' });
     t.update(web, { activeState: 'failed' });
