@@ -5,7 +5,7 @@
 //              process took to get there; --startups rounds, the variants in turn (rotated order)
 //   steady     CPU over --seconds starting --settle s after launch, as the sum of its threads'
 //              /proc/PID/task/*/schedstat run time (ns: precise, and little moved by other load);
-//              --runs runs, every variant at once in each run (the same minutes of the machine)
+//              --runs runs, the variants at once in each run up to --together units, else in turn
 //   memory     at the end of each window: RSS, of it the process's own (RssAnon + RssShmem) and
 //              the file-backed pages of the executable (shared with every process mapping it)
 // Every figure is the median over the runs; "vs" is against the first variant (the launcher on the
@@ -15,10 +15,12 @@
 // cache holds them in, and a freshly written file (postject's output) sits in large folios that
 // put ~15 MB more of the executable in RSS than the same bytes read from disk, as on a host.
 // Run through scripts/perf/bench.sh --standalone [--n LIST] [--seconds S] [--settle S] [--runs K]
-// [--startups K] [--node BIN]… [--exe NAME=PATH]…; needs root and dist/release/systemdunits.plugin.
+// [--startups K] [--together N] [--node BIN]… [--exe NAME=PATH]…; needs root and dist/release/systemdunits.plugin.
 //   --node BIN       also the launcher on that node binary (e.g. the Node the executable is made
 //                    of: the same V8, so the difference left is the packaging)
 //   --exe NAME=PATH  also another executable (e.g. one made with other flags or another Node)
+//   --together N     up to N units (default 1000) the variants' steady windows run at once; above,
+//                    one variant at a time
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '15' },
     runs: { type: 'string', default: '3' },
     startups: { type: 'string', default: '5' },
+    together: { type: 'string', default: '1000' },
     node: { type: 'string', multiple: true, default: [] },
     exe: { type: 'string', multiple: true, default: [] },
   },
@@ -50,6 +53,7 @@ const SECONDS = count('seconds', values.seconds, 1);
 const SETTLE = count('settle', values.settle, 0);
 const RUNS = count('runs', values.runs, 1);
 const STARTUPS = count('startups', values.startups, 1);
+const TOGETHER = count('together', values.together, 0);
 const sea = path.join(repoRoot, 'dist/release/systemdunits.plugin');
 if (!existsSync(sea)) throw new Error(`${sea} missing: npm run release first`);
 const launcher = path.join(repoRoot, 'systemdunits.plugin');
@@ -179,6 +183,44 @@ const median = (xs: number[]) => {
 const vs = (x: number, base: number) => `${x >= base ? '+' : '−'}${Math.abs((x / base - 1) * 100).toFixed(0)} %`;
 const rotate = <T,>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]!);
 
+type Steady = { cpu: number[]; rss: number[]; own: number[]; file: number[]; hwm: number[]; threads: number };
+/** One steady window for the variants in `group`, launched in that order; figures appended to `steady`. */
+async function steadyRun(n: number, group: number[], steady: Steady[], loads: number[]): Promise<void> {
+  // Launched one after the other, each once the one before has charted everything: six listing
+  // 10,000 units at once on 2 busy cores made one time out on the bus and wait for its resync.
+  const ps: Array<{ k: number; p: Plugin }> = [];
+  try {
+    for (const k of group) {
+      const p = new Plugin(variants[k]!, sb!.busAddress, n);
+      live.add(p);
+      ps.push({ k, p });
+      await p.started(180_000);
+    }
+    const last = Math.max(...ps.map(({ p }) => p.t0));
+    await sleep(Math.max(0, last + SETTLE * 1000 - performance.now()));
+    loads.push(load1());
+    const a = ps.map(({ p }) => cpuNs(p.pid));
+    const tA = performance.now();
+    await sleep(SECONDS * 1000);
+    const b = ps.map(({ p }) => cpuNs(p.pid));
+    const tB = performance.now();
+    loads.push(load1());
+    for (const [i, { k, p }] of ps.entries()) {
+      const m = memory(p.pid);
+      const s = steady[k]!;
+      s.cpu.push(((b[i]! - a[i]!) / 1e6 / (tB - tA)) * 100);
+      s.rss.push(m.rssKb);
+      s.own.push(m.ownKb);
+      s.file.push(m.fileKb);
+      s.hwm.push(m.hwmKb);
+      s.threads = m.threads;
+    }
+  } finally {
+    await Promise.all(ps.map(({ p }) => p.stop()));
+    for (const { p } of ps) live.delete(p);
+  }
+}
+
 let sb: Sandbox | undefined;
 const live = new Set<Plugin>();
 const cleanup = async () => {
@@ -211,40 +253,19 @@ try {
         startup[k]!.cpuMs.push(f.cpuMs);
       }
     }
-    const steady = variants.map(() => ({ cpu: [] as number[], rss: [] as number[], own: [] as number[], file: [] as number[], hwm: [] as number[], threads: 0 }));
+    const steady: Steady[] = variants.map(() => ({ cpu: [], rss: [], own: [], file: [], hwm: [], threads: 0 }));
     const loads: number[] = [];
+    // Up to --together units every variant runs at once in each run (the same minutes of the
+    // machine for all). Above, one at a time: six plugins that each read 10,000 sockets' Accept
+    // after listing them kept systemd and dbus-daemon so busy that their start-up work ran into the
+    // windows (steady CPU 1.4-5.6 % instead of ~0.3 %).
+    const together = n <= TOGETHER;
     for (let r = 0; r < RUNS; r++) {
-      say(`N=${n}: steady run ${r + 1} of ${RUNS}`);
-      // Launched one after the other, each once the one before has charted everything: six listing
-      // 10,000 units at once on 2 busy cores made one time out on the bus and wait for its resync.
-      const ps: Array<{ k: number; p: Plugin }> = [];
-      for (const k of rotate([...variants.keys()], r)) {
-        const p = new Plugin(variants[k]!, sb.busAddress, n);
-        live.add(p);
-        ps.push({ k, p });
-        await p.started(180_000);
+      const order = rotate([...variants.keys()], r);
+      for (const group of together ? [order] : order.map((k) => [k])) {
+        say(`N=${n}: steady run ${r + 1} of ${RUNS}${together ? '' : `, ${variants[group[0]!]!.name}`}`);
+        await steadyRun(n, group, steady, loads);
       }
-      const last = Math.max(...ps.map(({ p }) => p.t0));
-      await sleep(Math.max(0, last + SETTLE * 1000 - performance.now()));
-      loads.push(load1());
-      const a = ps.map(({ p }) => cpuNs(p.pid));
-      const tA = performance.now();
-      await sleep(SECONDS * 1000);
-      const b = ps.map(({ p }) => cpuNs(p.pid));
-      const tB = performance.now();
-      loads.push(load1());
-      for (const [i, { k, p }] of ps.entries()) {
-        const m = memory(p.pid);
-        const s = steady[k]!;
-        s.cpu.push(((b[i]! - a[i]!) / 1e6 / (tB - tA)) * 100);
-        s.rss.push(m.rssKb);
-        s.own.push(m.ownKb);
-        s.file.push(m.fileKb);
-        s.hwm.push(m.hwmKb);
-        s.threads = m.threads;
-      }
-      await Promise.all(ps.map(({ p }) => p.stop()));
-      for (const { p } of ps) live.delete(p);
     }
     const base = { ms: median(startup[0]!.ms), cpuMs: median(startup[0]!.cpuMs), cpu: median(steady[0]!.cpu), rss: median(steady[0]!.rss), own: median(steady[0]!.own) };
     out.push(`| variant, ${n.toLocaleString('en')} sockets + services | start-up | CPU to first batch | steady CPU | RSS | own (anon+shmem) | file-backed | peak RSS | threads |`);
@@ -258,7 +279,7 @@ try {
         `${c(median(s.own), base.own, `${MB(median(s.own)).toFixed(1)} MB`)} | ${MB(median(s.file)).toFixed(1)} MB | ${MB(median(s.hwm)).toFixed(1)} MB | ${s.threads} |`);
     }
     out.push('', `load average (1 min) over the steady windows: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (${os.cpus().length} cores); ` +
-      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch`, '');
+      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch, ${together ? 'the variants at once' : 'one variant at a time'}`, '');
     console.error(out.slice(-variants.length - 5).join('\n'));
   }
   out.push('| variant | on disk |', '|---|---|');
