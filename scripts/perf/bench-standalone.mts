@@ -236,7 +236,7 @@ try {
   if (units.fdLimit() < NS.at(-1)! + 1000) throw new Error(`the sandbox's PID 1 may open ${units.fdLimit()} files: too few for ${NS.at(-1)} sockets`);
   await units.install();
   say(`variants: ${variants.map((v) => v.name).join('; ')}`);
-  say(`per N: ${STARTUPS} start-ups per variant, then ${RUNS} runs of all variants at once, ${SECONDS} s from ${SETTLE} s after launch`);
+  say(`per N: ${STARTUPS} start-ups per variant, then ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (the variants at once up to ${TOGETHER} units, else in turn)`);
   const out: string[] = [];
   for (const n of NS) {
     const grown = await units.growTo(n, say);
