@@ -76,7 +76,8 @@ build_arch() {
   # (README, "The standalone executable against the launcher"). --optimize-for-size: without it V8
   # keeps more of the heap of the first listing; --no-turbofan: Maglev alone is as fast for this
   # plugin, and TurboFan's code and the binary's pages it touches cost ~6 MB of RSS. With both, Node
-  # 22 holds 52 MB at 200 units against 60 MB with the launcher's flags alone, and less steady CPU.
+  # 22 holds 52 MB at 200 units against 58 MB with the launcher's flags alone, and less steady CPU
+  # (and 62 MB at 10,000 where the launcher's flags alone keep ~120 MB, as on Node 24).
   # (--lite-mode holds less still, but no JIT at all doubles the steady CPU at 10,000 units.)
   # No code cache: V8 rejects one made without those flags (and says so on stderr at every start).
   cat >"$work/$arch/sea-config.json" <<EOF
