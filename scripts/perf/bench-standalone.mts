@@ -67,18 +67,9 @@ interface Variant {
   /** what is spawned */
   cmd: string;
   env: NodeJS.ProcessEnv;
-  /** the binary this variant maps (its private copy) */
-  binary: string;
   /** bytes on disk: the executable, or node + the bundle */
   size: number;
 }
-
-mkdirSync(SANDBOX_BASE, { recursive: true });
-const state = mkdtempSync(path.join(SANDBOX_BASE, 'bench-sea-'));
-const bin = path.join(state, 'bin');
-mkdirSync(bin);
-const noConfig = path.join(state, 'no-config'); // an empty config dir: the built-in default job
-mkdirSync(noConfig);
 
 /** A private copy of a binary, out of the page cache: its first run reads it as from disk. */
 async function privateCopy(src: string, name: string): Promise<string> {
@@ -97,21 +88,31 @@ const variants: Variant[] = [];
 async function addLauncher(node: string): Promise<void> {
   const v = await nodeVersion(node);
   const copy = await privateCopy(node, `node-${v}-${variants.length}`);
-  variants.push({ name: `launcher, node ${v}`, cmd: launcher, env: { NODE: copy }, binary: copy, size: statSync(node).size + statSync(bundle).size });
+  variants.push({ name: `launcher, node ${v}`, cmd: launcher, env: { NODE: copy }, size: statSync(node).size + statSync(bundle).size });
 }
 async function addExe(name: string, file: string): Promise<void> {
   const copy = await privateCopy(file, `exe-${variants.length}`);
-  variants.push({ name, cmd: copy, env: {}, binary: copy, size: statSync(file).size });
+  variants.push({ name, cmd: copy, env: {}, size: statSync(file).size });
 }
-const hostNode = (await run('sh', ['-c', 'command -v node'])).stdout.trim();
-if (!hostNode) throw new Error('no node on PATH: the launcher needs one');
-await addLauncher(hostNode);
-for (const n of values.node) await addLauncher(path.resolve(n));
-await addExe('standalone executable', sea);
-for (const e of values.exe) {
+const extraExes = values.exe.map((e) => {
   const eq = e.lastIndexOf('='); // a name may hold flags (--x=1); a path seldom has '='
   if (eq < 1 || !existsSync(e.slice(eq + 1))) throw new Error(`--exe wants NAME=PATH of an executable, got '${e}'`);
-  await addExe(e.slice(0, eq), path.resolve(e.slice(eq + 1)));
+  return { name: e.slice(0, eq), file: path.resolve(e.slice(eq + 1)) };
+});
+const hostNode = (await run('sh', ['-c', 'command -v node'])).stdout.trim();
+if (!hostNode) throw new Error('no node on PATH: the launcher needs one');
+mkdirSync(SANDBOX_BASE, { recursive: true });
+const state = mkdtempSync(path.join(SANDBOX_BASE, 'bench-sea-'));
+const bin = path.join(state, 'bin');
+mkdirSync(bin);
+const noConfig = path.join(state, 'no-config'); // an empty config dir: the built-in default job
+mkdirSync(noConfig);
+
+async function addVariants(): Promise<void> {
+  await addLauncher(hostNode);
+  for (const n of values.node) await addLauncher(path.resolve(n));
+  await addExe('standalone executable', sea);
+  for (const e of extraExes) await addExe(e.name, e.file);
 }
 
 /** ns on CPU so far, all threads (a thread that has exited is not counted: none does in steady state). */
@@ -231,6 +232,7 @@ const cleanup = async () => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void cleanup().finally(() => process.exit(130)));
 
 try {
+  await addVariants();
   sb = await startSandbox(path.join(state, 'sandbox'));
   const units = new BenchUnits(sb);
   if (units.fdLimit() < NS.at(-1)! + 1000) throw new Error(`the sandbox's PID 1 may open ${units.fdLimit()} files: too few for ${NS.at(-1)} sockets`);
