@@ -1,135 +1,292 @@
 // The standalone executable (npm run release) against the node + bundle launcher, on one real
-// systemd (a sandbox with N extra socket units): start-up (spawn to the first complete sample,
-// the median of --runs), steady CPU (user+system over --seconds after a 5 s settle) and RSS at the
-// end of that window (all of it, and the anonymous part alone: RssAnon+RssShmem, the plugin's own
-// memory; the rest is pages of the executable file, shared with any other process mapping it),
-// threads. Run through scripts/perf/bench.sh --standalone [--n N] [--seconds S] [--runs K]
-// [--node24 BIN] [--exe NAME=PATH]…; needs root and dist/release/systemdunits.plugin.
-// Variants: the launcher on the host's node, the launcher on the Node the executable is made of
-// (--node24: the same V8, so the difference is the packaging alone), the executable, and any other
-// executables to compare (--exe, e.g. one made with other flags).
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+// systemd whose bench sockets (scripts/perf/bench/units.mts: template instances, and their
+// services) grow to each N in turn, with the plugin's built-in default job. Per N and variant:
+//   start-up   spawn to the first complete batch (every bench socket charted), and the CPU the
+//              process took to get there; --startups rounds, the variants in turn (rotated order)
+//   steady     CPU over --seconds starting --settle s after launch, as the sum of its threads'
+//              /proc/PID/task/*/schedstat run time (ns: precise, and little moved by other load);
+//              --runs runs, the variants at once in each run up to --together units, else in turn
+//   memory     at the end of each window: RSS, of it the process's own (RssAnon + RssShmem) and
+//              the file-backed pages of the executable (shared with every process mapping it)
+// Every figure is the median over the runs; "vs" is against the first variant (the launcher on the
+// host's node). The load average is printed beside each table.
+// Each variant runs from its own copy of its binary (the node binary for a launcher), whose page
+// cache is dropped before the first run: the kernel maps a file's pages in the folios its page
+// cache holds them in, and a freshly written file (postject's output) sits in large folios that
+// put ~15 MB more of the executable in RSS than the same bytes read from disk, as on a host.
+// Run through scripts/perf/bench.sh --standalone [--n LIST] [--seconds S] [--settle S] [--runs K]
+// [--startups K] [--together N] [--node BIN]… [--exe NAME=PATH]…; needs root and dist/release/systemdunits.plugin.
+//   --node BIN       also the launcher on that node binary (e.g. the Node the executable is made
+//                    of: the same V8, so the difference left is the packaging)
+//   --exe NAME=PATH  also another executable (e.g. one made with other flags or another Node)
+//   --together N     up to N units (default 1000) the variants' steady windows run at once; above,
+//                    one variant at a time
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { repoRoot, runOk } from '../../harness/run.js';
+import { repoRoot, run, runOk } from '../../harness/run.js';
+import { startSandbox, SANDBOX_BASE, type Sandbox } from '../../harness/sandbox.js';
+import { PluginStream } from '../../harness/plugin-stream.js';
+import { BenchUnits, isBenchUnit } from './bench/units.mjs';
 
 const { values } = parseArgs({
   options: {
-    n: { type: 'string', default: '200' },
-    seconds: { type: 'string', default: '30' },
-    runs: { type: 'string', default: '5' },
-    node24: { type: 'string' },
+    n: { type: 'string', default: '200,10000' },
+    seconds: { type: 'string', default: '60' },
+    settle: { type: 'string', default: '15' },
+    runs: { type: 'string', default: '3' },
+    startups: { type: 'string', default: '5' },
+    together: { type: 'string', default: '1000' },
+    node: { type: 'string', multiple: true, default: [] },
     exe: { type: 'string', multiple: true, default: [] },
   },
 });
-const N = Number(values.n);
-const SECONDS = Number(values.seconds);
-const RUNS = Number(values.runs);
-if (!Number.isInteger(N) || N < 0) throw new Error(`--n wants a number of units, got '${values.n}'`);
+const count = (name: string, v: string, min: number) => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < min) throw new Error(`--${name} wants a whole number ≥ ${min}, got '${v}'`);
+  return x;
+};
+const NS = values.n.split(',').map((v) => count('n', v.trim(), 4)).sort((a, b) => a - b);
+const SECONDS = count('seconds', values.seconds, 1);
+const SETTLE = count('settle', values.settle, 0);
+const RUNS = count('runs', values.runs, 1);
+const STARTUPS = count('startups', values.startups, 1);
+const TOGETHER = count('together', values.together, 0);
 const sea = path.join(repoRoot, 'dist/release/systemdunits.plugin');
 if (!existsSync(sea)) throw new Error(`${sea} missing: npm run release first`);
-const HZ = 100; // USER_HZ on Linux
+const launcher = path.join(repoRoot, 'systemdunits.plugin');
+const bundle = path.join(repoRoot, 'dist/systemdunits.mjs');
+const say = (msg: string) => console.error(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MB = (kb: number) => kb / 1024;
 
-interface Variant { name: string; cmd: string; env: NodeJS.ProcessEnv }
-const variants: Variant[] = [{ name: `launcher, node ${process.version}`, cmd: path.join(repoRoot, 'systemdunits.plugin'), env: {} }];
-if (values.node24) {
-  const v = (await runOk(values.node24, ['--version'])).stdout.trim();
-  variants.push({ name: `launcher, node ${v}`, cmd: path.join(repoRoot, 'systemdunits.plugin'), env: { NODE: values.node24 } });
+interface Variant {
+  name: string;
+  /** what is spawned */
+  cmd: string;
+  env: NodeJS.ProcessEnv;
+  /** bytes on disk: the executable, or node + the bundle */
+  size: number;
 }
-variants.push({ name: 'standalone executable', cmd: sea, env: {} });
-for (const e of values.exe) {
+
+/** A private copy of a binary, out of the page cache: its first run reads it as from disk. */
+async function privateCopy(src: string, name: string): Promise<string> {
+  const dst = path.join(bin, name.replace(/[^\w.-]+/g, '_'));
+  copyFileSync(src, dst);
+  await runOk('sync', [dst]); // dirty pages cannot be dropped
+  await runOk('dd', [`if=${dst}`, 'iflag=nocache', 'count=0', 'status=none']);
+  return dst;
+}
+
+async function nodeVersion(node: string): Promise<string> {
+  return (await runOk(node, ['--version'])).stdout.trim();
+}
+
+const variants: Variant[] = [];
+async function addLauncher(node: string): Promise<void> {
+  const v = await nodeVersion(node);
+  const copy = await privateCopy(node, `node-${v}-${variants.length}`);
+  variants.push({ name: `launcher, node ${v}`, cmd: launcher, env: { NODE: copy }, size: statSync(node).size + statSync(bundle).size });
+}
+async function addExe(name: string, file: string): Promise<void> {
+  const copy = await privateCopy(file, `exe-${variants.length}`);
+  variants.push({ name, cmd: copy, env: {}, size: statSync(file).size });
+}
+const extraExes = values.exe.map((e) => {
   const eq = e.lastIndexOf('='); // a name may hold flags (--x=1); a path seldom has '='
   if (eq < 1 || !existsSync(e.slice(eq + 1))) throw new Error(`--exe wants NAME=PATH of an executable, got '${e}'`);
-  variants.push({ name: e.slice(0, eq), cmd: path.resolve(e.slice(eq + 1)), env: {} });
+  return { name: e.slice(0, eq), file: path.resolve(e.slice(eq + 1)) };
+});
+const hostNode = (await run('sh', ['-c', 'command -v node'])).stdout.trim();
+if (!hostNode) throw new Error('no node on PATH: the launcher needs one');
+mkdirSync(SANDBOX_BASE, { recursive: true });
+const state = mkdtempSync(path.join(SANDBOX_BASE, 'bench-sea-'));
+const bin = path.join(state, 'bin');
+mkdirSync(bin);
+const noConfig = path.join(state, 'no-config'); // an empty config dir: the built-in default job
+mkdirSync(noConfig);
+
+async function addVariants(): Promise<void> {
+  await addLauncher(hostNode);
+  for (const n of values.node) await addLauncher(path.resolve(n));
+  await addExe('standalone executable', sea);
+  for (const e of extraExes) await addExe(e.name, e.file);
 }
 
-const stat = async (pid: number) => {
-  const s = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return { ticks: Number(f[11]) + Number(f[12]) };
-};
-const status = async (pid: number) => {
-  const s = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1]);
-  return { rssKb: kb('VmRSS'), anonKb: kb('RssAnon') + kb('RssShmem'), threads: kb('Threads') };
-};
-
-/** Spawns the plugin; resolves with the process, the ms to its first END and the CPU ms it took. */
-function start(v: Variant, bus: string): Promise<{ pid: number; ms: number; cpuMs: number; stop: () => Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    // The environment the agent gives its plugins that matters here: MALLOC_ARENA_MAX=1.
-    const env = { PATH: process.env.PATH, DBUS_SYSTEM_BUS_ADDRESS: bus, MALLOC_ARENA_MAX: '1', LC_ALL: 'C', ...v.env };
-    const child = spawn(v.cmd, ['1'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = '';
-    let done = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      if (done) return;
-      buf += d;
-      if (/^END$/m.test(buf)) {
-        done = true;
-        buf = '';
-        const ms = performance.now() - t0;
-        child.stdout.resume();
-        void stat(child.pid!).then((st) => resolve({
-          pid: child.pid!,
-          ms,
-          cpuMs: (st.ticks / HZ) * 1000,
-          stop: () => new Promise((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }),
-        }), reject);
-      }
-    });
-    child.on('exit', (code) => { if (!done) reject(new Error(`${v.name} exited ${code} before its first sample`)); });
-  });
-}
-
-const state = await mkdtemp('/var/lib/systemdunits-tests/bench-sea-');
-const sbx = path.join(repoRoot, 'scripts/sandbox/systemd-sandbox.sh');
-try {
-  const bus = (await runOk('bash', [sbx, 'start', path.join(state, 'sb')], { timeoutMs: 120_000 })).stdout.trim();
-  // N socket units on unix sockets, started: a host with a few hundred units (or 10,000). Made by a
-  // loop in the sandbox: a script naming every unit outgrows the kernel's limit on one argument.
-  const script = `i=0; while [ $i -lt ${N} ]; do
-  printf '[Socket]\\nListenStream=/run/bench$i.sock\\n' >/run/systemd/system/bench$i.socket
-  printf '[Service]\\nExecStart=/bin/true\\n' >/run/systemd/system/bench$i.service
-  i=$((i + 1)); done
-systemctl daemon-reload && i=0 && while [ $i -lt ${N} ]; do echo bench$i.socket; i=$((i + 1)); done | xargs systemctl start`;
-  await runOk('bash', [sbx, 'exec', path.join(state, 'sb'), 'sh', '-c', script], { timeoutMs: 900_000 });
-  console.error(`bench: ${N} socket units; ${RUNS} start-ups and a ${SECONDS}s steady window per variant`);
-  // Start-ups round-robin over the variants, so a busy moment of the machine hits all alike; CPU
-  // time to the first sample is the figure the machine's load does not move.
-  const startups = variants.map(() => [] as number[]);
-  const startCpu = variants.map(() => [] as number[]);
-  for (let i = 0; i < RUNS; i++) {
-    for (const [k, v] of variants.entries()) {
-      const p = await start(v, bus);
-      startups[k]!.push(p.ms);
-      startCpu[k]!.push(p.cpuMs);
-      await p.stop();
+/** ns on CPU so far, all threads (a thread that has exited is not counted: none does in steady state). */
+function cpuNs(pid: number): number {
+  let ns = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const rows: string[] = [];
-  for (const [k, v] of variants.entries()) {
-    const p = await start(v, bus);
-    await sleep(5000);
-    const a = await stat(p.pid);
-    await sleep(SECONDS * 1000);
-    const b = await stat(p.pid);
-    const st = await status(p.pid);
-    await p.stop();
-    const cpu = ((b.ticks - a.ticks) / HZ / SECONDS) * 100;
-    rows.push(`| ${v.name} | ${median(startups[k]!).toFixed(0)} ms | ${median(startCpu[k]!).toFixed(0)} ms | ${cpu.toFixed(2)} % | ${(st.rssKb / 1024).toFixed(1)} MB | ${(st.anonKb / 1024).toFixed(1)} MB | ${st.threads} |`);
-    console.error(`bench: ${v.name} done`);
+  return ns;
+}
+function memory(pid: number) {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1]);
+  return { rssKb: kb('VmRSS'), ownKb: kb('RssAnon') + kb('RssShmem'), fileKb: kb('RssFile'), hwmKb: kb('VmHWM'), threads: kb('Threads') };
+}
+const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
+class Plugin {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly t0 = performance.now();
+  /** ms from spawn to the first complete batch, and the CPU ms taken by then */
+  first: { ms: number; cpuMs: number } | undefined;
+  private readonly stream: PluginStream;
+  private stderr = '';
+
+  constructor(readonly v: Variant, bus: string, n: number) {
+    this.stream = new PluginStream(new Set(), isBenchUnit, n);
+    this.stream.onFirstComplete = () => {
+      this.first = { ms: performance.now() - this.t0, cpuMs: cpuNs(this.child.pid!) / 1e6 };
+    };
+    // What the agent gives its plugins that matters here: MALLOC_ARENA_MAX=1 (and no config file).
+    const env = { PATH: process.env.PATH, DBUS_SYSTEM_BUS_ADDRESS: bus, MALLOC_ARENA_MAX: '1', LC_ALL: 'C', NETDATA_USER_CONFIG_DIR: noConfig, ...v.env };
+    this.child = spawn(v.cmd, ['1'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // After the first complete batch the output is drained unread: parsing 20,000 lines a second for
+    // every variant at once would load the machine the figures are taken on.
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => { if (!this.first) this.stream.push(d); });
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
+    this.child.stdin.on('error', () => {});
   }
-  console.log(`| variant (${N} sockets) | start-up to first sample (median of ${RUNS}) | CPU time to first sample | steady CPU (${SECONDS}s) | RSS | of it anonymous | threads |`);
-  console.log('|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(r);
-  console.log(`\nstandalone executable: ${((await readFile(sea)).length / 1024 / 1024).toFixed(1)} MB`);
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  async started(timeoutMs: number): Promise<{ ms: number; cpuMs: number }> {
+    const until = performance.now() + timeoutMs;
+    while (!this.first) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`${this.v.name} exited before its first complete batch:\n${this.stderr}`);
+      if (performance.now() > until) throw new Error(`${this.v.name}: no complete batch after ${timeoutMs / 1000} s:\n${this.stderr}`);
+      await sleep(20);
+    }
+    return this.first;
+  }
+
+  stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((r) => { this.child.once('exit', () => r()); this.child.kill('SIGTERM'); });
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const vs = (x: number, base: number) => `${x >= base ? '+' : '−'}${Math.abs((x / base - 1) * 100).toFixed(0)} %`;
+const rotate = <T,>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]!);
+
+type Steady = { cpu: number[]; rss: number[]; own: number[]; file: number[]; hwm: number[]; threads: number };
+/** One steady window for the variants in `group`, launched in that order; figures appended to `steady`. */
+async function steadyRun(n: number, group: number[], steady: Steady[], loads: number[]): Promise<void> {
+  // Launched one after the other, each once the one before has charted everything: six listing
+  // 10,000 units at once on 2 busy cores made one time out on the bus and wait for its resync.
+  const ps: Array<{ k: number; p: Plugin }> = [];
+  try {
+    for (const k of group) {
+      const p = new Plugin(variants[k]!, sb!.busAddress, n);
+      live.add(p);
+      ps.push({ k, p });
+      await p.started(180_000);
+    }
+    const last = Math.max(...ps.map(({ p }) => p.t0));
+    await sleep(Math.max(0, last + SETTLE * 1000 - performance.now()));
+    loads.push(load1());
+    const a = ps.map(({ p }) => cpuNs(p.pid));
+    const tA = performance.now();
+    await sleep(SECONDS * 1000);
+    const b = ps.map(({ p }) => cpuNs(p.pid));
+    const tB = performance.now();
+    loads.push(load1());
+    for (const [i, { k, p }] of ps.entries()) {
+      const m = memory(p.pid);
+      const s = steady[k]!;
+      s.cpu.push(((b[i]! - a[i]!) / 1e6 / (tB - tA)) * 100);
+      s.rss.push(m.rssKb);
+      s.own.push(m.ownKb);
+      s.file.push(m.fileKb);
+      s.hwm.push(m.hwmKb);
+      s.threads = m.threads;
+    }
+  } finally {
+    await Promise.all(ps.map(({ p }) => p.stop()));
+    for (const { p } of ps) live.delete(p);
+  }
+}
+
+let sb: Sandbox | undefined;
+const live = new Set<Plugin>();
+const cleanup = async () => {
+  await Promise.all([...live].map((p) => p.stop()));
+  await sb?.stop().catch(() => undefined);
+  rmSync(state, { recursive: true, force: true });
+};
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void cleanup().finally(() => process.exit(130)));
+
+try {
+  await addVariants();
+  sb = await startSandbox(path.join(state, 'sandbox'));
+  const units = new BenchUnits(sb);
+  if (units.fdLimit() < NS.at(-1)! + 1000) throw new Error(`the sandbox's PID 1 may open ${units.fdLimit()} files: too few for ${NS.at(-1)} sockets`);
+  await units.install();
+  say(`variants: ${variants.map((v) => v.name).join('; ')}`);
+  say(`per N: ${STARTUPS} start-ups per variant, then ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (the variants at once up to ${TOGETHER} units, else in turn)`);
+  const out: string[] = [];
+  for (const n of NS) {
+    const grown = await units.growTo(n, say);
+    say(`N=${n}: bench sockets up in ${grown.toFixed(0)} s`);
+    const startup = variants.map(() => ({ ms: [] as number[], cpuMs: [] as number[] }));
+    for (let r = 0; r < STARTUPS; r++) {
+      for (const k of rotate([...variants.keys()], r)) {
+        const p = new Plugin(variants[k]!, sb.busAddress, n);
+        live.add(p);
+        const f = await p.started(180_000);
+        await p.stop();
+        live.delete(p);
+        startup[k]!.ms.push(f.ms);
+        startup[k]!.cpuMs.push(f.cpuMs);
+      }
+    }
+    const steady: Steady[] = variants.map(() => ({ cpu: [], rss: [], own: [], file: [], hwm: [], threads: 0 }));
+    const loads: number[] = [];
+    // Up to --together units every variant runs at once in each run (the same minutes of the
+    // machine for all). Above, one at a time: six plugins that each read 10,000 sockets' Accept
+    // after listing them kept systemd and dbus-daemon so busy that their start-up work ran into the
+    // windows (steady CPU 1.4-5.6 % instead of ~0.3 %).
+    const together = n <= TOGETHER;
+    for (let r = 0; r < RUNS; r++) {
+      const order = rotate([...variants.keys()], r);
+      for (const group of together ? [order] : order.map((k) => [k])) {
+        say(`N=${n}: steady run ${r + 1} of ${RUNS}${together ? '' : `, ${variants[group[0]!]!.name}`}`);
+        await steadyRun(n, group, steady, loads);
+      }
+    }
+    const base = { ms: median(startup[0]!.ms), cpuMs: median(startup[0]!.cpuMs), cpu: median(steady[0]!.cpu), rss: median(steady[0]!.rss), own: median(steady[0]!.own) };
+    out.push(`| variant, ${n.toLocaleString('en')} sockets + services | start-up | CPU to first batch | steady CPU | RSS | own (anon+shmem) | file-backed | peak RSS | threads |`);
+    out.push('|---|---|---|---|---|---|---|---|---|');
+    for (const [k, v] of variants.entries()) {
+      const st = startup[k]!;
+      const s = steady[k]!;
+      const c = (x: number, b: number, text: string) => (k === 0 ? text : `${text} (${vs(x, b)})`);
+      out.push(`| ${v.name} | ${c(median(st.ms), base.ms, `${median(st.ms).toFixed(0)} ms`)} | ${c(median(st.cpuMs), base.cpuMs, `${median(st.cpuMs).toFixed(0)} ms`)} | ` +
+        `${c(median(s.cpu), base.cpu, `${median(s.cpu).toFixed(3)} %`)} | ${c(median(s.rss), base.rss, `${MB(median(s.rss)).toFixed(1)} MB`)} | ` +
+        `${c(median(s.own), base.own, `${MB(median(s.own)).toFixed(1)} MB`)} | ${MB(median(s.file)).toFixed(1)} MB | ${MB(median(s.hwm)).toFixed(1)} MB | ${s.threads} |`);
+    }
+    out.push('', `load average (1 min) over the steady windows: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (${os.cpus().length} cores); ` +
+      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch, ${together ? 'the variants at once' : 'one variant at a time'}`, '');
+    console.error(out.slice(-variants.length - 5).join('\n'));
+  }
+  out.push('| variant | on disk |', '|---|---|');
+  for (const v of variants) out.push(`| ${v.name} | ${MB(v.size / 1024).toFixed(1)} MB${v.cmd === launcher ? ' (node + bundle)' : ''} |`);
+  console.log(out.join('\n'));
 } finally {
-  await runOk('bash', [sbx, 'stop', path.join(state, 'sb')]).catch(() => undefined);
-  await rm(state, { recursive: true, force: true });
+  await cleanup();
 }
