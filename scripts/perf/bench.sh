@@ -14,7 +14,7 @@
 #     --reload         a daemon-reload at every N (default: N <= 2,000 only; minutes at 10,000)
 #     --no-standalone  leave out dist/release/systemdunits.plugin (measured when it exists)
 #     --json FILE      also write every figure as JSON;  --markdown  the table as markdown (README)
-#   bash scripts/perf/bench.sh --standalone [--n N] [--seconds S] [--runs K] [--node24 BIN] [--exe NAME=PATH]
+#   bash scripts/perf/bench.sh --standalone [--n LIST] [--seconds S] [--runs K] [--node BIN]… [--exe NAME=PATH]…
 #     the standalone executable against the node + bundle launcher in detail (scripts/perf/bench-standalone.mts)
 # Duration on the 2-core test machine: the default run ~25 min (of it ~10 at 10,000 sockets);
 # --quick ~6 min. 20,000 sockets do not fit PID 1's fd limit (20,000 here): the safety resync at
