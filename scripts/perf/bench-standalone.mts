@@ -22,7 +22,7 @@
 //   --together N     up to N units (default 1000) the variants' steady windows run at once; above,
 //                    one variant at a time
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +30,7 @@ import { repoRoot, run, runOk } from '../../harness/run.js';
 import { startSandbox, SANDBOX_BASE, type Sandbox } from '../../harness/sandbox.js';
 import { PluginStream } from '../../harness/plugin-stream.js';
 import { BenchUnits, isBenchUnit } from './bench/units.mjs';
+import { cpuNsOf, statusOf } from './bench/proc.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -115,21 +116,10 @@ async function addVariants(): Promise<void> {
   for (const e of extraExes) await addExe(e.name, e.file);
 }
 
-/** ns on CPU so far, all threads (a thread that has exited is not counted: none does in steady state). */
-function cpuNs(pid: number): number {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return ns;
-}
+/** ns on CPU so far, all threads; NaN once it is gone. */
+const cpuNs = (pid: number): number => cpuNsOf(pid) ?? NaN;
 function memory(pid: number) {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1]);
+  const kb = statusOf(pid) ?? (() => NaN);
   return { rssKb: kb('VmRSS'), ownKb: kb('RssAnon') + kb('RssShmem'), fileKb: kb('RssFile'), hwmKb: kb('VmHWM'), threads: kb('Threads') };
 }
 const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);

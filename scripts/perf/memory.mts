@@ -13,50 +13,54 @@
 // (its window's CPU less the steady rate; slow at 10,000: systemd's reload grows with N²).
 // Ctrl-C (or SIGTERM) stops the sandbox before exiting.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { repoRoot } from '../../harness/run.js';
 import { startSandbox } from '../../harness/sandbox.js';
-import { loadAvg, sleep } from './bench/proc.mjs';
+import { cpuNsOf, loadAvg, sleep, statusOf } from './bench/proc.mjs';
 import { BenchUnits } from './bench/units.mjs';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+// Strict, like the other bench scripts: an unknown option (or --help) must not start a benchmark.
+const { values: opt } = parseArgs({
+  options: {
+    n: { type: 'string', default: '2000' },
+    window: { type: 'string', default: '60' },
+    launcher: { type: 'string' },
+    reload: { type: 'boolean', default: false },
+    snapshot: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (opt.help) {
+  console.log('usage: npx tsx scripts/perf/memory.mts [--n 2000] [--window 60] [--reload] [--launcher PATH] [--snapshot]');
+  process.exit(0);
+}
+const whole = (v: string, name: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a whole number >= 1, got '${v}'`);
+  return n;
 };
-const N = arg('n', 2000);
-const WINDOW = arg('window', 60);
-const LAUNCHER = (() => {
-  const i = process.argv.indexOf('--launcher');
-  return i > 0 ? path.resolve(process.argv[i + 1]!) : path.join(repoRoot, 'systemdunits.plugin');
-})();
-const RELOAD = process.argv.includes('--reload');
+const N = whole(opt.n!, 'n');
+const WINDOW = whole(opt.window!, 'window');
+const LAUNCHER = opt.launcher ? path.resolve(opt.launcher) : path.join(repoRoot, 'systemdunits.plugin');
+const RELOAD = opt.reload!;
 /** SIGUSR2 after each memory figure: with a launcher whose node has --heapsnapshot-signal=SIGUSR2. */
-const SNAPSHOT = process.argv.includes('--snapshot');
+const SNAPSHOT = opt.snapshot!;
 const MB = 1024;
 
 /** Memory figures of a process in MB, from /proc/PID/status. */
 function memOf(pid: number): { own: number; anon: number; shmem: number; rss: number; hwm: number } {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  const kb = statusOf(pid) ?? (() => NaN);
   const anon = kb('RssAnon') / MB;
   const shmem = kb('RssShmem') / MB;
   return { own: anon + shmem, anon, shmem, rss: kb('VmRSS') / MB, hwm: kb('VmHWM') / MB };
 }
 
-/** ns on CPU of all the process's threads (schedstat's first field). */
-function cpuNs(pid: number): number {
-  let sum = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      sum += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // a thread that just ended
-    }
-  }
-  return sum;
-}
+/** ns on CPU of all the process's threads; NaN once it is gone. */
+const cpuNs = (pid: number): number => cpuNsOf(pid) ?? NaN;
 
 const f1 = (x: number) => x.toFixed(1);
 const say = (line: string) => console.log(`${line}  (load ${loadAvg().toFixed(2)})`);

@@ -14,7 +14,7 @@
 // --prof DIR: each plugin writes a V8 CPU profile there when stopped (--cpu-prof).
 // --debug WHAT: the plugins' DEBUG (e.g. systemdunits:activity), their stderr kept in $TMPDIR/steady-cpu-LABEL.stderr.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../harness/run.js';
@@ -22,7 +22,7 @@ import { defaultJob } from '../../plugin/config/index.js';
 import { startSandbox } from '../../harness/sandbox.js';
 import { sleep, until } from '../../harness/wait.js';
 import { BenchUnits } from './bench/units.mjs';
-import { loadAvg } from './bench/proc.mjs';
+import { cpuNsOf, loadAvg, statusOf } from './bench/proc.mjs';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -48,21 +48,11 @@ const plugins = argv.flatMap((a, i) => (a === '--plugin' ? [argv[i + 1]!] : []))
 });
 if (plugins.length === 0) plugins.push({ label: 'this', file: path.join(repoRoot, 'systemdunits.plugin') });
 
-/** ns on CPU of all the process's threads (schedstat's first field), or undefined once it is gone. */
-function cpuNs(pid: number): number | undefined {
-  try {
-    let sum = 0;
-    for (const t of readdirSync(`/proc/${pid}/task`)) sum += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
-    return sum;
-  } catch {
-    return undefined;
-  }
-}
+const cpuNs = cpuNsOf;
 
 /** Own memory (RssAnon + RssShmem) and RSS, MB. */
 function memOf(pid: number): { own: number; rss: number } {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  const kb = statusOf(pid) ?? (() => NaN);
   return { own: (kb('RssAnon') + kb('RssShmem')) / 1024, rss: kb('VmRSS') / 1024 };
 }
 

@@ -99,14 +99,20 @@ export interface Mem extends Rss {
   ownKb: number;
 }
 
-export function rssOf(pid: number): Mem | undefined {
+/** A reader of /proc/PID/status's numeric fields (`kb('VmRSS')`, NaN if absent), or undefined if the process is gone. */
+export function statusOf(pid: number): ((key: string) => number) | undefined {
+  let text: string;
   try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), ownKb: kb('RssAnon') + kb('RssShmem') };
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
   } catch {
     return undefined;
   }
+  return (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+export function rssOf(pid: number): Mem | undefined {
+  const kb = statusOf(pid);
+  return kb && { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), ownKb: kb('RssAnon') + kb('RssShmem') };
 }
 
 /** Records "PID STARTTIME WHAT" in the state dir, so that scripts/perf/bench.sh can kill what is left. */
