@@ -2,18 +2,12 @@
 // poller reads only those): on every signal about an Accept=yes socket itself (systemd signals it
 // on each connection it accepts) and on every signal about one of its per-connection instances,
 // wanted by a job or not; never on other units' signals, nor on a resync's listing.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { unitPath } from '../../plugin/units/names.js';
-import { FakeSystemd, advance, harness, settle, useFakeClock, type Harness } from './sync-fake.js';
+import { FakeSystemd, advance, harness, settle, useSyncHarnesses, type Harness } from './sync-fake.js';
 
 let h: Harness | undefined;
-beforeEach(() => useFakeClock());
-afterEach(() => {
-  h?.sync.stop();
-  h = undefined;
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useSyncHarnesses();
 
 const INSTANCE = 'web@3-127.0.0.1:80-127.0.0.1:5566.service';
 

@@ -1,19 +1,13 @@
 // UnitSync's connection rules against a fake systemd (sync-fake.ts) and a fake clock: whose signals
 // count (systemd's current owner only), owner changes, reconnect backoff, and the watchdog.
 
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BusCallError, TIMEOUT_ERROR } from '../../plugin/systemd/bus.js';
 import { BACKOFF_MS, SHORT_LIVED_MS, UNREACHABLE_RETRY_MS } from '../../plugin/systemd/sync.js';
-import { FakeSystemd, advance, harness, settle, useFakeClock, type Harness } from './sync-fake.js';
+import { FakeSystemd, advance, harness, settle, useSyncHarnesses, type Harness } from './sync-fake.js';
 
 let h: Harness | undefined;
-beforeEach(() => useFakeClock());
-afterEach(() => {
-  h?.sync.stop();
-  h = undefined;
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useSyncHarnesses();
 
 const timeout = (what: string) => () => new BusCallError(`${what}: no answer within 5000 ms`, TIMEOUT_ERROR);
 

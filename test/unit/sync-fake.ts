@@ -8,7 +8,7 @@
 // emitted right after a release, before the sync's code resumes, is newer than that reply, as when
 // dbus-next hands over a reply and a signal from one read.
 
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { BusCallError, CLOSED_ERROR, type Seq, type Signal } from '../../plugin/systemd/bus.js';
 import { SYSTEMD, SystemdManager, escapeGlob, type ListedUnit, type Listing } from '../../plugin/systemd/manager.js';
 import type { SystemdPort, SystemdSession } from '../../plugin/systemd/port.js';
@@ -333,6 +333,19 @@ export interface Harness {
   readonly stderr: string[];
 }
 
+/** Harnesses made by the current test, stopped after it. */
+const made: Harness[] = [];
+
+/** A test file's hooks: a fake clock for each test; every harness it made stopped after it, real timers and mocks back. */
+export function useSyncHarnesses(): void {
+  beforeEach(() => useFakeClock());
+  afterEach(() => {
+    for (const h of made.splice(0)) h.sync.stop();
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+}
+
 /** A sync over `fake` (not started); stderr captured. Job wants every unit not named `ignored*`. */
 export function harness(fake = new FakeSystemd(), options: Partial<SyncOptions> = {}): Harness {
   const table = new UnitTable();
@@ -349,5 +362,7 @@ export function harness(fake = new FakeSystemd(), options: Partial<SyncOptions> 
     stderr.push(String(chunk).replace(/^systemdunits\.plugin: /, '').trimEnd());
     return true;
   });
-  return { fake, table, sync, stderr };
+  const h = { fake, table, sync, stderr };
+  made.push(h);
+  return h;
 }

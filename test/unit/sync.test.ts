@@ -2,19 +2,13 @@
 // (sync-fake.ts) whose answers the tests hold and release: ordering of listings and signals,
 // confirmed removals, batched and bounded lookups, Accept=yes groups, the Transient cache, reloads.
 
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GROUP_SETTLE_MS, LOOKUP_BATCH, LOOKUP_BATCH_MS, MAX_RELOAD_MS, MAX_SIGNAL_LOOKUPS, RESYNC_EVERY_MS, resyncEveryFromEnv } from '../../plugin/systemd/sync.js';
 import { unitPath } from '../../plugin/units/names.js';
-import { FakeSystemd, advance, harness, settle, useFakeClock, type Harness } from './sync-fake.js';
+import { FakeSystemd, advance, harness, settle, useSyncHarnesses, type Harness } from './sync-fake.js';
 
 let h: Harness | undefined;
-beforeEach(() => useFakeClock());
-afterEach(() => {
-  h?.sync.stop();
-  h = undefined;
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useSyncHarnesses();
 
 /** The names looked up by lookups of given units (one pattern each), in call order. */
 function lookedUp(fake: FakeSystemd): string[] {
