@@ -95,11 +95,6 @@ export async function listUnits(sb: Sandbox, type: string): Promise<SystemdUnit[
     });
 }
 
-/** A test socket (see harness/units.ts) that may be failed and restarted without limit. */
-export async function noStartLimit(sb: Sandbox, name: string): Promise<void> {
-  await sb.writeUnit(`${name}.socket.d/e2e-no-start-limit.conf`, '[Unit]\nStartLimitIntervalSec=0\n');
-}
-
 /**
  * Fails the sockets for real in one systemd transaction (their ExecStartPre exits 1) and returns
  * performance.now() at the moment `systemctl restart` returned: the start of an alarm measurement.

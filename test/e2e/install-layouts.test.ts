@@ -17,8 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdataV2, startAgent, V2_PREFIX } from '../../harness/agent.js';
 import { repoRoot, run, runOk } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, noStartLimit, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
+import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
+import { failSocket, startSockets } from '../../harness/units.js';
 import { sleep, until } from '../../harness/wait.js';
 
 // The v2 agent as every v2 e2e finds it: /opt/netdata-v2, or extracted there from ../shared/netdata-v2.
@@ -414,10 +414,7 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
     const mine = stock.replaceAll('unit_name=!*', 'unit_name=*');
     await writeFile(userAlerts, mine);
     const before = await snapshot(root);
-    await writeSocket(sb!, 'godside');
-    await noStartLimit(sb!, 'godside');
-    await sb!.daemonReload();
-    await sb!.execOk('systemctl', 'start', 'godside.socket');
+    await startSockets(sb!, ['godside'], { noStartLimit: true });
     await failSocket(sb!, 'godside');
 
     const r = await run('bash', [installer, '--prefix', prefix], { timeoutMs: 180_000 });

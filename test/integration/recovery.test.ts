@@ -11,7 +11,7 @@ import { PluginRun } from '../../harness/plugin.js';
 import { BusMonitor } from '../../harness/privilege.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { SystemdClient, pluginMatchRules } from '../../harness/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const SERVICES = 'systemdunits_service_units.service_unit_state';
@@ -21,10 +21,8 @@ let run: PluginRun | undefined;
 
 beforeAll(async () => {
   sb = await startSandbox();
-  for (const name of ['steady', 'probe', ...Array.from({ length: 10 }, (_, i) => `r${i}`)]) await writeSocket(sb, name);
   await writeStormTemplate(sb);
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'steady.socket', 'probe.socket', ...Array.from({ length: 10 }, (_, i) => `r${i}.socket`));
+  await startSockets(sb, ['steady', 'probe', ...Array.from({ length: 10 }, (_, i) => `r${i}`)]);
 });
 afterEach(async () => {
   await run?.stop();
