@@ -258,8 +258,11 @@ describe('the linux-arm64 executable', () => {
   it.skipIf(!haveQemuArm64)('charts real systemd units under qemu-aarch64, with no node anywhere', async () => {
     const exe = path.join(repoRoot, 'dist/release/systemdunits.plugin-linux-arm64');
     expect((await runOk('file', ['-b', exe])).stdout).toMatch(/ARM aarch64/);
-    // stdin held open 8 s (the plugin exits at EOF), then its samples are read.
-    const r = await run('sh', ['-c', `sleep 8 | env -i PATH=/usr/bin:/bin DBUS_SYSTEM_BUS_ADDRESS='${bus}' qemu-aarch64-static -L /usr/aarch64-linux-gnu '${exe}' 1`], { timeoutMs: 60_000 });
+    // stdin held open until it has charted dbus.socket (the plugin exits at EOF), then its output is read.
+    const r = await run('env', ['-i', 'PATH=/usr/bin:/bin', `DBUS_SYSTEM_BUS_ADDRESS=${bus}`, 'qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', exe, '1'], {
+      timeoutMs: 60_000,
+      closeStdinWhen: (out) => /^SET dbus\.socket = 1$/m.test(out),
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^CHART ${SOCKET_CHART.replace('.', '\\.')} `, 'm'));
     expect(r.stdout, 'dbus.socket sampled active').toMatch(/^SET dbus\.socket = 1$/m);
