@@ -42,20 +42,17 @@ beforeAll(async () => {
   await startSockets(sb, ['broken', 'steady'], { noStartLimit: true });
   const bus = await sb.expose();
   await failSocket(sb, 'broken');
-  // The agents start side by side (each in its own dir, on its own port).
-  await Promise.all(
-    FLAVOURS.map(async (flavour) => {
-      const dir = await mkdtemp(path.join(os.tmpdir(), 'e2e-faults-'));
-      const { pluginsDir, healthDir } = await installForAgent(dir, { agentVersion: flavour.version });
-      const entry = path.join(pluginsDir, 'systemdunits/systemdunits.mjs');
-      const agent = await startAgent({ prefix: flavour.prefix, dir, pluginsDir, healthDir, busAddress: bus });
-      const s: Subject = { flavour, agent, dir, entry, pluginPid: 0 };
-      subjects.push(s);
-      await timeStatus(s.agent, SOCKET_ALARM_KEY, 'WARNING', performance.now(), 30_000);
-      s.pluginPid = (await onePlugin(s)).pid;
-    }),
-  );
-  subjects.sort((a, b) => FLAVOURS.indexOf(a.flavour) - FLAVOURS.indexOf(b.flavour));
+  for (const flavour of FLAVOURS) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'e2e-faults-'));
+    const { pluginsDir, healthDir } = await installForAgent(dir, { agentVersion: flavour.version });
+    const entry = path.join(pluginsDir, 'systemdunits/systemdunits.mjs');
+    const agent = await startAgent({ prefix: flavour.prefix, dir, pluginsDir, healthDir, busAddress: bus });
+    subjects.push({ flavour, agent, dir, entry, pluginPid: 0 });
+  }
+  for (const s of subjects) {
+    await timeStatus(s.agent, SOCKET_ALARM_KEY, 'WARNING', performance.now(), 30_000);
+    s.pluginPid = (await onePlugin(s)).pid;
+  }
 }, 240_000);
 
 afterAll(async () => {
