@@ -14,7 +14,7 @@ import { startAgent, type Agent } from '../../harness/agent.js';
 import { childrenOf, credentials, idsAndCapabilities, parseStrace, pathsNamed, processCreations, unprivileged, whyAllowed } from '../../harness/privilege.js';
 import { run } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, recoverSocket, startSockets, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets } from '../../harness/units.js';
 import { installForAgent, processesRunning, SOCKET_CHART, type ProcInfo } from '../../harness/e2e.js';
 import { until } from '../../harness/wait.js';
 
@@ -79,9 +79,7 @@ describe('the plugin as the agent runs it', () => {
         return status.every((st) => /^TracerPid:\s*[1-9]/m.test(st));
       }, { timeoutMs: 10_000, everyMs: 20 });
       const s = sb!;
-      await writeSocket(s, 'newcomer');
-      await s.daemonReload();
-      await s.execOk('systemctl', 'start', 'newcomer.socket');
+      await startSockets(s, ['newcomer']);
       /** The agent shows `value` for watched.socket in a row stamped after `since` (epoch s). */
       const shows = (value: number, since: number, what: string) =>
         agent!.waitFor(
