@@ -95,11 +95,6 @@ export async function listUnits(sb: Sandbox, type: string): Promise<SystemdUnit[
     });
 }
 
-/** A test socket (see harness/units.ts) that may be failed and restarted without limit. */
-export async function noStartLimit(sb: Sandbox, name: string): Promise<void> {
-  await sb.writeUnit(`${name}.socket.d/e2e-no-start-limit.conf`, '[Unit]\nStartLimitIntervalSec=0\n');
-}
-
 /**
  * Fails the sockets for real in one systemd transaction (their ExecStartPre exits 1) and returns
  * performance.now() at the moment `systemctl restart` returned: the start of an alarm measurement.
@@ -274,11 +269,11 @@ export function healthConfigErrors(log: string): string[] {
 }
 
 /**
- * Waits until the socket activity charts `ids` are all defined with `update_every` `everyS` (their
- * sockets take turns) and then still collected (last_entry 4 s on); returns the newest rows of the
- * first chart, for the caller to check they hold values, not gaps.
+ * Waits until the socket activity charts `ids` are all defined with `update_every` `everyS` and
+ * then still collected (last_entry 4 s on); returns the newest rows of the first chart, for the
+ * caller to check they hold values, not gaps.
  */
-export async function socketChartsTakingTurns(a: Agent, ids: readonly string[], everyS: number): Promise<unknown[][]> {
+export async function socketChartsCollectedEvery(a: Agent, ids: readonly string[], everyS: number): Promise<unknown[][]> {
   const charts = await a.waitFor(async () => {
     const c = (await a.charts()).charts;
     return ids.every((id) => c[id]?.update_every === everyS) ? c : undefined;

@@ -18,6 +18,10 @@ export interface RunOptions {
   /** kill the command (SIGKILL) after this long; default 60 s */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Keeps stdin open (after `input`) until the stdout read so far satisfies this, then closes it:
+   * for a command that runs until EOF on its stdin, as the plugin does, ended once it has shown
+   * what the caller waits for instead of after a fixed time. */
+  closeStdinWhen?: (stdout: string) => boolean;
 }
 
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -25,7 +29,14 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    let stdinOpen = opts.closeStdinWhen !== undefined;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (stdinOpen && opts.closeStdinWhen!(stdout)) {
+        stdinOpen = false;
+        child.stdin.end();
+      }
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       stderr += `\n[run] ${cmd} killed after ${opts.timeoutMs ?? 60_000} ms`;
@@ -40,7 +51,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       resolve({ stdout, stderr, code });
     });
     child.stdin.on('error', () => {}); // the command may exit without reading its input
-    child.stdin.end(opts.input ?? '');
+    if (stdinOpen) child.stdin.write(opts.input ?? '');
+    else child.stdin.end(opts.input ?? '');
   });
 }
 

@@ -17,6 +17,29 @@ export async function writeSocket(sb: Sandbox, name: string, opts: { listen?: st
   await sb.writeUnit(`${file}.service`, `[Unit]\nDescription=test service ${name}\n[Service]\nExecStart=/bin/sleep infinity\n`);
 }
 
+/** A test socket (see writeSocket) that may be failed and restarted without limit. */
+export async function noStartLimit(sb: Sandbox, name: string): Promise<void> {
+  await sb.writeUnit(`${name}.socket.d/e2e-no-start-limit.conf`, '[Unit]\nStartLimitIntervalSec=0\n');
+}
+
+/**
+ * The set-up most tests start with: each socket written (writeSocket), without a start limit if
+ * asked (tests that fail and restart one many times), one daemon-reload, then one `systemctl start`
+ * of them all and of `alsoStart` (units the caller wrote itself).
+ */
+export async function startSockets(
+  sb: Sandbox,
+  names: readonly string[],
+  opts: { noStartLimit?: boolean; alsoStart?: readonly string[] } = {},
+): Promise<void> {
+  for (const name of names) {
+    await writeSocket(sb, name);
+    if (opts.noStartLimit) await noStartLimit(sb, name);
+  }
+  await sb.daemonReload();
+  await sb.execOk('systemctl', 'start', ...(opts.alsoStart ?? []), ...names.map((n) => `${n}.socket`));
+}
+
 export function failFlag(file: string): string {
   return `/run/${file.replace(/[^A-Za-z0-9.@_-]/g, '_')}.fail`;
 }

@@ -19,7 +19,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flavours, startAgent, type Agent } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { freePort } from '../../harness/units.js';
-import { installForAgent, processesRunning, SOCKET_CHART, socketChartsTakingTurns, tail } from '../../harness/e2e.js';
+import { installForAgent, processesRunning, SOCKET_CHART, socketChartsCollectedEvery, tail } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
 const REFUSED_CHART = `${JOB}.socket_web_refused_connections`;
@@ -174,7 +174,7 @@ describe.each(await flavours())('socket activity on $name', (flavour) => {
     // Two Accept=yes sockets, one read a round: web (held at MaxConnections=1 by the test before)
     // is read every round, web2 once; both are charted every second all the same.
     const ids = [`${JOB}.socket_web_connections`, `${JOB}.socket_web2_connections`];
-    const newest = await socketChartsTakingTurns(a, ids, 1);
+    const newest = await socketChartsCollectedEvery(a, ids, 1);
     // Values every second, not gaps.
     expect(newest.map((r) => r[1]), JSON.stringify(newest)).not.toContain(null);
     const log = await a.errorLog();

@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent, type Notification } from '../../harness/agent.js';
 import { repoRoot, run } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, startSockets } from '../../harness/units.js';
 import {
   addGoDFixture,
   agentContext,
@@ -26,7 +26,6 @@ import {
   GO_D_CHARTS,
   healthConfigErrors,
   listUnits,
-  noStartLimit,
   processesRunning,
   recoverSockets,
   SOCKET_ALARM,
@@ -57,12 +56,7 @@ afterEach((ctx) => {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  for (const name of SOCKETS) {
-    await writeSocket(sb, name);
-    await noStartLimit(sb, name); // the timing cycles fail and restart one socket many times
-  }
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
+  await startSockets(sb, SOCKETS, { noStartLimit: true }); // the timing cycles fail and restart one socket many times
   bus = await sb.expose();
   // broken.socket is already failed when the agent starts: the alarm must fire for it at once.
   await failSocket(sb, 'broken');

@@ -13,7 +13,7 @@ import { startAgent, type Agent } from '../../harness/agent.js';
 import { cleanUp } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { installForAgent } from '../../harness/e2e.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, startSockets } from '../../harness/units.js';
 
 const CHART = 'systemdunits_service_units.socket_unit_state';
 const TITLE = 'Socket Unit State (1: active, 2: inactive, 3: activating, 4: deactivating, 5: failed)';
@@ -47,9 +47,7 @@ describe.skipIf(chromiumMissing)(`the agent's dashboard in ${CHROMIUM}`, () => {
   beforeAll(async () => {
     const t0 = performance.now();
     sb = await startSandbox();
-    for (const name of SOCKETS) await writeSocket(sb, name);
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
+    await startSockets(sb, SOCKETS);
     const bus = await sb.expose();
     await failSocket(sb, 'broken'); // failed before the agent starts
 

@@ -13,8 +13,8 @@ import { flavours, startAgent, type Agent, type AlarmStatus, type Flavour } from
 import { busGoneFor, freezeSystemd } from '../../harness/faults.js';
 import { sleep } from '../../harness/wait.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
-import { failSockets, installForAgent, noStartLimit, processesRunning, recoverSockets, SOCKET_ALARM_KEY, tail, timeStatus } from '../../harness/e2e.js';
+import { failSocket, startSockets } from '../../harness/units.js';
+import { failSockets, installForAgent, processesRunning, recoverSockets, SOCKET_ALARM_KEY, tail, timeStatus } from '../../harness/e2e.js';
 
 /** One agent under test, with the plugin it runs. */
 interface Subject {
@@ -39,12 +39,7 @@ afterEach((ctx) => {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  for (const name of ['broken', 'steady']) {
-    await writeSocket(sb, name);
-    await noStartLimit(sb, name);
-  }
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'broken.socket', 'steady.socket');
+  await startSockets(sb, ['broken', 'steady'], { noStartLimit: true });
   const bus = await sb.expose();
   await failSocket(sb, 'broken');
   for (const flavour of FLAVOURS) {

@@ -17,8 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdataV2, startAgent, V2_PREFIX } from '../../harness/agent.js';
 import { repoRoot, run, runOk } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, noStartLimit, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
+import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
+import { failSocket, startSockets } from '../../harness/units.js';
 import { sleep, until } from '../../harness/wait.js';
 
 // The v2 agent as every v2 e2e finds it: /opt/netdata-v2, or extracted there from ../shared/netdata-v2.
@@ -258,8 +258,11 @@ describe('the linux-arm64 executable', () => {
   it.skipIf(!haveQemuArm64)('charts real systemd units under qemu-aarch64, with no node anywhere', async () => {
     const exe = path.join(repoRoot, 'dist/release/systemdunits.plugin-linux-arm64');
     expect((await runOk('file', ['-b', exe])).stdout).toMatch(/ARM aarch64/);
-    // stdin held open 8 s (the plugin exits at EOF), then its samples are read.
-    const r = await run('sh', ['-c', `sleep 8 | env -i PATH=/usr/bin:/bin DBUS_SYSTEM_BUS_ADDRESS='${bus}' qemu-aarch64-static -L /usr/aarch64-linux-gnu '${exe}' 1`], { timeoutMs: 60_000 });
+    // stdin held open until it has charted dbus.socket (the plugin exits at EOF), then its output is read.
+    const r = await run('env', ['-i', 'PATH=/usr/bin:/bin', `DBUS_SYSTEM_BUS_ADDRESS=${bus}`, 'qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', exe, '1'], {
+      timeoutMs: 60_000,
+      closeStdinWhen: (out) => /^SET dbus\.socket = 1$/m.test(out),
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^CHART ${SOCKET_CHART.replace('.', '\\.')} `, 'm'));
     expect(r.stdout, 'dbus.socket sampled active').toMatch(/^SET dbus\.socket = 1$/m);
@@ -414,10 +417,7 @@ describe('go.d side by side (a go.d config tree of the shape v2 ships)', () => {
     const mine = stock.replaceAll('unit_name=!*', 'unit_name=*');
     await writeFile(userAlerts, mine);
     const before = await snapshot(root);
-    await writeSocket(sb!, 'godside');
-    await noStartLimit(sb!, 'godside');
-    await sb!.daemonReload();
-    await sb!.execOk('systemctl', 'start', 'godside.socket');
+    await startSockets(sb!, ['godside'], { noStartLimit: true });
     await failSocket(sb!, 'godside');
 
     const r = await run('bash', [installer, '--prefix', prefix], { timeoutMs: 180_000 });

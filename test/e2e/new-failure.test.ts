@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flavours, startAgent, type Agent, type Notification } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
-import { agentContext, failSockets, healthConfigErrors, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, timeStatus } from '../../harness/e2e.js';
+import { failSocket, startSockets } from '../../harness/units.js';
+import { agentContext, failSockets, healthConfigErrors, installForAgent, SOCKET_ALARM, SOCKET_ALARM_KEY, timeStatus } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
 const COUNTS_CHART = `${JOB}.socket_units_by_state`;
@@ -39,15 +39,10 @@ describe.each(await flavours())('new failures and broken unit files on $name', (
   beforeAll(async () => {
     if (flavour.skip) return;
     sb = await startSandbox();
-    for (const name of SOCKETS) {
-      await writeSocket(sb, name);
-      await noStartLimit(sb, name);
-    }
     // Loaded (so listed) because an active target wants it.
     await sb.writeUnit('holder.target', '[Unit]\nWants=typo.service\n');
     await sb.writeUnit('typo.service', '[Service]\nExecStart=/bin/sleep infinity\n');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'holder.target', ...SOCKETS.map((n) => `${n}.socket`));
+    await startSockets(sb, SOCKETS, { noStartLimit: true, alsoStart: ['holder.target'] });
     const bus = await sb.expose();
     await failSocket(sb, 'old'); // failed long before: the agent starts with it failed
 

@@ -14,7 +14,7 @@ import { startAgent, type Agent } from '../../harness/agent.js';
 import { childrenOf, credentials, idsAndCapabilities, parseStrace, pathsNamed, processCreations, unprivileged, whyAllowed } from '../../harness/privilege.js';
 import { run } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets } from '../../harness/units.js';
 import { installForAgent, processesRunning, SOCKET_CHART, type ProcInfo } from '../../harness/e2e.js';
 import { until } from '../../harness/wait.js';
 
@@ -33,9 +33,7 @@ afterEach((ctx) => {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  await writeSocket(sb, 'watched');
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'watched.socket');
+  await startSockets(sb, ['watched']);
   const bus = await sb.expose();
   agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-privilege-'));
   const installed = await installForAgent(agentDir);
@@ -81,9 +79,7 @@ describe('the plugin as the agent runs it', () => {
         return status.every((st) => /^TracerPid:\s*[1-9]/m.test(st));
       }, { timeoutMs: 10_000, everyMs: 20 });
       const s = sb!;
-      await writeSocket(s, 'newcomer');
-      await s.daemonReload();
-      await s.execOk('systemctl', 'start', 'newcomer.socket');
+      await startSockets(s, ['newcomer']);
       /** The agent shows `value` for watched.socket in a row stamped after `since` (epoch s). */
       const shows = (value: number, since: number, what: string) =>
         agent!.waitFor(

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets } from '../../harness/units.js';
 import { crashText } from '../../plugin/units/exits.js';
-import { agentContext, installForAgent, noStartLimit, SOCKET_ALARM, SOCKET_ALARM_KEY, SOCKET_CHART, timeStatus } from '../../harness/e2e.js';
+import { agentContext, installForAgent, SOCKET_ALARM, SOCKET_ALARM_KEY, SOCKET_CHART, timeStatus } from '../../harness/e2e.js';
 
 const JOB = 'systemdunits_service_units';
 const COUNTS_CHART = `${JOB}.socket_units_by_state`;
@@ -32,16 +32,13 @@ afterEach((ctx) => {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  await writeSocket(sb, 'flap');
-  await noStartLimit(sb, 'flap');
   const server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as { port: number }).port;
   await new Promise((r) => server.close(r));
   await sb.writeUnit('limit.socket', `[Unit]\nDescription=socket whose service cannot start\n[Socket]\nListenStream=127.0.0.1:${port}\n`);
   await sb.writeUnit('limit.service', '[Unit]\nDescription=fails at once\nStartLimitBurst=2\nStartLimitIntervalSec=60\n[Service]\nExecStart=/bin/false\n');
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'flap.socket', 'limit.socket');
+  await startSockets(sb, ['flap'], { noStartLimit: true, alsoStart: ['limit.socket'] });
   const bus = await sb.expose();
 
   agentDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-reasons-'));

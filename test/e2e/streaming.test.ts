@@ -15,7 +15,7 @@ import { flavours, startAgent, type Agent, type Alarm, type AgentApi, type Flavo
 import { cleanUp } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { installForAgent } from '../../harness/e2e.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets } from '../../harness/units.js';
 
 const CHART = 'systemdunits_service_units.socket_unit_state';
 const CONTEXT = 'systemd.socket_unit_state';
@@ -52,9 +52,7 @@ async function alarmStatus(agent: Agent, api: AgentApi, status: Alarm['status'],
 async function setUp(flavour: Flavour): Promise<void> {
   const t0 = performance.now();
   sb = await startSandbox();
-  for (const name of SOCKETS) await writeSocket(sb, name);
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
+  await startSockets(sb, SOCKETS);
   const bus = await sb.expose();
 
   // Agents' dirs under the OS temp dir; netdata-agent.sh makes them reachable by user netdata.

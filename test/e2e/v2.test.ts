@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { netdataV2, startAgent, type Agent, type Chart, type Notification } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, startSockets } from '../../harness/units.js';
 import {
   addGoDFixture,
   agentContext,
@@ -24,7 +24,6 @@ import {
   install,
   installForAgent,
   listUnits,
-  noStartLimit,
   processesRunning,
   recoverSockets,
   snapshot,
@@ -70,12 +69,7 @@ function pluginTrouble(log: string): string[] {
 describe.skipIf(V2.skip !== undefined)(`the plugin on ${V2.name} ${V2.version}`, () => {
   beforeAll(async () => {
     sb = await startSandbox();
-    for (const name of SOCKETS) {
-      await writeSocket(sb, name);
-      await noStartLimit(sb, name);
-    }
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
+    await startSockets(sb, SOCKETS, { noStartLimit: true });
     bus = await sb.expose();
     await failSocket(sb, 'broken'); // failed before the agent starts: the alarm fires at once
 

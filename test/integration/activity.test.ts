@@ -258,7 +258,8 @@ function updateEveryOf(run: PluginRun, id: string): number | undefined {
   return line === undefined ? undefined : Number(tokenize(line)[9]);
 }
 
-describe('socket activity by default, and its bound', () => {
+// Side by side: each test runs a plugin of its own, and none asserts on sockets another one adds.
+describe.concurrent('socket activity by default, and its bound', () => {
   const runs: PluginRun[] = [];
   afterAll(async () => {
     for (const r of runs) await r.stop();

@@ -9,7 +9,7 @@ import { BusProxy } from '../../harness/bus-proxy.js';
 import { procStats } from '../../harness/faults.js';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 
@@ -20,10 +20,7 @@ let proxies = 0;
 
 beforeAll(async () => {
   sb = await startSandbox();
-  await writeSocket(sb, 'steady');
-  await writeSocket(sb, 'probe');
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'steady.socket', 'probe.socket');
+  await startSockets(sb, ['steady', 'probe']);
 });
 afterEach(async () => {
   await run?.stop();

@@ -13,7 +13,7 @@ import { sleep } from '../../harness/wait.js';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { SystemdClient, pluginMatchRules } from '../../harness/systemd-client.js';
-import { writeSocket } from '../../harness/units.js';
+import { startSockets } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const TARGETS = 'systemdunits_service_units.target_unit_state';
@@ -30,11 +30,9 @@ let run: PluginRun;
 
 beforeAll(async () => {
   sb = await startSandbox();
-  await writeSocket(sb, 'steady');
   await writeAcceptSocket(sb, 'acc');
   await writeStormTemplate(sb);
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'steady.socket', 'acc.socket');
+  await startSockets(sb, ['steady'], { alsoStart: ['acc.socket'] });
   client = await SystemdClient.connect(sb.busAddress);
   // The default job with transient units skipped, and one that charts the transient units and
   // each Accept=yes instance on its own, so that their dimensions are created and retired.

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { writeSocket } from '../../harness/units.js';
+import { startSockets } from '../../harness/units.js';
 
 const made: string[] = [];
 afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -135,9 +135,7 @@ describe('good and bad jobs against real systemd', () => {
 
   beforeAll(async () => {
     sb = await startSandbox();
-    await writeSocket(sb, 'alpha');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'alpha.socket');
+    await startSockets(sb, ['alpha']);
   });
   afterAll(async () => {
     await run?.stop();

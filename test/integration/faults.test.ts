@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 
@@ -51,10 +51,7 @@ describe('with systemd', () => {
 
   beforeAll(async () => {
     sb = await startSandbox();
-    await writeSocket(sb, 'steady');
-    await writeSocket(sb, 'probe');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'steady.socket', 'probe.socket');
+    await startSockets(sb, ['steady', 'probe']);
   });
   afterAll(async () => {
     await sb?.stop({ removeDir: true });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { writeSocket } from '../../harness/units.js';
+import { startSockets } from '../../harness/units.js';
 
 const FN = 'systemd-socket-units';
 let sb: Sandbox;
@@ -82,9 +82,7 @@ async function callOnce(run: PluginRun, tx: string, line: string, timeoutMs: num
 
 beforeAll(async () => {
   sb = await startSandbox();
-  await writeSocket(sb, 'web');
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'web.socket');
+  await startSockets(sb, ['web']);
   plugin = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
   await plugin.waitFor('the first samples', () => plugin.samples.length > 2, 30_000);
 });

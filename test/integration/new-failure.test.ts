@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
-import { failSockets, noStartLimit } from '../../harness/e2e.js';
+import { failSocket, startSockets } from '../../harness/units.js';
+import { failSockets } from '../../harness/e2e.js';
 
 const COUNTS = 'systemdunits_service_units.socket_units_by_state';
 const SOCKETS = ['old', 'second', 'third', 'fourth'];
@@ -19,12 +19,7 @@ const label = () => plugin.charts.get(COUNTS)?.labels.new_failed_units;
 
 beforeAll(async () => {
   sb = await startSandbox();
-  for (const name of SOCKETS) {
-    await writeSocket(sb, name);
-    await noStartLimit(sb, name);
-  }
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', ...SOCKETS.map((n) => `${n}.socket`));
+  await startSockets(sb, SOCKETS, { noStartLimit: true });
   await failSocket(sb, 'old');
   plugin = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
   await plugin.waitFor('three samples of units by state', () => plugin.samplesOf(COUNTS).length >= 3, 20_000);

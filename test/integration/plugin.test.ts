@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { activeState, failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { activeState, failSocket, recoverSocket, startSockets, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 
@@ -56,9 +56,7 @@ describe('against real systemd', () => {
   });
 
   it('follows a socket failed by its ExecStartPre and its recovery', async () => {
-    await writeSocket(sb, 'flappy');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'flappy.socket');
+    await startSockets(sb, ['flappy']);
     await plugin.waitForValue(SOCKETS, 'flappy.socket', 1);
     await failSocket(sb, 'flappy');
     const failed = await plugin.waitForValue(SOCKETS, 'flappy.socket', 5, 3000);
@@ -86,9 +84,7 @@ describe('against real systemd', () => {
   });
 
   it('adds units that appear after a daemon-reload and retires those that go', async () => {
-    await writeSocket(sb, 'newcomer');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'newcomer.socket');
+    await startSockets(sb, ['newcomer']);
     const before = plugin.samplesOf(SOCKETS).length;
     const s = await plugin.waitForValue(SOCKETS, 'newcomer.socket', 1, 3000);
     // Within one interval: at most two samples after the start (the one in progress, the next).
@@ -131,9 +127,7 @@ describe('against real systemd', () => {
 
 describe('between samples', () => {
   it('reports a socket that fails and recovers inside one interval as failed for that interval', async () => {
-    await writeSocket(sb, 'blink');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'blink.socket');
+    await startSockets(sb, ['blink']);
     // A 5 s interval leaves ample room to fail and recover between two samples.
     const slow = new PluginRun(['5'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
     try {
@@ -160,10 +154,7 @@ describe('between samples', () => {
 
 describe('jobs from a config file', () => {
   it('charts only what include and exclude select, under the job name', async () => {
-    await writeSocket(sb, 'web-a');
-    await writeSocket(sb, 'web-test');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'web-a.socket', 'web-test.socket');
+    await startSockets(sb, ['web-a', 'web-test']);
     const dir = mkdtempSync(join(tmpdir(), 'sdu-int-'));
     const conf = join(dir, 'systemdunits.conf');
     writeFileSync(conf, `jobs:\n  - name: web\n    include: ['web-*.socket', 'hold.target']\n    exclude: ['*-test.socket']\n`);

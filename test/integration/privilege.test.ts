@@ -30,7 +30,7 @@ import {
 import { repoRoot, run as runCmd } from '../../harness/run.js';
 import { SANDBOX_BASE, startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { sleep, until } from '../../harness/wait.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_sockets.socket_unit_state';
 
@@ -104,9 +104,7 @@ describe('on the bus', () => {
     // Steady state: two more samples, each with the calls the plugin makes per interval.
     await p.nextSample(SOCKETS, 10_000);
     await p.nextSample(SOCKETS, 10_000);
-    await writeSocket(sb, 'newcomer');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'newcomer.socket');
+    await startSockets(sb, ['newcomer']);
     await p.waitForValue(SOCKETS, 'newcomer.socket', 1, 30_000);
     await failSocket(sb, 'flappy');
     await p.waitForValue(SOCKETS, 'flappy.socket', 5, 30_000);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { until } from '../../harness/wait.js';
-import { activeState, failSocket, freePort, recoverSocket, writeSocket } from '../../harness/units.js';
+import { activeState, failSocket, freePort, recoverSocket, startSockets } from '../../harness/units.js';
 import { crashText, exitText } from '../../plugin/units/exits.js';
 
 const JOB = 'systemdunits_service_units';
@@ -44,9 +44,7 @@ async function systemctlList(type: string): Promise<{ name: string; active: stri
 
 beforeAll(async () => {
   sb = await startSandbox();
-  for (const name of ['steady', 'broken']) await writeSocket(sb, name);
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'steady.socket', 'broken.socket');
+  await startSockets(sb, ['steady', 'broken']);
   plugin = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
   await plugin.waitFor('the socket chart', () => plugin.samplesOf(SOCKETS).length > 0);
 }, 60_000);
@@ -128,10 +126,7 @@ describe('units by state', () => {
 
 describe('state transitions', () => {
   it('counts every state change of a socket that flaps between two samples', async () => {
-    await writeSocket(sb, 'flap');
-    await sb.writeUnit('flap.socket.d/no-limit.conf', '[Unit]\nStartLimitIntervalSec=0\n');
-    await sb.daemonReload();
-    await sb.execOk('systemctl', 'start', 'flap.socket');
+    await startSockets(sb, ['flap'], { noStartLimit: true });
     // A 5 s interval: three fail/recover cycles fit between two samples.
     const slow = new PluginRun(['5'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress });
     try {

@@ -11,7 +11,7 @@ import { PluginRun } from '../../harness/plugin.js';
 import { BusMonitor } from '../../harness/privilege.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { SystemdClient, pluginMatchRules } from '../../harness/systemd-client.js';
-import { failSocket, recoverSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, recoverSocket, startSockets, writeSocket } from '../../harness/units.js';
 
 const SOCKETS = 'systemdunits_service_units.socket_unit_state';
 const SERVICES = 'systemdunits_service_units.service_unit_state';
@@ -21,10 +21,8 @@ let run: PluginRun | undefined;
 
 beforeAll(async () => {
   sb = await startSandbox();
-  for (const name of ['steady', 'probe', ...Array.from({ length: 10 }, (_, i) => `r${i}`)]) await writeSocket(sb, name);
   await writeStormTemplate(sb);
-  await sb.daemonReload();
-  await sb.execOk('systemctl', 'start', 'steady.socket', 'probe.socket', ...Array.from({ length: 10 }, (_, i) => `r${i}.socket`));
+  await startSockets(sb, ['steady', 'probe', ...Array.from({ length: 10 }, (_, i) => `r${i}`)]);
 });
 afterEach(async () => {
   await run?.stop();
@@ -296,15 +294,22 @@ describe('stdin', () => {
 
 describe('SYSTEMDUNITS_RESYNC_EVERY', () => {
   it('sets the safety resync interval (the bench measures a resync with it); a bad value: one line, the default', async () => {
-    const r = await plugin({ DEBUG: 'systemdunits:sync', SYSTEMDUNITS_RESYNC_EVERY: '5' });
-    const safety = () => (r.stderr.match(/resync: safety timer/g) ?? []).length;
-    await r.waitFor('two safety resyncs', () => safety() >= 2, 30_000);
-    await r.stop();
-    const bad = await plugin({ DEBUG: 'systemdunits:sync', SYSTEMDUNITS_RESYNC_EVERY: '2' });
-    await sleep(7000);
-    expect(bad.stderr.split('\n').filter((l) => /SYSTEMDUNITS_RESYNC_EVERY/.test(l))).toEqual([
-      expect.stringMatching(/ignoring SYSTEMDUNITS_RESYNC_EVERY '2': expected whole seconds from 5 to 3600; resyncing every 300 s$/),
-    ]);
-    expect(bad.stderr).not.toMatch(/resync: safety timer/);
+    // The two plugins side by side: the bad value's 7 s without a safety resync pass while the
+    // good one waits for its two.
+    const bad = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, DEBUG: 'systemdunits:sync', SYSTEMDUNITS_RESYNC_EVERY: '2' });
+    try {
+      await bad.waitForValue(SOCKETS, 'steady.socket', 1, 20_000);
+      const badFrom = performance.now();
+      const r = await plugin({ DEBUG: 'systemdunits:sync', SYSTEMDUNITS_RESYNC_EVERY: '5' });
+      const safety = () => (r.stderr.match(/resync: safety timer/g) ?? []).length;
+      await r.waitFor('two safety resyncs', () => safety() >= 2, 30_000);
+      await sleep(Math.max(0, 7000 - (performance.now() - badFrom))); // a span in which the bad value's plugin must not resync
+      expect(bad.stderr.split('\n').filter((l) => /SYSTEMDUNITS_RESYNC_EVERY/.test(l))).toEqual([
+        expect.stringMatching(/ignoring SYSTEMDUNITS_RESYNC_EVERY '2': expected whole seconds from 5 to 3600; resyncing every 300 s$/),
+      ]);
+      expect(bad.stderr).not.toMatch(/resync: safety timer/);
+    } finally {
+      await bad.stop();
+    }
   }, 60_000);
 });
