@@ -201,6 +201,17 @@ export class Bus extends EventEmitter {
     });
   }
 
+  async removeMatch(rule: string): Promise<void> {
+    await this.call({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'RemoveMatch',
+      signature: 's',
+      body: [rule],
+    });
+  }
+
   close(reason = 'closed by the plugin'): void {
     if (this.closed) return;
     this.closed = true;
