@@ -1,11 +1,12 @@
 // What a daemon-reload costs the plugin, before/after in one sitting: one sandboxed systemd with N
 // bench sockets (and their services), one or more builds of the plugin side by side with the
 // default job, then --reloads daemon-reloads one after the other. A reload's cost for a plugin is
-// its CPU (schedstat, all threads) from the reload's start to 3 s after the resync that follows it
-// (its `resync: N units` debug line), less its steady rate over the same time; the steady rate is
+// its CPU (schedstat, all threads) from the reload's start to --after seconds (10) after the resync
+// that follows it (its `resync: N units` debug line; the socket counters re-read every socket's
+// Accept after a reload, within that time), less its steady rate over the same time; the rate is
 // measured over --steady seconds before the first reload. Also counts the signals systemd sent.
 // Needs root (boots systemd in a namespace, like the tests).
-//   npx tsx scripts/perf/reload-cpu.mts [--units 1000] [--reloads 3] [--steady 20]
+//   npx tsx scripts/perf/reload-cpu.mts [--units 1000] [--reloads 3] [--steady 20] [--after 10]
 //       [--plugin label=path/to/systemdunits.plugin ...] [--prof DIR] [--debug WHAT]
 // Default plugin: this checkout's ./systemdunits.plugin (build it first).
 // --prof DIR: each plugin writes a V8 CPU profile there when stopped (--cpu-prof).
@@ -26,6 +27,7 @@ const { values: opt } = parseArgs({
     units: { type: 'string', default: '1000' },
     reloads: { type: 'string', default: '3' },
     steady: { type: 'string', default: '20' },
+    after: { type: 'string', default: '10' },
     plugin: { type: 'string', multiple: true, default: [] },
     prof: { type: 'string' },
     debug: { type: 'string' },
@@ -45,6 +47,7 @@ const whole = (v: string, name: string): number => {
 const UNITS = whole(opt.units!, 'units');
 const RELOADS = whole(opt.reloads!, 'reloads');
 const STEADY = whole(opt.steady!, 'steady');
+const AFTER = whole(opt.after!, 'after');
 const PROF = opt.prof ? path.resolve(opt.prof) : undefined;
 const plugins = opt.plugin!.map((s) => {
   const eq = s.indexOf('=');
@@ -114,7 +117,7 @@ try {
       });
       return ends.every((e) => e > 0);
     }, { timeoutMs: 300_000 });
-    await sleep(3000);
+    await sleep(AFTER * 1000);
     procs.forEach((p, i) => (c1[i] = cpuNsOf(p.child.pid!)!));
     const r1 = performance.now();
     monitor.kill('SIGTERM');
