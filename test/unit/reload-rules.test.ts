@@ -74,4 +74,14 @@ describe('the unit signals during a daemon-reload', () => {
     expect(h.fake.session.closed).toBe(false);
     expect(h.sync.inStep).toBe(true);
   });
+
+  it('a reload longer than the quiet spell is not taken for a hang: no ping until it ends', async () => {
+    const h = await started();
+    h.fake.reloading(true);
+    await advance(30_000);
+    expect(h.fake.callsOf('ping')).toHaveLength(0);
+    h.fake.reloading(false);
+    await advance(5_000);
+    expect(h.fake.callsOf('ping')).toHaveLength(1);
+  });
 });
