@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { debugFor, errorText } from '../log.js';
 import { RawBody } from './listing.js';
+import { canMarshal, marshalCall } from './marshal.js';
 import { guardSocket } from './stream-guard.js';
 
 const debug = debugFor('bus');
@@ -124,6 +125,8 @@ export class Bus extends EventEmitter {
   private received: Seq = 0;
   /** Arrival `seq` of replies, by the serial of the call they answer, until the call takes it. */
   private readonly replySeq = new Map<number, Seq>();
+  /** dbus-next's socket: the calls marshalled here are written to it (see send). */
+  private stream: (NodeJS.WritableStream & { writable: boolean }) | undefined;
 
   private constructor(private readonly options: BusOptions) {
     super();
@@ -131,6 +134,7 @@ export class Bus extends EventEmitter {
     // An 'error' without a listener would crash the process; every error ends this connection.
     this.bus.on('error', (err: unknown) => this.close(errorText(err)));
     const stream = (this.bus as unknown as { _connection?: { stream?: EventEmitter } })._connection?.stream;
+    if (stream instanceof Readable) this.stream = stream as unknown as NodeJS.WritableStream & { writable: boolean };
     // Bytes that are not D-Bus, an absurd length or a decode error end this connection, not the plugin.
     if (stream instanceof Readable) guardSocket(stream, (reason) => this.close(reason));
     stream?.on('close', () => this.close('connection closed'));
@@ -201,6 +205,17 @@ export class Bus extends EventEmitter {
     });
   }
 
+  async removeMatch(rule: string): Promise<void> {
+    await this.call({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'RemoveMatch',
+      signature: 's',
+      body: [rule],
+    });
+  }
+
   close(reason = 'closed by the plugin'): void {
     if (this.closed) return;
     this.closed = true;
@@ -234,8 +249,8 @@ export class Bus extends EventEmitter {
     }
     return new Promise((resolve, reject) => {
       let reply: Promise<dbus.Message | null>;
+      let serial: number | undefined;
       let unanswered = false;
-      const request = new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec });
       const fail = (err: Error): void => {
         clearTimeout(timer);
         this.pending.delete(fail);
@@ -263,7 +278,7 @@ export class Bus extends EventEmitter {
       this.pending.add(fail);
       this.sent++;
       try {
-        reply = this.bus.call(request); // sets request.serial
+        ({ serial, reply } = this.send(spec));
       } catch (err) {
         free();
         return fail(new BusCallError(`${spec.member}: ${errorText(err)}`, CLOSED_ERROR));
@@ -271,8 +286,8 @@ export class Bus extends EventEmitter {
       reply.then(
         (msg) => {
           answered();
-          const seq = this.replySeq.get(request.serial ?? -1) ?? this.received;
-          this.replySeq.delete(request.serial ?? -1);
+          const seq = this.replySeq.get(serial ?? -1) ?? this.received;
+          this.replySeq.delete(serial ?? -1);
           if (!this.pending.has(fail)) return; // timed out or closed already
           clearTimeout(timer);
           this.pending.delete(fail);
@@ -280,12 +295,39 @@ export class Bus extends EventEmitter {
         },
         (err: unknown) => {
           answered();
-          this.replySeq.delete(request.serial ?? -1);
+          this.replySeq.delete(serial ?? -1);
           const name = (err as { type?: string }).type ?? 'org.freedesktop.DBus.Error.Failed';
           fail(new BusCallError(`${spec.member}: ${errorText(err)}`, name));
         },
       );
     });
+  }
+
+  /**
+   * Writes a call: marshalled here (marshal.ts) when its body is strings, else by dbus-next. Its
+   * answer comes back through dbus-next's table of reply handlers either way (the library reads
+   * every message); the serial is the library's, so the numbering stays one sequence.
+   */
+  private send(spec: CallSpec): { serial: number | undefined; reply: Promise<dbus.Message | null> } {
+    const stream = this.stream;
+    if (!stream || !canMarshal(spec.signature)) {
+      const request = new dbus.Message({ type: dbus.MessageType.METHOD_CALL, ...spec });
+      const reply = this.bus.call(request); // sets request.serial
+      return { serial: request.serial ?? undefined, reply };
+    }
+    if (!stream.writable) throw new Error('Cannot send message, stream is closed');
+    const serial = this.bus.newSerial();
+    const bytes = marshalCall(spec, serial); // throws before anything is registered or written
+    const reply = new Promise<dbus.Message>((resolve, reject) => {
+      // As dbus-next's own call() registers it: taken (and deleted) by the library's reader.
+      this.replyHandlers()[serial] = (msg: dbus.Message): void => {
+        if (msg.type !== dbus.MessageType.ERROR) return resolve(msg);
+        const text = typeof msg.body?.[0] === 'string' ? msg.body[0] : '';
+        reject(Object.assign(new Error(text || (msg.errorName ?? 'error')), { type: msg.errorName }));
+      };
+    });
+    stream.write(bytes);
+    return { serial, reply };
   }
 
   /** Calls sent and not yet answered, plus calls waiting for a slot: what a hung peer piles up. */

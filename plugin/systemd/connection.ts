@@ -155,6 +155,23 @@ export class SystemdConnection implements SystemdLink {
     this.synced = false;
   }
 
+  /**
+   * systemd is reloading (true) or done (false): the unit signals' rules come off for the reload
+   * and back before the resync after it (see SystemdSession.muteUnitSignals), and the watchdog
+   * does not take the reload's silence for a hang. The model ignores
+   * what still comes meanwhile either way. A rule that cannot be changed ends the connection: a
+   * new one adds every rule afresh and resyncs, where one left without its unit rules would be
+   * deaf to every change until the next safety resync.
+   */
+  reloading(started: boolean): void {
+    this.watchdog.reloading(started);
+    const session = this.current;
+    session?.muteUnitSignals?.(started).catch((err: unknown) => {
+      if (session !== this.current || isConnectionError(err)) return;
+      session.close(`cannot ${started ? 'remove' : 'add back'} the unit signals' match rules around a daemon-reload: ${errorText(err)}`);
+    });
+  }
+
   /** systemd reloaded its unit files: constant-until-reload properties must be read again. */
   newGeneration(): void {
     this.reloads++;

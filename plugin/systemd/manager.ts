@@ -19,11 +19,20 @@ const SERVICE = 'org.freedesktop.systemd1.Service';
 const PROPERTIES = 'org.freedesktop.DBus.Properties';
 const UNIT_PATHS = '/org/freedesktop/systemd1/unit';
 
-/** The match rules that bring every signal the plugin needs, one rule per kind (not per unit). */
-export const MATCH_RULES: readonly string[] = [
+/**
+ * The rules of the units' own signals. Off while systemd reloads (see SystemdSession.muteUnitSignals):
+ * a daemon-reload re-creates every unit, with a UnitRemoved and a UnitNew each (6,300 at 1,000
+ * sockets and their services), and the listing after the reload says all they would.
+ */
+export const UNIT_SIGNAL_RULES: readonly string[] = [
   `type='signal',sender='${SYSTEMD}',interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='${UNIT_PATHS}'`,
   `type='signal',sender='${SYSTEMD}',interface='${MANAGER}',member='UnitNew'`,
   `type='signal',sender='${SYSTEMD}',interface='${MANAGER}',member='UnitRemoved'`,
+];
+
+/** The match rules that bring every signal the plugin needs, one rule per kind (not per unit). */
+export const MATCH_RULES: readonly string[] = [
+  ...UNIT_SIGNAL_RULES,
   `type='signal',sender='${SYSTEMD}',interface='${MANAGER}',member='Reloading'`,
   `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD}'`,
 ];

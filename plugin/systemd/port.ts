@@ -3,7 +3,7 @@
 // fake one, with units in memory and answers whose order and timing the test decides.
 
 import { Bus, type Seq, type Signal } from './bus.js';
-import { MATCH_RULES, SystemdManager, type ListedUnit, type Listing } from './manager.js';
+import { MATCH_RULES, SystemdManager, UNIT_SIGNAL_RULES, type ListedUnit, type Listing } from './manager.js';
 
 /** One connection to systemd. Calls reject with BusCallError (CLOSED_ERROR once it is closed). */
 export interface SystemdSession {
@@ -21,6 +21,15 @@ export interface SystemdSession {
   once(event: 'close', handler: (reason: string) => void): void;
   /** Adds the match rules that bring systemd's unit signals and NameOwnerChanged (MATCH_RULES). */
   watch(): Promise<void>;
+  /**
+   * Removes (true) or adds back (false) the rules of the units' own signals (UNIT_SIGNAL_RULES),
+   * for a daemon-reload: dbus-daemon then drops its thousands of UnitRemoved/UnitNew instead of
+   * the plugin decoding each one to ignore it. No-op when already so. Adding back sends every
+   * AddMatch before it awaits any, so a call made after it (the listing after the reload) reaches
+   * the bus after them: every change after that listing is signalled. Rejects when a rule could not
+   * be changed. Optional: a port without it keeps its rules (the reload's signals are ignored).
+   */
+  muteUnitSignals?(muted: boolean): Promise<void>;
   /** GetNameOwner of systemd's name; `owner` '' when it has none. */
   owner(): Promise<{ owner: string; seq: Seq }>;
   subscribe(): Promise<void>;
@@ -54,6 +63,8 @@ export function busPort(options: BusPortOptions): SystemdPort {
 
 class BusSession implements SystemdSession {
   readonly systemd: SystemdManager;
+  /** The unit signals' rules are off (see muteUnitSignals). */
+  private muted = false;
 
   constructor(private readonly bus: Bus) {
     this.systemd = new SystemdManager(bus);
@@ -77,6 +88,12 @@ class BusSession implements SystemdSession {
 
   async watch(): Promise<void> {
     for (const rule of MATCH_RULES) await this.bus.addMatch(rule);
+  }
+
+  async muteUnitSignals(muted: boolean): Promise<void> {
+    if (muted === this.muted) return;
+    this.muted = muted;
+    await Promise.all(UNIT_SIGNAL_RULES.map((rule) => (muted ? this.bus.removeMatch(rule) : this.bus.addMatch(rule))));
   }
 
   owner(): Promise<{ owner: string; seq: Seq }> {

@@ -346,6 +346,7 @@ export class UnitSync implements SystemdLink {
    */
   private reloadingFor(started: boolean): void {
     this.reloading = started;
+    this.connection.reloading(started);
     clearTimeout(this.reloadTimer);
     this.reloadTimer = undefined;
     if (!started) return;
@@ -353,7 +354,7 @@ export class UnitSync implements SystemdLink {
       this.reloadTimer = undefined;
       if (!this.reloading) return;
       logError(`systemd said it is reloading ${MAX_RELOAD_MS / 1000} s ago and never said it is done; resyncing`);
-      this.reloading = false;
+      this.reloadingFor(false);
       for (const pending of this.lookups.values()) pending.again = true;
       this.connection.newGeneration();
       this.resyncLogged('a reload that did not end');

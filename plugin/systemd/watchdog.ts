@@ -49,6 +49,8 @@ export class Watchdog {
   private running = false;
   private pinging = false;
   private unresponsive = false;
+  /** systemd said it is reloading: its silence is explained (see reloading). */
+  private reloadingNow = false;
 
   constructor(private readonly options: WatchdogOptions) {}
 
@@ -87,17 +89,29 @@ export class Watchdog {
     this.lastHeard = Date.now();
   }
 
+  /**
+   * systemd is reloading (true) or done (false). A reload keeps PID 1 from answering for seconds
+   * (minutes at 10,000 units) and its unit signals are muted meanwhile: that silence is not a hang,
+   * and no ping is sent until it ends (the sync gives a reload whose end never comes 60 s). A
+   * systemd already found not answering is still pinged.
+   */
+  reloading(started: boolean): void {
+    this.reloadingNow = started;
+    this.heard();
+  }
+
   /** A new connection: forget what was said of the old one. */
   reset(): void {
     this.lastHeard = Date.now();
     this.unresponsive = false;
+    this.reloadingNow = false;
   }
 
   private async check(): Promise<void> {
     const sent = this.options.sent();
     if (sent !== undefined && sent >= this.options.maxMessages) return this.options.onWornOut(sent);
     // Once unresponsive, only an answer to a ping says systemd is back (its signals may resume first).
-    if (this.pinging || (!this.unresponsive && Date.now() - this.lastHeard < this.options.quietMs)) return;
+    if (this.pinging || (!this.unresponsive && (this.reloadingNow || Date.now() - this.lastHeard < this.options.quietMs))) return;
     const ping = this.options.ping();
     if (!ping) return;
     // The bus daemon is asked too once systemd is slow to answer (it answers at once): a stuck

@@ -183,6 +183,11 @@ describe('systemd', () => {
     console.log(`daemon-reload at ${units.length} storm units: systemd signalled ${removed} UnitRemoved; the plugin listed ${listings} time(s)`);
     expect(removed, 'the reload re-created the units').toBeGreaterThanOrEqual(units.length);
     expect(listings).toBeLessThanOrEqual(2);
+    // Its unit signals' rules came off for the reload (dbus-daemon dropped the re-created units'
+    // UnitRemoved/UnitNew) and were back before the listing after it: no change after it unsaid.
+    const calls = monitor.messages.filter((m) => m.sender === pluginName && ['AddMatch', 'RemoveMatch', 'ListUnitsByPatterns'].includes(m.member ?? '')).map((m) => m.member);
+    expect(calls.slice(0, 7)).toEqual([...Array(3).fill('RemoveMatch'), ...Array(3).fill('AddMatch'), 'ListUnitsByPatterns']);
+    expect(await oneConnectionWithItsRules()).toEqual([MATCH_RULES.length]);
     expect(await settleVsSystemd(r, TARGETS, sb, 'target')).toEqual([]);
     await sb.execOk('systemctl', 'stop', ...units);
   }, 60_000);

@@ -1,0 +1,147 @@
+// What a daemon-reload costs the plugin, before/after in one sitting: one sandboxed systemd with N
+// bench sockets (and their services), one or more builds of the plugin side by side with the
+// default job, then --reloads daemon-reloads one after the other. A reload's cost for a plugin is
+// its CPU (schedstat, all threads) from the reload's start to --after seconds (10) after the resync
+// that follows it (its `resync: N units` debug line; the socket counters re-read every socket's
+// Accept after a reload, within that time), less its steady rate over the same time; the rate is
+// measured over --steady seconds before the first reload. Also counts the signals systemd sent.
+// Needs root (boots systemd in a namespace, like the tests).
+//   npx tsx scripts/perf/reload-cpu.mts [--units 1000] [--reloads 3] [--steady 20] [--after 10]
+//       [--plugin label=path/to/systemdunits.plugin ...] [--prof DIR] [--debug WHAT]
+// Default plugin: this checkout's ./systemdunits.plugin (build it first).
+// --prof DIR: each plugin writes a V8 CPU profile there when stopped (--cpu-prof).
+// --debug WHAT: more of the plugins' DEBUG (e.g. systemdunits:bus), their stderr kept in $TMPDIR/reload-cpu-LABEL.stderr.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../../harness/run.js';
+import { startSandbox } from '../../harness/sandbox.js';
+import { sleep, until } from '../../harness/wait.js';
+import { BenchUnits } from './bench/units.mjs';
+import { cpuNsOf, loadAvg } from './bench/proc.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    units: { type: 'string', default: '1000' },
+    reloads: { type: 'string', default: '3' },
+    steady: { type: 'string', default: '20' },
+    after: { type: 'string', default: '10' },
+    plugin: { type: 'string', multiple: true, default: [] },
+    prof: { type: 'string' },
+    debug: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (opt.help) {
+  console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));
+  process.exit(0);
+}
+const whole = (v: string, name: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a whole number >= 1, got '${v}'`);
+  return n;
+};
+const UNITS = whole(opt.units!, 'units');
+const RELOADS = whole(opt.reloads!, 'reloads');
+const STEADY = whole(opt.steady!, 'steady');
+const AFTER = whole(opt.after!, 'after');
+const PROF = opt.prof ? path.resolve(opt.prof) : undefined;
+const plugins = opt.plugin!.map((s) => {
+  const eq = s.indexOf('=');
+  return eq > 0 ? { label: s.slice(0, eq), file: path.resolve(s.slice(eq + 1)) } : { label: path.basename(path.dirname(path.resolve(s))), file: path.resolve(s) };
+});
+if (plugins.length === 0) plugins.push({ label: 'this', file: path.join(repoRoot, 'systemdunits.plugin') });
+const LAUNCHER_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc'];
+
+interface Proc {
+  label: string;
+  child: ChildProcess;
+  stderr: string;
+  charted: boolean;
+}
+const resyncs = (p: Proc): number => (p.stderr.match(/resync: \d+ units, /g) ?? []).length;
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'reload-cpu-'));
+const sb = await startSandbox();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => void sb.stop({ removeDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143)));
+}
+const procs: Proc[] = [];
+try {
+  const units = new BenchUnits(sb);
+  await units.install();
+  const grew = await units.growTo(UNITS, (m) => console.log(m));
+  console.log(`${UNITS} bench sockets up in ${grew.toFixed(0)} s`);
+  const config = path.join(dir, 'reload.conf');
+  writeFileSync(config, 'update_every: 1\n');
+  for (const { label, file } of plugins) {
+    const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, DEBUG: opt.debug ? `systemdunits:sync,${opt.debug}` : 'systemdunits:sync' };
+    const prof = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${label}-reload-${UNITS}.cpuprofile`] : [];
+    const [cmd, args] = PROF ? [process.execPath, [...LAUNCHER_FLAGS, ...prof, path.join(path.dirname(file), 'dist/systemdunits.mjs')]] : [file, []];
+    const child = spawn(cmd, [...args, '1', '--config', config], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p: Proc = { label, child, stderr: '', charted: false };
+    child.stdout!.on('data', () => (p.charted = true));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (p.stderr = (p.stderr + d).slice(-1_000_000)));
+    child.stdin!.on('error', () => {});
+    procs.push(p);
+  }
+  await until('every plugin charting', () => procs.every((p) => p.charted), { timeoutMs: 300_000 });
+  await sleep(15_000); // past start-up and V8's memory reducer
+  const s0 = procs.map((p) => cpuNsOf(p.child.pid!)!);
+  const t0 = performance.now();
+  await sleep(STEADY * 1000);
+  const rate = procs.map((p, i) => (cpuNsOf(p.child.pid!)! - s0[i]!) / (performance.now() - t0)); // ns per ms
+  const costs: number[][] = procs.map(() => []);
+  let signals = 0;
+  for (let k = 0; k < RELOADS; k++) {
+    const before = procs.map(resyncs);
+    const c0 = procs.map((p) => cpuNsOf(p.child.pid!)!);
+    const r0 = performance.now();
+    const mono0 = process.hrtime.bigint() / 1000n;
+    const load = loadAvg();
+    // Counted by a monitor of systemd's signals, for the run's line.
+    const monitor = spawn('bash', [path.join(repoRoot, 'scripts/sandbox/systemd-sandbox.sh'), 'exec', sb.dir, 'busctl', 'monitor', '--match', "type='signal',sender='org.freedesktop.systemd1'"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = 0;
+    monitor.stdout!.setEncoding('utf8').on('data', (d: string) => (seen += (d.match(/^‣ Type=signal/gm) ?? []).length));
+    await sleep(500);
+    await sb.execOk('systemctl', 'daemon-reload');
+    const reloadMs = performance.now() - r0 - 500;
+    const ends = procs.map(() => 0);
+    const c1 = procs.map(() => 0);
+    await until('every plugin resynced', () => {
+      procs.forEach((p, i) => {
+        if (!ends[i] && resyncs(p) > before[i]!) ends[i] = performance.now();
+      });
+      return ends.every((e) => e > 0);
+    }, { timeoutMs: 300_000 });
+    await sleep(AFTER * 1000);
+    procs.forEach((p, i) => (c1[i] = cpuNsOf(p.child.pid!)!));
+    const r1 = performance.now();
+    monitor.kill('SIGTERM');
+    signals = seen;
+    const line = procs.map((p, i) => {
+      const ms = (c1[i]! - c0[i]! - rate[i]! * (r1 - r0)) / 1e6;
+      costs[i]!.push(ms);
+      return `${p.label} ${ms.toFixed(0)} ms`;
+    });
+    // The window in CLOCK_MONOTONIC µs, the clock of V8's profiles: to pick the reload's samples out.
+    if (PROF) console.log(`reload ${k + 1} window (monotonic µs): ${mono0}-${process.hrtime.bigint() / 1000n}`);
+    console.log(`reload ${k + 1}: systemd ${reloadMs.toFixed(0)} ms, ~${signals} signals from systemd; plugin CPU above steady: ${line.join(', ')} (load ${load.toFixed(2)} → ${loadAvg().toFixed(2)})`);
+    await sleep(2000);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(`\nN=${UNITS} sockets (+ their services), default job: a daemon-reload's plugin CPU, median of ${RELOADS}:`);
+  procs.forEach((p, i) => console.log(`${p.label.padEnd(8)} ${median(costs[i]!).toFixed(0)} ms (${costs[i]!.map((c) => c.toFixed(0)).join(', ')}); steady ${(rate[i]! / 1e4).toFixed(3)}% of a core`));
+} finally {
+  const exited = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? Promise.resolve() : new Promise((r) => p.child.once('exit', r)));
+  for (const p of procs) p.child.stdin!.end();
+  await Promise.race([Promise.all(procs.map(exited)), sleep(5000)]);
+  for (const p of procs) p.child.kill('SIGTERM');
+  await Promise.all(procs.map(exited));
+  if (opt.debug) for (const p of procs) writeFileSync(path.join(os.tmpdir(), `reload-cpu-${p.label}.stderr`), p.stderr);
+  await sb.stop({ removeDir: true });
+  rmSync(dir, { recursive: true, force: true });
+}
