@@ -10,7 +10,7 @@
 import { debugFor } from './log.js';
 
 const debug = debugFor('memory');
-const gc = (globalThis as { gc?: () => void }).gc;
+const gc = (globalThis as { gc?: (options?: { type?: 'major' | 'minor' }) => void }).gc;
 /** Called after the first sample that follows a listing; a moment later all of it is garbage. */
 const SETTLE_MS = 1000;
 /** Heap grown by less than this since the last compaction: left as it is. */
@@ -54,4 +54,12 @@ export function compactIfGrown(growth: number): void {
   compactedHeap = after.heapTotal;
   compactedUsed = after.heapUsed;
   debug('compacted the heap during a pass: %d → %d MB used', Math.round(used / 2 ** 20), Math.round(after.heapUsed / 2 ** 20));
+}
+
+/**
+ * A young-generation GC now (about a millisecond): frees what just became garbage there, such as a
+ * listing reply's bytes, which V8 frees only with the young object holding them.
+ */
+export function releaseYoungNow(): void {
+  gc?.({ type: 'minor' });
 }
