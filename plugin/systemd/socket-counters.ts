@@ -94,7 +94,8 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
  * reload the old value stands until re-read.
  */
 export class SocketAcceptIndex {
-  private readonly known = new Map<string, { accept: boolean; generation: number }>();
+  /** By socket name: the value read and the link generation it was read in, as one number (see packed): no object per socket. */
+  private readonly known = new Map<string, number>();
   private readonly reads = new CoalescedRun(() => this.readMissing());
   /** The table's membership and the link's generation at the latest pass that left nothing unread. */
   private complete: { membership: number; generation: number } | undefined;
@@ -105,13 +106,14 @@ export class SocketAcceptIndex {
   ) {}
 
   get(name: string): boolean | undefined {
-    return this.known.get(name)?.accept;
+    const k = this.known.get(name);
+    return k === undefined ? undefined : acceptOf(k);
   }
 
   /** Like `get`, but only a value read since the latest reload. */
   getCurrent(name: string): boolean | undefined {
     const k = this.known.get(name);
-    return k && k.generation === this.link.generation ? k.accept : undefined;
+    return k !== undefined && generationOf(k) === this.link.generation ? acceptOf(k) : undefined;
   }
 
   /** Starts reading, in the background, what is missing or older than the latest reload. */
@@ -133,8 +135,8 @@ export class SocketAcceptIndex {
       if (u.type !== 'socket') continue;
       const k = this.known.get(u.name);
       // A unit unloaded and loaded again is a new entry in the model: it gets what is known.
-      if (k !== undefined) u.accept = k.accept;
-      if (k?.generation !== generation) todo.push(u);
+      if (k !== undefined) u.accept = acceptOf(k);
+      if (k === undefined || generationOf(k) !== generation) todo.push(u);
     }
     if (todo.length === 0) {
       this.complete = { membership, generation };
@@ -145,7 +147,7 @@ export class SocketAcceptIndex {
     const read = async (u: Unit): Promise<void> => {
       try {
         const accept = await readAccept(m, unitPath(u.name));
-        this.known.set(u.name, { accept, generation });
+        this.known.set(u.name, packed(accept, generation));
         u.accept = accept;
       } catch (err) {
         failed++;
@@ -164,4 +166,17 @@ export class SocketAcceptIndex {
     // Thousands of replies leave a heap V8 would keep (socket activity is on by default): give it back.
     if (todo.length >= RELEASE_AFTER) releaseMemorySoon();
   }
+}
+
+/** An Accept read and the generation it was read in, as one number (a small integer V8 stores inline). */
+function packed(accept: boolean, generation: number): number {
+  return generation * 2 + (accept ? 1 : 0);
+}
+
+function acceptOf(k: number): boolean {
+  return k % 2 === 1;
+}
+
+function generationOf(k: number): number {
+  return Math.floor(k / 2);
 }
