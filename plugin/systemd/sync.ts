@@ -15,7 +15,7 @@ import type { SystemdSession } from './port.js';
 import { instanceGroupOf, perConnectionGroup, type InstanceGroup } from '../units/instances.js';
 import { unitNameFromPath, unitPath } from '../units/names.js';
 import { isKnownState } from '../units/states.js';
-import type { StateChange, Unit, UnitSnapshot, UnitTable } from '../units/table.js';
+import { REMOVED, type StateChange, type Unit, type UnitSnapshot, type UnitTable } from '../units/table.js';
 import { debugFor, errorText, logError, logErrorThrottled } from '../log.js';
 import { releaseYoungNow } from '../memory.js';
 
@@ -276,11 +276,11 @@ export class UnitSync implements SystemdLink {
         (i) => order[i],
         (unit, i) => {
           // As listed before: still that unit in the table, unchanged (upsert would change nothing).
-          if (this.table.get(unit.name) === unit) this.table.listed(unit, stamp);
+          if (unit.listedIn !== REMOVED) this.table.listed(unit, stamp);
           else order[i] = take(listedUnit(unit.name, unit.loadState, unit.activeState, unit.subState));
         },
         (u, unit, i) => {
-          order[i] = take(u, unit !== undefined && this.table.get(unit.name) === unit ? unit : undefined);
+          order[i] = take(u, unit !== undefined && unit.listedIn !== REMOVED ? unit : undefined);
         },
       );
       order.length = units.size;

@@ -104,9 +104,12 @@ export interface Unit {
    * older listing does not override it; 0 if none on this connection.
    */
   signalSeq: number;
-  /** The number of the latest full listing that listed it (see startListing). */
+  /** The number of the latest full listing that listed it (see startListing); REMOVED once out of the table. */
   listedIn: number;
 }
+
+/** Unit.listedIn of a unit removed from the table. */
+export const REMOVED = -1;
 
 export interface UnitSnapshot {
   readonly name: string;
@@ -312,6 +315,7 @@ export class UnitTable {
     const unit = this.byName.get(name);
     if (!unit) return false;
     this.byName.delete(name);
+    unit.listedIn = REMOVED; // a Unit that leaves the table never comes back (a new one does)
     this.socketActivity.delete(name);
     if (unit.instanceGroup) this.noteSocketActivity(unit.instanceGroup.socket);
     if (unit.failedSeq > 0 || unit.transitions > 0) {
