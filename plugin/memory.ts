@@ -10,7 +10,7 @@
 import { debugFor } from './log.js';
 
 const debug = debugFor('memory');
-const gc = (globalThis as { gc?: () => void }).gc;
+const gc = (globalThis as { gc?: (options?: { type?: 'major' | 'minor' }) => void }).gc;
 /** Called after the first sample that follows a listing; a moment later all of it is garbage. */
 const SETTLE_MS = 1000;
 /** Heap grown by less than this since the last compaction: left as it is. */
@@ -18,6 +18,8 @@ export const COMPACT_AFTER_GROWTH = 1 << 20;
 let timer: NodeJS.Timeout | undefined;
 /** The heap V8 had committed right after the last compaction; 0 before the first. */
 let compactedHeap = 0;
+/** The heap's used bytes right after the last compaction; 0 before the first. */
+let compactedUsed = 0;
 
 /** Asks for one compacting GC soon (if the heap grew since the last one); calls meanwhile fold into it. */
 export function releaseMemorySoon(): void {
@@ -32,7 +34,32 @@ export function releaseMemorySoon(): void {
     gc();
     const after = process.memoryUsage();
     compactedHeap = after.heapTotal;
+    compactedUsed = after.heapUsed;
     debug('compacted the heap: RSS %d → %d MB', Math.round(before.rss / 2 ** 20), Math.round(after.rss / 2 ** 20));
   }, SETTLE_MS);
   timer.unref();
+}
+
+/**
+ * A compacting GC now if the heap's used bytes grew by `growth` since the last compaction (any:
+ * this one's or releaseMemorySoon's). For long passes of bus calls (the Accept reads at start),
+ * whose garbage V8 allocates straight in its old space and keeps until a full GC.
+ */
+export function compactIfGrown(growth: number): void {
+  if (!gc) return;
+  const used = process.memoryUsage().heapUsed;
+  if (used < compactedUsed + growth) return;
+  gc();
+  const after = process.memoryUsage();
+  compactedHeap = after.heapTotal;
+  compactedUsed = after.heapUsed;
+  debug('compacted the heap during a pass: %d → %d MB used', Math.round(used / 2 ** 20), Math.round(after.heapUsed / 2 ** 20));
+}
+
+/**
+ * A young-generation GC now (about a millisecond): frees what just became garbage there, such as a
+ * listing reply's bytes, which V8 frees only with the young object holding them.
+ */
+export function releaseYoungNow(): void {
+  gc?.({ type: 'minor' });
 }

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import '../../plugin/systemd/bus.js'; // installs the raw-body reader
-import { decodeUnitList, ListingError, RawBody, rawBodyOf } from '../../plugin/systemd/listing.js';
+import { decodeUnitList, ListingError, RawBody, rawBodyOf, RELEASE_FROM } from '../../plugin/systemd/listing.js';
 import { unitPath } from '../../plugin/units/names.js';
 
 const require = createRequire(import.meta.url);
@@ -106,6 +106,61 @@ describe('the unit listing decoder', () => {
     const longString = Buffer.from(good);
     longString.writeUInt32LE(0x7fffffff, 8);
     expect(() => decodeUnitList(new RawBody(longString, true))).toThrow(/longer than the listing/);
+  });
+
+  it('walk: rows naming the guessed unit with its states are visited as the same unit, every other row decoded', () => {
+    const rows = [row('a.socket'), row('b@1.service', 'loaded', 'inactive', 'dead'), row('c.socket', 'loaded', 'failed', 'failed'), row('é.target', 'loaded', 'active', 'active'), row('d.socket')];
+    const known = (name: string, load = 'loaded', active = 'active', sub = 'listening') => ({ name, loadState: load, activeState: active, subState: sub });
+    const a = known('a.socket');
+    const b = known('b@1.service', 'loaded', 'active', 'running'); // it stopped since
+    const c = known('x.socket', 'loaded', 'failed', 'failed'); // another unit at that place now
+    const e = known('é.target', 'loaded', 'active', 'active'); // not ASCII: always decoded
+    const guesses = [a, b, c, e, undefined];
+    const seen: string[] = [];
+    decodeUnitList(new RawBody(body(rows), true)).walk(
+      (i) => guesses[i],
+      (unit, i) => seen.push(`${i} same ${unit.name}`),
+      (u, unit, i) => seen.push(`${i} changed ${u.name} ${u.loadState}/${u.activeState}/${u.subState}${unit ? ` was ${unit.activeState}/${unit.subState}` : ''}`),
+    );
+    expect(seen).toEqual([
+      '0 same a.socket',
+      '1 changed b@1.service loaded/inactive/dead was active/running',
+      '2 changed c.socket loaded/failed/failed',
+      '3 changed é.target loaded/active/active',
+      '4 changed d.socket loaded/active/listening',
+    ]);
+    // A name that is a prefix of the row's, or as long with one byte off, is another unit.
+    const near: string[] = [];
+    decodeUnitList(new RawBody(body([row('ab.socket'), row('ab.socket')]), true)).walk(
+      (i) => [known('a.socket'), known('ac.socket')][i],
+      (unit) => near.push(`same ${unit.name}`),
+      (u, unit) => near.push(`changed ${u.name} ${unit?.name}`),
+    );
+    expect(near).toEqual(['changed ab.socket undefined', 'changed ab.socket undefined']);
+  });
+
+  it('release: a big reply body that is its buffer (after its header fields) is freed at once; anything else is left alone', () => {
+    const many = Array.from({ length: 8000 }, (_, i) => row(`unit-number-${i}.socket`));
+    const own = (rows: Row[], before = 120, after = 0) => {
+      const b = body(rows);
+      const whole = Buffer.alloc(before + b.length + after); // as the socket stream copies a big message together
+      b.copy(whole, before);
+      return whole.subarray(before, before + b.length);
+    };
+    const big = own(many);
+    expect(big.length).toBeGreaterThanOrEqual(RELEASE_FROM);
+    const units = decodeUnitList(new RawBody(big, true));
+    expect(units.size).toBe(8000);
+    units.release();
+    expect(big.buffer.byteLength).toBe(0); // detached: the bytes are gone
+    // Left alone: a small body, one with more bytes after it in its buffer (another message's),
+    // one far into its buffer.
+    for (const b of [own(ROWS), own(many, 120, 64), own(many, 4096)]) {
+      const size = b.buffer.byteLength;
+      new RawBody(b, true).release();
+      expect(b.buffer.byteLength).toBe(size);
+      expect(decodeUnitList(new RawBody(b, true)).size).toBeGreaterThan(0);
+    }
   });
 
   it('any corrupted byte: the units decoded, or a one-line ListingError; never another error', () => {

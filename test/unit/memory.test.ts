@@ -34,3 +34,25 @@ it('compacts after the first listing, then only once the heap has grown by COMPA
   await listing();
   expect(gc).toHaveBeenCalledTimes(2);
 });
+
+it('compactIfGrown: a pass of bus calls compacts whenever the used heap grew by the given bytes since the last compaction, and not before', async () => {
+  const gc = vi.fn();
+  (globalThis as { gc?: unknown }).gc = gc;
+  vi.resetModules();
+  const { compactIfGrown } = await import('../../plugin/memory.js');
+  let heapUsed = 6 << 20;
+  gc.mockImplementation(() => (heapUsed = 16 << 20)); // what a GC leaves
+  vi.spyOn(process, 'memoryUsage').mockImplementation(() => ({ rss: 60 << 20, heapTotal: 40 << 20, heapUsed, external: 0, arrayBuffers: 0 }));
+  const growth = 8 << 20;
+  compactIfGrown(growth); // less than that since start
+  expect(gc).not.toHaveBeenCalled();
+  heapUsed = 40 << 20; // a listing's garbage, before the pass
+  compactIfGrown(growth);
+  expect(gc).toHaveBeenCalledTimes(1);
+  heapUsed = (16 << 20) + growth - 1;
+  compactIfGrown(growth);
+  expect(gc).toHaveBeenCalledTimes(1);
+  heapUsed += 1;
+  compactIfGrown(growth);
+  expect(gc).toHaveBeenCalledTimes(2);
+});
