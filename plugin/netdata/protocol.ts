@@ -87,21 +87,19 @@ export function variableLine(name: string, value: number): string {
 
 /**
  * The SET lines of one chart's dimensions, rendered once. A sample patches in place the one-digit
- * values that changed, so writing N dimensions costs N comparisons and one write instead of N new
+ * values that changed, so writing N dimensions costs N comparisons and one copy instead of N new
  * strings every second (at 10,000 units that is most of the plugin's steady work). Values are
- * 0..9: unit states are 1..5.
+ * 0..9: unit states are 1..5. The block is the one copy of its dimensions' ids and values.
  */
 export class SetBlock {
-  private buf: Buffer;
+  /** @internal the writer's: copied into each sample's output as they stand. */
+  readonly bytes: Buffer;
   /** Byte offset of each dimension's value digit. */
   private readonly at: Uint32Array;
-  /** The buffer stdout still holds (a write not yet taken by the pipe), and how many times. */
-  private lentBuf: Buffer | undefined;
-  private lent = 0;
 
   constructor(ids: readonly string[], values: readonly number[]) {
     const lines = ids.map((id, i) => `SET ${safeId(id)} = ${digit(values[i] ?? 0)}\n`);
-    this.buf = Buffer.from(lines.join(''), 'latin1'); // safeId leaves ASCII only
+    this.bytes = Buffer.from(lines.join(''), 'latin1'); // safeId leaves ASCII only
     this.at = new Uint32Array(ids.length);
     let end = 0;
     for (let i = 0; i < lines.length; i++) {
@@ -115,29 +113,12 @@ export class SetBlock {
   }
 
   set(index: number, value: number): void {
-    const at = this.at[index]!;
-    const byte = 0x30 + digit(value);
-    if (this.buf[at] === byte) return;
-    // Bytes stdout has not written yet are never touched: patch a copy (only when the agent is
-    // slower to read than one sample interval).
-    if (this.lent > 0 && this.lentBuf === this.buf) this.buf = Buffer.from(this.buf);
-    this.buf[at] = byte;
+    this.bytes[this.at[index]!] = 0x30 + digit(value);
   }
 
-  /** @internal the writer's: the bytes as they stand, lent until `done` is called. */
-  lend(): { bytes: Buffer; done: () => void } {
-    const bytes = this.buf;
-    if (this.lentBuf !== bytes) {
-      this.lentBuf = bytes;
-      this.lent = 0;
-    }
-    this.lent++;
-    return {
-      bytes,
-      done: () => {
-        if (this.lentBuf === bytes) this.lent--;
-      },
-    };
+  /** The value of the dimension at `index`, as the block holds it. */
+  get(index: number): number {
+    return this.bytes[this.at[index]!]! - 0x30;
   }
 }
 
@@ -146,11 +127,21 @@ function digit(value: number): number {
   return value | 0;
 }
 
+/** The output buffer's first size; it grows to the largest batch and is reused for every one. */
+const FIRST_CAPACITY = 16 * 1024;
+/** A batch this much smaller than the buffer (after a large Function answer) lets the buffer go. */
+const SHRINK_BELOW = 1 / 4;
+const SHRINK_FROM = 1024 * 1024;
+/** Strings longer than this are measured before they are copied; shorter ones may take 3 bytes a char. */
+const MEASURE_FROM = 4096;
+
 export class ProtocolWriter {
-  /** Lines not yet joined into `parts`. */
-  private lines: string[] = [];
-  /** Text and pre-rendered blocks, in order, for the next flush. */
-  private parts: (string | SetBlock)[] = [];
+  /**
+   * The batch being written: every line and block of a flush, copied into one buffer and written
+   * with one call (a stream write per piece, or a writev of many, cost more than the copy).
+   */
+  private buf: Buffer = Buffer.allocUnsafeSlow(FIRST_CAPACITY);
+  private len = 0;
   private closed = false;
 
   constructor(
@@ -193,6 +184,21 @@ export class ProtocolWriter {
     return this.line(elapsedUs === undefined ? `BEGIN ${safeId(fullId)}` : `BEGIN ${safeId(fullId)} ${int(elapsedUs)}`);
   }
 
+  /**
+   * BEGIN from its words rendered beforehand (`beginWords`), with the elapsed µs: the one part of
+   * a repeated sample that changes, written without making a string.
+   */
+  beginRendered(words: Uint8Array, elapsedUs?: number): this {
+    this.bytes(words);
+    if (elapsedUs !== undefined) {
+      this.reserve(32); // a space, the number (at most 24 characters as int() writes it), a newline
+      this.buf[this.len++] = 0x20;
+      this.len = writeInt(this.buf, this.len, elapsedUs);
+    }
+    this.buf[this.len++] = 0x0a;
+    return this;
+  }
+
   set(id: string, value: number): this {
     return this.line(setLine(id, value));
   }
@@ -202,13 +208,17 @@ export class ProtocolWriter {
     return this.line(lines);
   }
 
+  /** Bytes rendered beforehand: whole lines, each ending with a newline. */
+  bytes(bytes: Uint8Array): this {
+    this.reserve(bytes.length + 1);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+    return this;
+  }
+
   /** Every SET line of a pre-rendered block, as it stands now. */
   setBlock(block: SetBlock): this {
-    if (block.size === 0) return this;
-    if (this.lines.length) this.parts.push(this.lines.join('\n') + '\n');
-    this.lines = [];
-    this.parts.push(block);
-    return this;
+    return this.bytes(block.bytes);
   }
 
   /** A chart-scoped variable: valid right after CHART or between BEGIN and END. */
@@ -259,27 +269,18 @@ export class ProtocolWriter {
     return this.line('');
   }
 
-  /** Writes everything queued, in one system call where the pipe takes it all. */
+  /** Writes everything queued, in one write (one system call where the pipe takes it all). */
   flush(): void {
-    if (this.lines.length) this.parts.push(this.lines.join('\n') + '\n');
-    this.lines = [];
-    const parts = this.parts;
-    this.parts = [];
-    if (parts.length === 0 || this.closed) return;
-    if (parts.length === 1 && typeof parts[0] === 'string') {
-      this.out.write(parts[0]);
-      return;
-    }
-    this.out.cork();
-    for (const p of parts) {
-      if (typeof p === 'string') this.out.write(p);
-      else {
-        // Written by reference: the block keeps its hands off these bytes until stdout is done.
-        const { bytes, done } = p.lend();
-        this.out.write(bytes, done);
-      }
-    }
-    this.out.uncork();
+    const len = this.len;
+    if (len === 0) return;
+    this.len = 0;
+    if (this.closed) return;
+    const buf = this.buf;
+    this.out.write(buf.subarray(0, len));
+    // Written through (stdout's usual case: the pipe took it at once), the buffer is free again.
+    // Still queued, it is the stream's until written: the next batch gets a buffer of its own.
+    // And a large Function answer does not keep its buffer for the small batches after it.
+    if (this.out.writableLength > 0 || (buf.length >= SHRINK_FROM && len < buf.length * SHRINK_BELOW)) this.buf = Buffer.allocUnsafeSlow(Math.max(FIRST_CAPACITY, len));
   }
 
   /** Resolves once stdout has taken everything written so far (used before exiting). */
@@ -292,7 +293,39 @@ export class ProtocolWriter {
   }
 
   private line(text: string): this {
-    this.lines.push(text);
+    this.reserve(text.length > MEASURE_FROM ? Buffer.byteLength(text) + 1 : text.length * 3 + 1);
+    this.len += this.buf.write(text, this.len);
+    this.buf[this.len++] = 0x0a;
     return this;
   }
+
+  /** Room for `bytes` more bytes in the buffer. */
+  private reserve(bytes: number): void {
+    if (this.len + bytes <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.len + bytes));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+}
+
+/** `BEGIN <id>`'s bytes, for beginRendered. */
+export function beginWords(fullId: string): Buffer {
+  return Buffer.from(`BEGIN ${safeId(fullId)}`, 'latin1'); // safeId leaves ASCII only
+}
+
+/** Writes `value` truncated to an integer, as int() renders it, at `at`; returns the end. */
+function writeInt(buf: Buffer, at: number, value: number): number {
+  let n = Math.trunc(value);
+  if (!Number.isSafeInteger(n) || n < 0) return at + buf.write(int(value), at, 'latin1');
+  if (n === 0) {
+    buf[at] = 0x30;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let m = n; m > 0; m = Math.floor(m / 10)) digits++;
+  for (let i = at + digits - 1; i >= at; i--) {
+    buf[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return at + digits;
 }

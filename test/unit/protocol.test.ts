@@ -1,6 +1,6 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ProtocolWriter, SetBlock, safeId, safeWord } from '../../plugin/netdata/protocol.js';
+import { ProtocolWriter, SetBlock, beginWords, safeId, safeWord } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 
 function capture(): { writer: ProtocolWriter; text: () => string } {
@@ -125,7 +125,7 @@ describe('protocol writer', () => {
     expect(() => block.set(0, 10)).toThrow(RangeError);
   });
 
-  it('never patches bytes that stdout has not taken yet', () => {
+  it('never touches bytes that stdout has not taken yet', () => {
     // A pipe that is full: writes stay queued (by reference) until released.
     const written: Buffer[] = [];
     const pending: Array<() => void> = [];
@@ -145,8 +145,27 @@ describe('protocol writer', () => {
     writer.begin('x.y').flush(); // occupies the stream: later writes queue up
     writer.setBlock(block).end().flush();
     expect(out.writableLength).toBeGreaterThan(0);
-    block.set(0, 5); // the next sample's patch, while the previous one is still queued
+    block.set(0, 5); // the next sample's patch, and its batch, while the previous one is still queued
+    writer.begin('x.y', 7).setBlock(block).end().flush();
     while (pending.length) pending.shift()!();
-    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\n');
+    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\nBEGIN x.y 7\nSET a = 5\nEND\n');
+  });
+
+  it('renders BEGIN from its words with the elapsed time as int() writes it', () => {
+    const { writer, text } = capture();
+    const words = beginWords('a b.c');
+    for (const us of [undefined, 0, 7, 1000154, 999873.9, 2 ** 53, -3, NaN]) writer.beginRendered(words, us);
+    writer.flush();
+    const begins = ['BEGIN a_b.c', 'BEGIN a_b.c 0', 'BEGIN a_b.c 7', 'BEGIN a_b.c 1000154', 'BEGIN a_b.c 999873', `BEGIN a_b.c ${2 ** 53}`, 'BEGIN a_b.c -3', 'BEGIN a_b.c 0'];
+    expect(text()).toBe(begins.join('\n') + '\n');
+  });
+
+  it('grows its buffer for a large batch, and lets it go after', () => {
+    const { writer, text } = capture();
+    const big = 'x'.repeat(3 * 1024 * 1024) + 'é';
+    writer.rendered(big).flush();
+    writer.begin('a.b', 1).end().flush();
+    writer.begin('a.b', 2).end().flush();
+    expect(text()).toBe(`${big}\nBEGIN a.b 1\nEND\nBEGIN a.b 2\nEND\n`);
   });
 });
