@@ -143,6 +143,10 @@ export class ProtocolWriter {
   private buf: Buffer = Buffer.allocUnsafeSlow(FIRST_CAPACITY);
   private len = 0;
   private closed = false;
+  /** ` <elapsed µs>\n` of the latest BEGIN, and for which value. */
+  private readonly elapsed = Buffer.from(' '.repeat(32));
+  private elapsedBytes = this.elapsed.subarray(0, 0);
+  private elapsedUs = NaN;
 
   constructor(
     private readonly out: Writable,
@@ -190,13 +194,18 @@ export class ProtocolWriter {
    */
   beginRendered(words: Uint8Array, elapsedUs?: number): this {
     this.bytes(words);
-    if (elapsedUs !== undefined) {
-      this.reserve(32); // a space, the number (at most 24 characters as int() writes it), a newline
-      this.buf[this.len++] = 0x20;
-      this.len = writeInt(this.buf, this.len, elapsedUs);
+    if (elapsedUs === undefined) {
+      this.buf[this.len++] = 0x0a;
+      return this;
     }
-    this.buf[this.len++] = 0x0a;
-    return this;
+    // Every chart of a tick has the same elapsed time: its digits are rendered once.
+    if (elapsedUs !== this.elapsedUs) {
+      this.elapsedUs = elapsedUs;
+      const end = writeInt(this.elapsed, 1, elapsedUs);
+      this.elapsed[end] = 0x0a;
+      this.elapsedBytes = this.elapsed.subarray(0, end + 1);
+    }
+    return this.bytes(this.elapsedBytes);
   }
 
   set(id: string, value: number): this {

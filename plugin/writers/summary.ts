@@ -51,15 +51,16 @@ export abstract class SummaryCharts {
   /** Writes one sample of every chart (the caller flushes). `failSeq`: the table's failure sequence at the previous sample. */
   sample(nowUs: number, failSeq: number): void {
     for (const s of this.charts.values()) {
-      this.compute(s, failSeq);
-      const dims = s.chart.current();
-      for (let i = 0; i < dims.length; i++) s.chart.setValue(dims[i]!, s.values[i]!);
+      if (this.compute(s, failSeq)) {
+        const dims = s.chart.current();
+        for (let i = 0; i < dims.length; i++) s.chart.setValue(dims[i]!, s.values[i]!);
+      }
       s.chart.sample(nowUs);
     }
   }
 
-  /** Fills chart.values, and sets labels and variables, for this sample. */
-  protected abstract compute(chart: SummaryChart, failSeq: number): void;
+  /** Fills chart.values, and sets labels and variables, for this sample; false: the values are the previous sample's. */
+  protected abstract compute(chart: SummaryChart, failSeq: number): boolean;
 
   /** The chart's units are about to change from chart.units to `next`. */
   protected changeUnits(_chart: SummaryChart, _next: readonly Unit[]): void {}
