@@ -86,4 +86,51 @@ describe('a chart', () => {
     h.chart.setValue(a, 5);
     expect(h.sample(2)).toEqual(['BEGIN systemdunits_j.c 1', 'SET a = 5', 'SET b = 1', 'END']);
   });
+
+  it('reuses a sample\'s rendered lines only while its values, variables and labels stand', () => {
+    const h = harness({ variablesWithLabels: true });
+    const a = h.chart.addDimension('a', chartDimension(1));
+    h.chart.addDimension('b', chartDimension(2));
+    h.chart.setVariable('v', 1);
+    h.chart.setLabel('l', 'x');
+    h.sample(1_000_000);
+    expect(h.sample(2_000_000)).toEqual(['BEGIN systemdunits_j.c 1000000', 'SET a = 1', 'SET b = 2', 'VARIABLE CHART v = 1', 'END']);
+    h.chart.setValue(a, 7);
+    expect(h.sample(3_000_000)).toEqual(['BEGIN systemdunits_j.c 1000000', 'SET a = 7', 'SET b = 2', 'VARIABLE CHART v = 1', 'END']);
+    h.chart.setVariable('v', 2);
+    expect(h.sample(4_500_000)).toEqual(['BEGIN systemdunits_j.c 1500000', 'SET a = 7', 'SET b = 2', 'VARIABLE CHART v = 2', 'END']);
+    h.chart.setLabel('l', 'y');
+    expect(h.sample(5_500_000)).toEqual([
+      "CHART systemdunits_j.c '' 'T' 'u' 'f' 'x.c' line 1 1 '' 'p' 'm'",
+      "CLABEL 'l' 'y' 1",
+      'CLABEL_COMMIT',
+      'VARIABLE CHART v = 2',
+      'BEGIN systemdunits_j.c 1000000',
+      'SET a = 7',
+      'SET b = 2',
+      'VARIABLE CHART v = 2',
+      'END',
+    ]);
+    h.chart.addDimension('c', chartDimension(3));
+    expect(h.sample(6_500_000).slice(-6)).toEqual(['BEGIN systemdunits_j.c 1000000', 'SET a = 7', 'SET b = 2', 'SET c = 3', 'VARIABLE CHART v = 2', 'END']);
+  });
+
+  it('names dimensions through the writer only when a definition is written, retired ones too', () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => (text += c.toString()));
+    const writer = new ProtocolWriter(out);
+    const asked: string[] = [];
+    const chart = new Chart(writer, LINE, (key: string) => (asked.push(key), { id: `id_${key}`, name: `name ${key}`, algorithm: 'absolute' as const }), { digits: true });
+    chart.addDimension('a', chartDimension(1));
+    chart.addDimension('b', chartDimension(2));
+    chart.sample(1);
+    chart.sample(2);
+    expect(asked).toEqual(['a', 'b']);
+    chart.retireDimension('a');
+    chart.sample(3);
+    writer.flush();
+    expect(asked).toEqual(['a', 'b', 'b', 'a']);
+    expect(text).toContain("DIMENSION id_a 'name a' absolute 1 1 obsolete\nBEGIN systemdunits_j.c 1\nSET id_b = 2\nEND\n");
+  });
 });
