@@ -62,12 +62,12 @@ export class Chart<D extends ChartDimension = ChartDimension> {
   private live = false;
   private lastBeginUs: number | undefined;
   /** `BEGIN <id>`, rendered once. */
-  private readonly beginWords: Buffer;
+  private readonly beginWords: string;
   /**
    * A sample's lines after BEGIN (SET lines but a digit chart's block, variables, END), rendered
    * when a value or variable changed: most samples repeat the previous one's.
    */
-  private tail: Buffer | undefined;
+  private tail: string | undefined;
 
   constructor(
     private readonly writer: ProtocolWriter,
@@ -156,14 +156,14 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     this.lastBeginUs = nowUs;
     w.beginRendered(this.beginWords, elapsed);
     if (this.options.digits) w.setBlock(this.block);
-    w.bytes((this.tail ??= this.renderTail()));
+    w.ascii((this.tail ??= this.renderTail()));
   }
 
-  private renderTail(): Buffer {
+  private renderTail(): string {
     let text = '';
     if (!this.options.digits) this.order.forEach((dim, i) => (text += setLine(this.ids[i]!, dim.value) + '\n'));
     for (const [name, value] of this.variables) text += variableLine(name, value) + '\n';
-    return Buffer.from(text + 'END\n');
+    return text + 'END\n';
   }
 
   /**

@@ -192,8 +192,8 @@ export class ProtocolWriter {
    * BEGIN from its words rendered beforehand (`beginWords`), with the elapsed µs: the one part of
    * a repeated sample that changes, written without making a string.
    */
-  beginRendered(words: Uint8Array, elapsedUs?: number): this {
-    this.bytes(words);
+  beginRendered(words: string, elapsedUs?: number): this {
+    this.ascii(words);
     if (elapsedUs === undefined) {
       this.buf[this.len++] = 0x0a;
       return this;
@@ -215,6 +215,17 @@ export class ProtocolWriter {
   /** Lines rendered beforehand (by setLine, variableLine…), joined by newlines, without the last one. */
   rendered(lines: string): this {
     return this.line(lines);
+  }
+
+  /**
+   * Text rendered beforehand, ASCII only (ids are safeIds, numbers digits): whole lines, each
+   * ending with a newline. Kept by its owner as a string, not a small Buffer: those are slices of
+   * 8 KiB pool slabs, and a few long-lived ones can keep many slabs alive.
+   */
+  ascii(text: string): this {
+    this.reserve(text.length + 1);
+    this.len += this.buf.write(text, this.len, 'latin1');
+    return this;
   }
 
   /** Bytes rendered beforehand: whole lines, each ending with a newline. */
@@ -317,9 +328,9 @@ export class ProtocolWriter {
   }
 }
 
-/** `BEGIN <id>`'s bytes, for beginRendered. */
-export function beginWords(fullId: string): Buffer {
-  return Buffer.from(`BEGIN ${safeId(fullId)}`, 'latin1'); // safeId leaves ASCII only
+/** `BEGIN <id>`, for beginRendered (ASCII: safeId leaves nothing else). */
+export function beginWords(fullId: string): string {
+  return `BEGIN ${safeId(fullId)}`;
 }
 
 /** Writes `value` truncated to an integer, as int() renders it, at `at`; returns the end. */
