@@ -73,7 +73,7 @@ export class SocketActivityCharts {
       if (unit.accept !== true) continue;
       let s = this.sockets.get(unit.name);
       if (!s) {
-        s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map() };
+        s = { unit, id: this.ids.idFor(unit.name, this.sockets), name: safeWord(readableUnitName(unit.name)), live: new Map() };
         this.sockets.set(unit.name, s);
       }
       s.unit = unit;

@@ -84,7 +84,7 @@ export class UnitStateCharts {
           if (dim) dim.unit = unit;
           if (dim?.members) dim.members.length = 0;
         }
-        if (!dim) chart.addDimension(key, new UnitDimension(unit, state.ids.idFor(key), group ? [unit] : undefined, group?.socket));
+        if (!dim) chart.addDimension(key, new UnitDimension(unit, state.ids.idFor(key, chart.dimensions()), group ? [unit] : undefined, group?.socket));
         else dim.members?.push(unit);
       }
       // An aggregate without instances (no connection right now) stays while its socket is loaded.
@@ -94,9 +94,10 @@ export class UnitStateCharts {
           keep.add(key);
         }
       }
-      for (const key of chart.dimensions().keys()) {
+      for (const [key, dim] of chart.dimensions()) {
         if (keep.has(key)) continue;
         chart.retireDimension(key);
+        state.ids.retire(key, dim.id);
       }
       state.ids.forgetRetired(chart.dimensions());
     }
