@@ -229,7 +229,7 @@ export class ProtocolWriter {
   }
 
   /** Bytes rendered beforehand: whole lines, each ending with a newline. */
-  bytes(bytes: Uint8Array): this {
+  private bytes(bytes: Uint8Array): this {
     this.reserve(bytes.length + 1);
     this.buf.set(bytes, this.len);
     this.len += bytes.length;
