@@ -129,8 +129,11 @@ function digit(value: number): number {
 
 /** The output buffer's first size; it grows to the largest batch and is reused for every one. */
 const FIRST_CAPACITY = 16 * 1024;
-/** A batch this much smaller than the buffer (after a large Function answer) lets the buffer go. */
-const SHRINK_BELOW = 1 / 4;
+/**
+ * A batch less than half a large buffer (after the first definitions, or a large Function answer)
+ * lets the buffer go; the next is sized to that batch and an eighth more.
+ */
+const SHRINK_BELOW = 1 / 2;
 const SHRINK_FROM = 1024 * 1024;
 /** Strings longer than this are measured before they are copied; shorter ones may take 3 bytes a char. */
 const MEASURE_FROM = 4096;
@@ -300,7 +303,7 @@ export class ProtocolWriter {
     // Written through (stdout's usual case: the pipe took it at once), the buffer is free again.
     // Still queued, it is the stream's until written: the next batch gets a buffer of its own.
     // And a large Function answer does not keep its buffer for the small batches after it.
-    if (this.out.writableLength > 0 || (buf.length >= SHRINK_FROM && len < buf.length * SHRINK_BELOW)) this.buf = Buffer.allocUnsafeSlow(Math.max(FIRST_CAPACITY, len));
+    if (this.out.writableLength > 0 || (buf.length >= SHRINK_FROM && len < buf.length * SHRINK_BELOW)) this.buf = Buffer.allocUnsafeSlow(Math.max(FIRST_CAPACITY, len + (len >> 3)));
   }
 
   /** Resolves once stdout has taken everything written so far (used before exiting). */
@@ -322,7 +325,7 @@ export class ProtocolWriter {
   /** Room for `bytes` more bytes in the buffer. */
   private reserve(bytes: number): void {
     if (this.len + bytes <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.len + bytes));
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length + (this.buf.length >> 1), this.len + bytes));
     this.buf.copy(bigger, 0, 0, this.len);
     this.buf = bigger;
   }
