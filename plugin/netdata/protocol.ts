@@ -145,6 +145,15 @@ export class ProtocolWriter {
    */
   private buf: Buffer = Buffer.allocUnsafeSlow(FIRST_CAPACITY);
   private len = 0;
+  /** Buffers handed to stdout, oldest first, until it calls back (writes complete in order). */
+  private readonly inFlight: Buffer[] = [];
+  /** One written buffer to take up again (a batch larger than the pipe is written while the next is made). */
+  private spare: Buffer | undefined;
+  private readonly written = (): void => {
+    const done = this.inFlight.shift();
+    // Not one let go for being too large, nor the one being filled (it was taken at once).
+    if (done !== undefined && done !== this.buf && done.length <= this.buf.length) this.spare = done;
+  };
   private closed = false;
   /** ` <elapsed µs>\n` of the latest BEGIN, and for which value. */
   private readonly elapsed = Buffer.from(' '.repeat(32));
@@ -299,11 +308,20 @@ export class ProtocolWriter {
     this.len = 0;
     if (this.closed) return;
     const buf = this.buf;
-    this.out.write(buf.subarray(0, len));
-    // Written through (stdout's usual case: the pipe took it at once), the buffer is free again.
-    // Still queued, it is the stream's until written: the next batch gets a buffer of its own.
-    // And a large Function answer does not keep its buffer for the small batches after it.
-    if (this.out.writableLength > 0 || (buf.length >= SHRINK_FROM && len < buf.length * SHRINK_BELOW)) this.buf = Buffer.allocUnsafeSlow(Math.max(FIRST_CAPACITY, len + (len >> 3)));
+    this.inFlight.push(buf);
+    this.out.write(buf.subarray(0, len), this.written);
+    // A large Function answer (or the first definitions) does not keep its buffer for the small
+    // batches after it.
+    if (buf.length >= SHRINK_FROM && len < buf.length * SHRINK_BELOW) {
+      this.buf = Buffer.allocUnsafeSlow(Math.max(FIRST_CAPACITY, len + (len >> 3)));
+      this.spare = undefined;
+      return;
+    }
+    // Taken at once (the pipe had room), the buffer is ours again. Still queued, it is the
+    // stream's until written: the next batch goes into the spare, or a new buffer.
+    if (this.out.writableLength === 0) return;
+    this.buf = this.spare ?? Buffer.allocUnsafeSlow(buf.length);
+    this.spare = undefined;
   }
 
   /** Resolves once stdout has taken everything written so far (used before exiting). */

@@ -149,6 +149,11 @@ describe('protocol writer', () => {
     writer.begin('x.y', 7).setBlock(block).end().flush();
     while (pending.length) pending.shift()!();
     expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\nBEGIN x.y 7\nSET a = 5\nEND\n');
+    // Written, those buffers are taken up again, and what is queued then is kept as well.
+    for (let i = 0; i < 4; i++) writer.begin('x.y', i).end().flush();
+    const queued = 'BEGIN x.y 0\nEND\nBEGIN x.y 1\nEND\nBEGIN x.y 2\nEND\nBEGIN x.y 3\nEND\n';
+    while (pending.length) pending.shift()!();
+    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\nBEGIN x.y 7\nSET a = 5\nEND\n' + queued);
   });
 
   it('renders BEGIN from its words with the elapsed time as int() writes it', () => {
