@@ -92,8 +92,11 @@ export function variableLine(name: string, value: number): string {
  * 0..9: unit states are 1..5. The block is the one copy of its dimensions' ids and values.
  */
 export class SetBlock {
-  /** @internal the writer's: copied into each sample's output as they stand. */
-  readonly bytes: Buffer;
+  /** @internal the writer's: the lines as they stand. */
+  bytes: Buffer;
+  /** Writes of these very bytes that stdout has not completed (a large block is written by reference). */
+  private lent = 0;
+  private lentBytes: Buffer | undefined;
   /** Byte offset of each dimension's value digit. */
   private readonly at: Uint32Array;
 
@@ -113,7 +116,28 @@ export class SetBlock {
   }
 
   set(index: number, value: number): void {
-    this.bytes[this.at[index]!] = 0x30 + digit(value);
+    const at = this.at[index]!;
+    const byte = 0x30 + digit(value);
+    if (this.bytes[at] === byte) return;
+    // Bytes stdout has not written yet are never touched: patch a copy (only when the agent is
+    // slower to read than one sample interval).
+    if (this.lent > 0 && this.lentBytes === this.bytes) this.bytes = Buffer.from(this.bytes);
+    this.bytes[at] = byte;
+  }
+
+  /** @internal the writer's: the bytes as they stand, lent until `release(bytes)`. */
+  lend(): Buffer {
+    if (this.lentBytes !== this.bytes) {
+      this.lentBytes = this.bytes;
+      this.lent = 0;
+    }
+    this.lent++;
+    return this.bytes;
+  }
+
+  /** @internal */
+  release(bytes: Buffer): void {
+    if (this.lentBytes === bytes) this.lent--;
   }
 
   /** The value of the dimension at `index`, as the block holds it. */
@@ -135,6 +159,12 @@ const FIRST_CAPACITY = 16 * 1024;
  */
 const SHRINK_BELOW = 1 / 2;
 const SHRINK_FROM = 1024 * 1024;
+/**
+ * A SET block this large is written by reference rather than copied into the batch (at 10,000
+ * units a tick's blocks are 450 KB, more than a pipe takes at once: copied, they would need a
+ * second batch buffer of that size while the first is written).
+ */
+const LEND_FROM = 16 * 1024;
 /** Strings longer than this are measured before they are copied; shorter ones may take 3 bytes a char. */
 const MEASURE_FROM = 4096;
 
@@ -149,7 +179,14 @@ export class ProtocolWriter {
   private readonly inFlight: Buffer[] = [];
   /** One written buffer to take up again (a batch larger than the pipe is written while the next is made). */
   private spare: Buffer | undefined;
+  /** Per buffer in flight: the blocks its batch lent (written by reference), released with it. */
+  private readonly inFlightLent: ([SetBlock, Buffer][] | undefined)[] = [];
+  /** This batch so far, where it lent blocks: text up to each, the block, … (`len` from `pieceStart` is the rest). */
+  private pieces: Buffer[] = [];
+  private lentBlocks: [SetBlock, Buffer][] = [];
+  private pieceStart = 0;
   private readonly written = (): void => {
+    for (const [block, bytes] of this.inFlightLent.shift() ?? []) block.release(bytes);
     const done = this.inFlight.shift();
     // Not one let go for being too large, nor the one being filled (it was taken at once).
     if (done !== undefined && done !== this.buf && done.length <= this.buf.length) this.spare = done;
@@ -250,7 +287,13 @@ export class ProtocolWriter {
 
   /** Every SET line of a pre-rendered block, as it stands now. */
   setBlock(block: SetBlock): this {
-    return this.bytes(block.bytes);
+    if (block.bytes.length < LEND_FROM) return this.bytes(block.bytes);
+    if (this.len > this.pieceStart) this.pieces.push(this.buf.subarray(this.pieceStart, this.len));
+    const bytes = block.lend();
+    this.pieces.push(bytes);
+    this.lentBlocks.push([block, bytes]);
+    this.pieceStart = this.len;
+    return this;
   }
 
   /** A chart-scoped variable: valid right after CHART or between BEGIN and END. */
@@ -303,13 +346,29 @@ export class ProtocolWriter {
 
   /** Writes everything queued, in one write (one system call where the pipe takes it all). */
   flush(): void {
-    const len = this.len;
-    if (len === 0) return;
-    this.len = 0;
-    if (this.closed) return;
+    const { len, pieces, lentBlocks } = this;
+    if (len === 0 && pieces.length === 0) return;
+    const start = this.pieceStart;
+    this.len = this.pieceStart = 0;
+    if (pieces.length > 0) {
+      this.pieces = [];
+      this.lentBlocks = [];
+    }
+    if (this.closed) {
+      for (const [block, bytes] of lentBlocks) block.release(bytes);
+      return;
+    }
     const buf = this.buf;
     this.inFlight.push(buf);
-    this.out.write(buf.subarray(0, len), this.written);
+    this.inFlightLent.push(pieces.length > 0 ? lentBlocks : undefined);
+    if (pieces.length === 0) this.out.write(buf.subarray(0, len), this.written);
+    else {
+      // Text and lent blocks in one writev; the last write's callback stands for them all.
+      if (len > start) pieces.push(buf.subarray(start, len));
+      this.out.cork();
+      for (let i = 0; i < pieces.length; i++) this.out.write(pieces[i]!, i === pieces.length - 1 ? this.written : undefined);
+      this.out.uncork();
+    }
     // A large Function answer (or the first definitions) does not keep its buffer for the small
     // batches after it.
     if (buf.length >= SHRINK_FROM && len < buf.length * SHRINK_BELOW) {

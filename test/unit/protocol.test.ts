@@ -156,6 +156,42 @@ describe('protocol writer', () => {
     expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\nBEGIN x.y 7\nSET a = 5\nEND\n' + queued);
   });
 
+  it('writes a large SET block by reference, and never patches it while stdout holds it', () => {
+    const written: Buffer[] = [];
+    const pending: Array<() => void> = [];
+    const out = new Writable({
+      highWaterMark: 1,
+      writev(chunks, done) {
+        written.push(Buffer.concat(chunks.map((c) => Buffer.from(c.chunk as Buffer)))); // copied only when taken
+        pending.push(done);
+      },
+      write(chunk, _enc, done) {
+        written.push(Buffer.from(chunk as Buffer));
+        pending.push(done);
+      },
+    });
+    const writer = new ProtocolWriter(out);
+    const ids = Array.from({ length: 2000 }, (_, i) => `unit-${i}.service`); // ~50 KB of SET lines
+    const block = new SetBlock(ids, ids.map(() => 1));
+    const lines = (values: number[]) => ids.map((id, i) => `SET ${id} = ${values[i]}\n`).join('');
+    writer.begin('x.y').flush(); // occupies the stream: later writes queue up
+    writer.begin('x.y', 1).setBlock(block).chartVariable('v', 1).end().flush();
+    expect(out.writableLength).toBeGreaterThan(0);
+    block.set(1999, 5); // the next sample's patch while the previous batch is still queued
+    writer.begin('x.y', 2).setBlock(block).end().flush();
+    while (pending.length) pending.shift()!();
+    block.set(0, 3); // written: patched in place again
+    writer.begin('x.y', 3).setBlock(block).end().flush();
+    while (pending.length) pending.shift()!();
+    const v = (last: number, first = 1) => ids.map((_, i) => (i === 1999 ? last : i === 0 ? first : 1));
+    expect(Buffer.concat(written).toString()).toBe(
+      'BEGIN x.y\n' +
+        `BEGIN x.y 1\n${lines(v(1))}VARIABLE CHART v = 1\nEND\n` +
+        `BEGIN x.y 2\n${lines(v(5))}END\n` +
+        `BEGIN x.y 3\n${lines(v(5, 3))}END\n`,
+    );
+  });
+
   it('renders BEGIN from its words with the elapsed time as int() writes it', () => {
     const { writer, text } = capture();
     const words = beginWords('a b.c');
