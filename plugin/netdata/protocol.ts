@@ -170,8 +170,9 @@ const MEASURE_FROM = 4096;
 
 export class ProtocolWriter {
   /**
-   * The batch being written: every line and block of a flush, copied into one buffer and written
-   * with one call (a stream write per piece, or a writev of many, cost more than the copy).
+   * The batch being written: every line and small block of a flush, copied into one buffer and
+   * written with one call (a stream write per piece, or a writev of many, cost more than the
+   * copy); large blocks go by reference (see LEND_FROM).
    */
   private buf: Buffer = Buffer.allocUnsafeSlow(FIRST_CAPACITY);
   private len = 0;
