@@ -158,7 +158,12 @@ const FIRST_CAPACITY = 16 * 1024;
  * lets the buffer go; the next is sized to that batch and an eighth more.
  */
 const SHRINK_BELOW = 1 / 2;
-const SHRINK_FROM = 1024 * 1024;
+const SHRINK_FROM = 256 * 1024;
+/**
+ * A batch that outgrows this (definitions of thousands of dimensions) is written in parts of about
+ * this size, at line ends: growing one buffer to megabytes, once, left its malloc'd pages behind.
+ */
+const MAX_BATCH = 64 * 1024;
 /**
  * A SET block this large is written by reference rather than copied into the batch (at 10,000
  * units a tick's blocks are 450 KB, more than a pipe takes at once: copied, they would need a
@@ -243,6 +248,7 @@ export class ProtocolWriter {
    * a repeated sample that changes, written without making a string.
    */
   beginRendered(words: string, elapsedUs?: number): this {
+    this.reserve(words.length + 34); // the whole line at once: a batch is split at line ends only
     this.ascii(words);
     if (elapsedUs === undefined) {
       this.buf[this.len++] = 0x0a;
@@ -402,6 +408,7 @@ export class ProtocolWriter {
 
   /** Room for `bytes` more bytes in the buffer. */
   private reserve(bytes: number): void {
+    if (this.len > 0 && this.len + bytes > MAX_BATCH) this.flush();
     if (this.len + bytes <= this.buf.length) return;
     const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length + (this.buf.length >> 1), this.len + bytes));
     this.buf.copy(bigger, 0, 0, this.len);

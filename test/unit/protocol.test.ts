@@ -192,6 +192,22 @@ describe('protocol writer', () => {
     );
   });
 
+  it('writes a batch larger than 64 KiB in parts that end at line ends', () => {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const writer = new ProtocolWriter(out);
+    const expected: string[] = [];
+    for (let i = 0; i < 5000; i++) {
+      writer.beginRendered(`BEGIN chart_${i}.x`, 1_000_000 + i).rendered(`SET d = ${i}`);
+      expected.push(`BEGIN chart_${i}.x ${1_000_000 + i}\nSET d = ${i}\n`);
+    }
+    writer.flush();
+    expect(chunks.join('')).toBe(expected.join(''));
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) expect(c.endsWith('\n') && c.length <= 64 * 1024).toBe(true);
+  });
+
   it('renders BEGIN from its words with the elapsed time as int() writes it', () => {
     const { writer, text } = capture();
     const words = beginWords('a b.c');
