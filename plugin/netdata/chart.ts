@@ -6,18 +6,28 @@
 // when and how they go out.
 
 import type { ChartLine, DimensionLine, ProtocolWriter } from './protocol.js';
-import { SetBlock, setLine, variableLine } from './protocol.js';
+import { SetBlock, beginWords, setLine, variableLine } from './protocol.js';
 
+/**
+ * One dimension's record: the chart's part of it (a writer's record adds what its value is computed
+ * from). Its key, id and name are not kept here: the chart's map holds the key, and the writer's
+ * `lineOf` derives the DIMENSION line when a definition is written. Thousands of these live for as
+ * long as the plugin runs: keep them small and of one shape.
+ */
 export interface ChartDimension {
-  readonly key: string;
-  /** Its id on the protocol (the line's). */
-  readonly id: string;
-  readonly line: DimensionLine;
   /** This sample's value (kept here rather than in a per-sample array: less garbage per tick). */
   value: number;
-  /** Its line in the chart's SET block. */
+  /** Its line in the chart's SET block (-1 until the chart is defined with it). */
   index: number;
 }
+
+/** A dimension record of a chart with fixed dimensions. */
+export function chartDimension(value = 0): ChartDimension {
+  return { value, index: -1 };
+}
+
+/** The DIMENSION line of the dimension `key` (its id, name and algorithm). */
+export type DimensionLineOf<D extends ChartDimension> = (key: string, dim: D) => DimensionLine;
 
 export interface ChartOptions {
   /**
@@ -31,15 +41,17 @@ export interface ChartOptions {
 
 const NO_BLOCK = new SetBlock([], []);
 
-/** `D`: the writer's dimensions, a ChartDimension with what it computes the value from. */
+/** `D`: the writer's dimension records, a ChartDimension with what it computes the value from. */
 export class Chart<D extends ChartDimension = ChartDimension> {
   private readonly labels = new Map<string, string>();
   private readonly variables = new Map<string, number>();
   private readonly dims = new Map<string, D>();
-  /** Dimensions retired since the definition was last sent. */
-  private retired: D[] = [];
+  /** Dimensions retired since the definition was last sent, with their keys. */
+  private retired: [string, D][] = [];
   /** The dimensions in the definition's order. */
   private order: D[] = [];
+  /** The ids of the dimensions in `order`, for charts without a block. */
+  private ids: string[] = [];
   /** Every SET line, rendered when the dimensions change and patched per sample (digit charts). */
   private block = NO_BLOCK;
   /** The definition (CHART, labels, DIMENSIONs) must be (re)sent before the next BEGIN. */
@@ -49,6 +61,8 @@ export class Chart<D extends ChartDimension = ChartDimension> {
   /** Whether the agent holds this chart (not obsolete). */
   private live = false;
   private lastBeginUs: number | undefined;
+  /** `BEGIN <id>`, rendered once. */
+  private readonly beginWords: string;
   /**
    * A sample's lines after BEGIN (SET lines but a digit chart's block, variables, END), rendered
    * when a value or variable changed: most samples repeat the previous one's.
@@ -58,8 +72,11 @@ export class Chart<D extends ChartDimension = ChartDimension> {
   constructor(
     private readonly writer: ProtocolWriter,
     readonly line: ChartLine,
+    private readonly lineOf: DimensionLineOf<D>,
     private readonly options: ChartOptions = {},
-  ) {}
+  ) {
+    this.beginWords = beginWords(line.fullId);
+  }
 
   /** Whether the next sample writes anything: the agent holds the chart, or it is to be defined. */
   get active(): boolean {
@@ -85,9 +102,8 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     return this.dims.get(key);
   }
 
-  /** `extra`: the writer's own fields of the dimension (what its value is computed from). */
-  addDimension(key: string, line: DimensionLine, extra: Omit<D, keyof ChartDimension>, value = 0): D {
-    const dim = { key, id: line.id, line, value, index: -1, ...extra } as D;
+  /** Adds the writer's record of a new dimension (its value is the record's). */
+  addDimension(key: string, dim: D): D {
     this.dims.set(key, dim);
     this.dirty = true;
     return dim;
@@ -98,7 +114,7 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     const dim = this.dims.get(key);
     if (!dim) return;
     this.dims.delete(key);
-    this.retired.push(dim);
+    this.retired.push([key, dim]);
     this.dirty = true;
   }
 
@@ -138,17 +154,16 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     const w = this.writer;
     const elapsed = this.lastBeginUs === undefined ? undefined : nowUs - this.lastBeginUs;
     this.lastBeginUs = nowUs;
-    w.begin(this.line.fullId, elapsed);
+    w.beginRendered(this.beginWords, elapsed);
     if (this.options.digits) w.setBlock(this.block);
-    w.rendered((this.tail ??= this.renderTail()));
+    w.ascii((this.tail ??= this.renderTail()));
   }
 
   private renderTail(): string {
-    const lines: string[] = [];
-    if (!this.options.digits) for (const dim of this.order) lines.push(setLine(dim.line.id, dim.value));
-    for (const [name, value] of this.variables) lines.push(variableLine(name, value));
-    lines.push('END');
-    return lines.join('\n');
+    let text = '';
+    if (!this.options.digits) this.order.forEach((dim, i) => (text += setLine(this.ids[i]!, dim.value) + '\n'));
+    for (const [name, value] of this.variables) text += variableLine(name, value) + '\n';
+    return text + 'END\n';
   }
 
   /**
@@ -160,12 +175,13 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     if (this.live) {
       if (this.retired.length > 0) {
         w.chart(this.line);
-        for (const dim of this.retired) w.dimension(dim.line, true);
+        this.writeRetired();
       }
       w.chart(this.line, true);
     }
     this.retired = [];
     this.order = [];
+    this.ids = [];
     this.block = NO_BLOCK;
     this.tail = undefined;
     this.live = false;
@@ -178,20 +194,26 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     if (this.dims.size === 0) return this.obsolete();
     const w = this.writer;
     this.writeChartAndLabels();
-    this.order = [...this.dims.values()];
-    this.order.forEach((dim, i) => {
-      w.dimension(dim.line);
-      dim.index = i;
-    });
-    if (this.options.digits) {
-      this.block = new SetBlock(
-        this.order.map((d) => d.line.id),
-        this.order.map((d) => d.value),
-      );
+    const order: D[] = [];
+    const ids: string[] = [];
+    for (const [key, dim] of this.dims) {
+      const line = this.lineOf(key, dim);
+      w.dimension(line);
+      dim.index = order.length;
+      order.push(dim);
+      ids.push(line.id);
     }
-    for (const dim of this.retired) w.dimension(dim.line, true);
+    this.order = order;
+    // A digit chart's ids live in its block only; the few of other charts in `ids`.
+    if (this.options.digits) this.block = new SetBlock(ids, order.map((d) => d.value));
+    else this.ids = ids;
+    this.writeRetired();
     this.retired = [];
     this.live = true;
+  }
+
+  private writeRetired(): void {
+    for (const [key, dim] of this.retired) this.writer.dimension(this.lineOf(key, dim), true);
   }
 
   private writeChartAndLabels(): void {

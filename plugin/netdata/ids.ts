@@ -7,8 +7,15 @@ import { nameHash } from '../units/names.js';
 /** How many ids of retired keys an allocator remembers (so a returning key gets its old id back). */
 export const RETIRED_IDS_KEPT = 1000;
 
+/** The keys in use, with the id each holds (a chart's dimensions). */
+export type LiveIds = ReadonlyMap<string, { readonly id: string }>;
+
 export class IdAllocator {
-  /** Ids handed out, and to which key: the live ones and the latest retired. */
+  /**
+   * Ids handed out, and to which key: the live ones and the latest retired. An id that is its key
+   * itself (nearly every unit name) is left out while its key is live when idFor is told the live
+   * keys: they answer for it then (at 20,000 dimensions this map was 0.9 MB of hash table).
+   */
   private readonly owners = new Map<string, string>();
 
   constructor(
@@ -30,12 +37,17 @@ export class IdAllocator {
    * The key's id: its clean form, or, if a different key already holds that, the clean form and a
    * short hash of the key (only keys that clean up alike can meet).
    */
-  idFor(key: string): string {
-    let id = this.clean(key);
-    const owner = this.owners.get(id);
-    if (owner !== undefined && owner !== key) id = `${id}_${nameHash(key)}`;
-    this.owners.set(id, key);
+  idFor(key: string, live?: LiveIds): string {
+    const clean = this.clean(key);
+    const owner = this.owners.get(clean) ?? (live?.get(clean)?.id === clean ? clean : undefined);
+    const id = owner !== undefined && owner !== key ? `${clean}_${nameHash(key)}` : clean;
+    if (id !== key || !live) this.owners.set(id, key);
     return id;
+  }
+
+  /** The key gave up its id (its dimension retired): the id is remembered among the latest retired. */
+  retire(key: string, id: string): void {
+    if (!this.owners.has(id)) this.owners.set(id, key);
   }
 
   /**
@@ -43,8 +55,11 @@ export class IdAllocator {
    * (Accept=yes instances, transient units) would otherwise grow the map for as long as the plugin
    * runs. `live`: the keys in use, with the id each holds.
    */
-  forgetRetired(live: ReadonlyMap<string, { readonly id: string }>): void {
-    let excess = this.owners.size - live.size - this.kept;
+  forgetRetired(live: LiveIds): void {
+    let excess = this.owners.size - this.kept;
+    if (excess <= 0) return;
+    // Live ids among them are not retired (some live ids may not be stored at all: see owners).
+    for (const [id, owner] of this.owners) if (live.get(owner)?.id === id) excess--;
     if (excess <= 0) return;
     for (const [id, owner] of this.owners) {
       if (live.get(owner)?.id === id) continue;

@@ -87,21 +87,22 @@ export function variableLine(name: string, value: number): string {
 
 /**
  * The SET lines of one chart's dimensions, rendered once. A sample patches in place the one-digit
- * values that changed, so writing N dimensions costs N comparisons and one write instead of N new
+ * values that changed, so writing N dimensions costs N comparisons and one copy instead of N new
  * strings every second (at 10,000 units that is most of the plugin's steady work). Values are
- * 0..9: unit states are 1..5.
+ * 0..9: unit states are 1..5. The block is the one copy of its dimensions' ids and values.
  */
 export class SetBlock {
-  private buf: Buffer;
+  /** @internal the writer's: the lines as they stand. */
+  bytes: Buffer;
+  /** Writes of these very bytes that stdout has not completed (a large block is written by reference). */
+  private lent = 0;
+  private lentBytes: Buffer | undefined;
   /** Byte offset of each dimension's value digit. */
   private readonly at: Uint32Array;
-  /** The buffer stdout still holds (a write not yet taken by the pipe), and how many times. */
-  private lentBuf: Buffer | undefined;
-  private lent = 0;
 
   constructor(ids: readonly string[], values: readonly number[]) {
     const lines = ids.map((id, i) => `SET ${safeId(id)} = ${digit(values[i] ?? 0)}\n`);
-    this.buf = Buffer.from(lines.join(''), 'latin1'); // safeId leaves ASCII only
+    this.bytes = Buffer.from(lines.join(''), 'latin1'); // safeId leaves ASCII only
     this.at = new Uint32Array(ids.length);
     let end = 0;
     for (let i = 0; i < lines.length; i++) {
@@ -117,27 +118,31 @@ export class SetBlock {
   set(index: number, value: number): void {
     const at = this.at[index]!;
     const byte = 0x30 + digit(value);
-    if (this.buf[at] === byte) return;
+    if (this.bytes[at] === byte) return;
     // Bytes stdout has not written yet are never touched: patch a copy (only when the agent is
     // slower to read than one sample interval).
-    if (this.lent > 0 && this.lentBuf === this.buf) this.buf = Buffer.from(this.buf);
-    this.buf[at] = byte;
+    if (this.lent > 0 && this.lentBytes === this.bytes) this.bytes = Buffer.from(this.bytes);
+    this.bytes[at] = byte;
   }
 
-  /** @internal the writer's: the bytes as they stand, lent until `done` is called. */
-  lend(): { bytes: Buffer; done: () => void } {
-    const bytes = this.buf;
-    if (this.lentBuf !== bytes) {
-      this.lentBuf = bytes;
+  /** @internal the writer's: the bytes as they stand, lent until `release(bytes)`. */
+  lend(): Buffer {
+    if (this.lentBytes !== this.bytes) {
+      this.lentBytes = this.bytes;
       this.lent = 0;
     }
     this.lent++;
-    return {
-      bytes,
-      done: () => {
-        if (this.lentBuf === bytes) this.lent--;
-      },
-    };
+    return this.bytes;
+  }
+
+  /** @internal */
+  release(bytes: Buffer): void {
+    if (this.lentBytes === bytes) this.lent--;
+  }
+
+  /** The value of the dimension at `index`, as the block holds it. */
+  get(index: number): number {
+    return this.bytes[this.at[index]!]! - 0x30;
   }
 }
 
@@ -146,12 +151,57 @@ function digit(value: number): number {
   return value | 0;
 }
 
+/** The output buffer's first size; it grows to the largest batch and is reused for every one. */
+const FIRST_CAPACITY = 16 * 1024;
+/**
+ * A batch less than half a large buffer (after the first definitions, or a large Function answer)
+ * lets the buffer go; the next is sized to that batch and an eighth more.
+ */
+const SHRINK_BELOW = 1 / 2;
+const SHRINK_FROM = 256 * 1024;
+/**
+ * A batch that outgrows this (definitions of thousands of dimensions) is written in parts of about
+ * this size, at line ends: growing one buffer to megabytes, once, left its malloc'd pages behind.
+ */
+const MAX_BATCH = 64 * 1024;
+/**
+ * A SET block this large is written by reference rather than copied into the batch (at 10,000
+ * units a tick's blocks are 450 KB, more than a pipe takes at once: copied, they would need a
+ * second batch buffer of that size while the first is written).
+ */
+const LEND_FROM = 16 * 1024;
+/** Strings longer than this are measured before they are copied; shorter ones may take 3 bytes a char. */
+const MEASURE_FROM = 4096;
+
 export class ProtocolWriter {
-  /** Lines not yet joined into `parts`. */
-  private lines: string[] = [];
-  /** Text and pre-rendered blocks, in order, for the next flush. */
-  private parts: (string | SetBlock)[] = [];
+  /**
+   * The batch being written: every line and small block of a flush, copied into one buffer and
+   * written with one call (a stream write per piece, or a writev of many, cost more than the
+   * copy); large blocks go by reference (see LEND_FROM).
+   */
+  private buf: Buffer = Buffer.allocUnsafeSlow(FIRST_CAPACITY);
+  private len = 0;
+  /** Buffers handed to stdout, oldest first, until it calls back (writes complete in order). */
+  private readonly inFlight: Buffer[] = [];
+  /** One written buffer to take up again (a batch larger than the pipe is written while the next is made). */
+  private spare: Buffer | undefined;
+  /** Per buffer in flight: the blocks its batch lent (written by reference), released with it. */
+  private readonly inFlightLent: ([SetBlock, Buffer][] | undefined)[] = [];
+  /** This batch so far, where it lent blocks: text up to each, the block, … (`len` from `pieceStart` is the rest). */
+  private pieces: Buffer[] = [];
+  private lentBlocks: [SetBlock, Buffer][] = [];
+  private pieceStart = 0;
+  private readonly written = (): void => {
+    for (const [block, bytes] of this.inFlightLent.shift() ?? []) block.release(bytes);
+    const done = this.inFlight.shift();
+    // Not one let go for being too large, nor the one being filled (it was taken at once).
+    if (done !== undefined && done !== this.buf && done.length <= this.buf.length) this.spare = done;
+  };
   private closed = false;
+  /** ` <elapsed µs>\n` of the latest BEGIN, and for which value. */
+  private readonly elapsed = Buffer.from(' '.repeat(32));
+  private elapsedBytes = this.elapsed.subarray(0, 0);
+  private elapsedUs = NaN;
 
   constructor(
     private readonly out: Writable,
@@ -193,6 +243,27 @@ export class ProtocolWriter {
     return this.line(elapsedUs === undefined ? `BEGIN ${safeId(fullId)}` : `BEGIN ${safeId(fullId)} ${int(elapsedUs)}`);
   }
 
+  /**
+   * BEGIN from its words rendered beforehand (`beginWords`), with the elapsed µs: the one part of
+   * a repeated sample that changes, written without making a string.
+   */
+  beginRendered(words: string, elapsedUs?: number): this {
+    this.reserve(words.length + 34); // the whole line at once: a batch is split at line ends only
+    this.ascii(words);
+    if (elapsedUs === undefined) {
+      this.buf[this.len++] = 0x0a;
+      return this;
+    }
+    // Every chart of a tick has the same elapsed time: its digits are rendered once.
+    if (elapsedUs !== this.elapsedUs) {
+      this.elapsedUs = elapsedUs;
+      const end = writeInt(this.elapsed, 1, elapsedUs);
+      this.elapsed[end] = 0x0a;
+      this.elapsedBytes = this.elapsed.subarray(0, end + 1);
+    }
+    return this.bytes(this.elapsedBytes);
+  }
+
   set(id: string, value: number): this {
     return this.line(setLine(id, value));
   }
@@ -202,12 +273,33 @@ export class ProtocolWriter {
     return this.line(lines);
   }
 
+  /**
+   * Text rendered beforehand, ASCII only (ids are safeIds, numbers digits): whole lines, each
+   * ending with a newline. Kept by its owner as a string, not a small Buffer: those are slices of
+   * 8 KiB pool slabs, and a few long-lived ones can keep many slabs alive.
+   */
+  ascii(text: string): this {
+    this.reserve(text.length + 1);
+    this.len += this.buf.write(text, this.len, 'latin1');
+    return this;
+  }
+
+  /** Bytes rendered beforehand: whole lines, each ending with a newline. */
+  private bytes(bytes: Uint8Array): this {
+    this.reserve(bytes.length + 1);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+    return this;
+  }
+
   /** Every SET line of a pre-rendered block, as it stands now. */
   setBlock(block: SetBlock): this {
-    if (block.size === 0) return this;
-    if (this.lines.length) this.parts.push(this.lines.join('\n') + '\n');
-    this.lines = [];
-    this.parts.push(block);
+    if (block.bytes.length < LEND_FROM) return this.bytes(block.bytes);
+    if (this.len > this.pieceStart) this.pieces.push(this.buf.subarray(this.pieceStart, this.len));
+    const bytes = block.lend();
+    this.pieces.push(bytes);
+    this.lentBlocks.push([block, bytes]);
+    this.pieceStart = this.len;
     return this;
   }
 
@@ -259,27 +351,43 @@ export class ProtocolWriter {
     return this.line('');
   }
 
-  /** Writes everything queued, in one system call where the pipe takes it all. */
+  /** Writes everything queued, in one write (one system call where the pipe takes it all). */
   flush(): void {
-    if (this.lines.length) this.parts.push(this.lines.join('\n') + '\n');
-    this.lines = [];
-    const parts = this.parts;
-    this.parts = [];
-    if (parts.length === 0 || this.closed) return;
-    if (parts.length === 1 && typeof parts[0] === 'string') {
-      this.out.write(parts[0]);
+    const { len, pieces, lentBlocks } = this;
+    if (len === 0 && pieces.length === 0) return;
+    const start = this.pieceStart;
+    this.len = this.pieceStart = 0;
+    if (pieces.length > 0) {
+      this.pieces = [];
+      this.lentBlocks = [];
+    }
+    if (this.closed) {
+      for (const [block, bytes] of lentBlocks) block.release(bytes);
       return;
     }
-    this.out.cork();
-    for (const p of parts) {
-      if (typeof p === 'string') this.out.write(p);
-      else {
-        // Written by reference: the block keeps its hands off these bytes until stdout is done.
-        const { bytes, done } = p.lend();
-        this.out.write(bytes, done);
-      }
+    const buf = this.buf;
+    this.inFlight.push(buf);
+    this.inFlightLent.push(pieces.length > 0 ? lentBlocks : undefined);
+    if (pieces.length === 0) this.out.write(buf.subarray(0, len), this.written);
+    else {
+      // Text and lent blocks in one writev; the last write's callback stands for them all.
+      if (len > start) pieces.push(buf.subarray(start, len));
+      this.out.cork();
+      for (let i = 0; i < pieces.length; i++) this.out.write(pieces[i]!, i === pieces.length - 1 ? this.written : undefined);
+      this.out.uncork();
     }
-    this.out.uncork();
+    // A large Function answer (or the first definitions) does not keep its buffer for the small
+    // batches after it.
+    if (buf.length >= SHRINK_FROM && len < buf.length * SHRINK_BELOW) {
+      this.buf = Buffer.allocUnsafeSlow(Math.max(FIRST_CAPACITY, len + (len >> 3)));
+      this.spare = undefined;
+      return;
+    }
+    // Taken at once (the pipe had room), the buffer is ours again. Still queued, it is the
+    // stream's until written: the next batch goes into the spare, or a new buffer.
+    if (this.out.writableLength === 0) return;
+    this.buf = this.spare ?? Buffer.allocUnsafeSlow(buf.length);
+    this.spare = undefined;
   }
 
   /** Resolves once stdout has taken everything written so far (used before exiting). */
@@ -292,7 +400,40 @@ export class ProtocolWriter {
   }
 
   private line(text: string): this {
-    this.lines.push(text);
+    this.reserve(text.length > MEASURE_FROM ? Buffer.byteLength(text) + 1 : text.length * 3 + 1);
+    this.len += this.buf.write(text, this.len);
+    this.buf[this.len++] = 0x0a;
     return this;
   }
+
+  /** Room for `bytes` more bytes in the buffer. */
+  private reserve(bytes: number): void {
+    if (this.len > 0 && this.len + bytes > MAX_BATCH) this.flush();
+    if (this.len + bytes <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length + (this.buf.length >> 1), this.len + bytes));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+}
+
+/** `BEGIN <id>`, for beginRendered (ASCII: safeId leaves nothing else). */
+export function beginWords(fullId: string): string {
+  return `BEGIN ${safeId(fullId)}`;
+}
+
+/** Writes `value` truncated to an integer, as int() renders it, at `at`; returns the end. */
+function writeInt(buf: Buffer, at: number, value: number): number {
+  let n = Math.trunc(value);
+  if (!Number.isSafeInteger(n) || n < 0) return at + buf.write(int(value), at, 'latin1');
+  if (n === 0) {
+    buf[at] = 0x30;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let m = n; m > 0; m = Math.floor(m / 10)) digits++;
+  for (let i = at + digits - 1; i >= at; i--) {
+    buf[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return at + digits;
 }

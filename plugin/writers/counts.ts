@@ -38,8 +38,8 @@ export class UnitCounts extends SummaryCharts {
 
   private recount = true;
 
-  protected compute(chart: SummaryChart, failSeq: number): void {
-    if (!this.recount && chart.chart.held) return;
+  protected compute(chart: SummaryChart, failSeq: number): boolean {
+    if (!this.recount && chart.chart.held) return false;
     const v = chart.values;
     v.fill(0);
     let fresh: Unit[] | undefined;
@@ -57,5 +57,6 @@ export class UnitCounts extends SummaryCharts {
     if (fresh) chart.chart.setLabel(UNIT_COUNTS_CHART.newFailedLabel, failedLabel(fresh));
     else if (!chart.chart.hasLabel(UNIT_COUNTS_CHART.newFailedLabel)) chart.chart.setLabel(UNIT_COUNTS_CHART.newFailedLabel, 'none');
     chart.chart.setVariable(UNIT_COUNTS_CHART.newFailuresVariable, fresh?.length ?? 0);
+    return true;
   }
 }

@@ -61,8 +61,8 @@ export class UnitLoadStates extends SummaryCharts {
     this.seenLoad = -1;
   }
 
-  protected compute(chart: SummaryChart): void {
-    if (!this.recount && chart.chart.held) return;
+  protected compute(chart: SummaryChart): boolean {
+    if (!this.recount && chart.chart.held) return false;
     const v = chart.values;
     v.fill(0);
     const broken: Unit[] = [];
@@ -84,6 +84,7 @@ export class UnitLoadStates extends SummaryCharts {
       chart.chart.setLabel(UNIT_LOAD_STATES_CHART.brokenLabel, brokenLabel([...broken]));
     }
     chart.chart.setVariable(UNIT_LOAD_STATES_CHART.brokenVariable, broken.length);
+    return true;
   }
 }
 

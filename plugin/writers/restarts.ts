@@ -80,7 +80,7 @@ export class UnitRestarts extends SummaryCharts {
     if (next.length === 0) this.counters.delete(chart);
   }
 
-  protected compute(chart: SummaryChart, _failSeq: number): void {
+  protected compute(chart: SummaryChart, _failSeq: number): boolean {
     const c = this.counter(chart);
     let total = 0;
     let moved = false;
@@ -119,6 +119,7 @@ export class UnitRestarts extends SummaryCharts {
     }
     chart.chart.setVariable(UNIT_RESTARTS_CHART.thresholdVariable, this.threshold);
     chart.chart.setVariable(UNIT_RESTARTS_CHART.maxVariable, max);
+    return true;
   }
 
   private counter(chart: SummaryChart): Counter {

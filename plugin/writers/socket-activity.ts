@@ -6,7 +6,7 @@
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS, socketValues, type SocketActivityChart } from '../../charts/socket-activity.js';
 import { chartLine } from '../../charts/shape.js';
 import { debugFor } from '../log.js';
-import { Chart } from '../netdata/chart.js';
+import { Chart, chartDimension } from '../netdata/chart.js';
 import { IdAllocator } from '../netdata/ids.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import { safeId, safeWord } from '../netdata/protocol.js';
@@ -73,7 +73,7 @@ export class SocketActivityCharts {
       if (unit.accept !== true) continue;
       let s = this.sockets.get(unit.name);
       if (!s) {
-        s = { unit, id: this.ids.idFor(unit.name), name: safeWord(readableUnitName(unit.name)), live: new Map() };
+        s = { unit, id: this.ids.idFor(unit.name, this.sockets), name: safeWord(readableUnitName(unit.name)), live: new Map() };
         this.sockets.set(unit.name, s);
       }
       s.unit = unit;
@@ -114,10 +114,11 @@ export class SocketActivityCharts {
       let chart = s.live.get(def);
       if (!chart) {
         const line = chartLine(def, socketValues(s.id, s.name), { chartType: this.chartType, priority: 0, updateEvery: this.config.socketActivityEvery, contextPrefix: this.config.contextPrefix });
-        chart = new Chart(this.writer, line);
+        const dimension = def.dimension;
+        chart = new Chart(this.writer, line, () => dimension);
         chart.setLabel(SOCKET_ACTIVITY.unitLabel, s.name);
         chart.setLabel(SOCKET_ACTIVITY.jobLabel, this.config.name);
-        chart.addDimension(def.dimension.id, def.dimension, {});
+        chart.addDimension(dimension.id, chartDimension());
         s.live.set(def, chart);
       }
       chart.setValue(chart.current()[0]!, value);

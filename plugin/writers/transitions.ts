@@ -82,7 +82,7 @@ export class UnitTransitions extends SummaryCharts {
     if (next.length === 0) this.counters.delete(chart);
   }
 
-  protected compute(chart: SummaryChart, _failSeq: number): void {
+  protected compute(chart: SummaryChart, _failSeq: number): boolean {
     const c = this.counter(chart);
     let delta = c.pending;
     c.pending = 0;
@@ -105,6 +105,7 @@ export class UnitTransitions extends SummaryCharts {
     else if (!chart.chart.hasLabel(UNIT_TRANSITIONS_CHART.changedLabel)) chart.chart.setLabel(UNIT_TRANSITIONS_CHART.changedLabel, 'none');
     chart.chart.setVariable(UNIT_TRANSITIONS_CHART.thresholdVariable, this.threshold);
     chart.chart.setVariable(UNIT_TRANSITIONS_CHART.windowVariable, c.windowSum);
+    return true;
   }
 
   private counter(chart: SummaryChart): Counter {

@@ -7,7 +7,7 @@ import { chartLine } from '../../charts/shape.js';
 import { Chart, type ChartDimension } from '../netdata/chart.js';
 import { IdAllocator } from '../netdata/ids.js';
 import { crashText } from '../units/exits.js';
-import { safeId, safeWord, type ProtocolWriter } from '../netdata/protocol.js';
+import { safeId, safeWord, type DimensionLine, type ProtocolWriter } from '../netdata/protocol.js';
 import { instanceGroupOf } from '../units/instances.js';
 import { unitDimensionId } from '../units/names.js';
 import { StateValue } from '../units/states.js';
@@ -22,12 +22,23 @@ const LABEL_MAX_UNITS = 10;
 /** Netdata keeps label values up to 800 bytes; stay well below. */
 const LABEL_MAX_CHARS = 600;
 
-/** A dimension: one unit, or the per-connection instances of one Accept=yes template. */
-interface UnitDimension extends ChartDimension {
-  unit: Unit;
-  /** Per-connection instances aggregated into this one dimension (aggregate_instances), with their socket. */
-  readonly members?: Unit[];
-  readonly socket?: string;
+/**
+ * A dimension: one unit, or the per-connection instances of one Accept=yes template. One record of
+ * one shape per dimension (20,000 at 10,000 sockets and their services): its key is the chart's map
+ * key (the unit name, shared with the table), its name derived when the definition is written.
+ */
+class UnitDimension implements ChartDimension {
+  value: number = StateValue.Inactive;
+  index = -1;
+
+  constructor(
+    public unit: Unit,
+    /** Its id on the protocol, from the chart's allocator: for nearly every unit its very name. */
+    readonly id: string,
+    /** Per-connection instances aggregated into this one dimension (aggregate_instances), with their socket. */
+    readonly members: Unit[] | undefined,
+    readonly socket: string | undefined,
+  ) {}
 }
 
 interface StateChart {
@@ -73,10 +84,8 @@ export class UnitStateCharts {
           if (dim) dim.unit = unit;
           if (dim?.members) dim.members.length = 0;
         }
-        if (!dim) {
-          const line = { id: state.ids.idFor(key), name: group ? groupDimensionName(key) : dimensionName(key), algorithm: UNIT_STATE_CHART.dimensionAlgorithm };
-          chart.addDimension(key, line, { unit, ...(group ? { members: [unit], socket: group.socket } : {}) }, StateValue.Inactive);
-        } else dim.members?.push(unit);
+        if (!dim) chart.addDimension(key, new UnitDimension(unit, state.ids.idFor(key, chart.dimensions()), group ? [unit] : undefined, group?.socket));
+        else dim.members?.push(unit);
       }
       // An aggregate without instances (no connection right now) stays while its socket is loaded.
       for (const [key, dim] of chart.dimensions()) {
@@ -85,9 +94,10 @@ export class UnitStateCharts {
           keep.add(key);
         }
       }
-      for (const key of chart.dimensions().keys()) {
+      for (const [key, dim] of chart.dimensions()) {
         if (keep.has(key)) continue;
         chart.retireDimension(key);
+        state.ids.retire(key, dim.id);
       }
       state.ids.forgetRetired(chart.dimensions());
     }
@@ -154,7 +164,7 @@ export class UnitStateCharts {
 
   private newChart(kind: UnitStateChartKind): StateChart {
     const line = chartLine(UNIT_STATE_CHART, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery, contextPrefix: this.job.contextPrefix });
-    const chart = new Chart<UnitDimension>(this.writer, line, { digits: true });
+    const chart = new Chart<UnitDimension>(this.writer, line, unitDimensionLine, { digits: true });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);
     const state: StateChart = { chart, ids: new IdAllocator(unitDimensionIdOf), failureText: new FailureText(), failed: [], labelInputs: [] };
@@ -163,13 +173,19 @@ export class UnitStateCharts {
   }
 }
 
+/** A unit's DIMENSION line: its name (or its instance group's) made readable when the definition is written. */
+function unitDimensionLine(key: string, dim: UnitDimension): DimensionLine {
+  return { id: dim.id, name: dim.members ? groupDimensionName(key) : dimensionName(key), algorithm: UNIT_STATE_CHART.dimensionAlgorithm };
+}
+
 /**
  * A unit's dimension id: safe for the protocol and the agent's JSON, stable across restarts (it
  * derives from the name alone, see unitDimensionId). One-to-one for every name systemd accepts;
  * only names it would refuse can clean up alike (the allocator then adds a hash).
  */
 export function unitDimensionIdOf(unitName: string): string {
-  return safeId(unitDimensionId(unitName));
+  // The name itself, not a copy, when it has nothing to clean: 20,000 ids cost no string then.
+  return safeId(unitName.includes('\\') ? unitDimensionId(unitName) : unitName);
 }
 
 /** What failedLabel reads of each unit besides its name, which may change without a state change. */

@@ -107,6 +107,34 @@ describe('dimension ids of retired units', () => {
   });
 });
 
+describe('dimension ids given out with the live dimensions', () => {
+  it('store no id that is its unit name, yet keep colliding names apart, live or retired', () => {
+    const ids = new IdAllocator(unitDimensionIdOf, 1);
+    const live = new Map<string, { id: string }>();
+    for (const name of ['a_b.socket', 'web.socket']) live.set(name, { id: ids.idFor(name, live) });
+    expect([...live.values()].map((d) => d.id)).toEqual(['a_b.socket', 'web.socket']);
+    expect(ids.size).toBe(0); // the chart's own map answers for them
+    // 'a b.socket' (a name systemd would refuse) cleans up to the live one's id.
+    const odd = ids.idFor('a b.socket', live);
+    expect(odd).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
+    live.set('a b.socket', { id: odd });
+    expect(ids.ownerOf(odd)).toBe('a b.socket');
+    // Retired, a unit name's id stays taken while it is among the latest retired ...
+    live.delete('a_b.socket');
+    ids.retire('a_b.socket', 'a_b.socket');
+    ids.forgetRetired(live);
+    expect(ids.idFor('a=b.socket', live)).toMatch(/^a_b\.socket_[0-9a-f]{8}$/);
+    expect(ids.idFor('a_b.socket', live)).toBe('a_b.socket'); // and its unit gets it back
+    // ... and is forgotten beyond them.
+    live.delete('web.socket');
+    ids.retire('web.socket', 'web.socket');
+    ids.retire('a_b.socket', 'a_b.socket');
+    ids.forgetRetired(live);
+    expect(ids.ownerOf('a_b.socket')).toBeUndefined();
+    expect(ids.ownerOf(odd)).toBe('a b.socket');
+  });
+});
+
 describe('unit object paths', () => {
   it('are built exactly as systemd escapes them, and read back', () => {
     expect(unitPath('foo.socket')).toBe('/org/freedesktop/systemd1/unit/foo_2esocket');

@@ -1,6 +1,6 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ProtocolWriter, SetBlock, safeId, safeWord } from '../../plugin/netdata/protocol.js';
+import { ProtocolWriter, SetBlock, beginWords, safeId, safeWord } from '../../plugin/netdata/protocol.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
 
 function capture(): { writer: ProtocolWriter; text: () => string } {
@@ -125,7 +125,7 @@ describe('protocol writer', () => {
     expect(() => block.set(0, 10)).toThrow(RangeError);
   });
 
-  it('never patches bytes that stdout has not taken yet', () => {
+  it('never touches bytes that stdout has not taken yet', () => {
     // A pipe that is full: writes stay queued (by reference) until released.
     const written: Buffer[] = [];
     const pending: Array<() => void> = [];
@@ -145,8 +145,84 @@ describe('protocol writer', () => {
     writer.begin('x.y').flush(); // occupies the stream: later writes queue up
     writer.setBlock(block).end().flush();
     expect(out.writableLength).toBeGreaterThan(0);
-    block.set(0, 5); // the next sample's patch, while the previous one is still queued
+    block.set(0, 5); // the next sample's patch, and its batch, while the previous one is still queued
+    writer.begin('x.y', 7).setBlock(block).end().flush();
     while (pending.length) pending.shift()!();
-    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\n');
+    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\nBEGIN x.y 7\nSET a = 5\nEND\n');
+    // Written, those buffers are taken up again, and what is queued then is kept as well.
+    for (let i = 0; i < 4; i++) writer.begin('x.y', i).end().flush();
+    const queued = 'BEGIN x.y 0\nEND\nBEGIN x.y 1\nEND\nBEGIN x.y 2\nEND\nBEGIN x.y 3\nEND\n';
+    while (pending.length) pending.shift()!();
+    expect(Buffer.concat(written).toString()).toBe('BEGIN x.y\nSET a = 1\nEND\nBEGIN x.y 7\nSET a = 5\nEND\n' + queued);
+  });
+
+  it('writes a large SET block by reference, and never patches it while stdout holds it', () => {
+    const written: Buffer[] = [];
+    const pending: Array<() => void> = [];
+    const out = new Writable({
+      highWaterMark: 1,
+      writev(chunks, done) {
+        written.push(Buffer.concat(chunks.map((c) => Buffer.from(c.chunk as Buffer)))); // copied only when taken
+        pending.push(done);
+      },
+      write(chunk, _enc, done) {
+        written.push(Buffer.from(chunk as Buffer));
+        pending.push(done);
+      },
+    });
+    const writer = new ProtocolWriter(out);
+    const ids = Array.from({ length: 2000 }, (_, i) => `unit-${i}.service`); // ~50 KB of SET lines
+    const block = new SetBlock(ids, ids.map(() => 1));
+    const lines = (values: number[]) => ids.map((id, i) => `SET ${id} = ${values[i]}\n`).join('');
+    writer.begin('x.y').flush(); // occupies the stream: later writes queue up
+    writer.begin('x.y', 1).setBlock(block).chartVariable('v', 1).end().flush();
+    expect(out.writableLength).toBeGreaterThan(0);
+    block.set(1999, 5); // the next sample's patch while the previous batch is still queued
+    writer.begin('x.y', 2).setBlock(block).end().flush();
+    while (pending.length) pending.shift()!();
+    block.set(0, 3); // written: patched in place again
+    writer.begin('x.y', 3).setBlock(block).end().flush();
+    while (pending.length) pending.shift()!();
+    const v = (last: number, first = 1) => ids.map((_, i) => (i === 1999 ? last : i === 0 ? first : 1));
+    expect(Buffer.concat(written).toString()).toBe(
+      'BEGIN x.y\n' +
+        `BEGIN x.y 1\n${lines(v(1))}VARIABLE CHART v = 1\nEND\n` +
+        `BEGIN x.y 2\n${lines(v(5))}END\n` +
+        `BEGIN x.y 3\n${lines(v(5, 3))}END\n`,
+    );
+  });
+
+  it('writes a batch larger than 64 KiB in parts that end at line ends', () => {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const writer = new ProtocolWriter(out);
+    const expected: string[] = [];
+    for (let i = 0; i < 5000; i++) {
+      writer.beginRendered(`BEGIN chart_${i}.x`, 1_000_000 + i).rendered(`SET d = ${i}`);
+      expected.push(`BEGIN chart_${i}.x ${1_000_000 + i}\nSET d = ${i}\n`);
+    }
+    writer.flush();
+    expect(chunks.join('')).toBe(expected.join(''));
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) expect(c.endsWith('\n') && c.length <= 64 * 1024).toBe(true);
+  });
+
+  it('renders BEGIN from its words with the elapsed time as int() writes it', () => {
+    const { writer, text } = capture();
+    const words = beginWords('a b.c');
+    for (const us of [undefined, 0, 7, 1000154, 999873.9, 2 ** 53, -3, NaN]) writer.beginRendered(words, us);
+    writer.flush();
+    const begins = ['BEGIN a_b.c', 'BEGIN a_b.c 0', 'BEGIN a_b.c 7', 'BEGIN a_b.c 1000154', 'BEGIN a_b.c 999873', `BEGIN a_b.c ${2 ** 53}`, 'BEGIN a_b.c -3', 'BEGIN a_b.c 0'];
+    expect(text()).toBe(begins.join('\n') + '\n');
+  });
+
+  it('grows its buffer for a large batch, and lets it go after', () => {
+    const { writer, text } = capture();
+    const big = 'x'.repeat(3 * 1024 * 1024) + 'é';
+    writer.rendered(big).flush();
+    writer.begin('a.b', 1).end().flush();
+    writer.begin('a.b', 2).end().flush();
+    expect(text()).toBe(`${big}\nBEGIN a.b 1\nEND\nBEGIN a.b 2\nEND\n`);
   });
 });
