@@ -5,7 +5,7 @@
 // batch. Per job with socket activity, on its own grid: a round that brings the socket counters
 // up to date (reading only those that may have moved), then the socket charts of that round.
 
-import { debugFor } from './log.js';
+import { debugFor, logError } from './log.js';
 import { releaseMemorySoon } from './memory.js';
 import type { ProtocolWriter } from './netdata/protocol.js';
 import { Scheduler } from './scheduler.js';
@@ -17,6 +17,15 @@ const debug = debugFor('activity');
 
 /** How long a sample waits for the reason of a unit that failed just before it. */
 export const REASON_WAIT_MS = 300;
+
+/**
+ * The most output the agent may leave unread before samples are skipped. An agent that stops
+ * reading (stopped, hung on its disk) would otherwise make the plugin hold every sample it cannot
+ * take: ~450 KB a second at 10,000 units, without bound. Its charts show a gap instead, which is
+ * what happened; a tick's output and the first definitions (~3 MB at 20,000 dimensions) fit well
+ * below this.
+ */
+export const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 export interface SampledJob {
   readonly config: { readonly updateEvery: number };
@@ -52,6 +61,8 @@ export class Sampler {
   private compactAfterSample = false;
   private activityStarted = false;
   private stopped = false;
+  /** Since when (ms) samples are skipped because the agent does not read stdout. */
+  private blockedSince: number | undefined;
 
   constructor(private readonly parts: SamplerParts) {
     this.schedulers = parts.jobs.map((job) => new Scheduler(job.config.updateEvery, (nowUs) => this.tick(job, nowUs)));
@@ -81,9 +92,27 @@ export class Sampler {
     else void reasons.then(() => this.sample(job, Math.round(performance.now() * 1000)));
   }
 
+  /** Whether the agent has left too much unread: then nothing is written (said once on stderr, and when it reads again). */
+  private agentBehind(writer: ProtocolWriter): boolean {
+    const backlog = writer.backlog;
+    if (backlog > MAX_BACKLOG_BYTES) {
+      if (this.blockedSince === undefined) {
+        this.blockedSince = Date.now();
+        logError(`stdout: the agent has left ${(backlog / 1048576).toFixed(1)} MB unread; samples are skipped until it reads again (its charts show a gap)`);
+      }
+      return true;
+    }
+    if (this.blockedSince !== undefined) {
+      logError(`stdout: the agent reads again after ${((Date.now() - this.blockedSince) / 1000).toFixed(0)} s; samples resume`);
+      this.blockedSince = undefined;
+    }
+    return false;
+  }
+
   private sample(job: SampledJob, nowUs: number): void {
     if (this.stopped) return;
     const { link, writer } = this.parts;
+    if (this.agentBehind(writer)) return;
     const inStep = link.inStep;
     // Declared with the first batch, not before: a plugin that disables itself (no systemd) must
     // print nothing but DISABLE.
@@ -140,6 +169,7 @@ class ActivityLoop {
       return;
     }
     if (!link.systemd) return; // out of reach: nothing read, a gap on the charts
+    if (writer.backlog > MAX_BACKLOG_BYTES) return; // the agent does not read (see Sampler.agentBehind)
     void accept.refresh(); // new sockets, or everything again after a reload
     const sockets = charts.select();
     writer.flush();
@@ -148,7 +178,7 @@ class ActivityLoop {
     this.round = poller
       .poll(sockets, nowUs, everyMs)
       .then(() => {
-        if (!link.inStep) return; // lost systemd meanwhile: no half-true batch
+        if (!link.inStep || writer.backlog > MAX_BACKLOG_BYTES) return; // lost systemd meanwhile: no half-true batch
         charts.sample(nowUs);
         writer.flush();
       })

@@ -390,6 +390,11 @@ export class ProtocolWriter {
     this.spare = undefined;
   }
 
+  /** Bytes written that stdout has not taken yet (the agent reads them from the pipe). */
+  get backlog(): number {
+    return this.out.writableLength;
+  }
+
   /** Resolves once stdout has taken everything written so far (used before exiting). */
   drained(): Promise<void> {
     this.flush();

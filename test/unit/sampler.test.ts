@@ -1,10 +1,10 @@
 // The sample loop's order of work per tick, with fake parts: what runs in step and out of step,
 // the Functions declared once, the wait for a failure's reason, the socket counters started after
 // the first batch, and an activity round's charts written only once its reads are in.
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
-import { Sampler, type ActivityJob, type SamplerParts } from '../../plugin/sampler.js';
+import { MAX_BACKLOG_BYTES, Sampler, type ActivityJob, type SamplerParts } from '../../plugin/sampler.js';
 import type { SystemdManager } from '../../plugin/systemd/manager.js';
 import type { Unit } from '../../plugin/units/table.js';
 
@@ -116,4 +116,36 @@ describe('the sample loop', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(events).toEqual(['poll']);
   });
+
+  it('skips samples while the agent leaves more than the bound unread, says so once, and resumes when it reads', async () => {
+    // An agent that stops reading: stdout takes each write and never completes it until told.
+    const held: Array<() => void> = [];
+    const out = new Writable({ highWaterMark: 1024, write: (_chunk, _enc, done) => held.push(() => done()) });
+    const writer = new ProtocolWriter(out);
+    const big = 'x'.repeat(Math.ceil(MAX_BACKLOG_BYTES / 2) + 1);
+    let samples = 0;
+    const stderr: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((line) => (stderr.push(String(line)), true));
+    try {
+      const { p, link } = parts({ writer, jobs: [{ config: { updateEvery: 1 }, sample: () => (samples++, void writer.ascii(`${big}\n`)) }] });
+      link.inStep = true;
+      sampler = new Sampler(p);
+      sampler.start();
+      // Two samples put more than the bound in the pipe; the ticks after them write nothing.
+      await vi.waitFor(() => expect(samples).toBe(2), { timeout: 4000 });
+      await vi.waitFor(() => expect(stderr.join('')).toMatch(/stdout: the agent has left \d+\.\d MB unread; samples are skipped/), { timeout: 3000 });
+      const skippedAt = samples;
+      const backlog = writer.backlog;
+      await new Promise((r) => setTimeout(r, 2200));
+      expect(samples).toBe(skippedAt);
+      expect(writer.backlog).toBe(backlog);
+      expect(stderr.filter((l) => l.includes('samples are skipped'))).toHaveLength(1);
+      // The agent reads again: the next tick samples.
+      while (held.length) held.shift()!();
+      await vi.waitFor(() => expect(samples).toBeGreaterThan(skippedAt), { timeout: 3000 });
+      expect(stderr.join('')).toMatch(/stdout: the agent reads again after \d+ s; samples resume/);
+    } finally {
+      spy.mockRestore();
+    }
+  }, 15_000);
 });
