@@ -9,7 +9,8 @@ export interface SystemdLink {
   readonly inStep: boolean;
   /**
    * Bumped when systemd reloaded its unit files, was replaced (daemon-reexec) or reconnected to:
-   * properties that are constant until a reload (a socket's Accept) must then be read again.
+   * properties that are constant until a reload (a socket's Accept) must then be read again, and
+   * what systemd rebuilt from its serialized state or may have said unheard (socket counters).
    */
   readonly generation: number;
   /** systemd's API while in step; undefined while it is out of reach. */

@@ -13,7 +13,12 @@
 // sockets at their refusal limit, and (4) now and then one not read for SAFETY_REFRESH_S, in case
 // a signal was lost; every other socket's counters are still exactly what systemd would answer,
 // and are marked current for the round without asking. An idle socket costs no call. After a new
-// connection to systemd (signals may have been lost meanwhile) every socket is read again.
+// connection to systemd (signals may have been lost meanwhile) every socket is read again, its
+// charts a gap until it is. After a daemon-reload or a daemon-reexec (the link's generation moves)
+// every socket is read again too, after those with activity, still charted meanwhile: systemd
+// rebuilt its counters from its serialized state, signals may have gone unheard for a moment (the
+// unit signals' rules are off during a reload; a new owner is heard from its NameOwnerChanged
+// on), and the limits may have changed.
 //
 // The cost stays bounded whatever the host: a round reads at most `socket_activity_max_sockets`
 // sockets; more that need it (a connection storm on many sockets) wait for later rounds, those
@@ -55,7 +60,7 @@ export interface PollPolicy {
 }
 
 /** Why a socket is read this round. */
-type Need = 'stale' | 'limits' | 'safety';
+type Need = 'stale' | 'reread' | 'safety';
 
 export class SocketPoller {
   lastRound: RoundStats | undefined;
@@ -95,7 +100,8 @@ export class SocketPoller {
     }
     const generation = this.link.generation;
     const stale: Unit[] = [];
-    const limits: Unit[] = [];
+    // Read in an older generation (before a reload or re-exec): read again, charted meanwhile.
+    const reread: Unit[] = [];
     let safety: Unit | undefined;
     for (const u of sockets) {
       const c = u.counters;
@@ -104,20 +110,17 @@ export class SocketPoller {
         continue;
       }
       c.currentAtUs = nowUs;
-      // A reload may have changed MaxConnections: read again, the counters stand meanwhile.
-      if (c.limitGeneration !== generation) limits.push(u);
+      if (c.limitGeneration !== generation) reread.push(u);
       else if (nowUs - c.readAtUs >= SAFETY_REFRESH_S * 1e6 && (safety === undefined || c.readAtUs < safety.counters!.readAtUs)) safety = u;
     }
-    const chosen = this.choose(stale, limits, safety !== undefined && nowUs - this.lastSafetyUs >= SAFETY_GAP_S * 1e6 ? safety : undefined);
+    const chosen = this.choose(stale, reread, safety !== undefined && nowUs - this.lastSafetyUs >= SAFETY_GAP_S * 1e6 ? safety : undefined);
     if (chosen.some(([, need]) => need === 'safety')) this.lastSafetyUs = nowUs;
     if (this.tried.size > sockets.length) this.forgetGone(sockets);
     // A round that outlives its interval is cut short: the next tick would be skipped anyway.
     const deadline = started + withinMs;
-    const results = await mapLimited(chosen, { concurrency: POLL_CONCURRENCY, deadline }, async ([u, need]): Promise<SocketCounters> => {
+    const results = await mapLimited(chosen, { concurrency: POLL_CONCURRENCY, deadline }, async ([u]): Promise<SocketCounters> => {
       const before = u.counters;
       const path = unitPath(u.name);
-      // Counters current, only the limits to read again after a reload: 2 calls, not 5.
-      if (need === 'limits' && before !== undefined) return { ...before, limit: await readLimit(systemd, path), limitGeneration: generation };
       // Taken before asking: a signal while the answer is on its way makes the next round read again.
       const activity = this.table.socketActivityOf(u.name);
       // A systemd without NRefused (before 239) is not asked for it again.
@@ -141,13 +144,13 @@ export class SocketPoller {
     );
   }
 
-  /** This round's reads, at most the cap: stale ones first (tried longest ago first), then limits, then the safety read. */
-  private choose(stale: Unit[], limits: Unit[], safety: Unit | undefined): [Unit, Need][] {
+  /** This round's reads, at most the cap: stale ones first (tried longest ago first), then re-reads, then the safety read. */
+  private choose(stale: Unit[], reread: Unit[], safety: Unit | undefined): [Unit, Need][] {
     const cap = this.policy.maxSockets;
     // Never tried first (-1), then the longest ago; ties keep the selection's order (stable sort).
     const byWait = (a: Unit, b: Unit): number => (this.tried.get(a.name) ?? -1) - (this.tried.get(b.name) ?? -1);
     const chosen: [Unit, Need][] = (stale.length > cap ? [...stale].sort(byWait).slice(0, cap) : stale).map((u) => [u, 'stale']);
-    if (chosen.length < cap && limits.length > 0) chosen.push(...[...limits].sort(byWait).slice(0, cap - chosen.length).map((u): [Unit, Need] => [u, 'limits']));
+    if (chosen.length < cap && reread.length > 0) chosen.push(...[...reread].sort(byWait).slice(0, cap - chosen.length).map((u): [Unit, Need] => [u, 'reread']));
     if (chosen.length < cap && safety) chosen.push([safety, 'safety']);
     for (const [u] of chosen) this.tried.set(u.name, this.round);
     return chosen;

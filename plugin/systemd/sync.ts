@@ -44,7 +44,7 @@ interface PendingLookup {
 }
 
 /** How many new units a resync looks up at a time: enough to keep the bus's calls in flight busy. */
-const LOOKUP_WORKERS = 64;
+export const LOOKUP_WORKERS = 64;
 
 /** How many names' Transient property to remember (it never changes for a name). */
 export const TRANSIENT_CACHE = 10_000;
@@ -475,6 +475,8 @@ export class UnitSync implements SystemdLink {
     for (const [name, changes] of batch) {
       const running = this.lookups.get(name);
       if (running) {
+        // Older than what it holds (signals go to a running lookup first): kept, not dropped.
+        keepChanges(running, changes);
         running.again = true;
         continue;
       }
@@ -576,7 +578,11 @@ export class UnitSync implements SystemdLink {
       return Promise.resolve();
     }
     if (!session) return Promise.resolve();
-    const pending: PendingLookup = { changes: [], again: false };
+    // A resync's lookup of a unit waiting for its batch: what signals said of it meanwhile is this
+    // lookup's to apply as it adds the unit (the batch would find it in the table and drop them).
+    const batched = this.batched.get(name);
+    this.batched.delete(name);
+    const pending: PendingLookup = { changes: batched ?? [], again: false };
     this.lookups.set(name, pending);
     return this.settle(name, pending, session, given);
   }
@@ -595,7 +601,9 @@ export class UnitSync implements SystemdLink {
           this.forget(name);
           continue;
         }
-        if (this.table.get(name)) continue; // still loaded; its own signals keep it current
+        // Still loaded; its own signals keep it current (what came before it was added went with the
+        // lookup that added it: one lookup per name, and it takes the batch's changes).
+        if (this.table.get(name)) continue;
         const snapshot = await this.complete(session, listed);
         if (!snapshot || pending.again) continue;
         const unit = this.table.upsert(snapshot);
@@ -683,4 +691,11 @@ export class UnitSync implements SystemdLink {
     }, this.options.resyncEveryMs ?? RESYNC_EVERY_MS);
     this.resyncTimer.unref();
   }
+}
+
+/** Adds what signals said before a lookup's own changes, within MAX_PENDING_CHANGES (the latest kept). */
+function keepChanges(pending: PendingLookup, older: PendingLookup['changes']): void {
+  if (older.length === 0) return;
+  pending.changes.unshift(...older);
+  if (pending.changes.length > MAX_PENDING_CHANGES) pending.changes.splice(0, pending.changes.length - MAX_PENDING_CHANGES);
 }

@@ -34,7 +34,7 @@ export interface SocketCounters {
   readonly refused: number | null;
   /** NConnections from which systemd may refuse (MaxConnections, or MaxConnectionsPerSource if lower). */
   readonly limit: number;
-  /** The link generation `limit` was read in (it may change with a reload). */
+  /** The link generation these were read in: `limit` may change with a reload, and the poller reads all again in a new one. */
   readonly limitGeneration: number;
   /** The table's socketActivity stamp of the socket when the read began. */
   readonly activity: number;

@@ -9,7 +9,9 @@ import { freePort } from '../../harness/units.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRun } from '../../harness/plugin.js';
+import { BusMonitor } from '../../harness/privilege.js';
 import { tokenize } from '../../plugin/netdata/requests.js';
+import { unitPath } from '../../plugin/units/names.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { until } from '../../harness/wait.js';
 
@@ -207,6 +209,37 @@ describe('socket activity against real systemd', () => {
     const before = plugin.samplesOf(chart('plain', 'accepted_connections')).at(-1)!.values.accepted!;
     await plugin.waitForValue(chart('plain', 'accepted_connections'), 'accepted', before + 1, 5000);
     c.destroy();
+  });
+
+  it('reads the counters of every socket again after a real daemon-reload, idle ones too', async () => {
+    const held = await open(webPort);
+    await plugin.waitForValue(chart('web', 'connections'), 'connections', 1, 5000);
+    const rounds = () => plugin.stderr.match(/sockets: read \d+ of \d+ sockets/g)?.length ?? 0;
+    const n = rounds();
+    await plugin.waitFor('two more rounds', () => rounds() >= n + 2, 10_000);
+    // Who asks systemd for a socket's NAccepted (systemctl show asks with GetAll): the plugin.
+    const monitor = new BusMonitor(sb.busAddress);
+    const countersRead = (socket: string) =>
+      monitor.messages.some((m) => m.member === 'Get' && m.path === unitPath(socket) && JSON.stringify(m.payload?.data) === JSON.stringify(['org.freedesktop.systemd1.Socket', 'NAccepted']));
+    try {
+      await monitor.ready;
+      // Its unit signals' rules are off meanwhile (a connection then goes unheard), and systemd
+      // rebuilds its counters from its serialized state: neither socket's may be taken on trust.
+      // (A daemon-reexec is no test of it: systemd 252 then signals every socket, read anyway.)
+      await sb.daemonReload();
+      await until('both sockets read after the reload', () => countersRead('web.socket') && countersRead('one.socket'), {
+        timeoutMs: 10_000,
+        context: () => `\n${plugin.stderr.split('\n').filter((l) => l.includes('sockets: read')).slice(-5).join('\n')}`,
+      });
+    } finally {
+      await monitor.stop();
+    }
+    const s = await show('web.socket', 'NAccepted', 'NConnections');
+    await plugin.nextSample(chart('web', 'connections'), 5000);
+    expect(plugin.lastValue(chart('web', 'connections'), 'connections')).toBe(Number(s.NConnections));
+    expect(plugin.lastValue(chart('web', 'accepted_connections'), 'accepted')).toBe(Number(s.NAccepted));
+    held.destroy();
+    await plugin.waitForValue(chart('web', 'connections'), 'connections', 0, 5000);
   });
 
   it('skips rounds while systemd does not answer (SIGSTOP) and writes no stale values, then resumes', async () => {

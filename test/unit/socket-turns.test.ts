@@ -1,7 +1,7 @@
 // Socket counters read on events, within a bound (socket activity is on by default): a round
 // reads only the sockets whose counters may have moved (never read, a signal about them or their
 // per-connection instances since their last read, at their refusal limit, a new connection to
-// systemd, a reload for the limits, and now and then one for safety), at most
+// systemd, a reload or re-exec, and now and then one for safety), at most
 // socket_activity_max_sockets of them; every other socket is marked current without a call, and
 // its charts are sampled every round. Fake reader (a systemd port counting calls), fake clock.
 import { PassThrough } from 'node:stream';
@@ -177,21 +177,27 @@ describe('SocketPoller: reads on events only', () => {
     expect(sd.take()).toEqual([]);
   });
 
-  it('after a reload reads the limits again, the counters charted meanwhile; after a reconnect reads everything', async () => {
+  it('after a reload or re-exec reads every socket again (counters and limits), charted meanwhile; after a reconnect reads everything', async () => {
     const { sd, round, current, sockets } = setup(4, 2);
     for (let i = 0; i < 2; i++) await round();
     sd.take();
     const limitsBefore = sd.limitsAsked.length;
-    sd.link.generation++;
+    sd.link.generation++; // a daemon-reload or daemon-reexec: counters rebuilt from systemd's serialized state
     sd.of('s0.socket').MaxConnections = 5;
+    for (const n of names(4)) sd.of(n).NAccepted = 7; // connections accepted while no signal was heard
     let at = await round();
-    expect(sd.limitsAsked.length - limitsBefore).toBe(2); // within the cap
-    expect(current(at)).toHaveLength(4); // still current: a reload does not reset the counters
+    const read = sd.take();
+    expect(read).toHaveLength(2); // within the cap
+    expect(current(at)).toHaveLength(4); // the others still charted meanwhile
     at = await round();
+    read.push(...sd.take());
+    expect(read.sort()).toEqual(names(4).sort());
+    expect(current(at)).toHaveLength(4);
+    expect(sockets.map((u) => u.counters!.accepted)).toEqual([7, 7, 7, 7]);
     expect(sd.limitsAsked.length - limitsBefore).toBe(4);
-    expect(sd.take()).toEqual([]); // the limits only: the counters are current
     expect(sockets[0]!.counters!.limit).toBe(5);
     await round();
+    expect(sd.take()).toEqual([]); // once each
     expect(sd.limitsAsked.length - limitsBefore).toBe(4);
     sd.reconnect();
     at = await round();

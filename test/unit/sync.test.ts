@@ -3,7 +3,7 @@
 // confirmed removals, batched and bounded lookups, Accept=yes groups, the Transient cache, reloads.
 
 import { describe, expect, it } from 'vitest';
-import { GROUP_SETTLE_MS, LOOKUP_BATCH, LOOKUP_BATCH_MS, MAX_RELOAD_MS, MAX_SIGNAL_LOOKUPS, RESYNC_EVERY_MS, resyncEveryFromEnv } from '../../plugin/systemd/sync.js';
+import { GROUP_SETTLE_MS, LOOKUP_BATCH, LOOKUP_BATCH_MS, LOOKUP_WORKERS, MAX_RELOAD_MS, MAX_SIGNAL_LOOKUPS, RESYNC_EVERY_MS, resyncEveryFromEnv } from '../../plugin/systemd/sync.js';
 import { unitPath } from '../../plugin/units/names.js';
 import { FakeSystemd, advance, harness, settle, useSyncHarnesses, type Harness } from './sync-fake.js';
 
@@ -205,6 +205,59 @@ describe('lookups', () => {
       expect(h.table.get(dropped)).toBeUndefined();
       expect(h.table.size).toBe(MAX_SIGNAL_LOOKUPS);
     });
+  });
+});
+
+describe("signals while a unit waits for a resync's lookup", () => {
+  const restarts = (fake: FakeSystemd, name: string, n: number) =>
+    fake.emit({ sender: fake.owner, path: unitPath(name), interface: 'org.freedesktop.DBus.Properties', member: 'PropertiesChanged', body: ['org.freedesktop.systemd1.Service', { NRestarts: { value: n } }, []] });
+
+  /**
+   * A resync finds one more new unit than it has workers, their Transient reads held: the last one
+   * waits for a worker, and meanwhile it fails and is started again (a batched lookup takes those
+   * signals, as for any unit not in the table). Returns that unit.
+   */
+  async function lastOfAResync(fake: FakeSystemd, sync: Harness['sync']): Promise<string> {
+    const names = Array.from({ length: LOOKUP_WORKERS + 1 }, (_, i) => `n${i}.service`);
+    names.forEach((n) => fake.unit(n)); // loaded while nothing was heard (the resync lists them)
+    fake.hold('isTransient');
+    void sync.resync();
+    await settle();
+    expect(fake.held).toHaveLength(LOOKUP_WORKERS);
+    const last = names.at(-1)!;
+    restarts(fake, last, 1);
+    fake.set(last, 'failed');
+    fake.set(last, 'activating', 'start');
+    return last;
+  }
+
+  it("its failure and restarts base are kept when the resync's lookup adds it before the batch is listed", async () => {
+    h = harness(new FakeSystemd());
+    await h.sync.start();
+    const last = await lastOfAResync(h.fake, h.sync);
+    h.fake.release('isTransient');
+    await settle(); // the resync's lookup adds it, from the listing before the signals
+    await advance(LOOKUP_BATCH_MS);
+    const u = h.table.get(last);
+    expect(u?.activeState).toBe('activating');
+    expect(u?.failedSeq).toBeGreaterThan(0);
+    restarts(h.fake, last, 2);
+    expect(u?.restarts).toBe(1);
+  });
+
+  it("its failure is kept when the batch is listed while the resync's lookup of it runs", async () => {
+    h = harness(new FakeSystemd());
+    await h.sync.start();
+    const last = await lastOfAResync(h.fake, h.sync);
+    while (h.fake.held.length > 0) h.fake.take('isTransient').answer();
+    await settle();
+    expect(h.fake.held).toHaveLength(1); // the last unit's lookup, under way
+    await advance(LOOKUP_BATCH_MS);
+    h.fake.release('isTransient');
+    await settle();
+    const u = h.table.get(last);
+    expect(u?.activeState).toBe('activating');
+    expect(u?.failedSeq).toBeGreaterThan(0);
   });
 });
 
