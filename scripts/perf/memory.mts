@@ -18,9 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../../harness/run.js';
-import { startSandbox } from '../../harness/sandbox.js';
 import { cpuNsOf, loadAvg, sleep, statusOf } from './bench/proc.mjs';
-import { BenchUnits } from './bench/units.mjs';
+import { growBenchUnits, startScriptSandbox } from './bench/session.mjs';
 
 // Strict, like the other bench scripts: an unknown option (or --help) must not start a benchmark.
 const { values: opt } = parseArgs({
@@ -70,16 +69,10 @@ const show = (what: string, m: ReturnType<typeof memOf>) => {
   say(`${what}: own ${f1(m.own)} MB (anon ${f1(m.anon)}, shmem ${f1(m.shmem)}), RSS ${f1(m.rss)} MB, HWM ${f1(m.hwm)} MB`);
 };
 
-const sb = await startSandbox();
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => void sb.stop({ removeDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143)));
-}
+const sb = await startScriptSandbox();
 try {
-  const units = new BenchUnits(sb);
-  await units.install();
-  const t0 = performance.now();
-  await units.growTo(N, (m) => process.stderr.write(`${m}\n`));
-  say(`${N} bench sockets up in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  const { seconds } = await growBenchUnits(sb, N, (m) => process.stderr.write(`${m}\n`));
+  say(`${N} bench sockets up in ${seconds.toFixed(0)} s`);
 
   const empty = mkdtempSync(path.join(os.tmpdir(), 'memory-'));
 

@@ -17,9 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../../harness/run.js';
-import { startSandbox } from '../../harness/sandbox.js';
 import { sleep, until } from '../../harness/wait.js';
-import { BenchUnits } from './bench/units.mjs';
+import { buildCommand, growBenchUnits, startScriptSandbox } from './bench/session.mjs';
 import { cpuNsOf, loadAvg } from './bench/proc.mjs';
 
 const { values: opt } = parseArgs({
@@ -54,7 +53,6 @@ const plugins = opt.plugin!.map((s) => {
   return eq > 0 ? { label: s.slice(0, eq), file: path.resolve(s.slice(eq + 1)) } : { label: path.basename(path.dirname(path.resolve(s))), file: path.resolve(s) };
 });
 if (plugins.length === 0) plugins.push({ label: 'this', file: path.join(repoRoot, 'systemdunits.plugin') });
-const LAUNCHER_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc'];
 
 interface Proc {
   label: string;
@@ -65,22 +63,17 @@ interface Proc {
 const resyncs = (p: Proc): number => (p.stderr.match(/resync: \d+ units, /g) ?? []).length;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'reload-cpu-'));
-const sb = await startSandbox();
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => void sb.stop({ removeDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143)));
-}
+const sb = await startScriptSandbox();
 const procs: Proc[] = [];
 try {
-  const units = new BenchUnits(sb);
-  await units.install();
-  const grew = await units.growTo(UNITS, (m) => console.log(m));
+  const { seconds: grew } = await growBenchUnits(sb, UNITS, (m) => console.log(m));
   console.log(`${UNITS} bench sockets up in ${grew.toFixed(0)} s`);
   const config = path.join(dir, 'reload.conf');
   writeFileSync(config, 'update_every: 1\n');
   for (const { label, file } of plugins) {
     const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, DEBUG: opt.debug ? `systemdunits:sync,${opt.debug}` : 'systemdunits:sync' };
     const prof = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${label}-reload-${UNITS}.cpuprofile`] : [];
-    const [cmd, args] = PROF ? [process.execPath, [...LAUNCHER_FLAGS, ...prof, path.join(path.dirname(file), 'dist/systemdunits.mjs')]] : [file, []];
+    const [cmd, args] = buildCommand(file, prof);
     const child = spawn(cmd, [...args, '1', '--config', config], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const p: Proc = { label, child, stderr: '', charted: false };
     child.stdout!.on('data', () => (p.charted = true));

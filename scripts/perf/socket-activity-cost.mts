@@ -13,9 +13,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PluginRun } from '../../harness/plugin.js';
-import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
+import type { Sandbox } from '../../harness/sandbox.js';
 import { sleep } from '../../harness/wait.js';
 import { cpuOf } from './bench/proc.mjs';
+import { startScriptSandbox } from './bench/session.mjs';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log('usage: npx tsx scripts/perf/socket-activity-cost.mts [--sockets 1000] [--seconds 60] [--every 10] [--max N]   (root)');
@@ -51,11 +52,7 @@ function startPlugin(sb: Sandbox, activity: boolean): PluginRun {
   return new PluginRun(['1', '--config', file], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, DEBUG: 'systemdunits:activity,systemdunits:sockets' });
 }
 
-const sb = await startSandbox();
-// Without this, a Ctrl-C would leave the sandboxed systemd (and its 1,000 sockets) running.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => void sb.stop({ removeDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143)));
-}
+const sb = await startScriptSandbox();
 try {
   const root = `/proc/${sb.pid}/root/run/systemd/system`;
   for (let i = 0; i < SOCKETS; i++) {

@@ -19,9 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../harness/run.js';
 import { defaultJob } from '../../plugin/config/index.js';
-import { startSandbox } from '../../harness/sandbox.js';
 import { sleep, until } from '../../harness/wait.js';
-import { BenchUnits } from './bench/units.mjs';
+import { LAUNCHER_FLAGS, buildCommand, growBenchUnits, startScriptSandbox } from './bench/session.mjs';
 import { cpuNsOf, loadAvg, statusOf } from './bench/proc.mjs';
 
 const argv = process.argv.slice(2);
@@ -80,8 +79,6 @@ function watch(label: string, child: ChildProcess): Proc {
   return p;
 }
 
-/** The launcher's node flags (systemdunits.plugin). */
-const LAUNCHER_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc'];
 
 const FLOOR_PROGRAM = `
 const { readFileSync } = require('node:fs');
@@ -90,15 +87,10 @@ setInterval(() => process.stdout.write(batch), 1000);
 `;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'steady-cpu-'));
-const sb = await startSandbox();
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => void sb.stop({ removeDir: true }).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143)));
-}
+const sb = await startScriptSandbox();
 const procs: Proc[] = [];
 try {
-  const units = new BenchUnits(sb);
-  await units.install();
-  const grew = await units.growTo(UNITS, (m) => console.log(m));
+  const { seconds: grew } = await growBenchUnits(sb, UNITS, (m) => console.log(m));
   console.log(`${UNITS} bench sockets up in ${grew.toFixed(0)} s`);
   const config = path.join(dir, 'steady.conf');
   // The built-in default job, every second; --no-activity: the same job without socket activity.
@@ -112,9 +104,7 @@ try {
     else delete env.DEBUG;
     // node refuses --cpu-prof in NODE_OPTIONS: then node is run as the launcher runs it, on its bundle.
     const prof = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${label}-${UNITS}.cpuprofile`] : [];
-    const [cmd, args] = PROF || NODE_FLAGS.length
-      ? [process.execPath, [...LAUNCHER_FLAGS, ...prof, ...NODE_FLAGS, path.join(path.dirname(file), 'dist/systemdunits.mjs')]]
-      : [file, []];
+    const [cmd, args] = buildCommand(file, [...prof, ...NODE_FLAGS]);
     procs.push(watch(label, spawn(cmd, [...args, '1', '--config', config], { env, stdio: ['pipe', 'pipe', 'pipe'] })));
   }
   // Steady output: a few seconds of it, to size the floor's batch.
