@@ -3,7 +3,9 @@
 // services) grow to each N in turn, with the plugin's built-in default job. Per N and variant:
 //   start-up   spawn to the first complete batch (every bench socket charted), and the CPU the
 //              process took to get there; --startups rounds, the variants in turn (rotated order)
-//   steady     CPU over --seconds starting --settle s after launch, as the sum of its threads'
+//   steady     CPU over --seconds starting --settle s after launch, and never before 3 s after
+//              every Accept=yes bench socket is charted (at start the plugin reads every socket's
+//              Accept once: ~50 s at 10,000, ~2 s of CPU, which is start-up, not steady), as the sum of its threads'
 //              /proc/PID/task/*/schedstat run time (ns: precise, and little moved by other load);
 //              --runs runs, the variants at once in each run up to --together units, else in turn
 //   memory     at the end of each window: RSS, of it the process's own (RssAnon + RssShmem) and
@@ -129,10 +131,12 @@ class Plugin {
   readonly t0 = performance.now();
   /** ms from spawn to the first complete batch, and the CPU ms taken by then */
   first: { ms: number; cpuMs: number } | undefined;
+  /** performance.now() when every Accept=yes bench socket had its connections chart */
+  acceptsCharted: number | undefined;
   private readonly stream: PluginStream;
   private stderr = '';
 
-  constructor(readonly v: Variant, bus: string, n: number) {
+  constructor(readonly v: Variant, bus: string, n: number, acceptSockets: number) {
     this.stream = new PluginStream(new Set(), isBenchUnit, n);
     this.stream.onFirstComplete = () => {
       this.first = { ms: performance.now() - this.t0, cpuMs: cpuNs(this.child.pid!) / 1e6 };
@@ -140,9 +144,15 @@ class Plugin {
     // What the agent gives its plugins that matters here: MALLOC_ARENA_MAX=1 (and no config file).
     const env = { PATH: process.env.PATH, DBUS_SYSTEM_BUS_ADDRESS: bus, MALLOC_ARENA_MAX: '1', LC_ALL: 'C', NETDATA_USER_CONFIG_DIR: noConfig, ...v.env };
     this.child = spawn(v.cmd, ['1'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    // After the first complete batch the output is drained unread: parsing 20,000 lines a second for
-    // every variant at once would load the machine the figures are taken on.
-    this.child.stdout.setEncoding('utf8').on('data', (d: string) => { if (!this.first) this.stream.push(d); });
+    // Once every Accept=yes socket is charted the output is drained unread: parsing 20,000 lines a
+    // second for every variant at once would load the machine the figures are taken on.
+    // (one `…_connections` chart per charted socket, besides …_accepted_ and …_refused_connections)
+    const charted = () => [...this.stream.charts.keys()].filter((c) => c.endsWith('_connections') && !/_(accepted|refused)_connections$/.test(c)).length;
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      if (this.acceptsCharted !== undefined) return;
+      this.stream.push(d);
+      if (this.first && charted() >= acceptSockets) this.acceptsCharted = performance.now();
+    });
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-4000); });
     this.child.stdin.on('error', () => {});
   }
@@ -159,6 +169,16 @@ class Plugin {
       await sleep(20);
     }
     return this.first;
+  }
+
+  async acceptsDone(timeoutMs: number): Promise<number> {
+    const until = performance.now() + timeoutMs;
+    while (this.acceptsCharted === undefined) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`${this.v.name} exited before charting every Accept=yes socket:\n${this.stderr}`);
+      if (performance.now() > until) throw new Error(`${this.v.name}: not every Accept=yes socket charted after ${timeoutMs / 1000} s:\n${this.stderr}`);
+      await sleep(100);
+    }
+    return this.acceptsCharted;
   }
 
   stop(): Promise<void> {
@@ -182,13 +202,14 @@ async function steadyRun(n: number, group: number[], steady: Steady[], loads: nu
   const ps: Array<{ k: number; p: Plugin }> = [];
   try {
     for (const k of group) {
-      const p = new Plugin(variants[k]!, sb!.busAddress, n);
+      const p = new Plugin(variants[k]!, sb!.busAddress, n, units!.mix.accept);
       live.add(p);
       ps.push({ k, p });
       await p.started(180_000);
+      await p.acceptsDone(600_000);
     }
-    const last = Math.max(...ps.map(({ p }) => p.t0));
-    await sleep(Math.max(0, last + SETTLE * 1000 - performance.now()));
+    const last = Math.max(...ps.map(({ p }) => Math.max(p.t0 + SETTLE * 1000, p.acceptsCharted! + 3000)));
+    await sleep(Math.max(0, last - performance.now()));
     loads.push(load1());
     const a = ps.map(({ p }) => cpuNs(p.pid));
     const tA = performance.now();
@@ -213,6 +234,7 @@ async function steadyRun(n: number, group: number[], steady: Steady[], loads: nu
 }
 
 let sb: Sandbox | undefined;
+let units: BenchUnits | undefined;
 const live = new Set<Plugin>();
 const cleanup = async () => {
   await Promise.all([...live].map((p) => p.stop()));
@@ -224,7 +246,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void cle
 try {
   await addVariants();
   sb = await startSandbox(path.join(state, 'sandbox'));
-  const units = new BenchUnits(sb);
+  units = new BenchUnits(sb);
   if (units.fdLimit() < NS.at(-1)! + 1000) throw new Error(`the sandbox's PID 1 may open ${units.fdLimit()} files: too few for ${NS.at(-1)} sockets`);
   await units.install();
   say(`variants: ${variants.map((v) => v.name).join('; ')}`);
@@ -236,7 +258,7 @@ try {
     const startup = variants.map(() => ({ ms: [] as number[], cpuMs: [] as number[] }));
     for (let r = 0; r < STARTUPS; r++) {
       for (const k of rotate([...variants.keys()], r)) {
-        const p = new Plugin(variants[k]!, sb.busAddress, n);
+        const p = new Plugin(variants[k]!, sb.busAddress, n, units.mix.accept);
         live.add(p);
         const f = await p.started(180_000);
         await p.stop();
@@ -271,7 +293,7 @@ try {
         `${c(median(s.own), base.own, `${MB(median(s.own)).toFixed(1)} MB`)} | ${MB(median(s.file)).toFixed(1)} MB | ${MB(median(s.hwm)).toFixed(1)} MB | ${s.threads} |`);
     }
     out.push('', `load average (1 min) over the steady windows: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (${os.cpus().length} cores); ` +
-      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch, ${together ? 'the variants at once' : 'one variant at a time'}`, '');
+      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (and ≥ 3 s after every Accept=yes socket is charted), ${together ? 'the variants at once' : 'one variant at a time'}`, '');
     console.error(out.slice(-variants.length - 5).join('\n'));
   }
   out.push('| variant | on disk |', '|---|---|');
