@@ -9,9 +9,12 @@
 // The steady rate is each plugin's over the --steady seconds (30) right before each reload, after
 // the previous reload's --total: a rate taken once, over 20 s, swung by ±0.4% of a core between two
 // copies of one build, which over a 50 s window is ±200 ms. Also counts the signals systemd sent.
+// --burst K: each measured reload is K daemon-reloads --gap seconds (5) apart (a package manager
+// reloads once per package), its windows counted from the last one's resync.
 // Needs root (boots systemd in a namespace, like the tests).
 //   npx tsx scripts/perf/reload-cpu.mts [--units 1000] [--reloads 3] [--steady 30] [--after 10]
-//       [--total 40] [--plugin label=path/to/systemdunits.plugin ...] [--prof DIR] [--debug WHAT]
+//       [--total 40] [--burst 1] [--gap 5] [--plugin label=path/to/systemdunits.plugin ...]
+//       [--prof DIR] [--debug WHAT]
 // Default plugin: this checkout's ./systemdunits.plugin (build it first).
 // --prof DIR: each plugin writes a V8 CPU profile there when stopped (--cpu-prof).
 // --debug WHAT: more of the plugins' DEBUG (e.g. systemdunits:bus), their stderr kept in $TMPDIR/reload-cpu-LABEL.stderr.
@@ -32,6 +35,8 @@ const { values: opt } = parseArgs({
     steady: { type: 'string', default: '30' },
     after: { type: 'string', default: '10' },
     total: { type: 'string', default: '40' },
+    burst: { type: 'string', default: '1' },
+    gap: { type: 'string', default: '5' },
     plugin: { type: 'string', multiple: true, default: [] },
     prof: { type: 'string' },
     debug: { type: 'string' },
@@ -53,6 +58,8 @@ const RELOADS = whole(opt.reloads!, 'reloads');
 const STEADY = whole(opt.steady!, 'steady');
 const AFTER = whole(opt.after!, 'after');
 const TOTAL = whole(opt.total!, 'total');
+const BURST = whole(opt.burst!, 'burst');
+const GAP = whole(opt.gap!, 'gap');
 if (TOTAL < AFTER) throw new Error(`--total (${TOTAL}) must be at least --after (${AFTER})`);
 const PROF = opt.prof ? path.resolve(opt.prof) : undefined;
 const plugins = opt.plugin!.map((s) => {
@@ -111,13 +118,16 @@ try {
     let seen = 0;
     monitor.stdout!.setEncoding('utf8').on('data', (d: string) => (seen += (d.match(/^‣ Type=signal/gm) ?? []).length));
     await sleep(500);
-    await sb.execOk('systemctl', 'daemon-reload');
-    const reloadMs = performance.now() - r0 - 500;
+    for (let b = 0; b < BURST; b++) {
+      if (b > 0) await sleep(GAP * 1000);
+      await sb.execOk('systemctl', 'daemon-reload');
+    }
+    const reloadMs = performance.now() - r0 - 500 - (BURST - 1) * GAP * 1000;
     const ends = procs.map(() => 0);
     const c1 = procs.map(() => 0);
     await until('every plugin resynced', () => {
       procs.forEach((p, i) => {
-        if (!ends[i] && resyncs(p) > before[i]!) ends[i] = performance.now();
+        if (!ends[i] && resyncs(p) >= before[i]! + BURST) ends[i] = performance.now();
       });
       return ends.every((e) => e > 0);
     }, { timeoutMs: 300_000 });
