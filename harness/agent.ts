@@ -4,6 +4,7 @@
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports.js';
 import { repoRoot, run, runOk, type RunResult } from './run.js';
 import { sleep } from './wait.js';
 
@@ -221,7 +222,8 @@ export async function startAgent(opts: AgentOptions = {}): Promise<Agent> {
   for (const name of opts.enable ?? []) opt('--enable', name);
   opt('--health', opts.healthDir);
   if (opts.stockHealth) args.push('--stock-health');
-  opt('--port', opts.port);
+  // Picked here rather than by the script (port 0 there: an ephemeral port, see ports.ts).
+  opt('--port', opts.port ?? (await freePort()));
   opt('--alarm-script', opts.alarmScript);
   opt('--bus', opts.busAddress);
   opt('--hostname', opts.hostname);

@@ -1,5 +1,4 @@
 // Unit files for tests: sockets that fail on demand, the way an operator's would.
-import { createServer } from 'node:net';
 import type { Sandbox } from './sandbox.js';
 
 /**
@@ -61,11 +60,5 @@ export async function activeState(sb: Sandbox, unit: string): Promise<string> {
   return (await sb.exec('systemctl', 'show', '-P', 'ActiveState', unit)).stdout.trim();
 }
 
-/** A TCP port nothing listens on right now (the sandbox shares the host's network). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+/** A TCP port for a socket unit (the sandbox shares the host's network): see ports.ts. */
+export { freePort } from './ports.js';

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, run, runOk } from '../../harness/run.js';
+import { freePort } from '../../harness/ports.js';
 import { sleep } from '../../harness/wait.js';
 
 const DEMO = path.join(repoRoot, 'scripts/demo/demo.sh');
@@ -27,7 +28,6 @@ const alive = (pid: number) => {
   }
 };
 const answers = (port: number) => fetch(`http://127.0.0.1:${port}/api/v1/info`).then((r) => r.ok, () => false);
-const freePort = async () => Number((await runOk('node', ['-e', 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'])).stdout.trim());
 const isEnabled = async () => (await run('systemctl', ['is-enabled', 'netdata'])).stdout.trim();
 
 beforeAll(async () => {

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netdataV2, startAgent, V2_PREFIX } from '../../harness/agent.js';
+import { freePort } from '../../harness/ports.js';
 import { repoRoot, run, runOk } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
 import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
@@ -102,7 +103,7 @@ async function startV2(prefix: string, plugins: string[] = []): Promise<V2Agent>
     await mkdir(path.join(dir, d));
     await runOk('chown', ['netdata:netdata', path.join(dir, d)]);
   }
-  const port = Number((await runOk('node', ['-e', 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'])).stdout.trim());
+  const port = await freePort();
   const etc = path.join(prefix, 'etc/netdata');
   const conf = [
     '[global]', '  run as user = netdata', '  process scheduling policy = keep',

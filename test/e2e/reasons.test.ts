@@ -3,13 +3,13 @@
 // service the socket triggers, its recovery (CLEAR) notification naming the unit as recovered, and
 // the flapping alarm firing and notifying the flapping unit.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../harness/agent.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, recoverSocket, startSockets } from '../../harness/units.js';
+import { failSocket, freePort, recoverSocket, startSockets } from '../../harness/units.js';
 import { crashText } from '../../plugin/units/exits.js';
 import { agentContext, installForAgent, SOCKET_ALARM, SOCKET_ALARM_KEY, SOCKET_CHART, timeStatus } from '../../harness/e2e.js';
 
@@ -32,10 +32,7 @@ afterEach((ctx) => {
 
 beforeAll(async () => {
   sb = await startSandbox();
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
+  port = await freePort();
   await sb.writeUnit('limit.socket', `[Unit]\nDescription=socket whose service cannot start\n[Socket]\nListenStream=127.0.0.1:${port}\n`);
   await sb.writeUnit('limit.service', '[Unit]\nDescription=fails at once\nStartLimitBurst=2\nStartLimitIntervalSec=60\n[Service]\nExecStart=/bin/false\n');
   await startSockets(sb, ['flap'], { noStartLimit: true, alsoStart: ['limit.socket'] });

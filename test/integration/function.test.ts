@@ -3,14 +3,14 @@
 // systemd 252 with real sockets: Accept=yes with live connections, a failed one, one triggering a
 // differently named service, an inactive one. Every cell is checked against `systemctl show`.
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenize } from '../../plugin/netdata/requests.js';
 import { PluginRun, type FunctionAnswer } from '../../harness/plugin.js';
 import { ProtocolParser } from '../../harness/protocol.js';
 import { repoRoot, run } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { failSocket, writeSocket } from '../../harness/units.js';
+import { failSocket, freePort, writeSocket } from '../../harness/units.js';
 import { until } from '../../harness/wait.js';
 
 let sb: Sandbox;
@@ -38,10 +38,7 @@ async function show(unit: string, ...props: string[]): Promise<Record<string, st
 
 beforeAll(async () => {
   sb = await startSandbox();
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  webPort = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
+  webPort = await freePort();
   await sb.writeUnit('web.socket', `[Socket]\nListenStream=127.0.0.1:${webPort}\nAccept=yes\n`);
   await sb.writeUnit('web@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n');
   await sb.writeUnit('front.socket', '[Socket]\nListenStream=/run/front.sock\nListenDatagram=/run/front.dgram\nService=backend.service\n');
