@@ -78,6 +78,22 @@ describe('a chart', () => {
     expect(h.sample(5).slice(-4)).toEqual(["DIMENSION c 'c' absolute 1 1", 'BEGIN systemdunits_j.c', 'SET c = 5', 'END']);
   });
 
+  it('keeps each value with its dimension when dimensions are retired from a digit chart (values then live outside the block)', () => {
+    const h = harness({ digits: true });
+    for (const [key, value] of [['a', 1], ['b', 2], ['c', 3], ['d', 4]] as const) h.chart.addDimension(key, undefined, value);
+    h.sample(1);
+    h.chart.setValue(2, 5); // c, patched in the block
+    h.chart.retireWhere((key) => key === 'a' || key === 'c');
+    expect([0, 1].map((i) => [h.chart.key(i), h.chart.value(i)])).toEqual([['b', 2], ['d', 4]]);
+    h.chart.setValue(1, 6); // d, now second
+    h.chart.addDimension('e', undefined, 7);
+    const next = h.sample(2);
+    expect(next.filter((l) => l.startsWith('SET'))).toEqual(['SET b = 2', 'SET d = 6', 'SET e = 7']);
+    expect(next.filter((l) => l.endsWith('obsolete'))).toEqual(["DIMENSION a 'a' absolute 1 1 obsolete", "DIMENSION c 'c' absolute 1 1 obsolete"]);
+    h.chart.setValue(0, 1);
+    expect(h.sample(3)).toEqual(['BEGIN systemdunits_j.c 1', 'SET b = 1', 'SET d = 6', 'SET e = 7', 'END']);
+  });
+
   it('patches a digit chart\'s SET block in place when a value changes', () => {
     const h = harness({ digits: true });
     const a = h.chart.addDimension('a', undefined, 1);
