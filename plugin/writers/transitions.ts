@@ -59,7 +59,8 @@ export class UnitTransitions extends SummaryCharts {
 
   protected override changeUnits(chart: SummaryChart, next: readonly Unit[]): void {
     const c = this.counter(chart);
-    const counted = next.filter((u) => !this.isPerConnection(u));
+    // The chart's own list where none is left out (it is not changed after: no copy per unit).
+    const counted = next.some((u) => this.isPerConnection(u)) ? next.filter((u) => !this.isPerConnection(u)) : next;
     const names = new Set(counted.map((u) => u.name));
     // What each name counted so far saw, for this pass only.
     const before = new Map<string, number>();
