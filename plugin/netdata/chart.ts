@@ -22,6 +22,8 @@ export interface ChartOptions {
   readonly digits?: boolean;
   /** Chart variables go out with the labels too, not only with each sample (an alarm reads them at once). */
   readonly variablesWithLabels?: boolean;
+  /** A dimension's key from its record, for records that know it: the chart then keeps no keys. */
+  readonly keyOf?: (rec: never) => string;
 }
 
 const NO_BLOCK = new SetBlock([], []);
@@ -35,9 +37,9 @@ const NO_BLOCK = new SetBlock([], []);
 export class Chart<D = undefined> {
   private readonly labels = new Map<string, string>();
   private readonly variables = new Map<string, number>();
-  /** The dimensions' keys and records, in the definition's order (added ones last). */
-  private keys: string[] = [];
+  /** The dimensions' records and keys (none where the records know them), in the definition's order (added ones last). */
   private recs: D[] = [];
+  private readonly keys: string[] | undefined;
   /**
    * Their values, where no SET block holds them: every chart without digits, and a digit chart's
    * while its definition is to be (re)written.
@@ -71,6 +73,7 @@ export class Chart<D = undefined> {
     private readonly options: ChartOptions = {},
   ) {
     this.beginWords = beginWords(line.fullId);
+    this.keys = options.keyOf ? undefined : [];
   }
 
   /** Whether the next sample writes anything: the agent holds the chart, or it is to be defined. */
@@ -85,7 +88,7 @@ export class Chart<D = undefined> {
 
   /** How many dimensions; they are numbered 0..size-1 in the order values are written. */
   get size(): number {
-    return this.keys.length;
+    return this.recs.length;
   }
 
   /** The records of the dimensions, in the order values are written (don't keep the array). */
@@ -94,7 +97,7 @@ export class Chart<D = undefined> {
   }
 
   key(index: number): string {
-    return this.keys[index]!;
+    return this.keys ? this.keys[index]! : (this.options.keyOf as (rec: D) => string)(this.recs[index]!);
   }
 
   record(index: number): D {
@@ -109,18 +112,18 @@ export class Chart<D = undefined> {
   /** The dimensions' positions by key, made on each call (for a writer re-selecting its dimensions). */
   indexByKey(): Map<string, number> {
     const at = new Map<string, number>();
-    this.keys.forEach((key, i) => at.set(key, i));
+    for (let i = 0; i < this.recs.length; i++) at.set(this.key(i), i);
     return at;
   }
 
   /** Adds a dimension last; returns its position. */
   addDimension(key: string, rec: D, value = 0): number {
     const vals = this.unblock();
-    this.keys.push(key);
+    this.keys?.push(key);
     this.recs.push(rec);
     vals.push(value);
     this.dirty = true;
-    return this.keys.length - 1;
+    return this.recs.length - 1;
   }
 
   /** Drops a dimension; the next definition marks it obsolete. */
@@ -133,8 +136,8 @@ export class Chart<D = undefined> {
     const { keys, recs } = this;
     let vals = this.vals;
     let kept = 0;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
+    for (let i = 0; i < recs.length; i++) {
+      const key = this.key(i);
       const rec = recs[i]!;
       if (drop(key, rec, i)) {
         // Its line now, while the writer still knows its id.
@@ -142,13 +145,13 @@ export class Chart<D = undefined> {
         vals ??= this.unblock(); // nothing moved yet: positions still match the block's
         continue;
       }
-      keys[kept] = key;
+      if (keys) keys[kept] = key;
       recs[kept] = rec;
       if (vals) vals[kept] = vals[i]!;
       kept++;
     }
-    if (kept === keys.length) return;
-    keys.length = kept;
+    if (kept === recs.length) return;
+    if (keys) keys.length = kept;
     recs.length = kept;
     vals!.length = kept;
     this.dirty = true;
@@ -242,13 +245,13 @@ export class Chart<D = undefined> {
   private define(): void {
     this.dirty = false;
     this.tail = undefined;
-    if (this.keys.length === 0) return this.obsolete();
+    if (this.recs.length === 0) return this.obsolete();
     const w = this.writer;
     this.writeChartAndLabels();
-    const { keys, recs } = this;
+    const { recs } = this;
     const ids: string[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const line = this.lineOf(keys[i]!, recs[i]!);
+    for (let i = 0; i < recs.length; i++) {
+      const line = this.lineOf(this.key(i), recs[i]!);
       w.dimension(line);
       ids.push(line.id);
     }

@@ -29,6 +29,8 @@ const LABEL_MAX_CHARS = 600;
  */
 class InstanceGroupDimension {
   constructor(
+    /** Its key: the group's (`foo@*.service`). */
+    readonly key: string,
     /** The latest of its instances (any one: the DIMENSION line reads the key only). */
     public unit: Unit,
     readonly members: Unit[],
@@ -85,7 +87,7 @@ export class UnitStateCharts {
         if (i === undefined) {
           const id = ids.idFor(key, live);
           if (id !== key) otherIds.set(key, id);
-          at.set(key, chart.addDimension(key, group ? new InstanceGroupDimension(unit, [unit], group.socket) : unit, StateValue.Inactive));
+          at.set(key, chart.addDimension(key, group ? new InstanceGroupDimension(key, unit, [unit], group.socket) : unit, StateValue.Inactive));
           continue;
         }
         const dim = chart.record(i);
@@ -184,13 +186,18 @@ export class UnitStateCharts {
   private newChart(kind: UnitStateChartKind): StateChart {
     const line = chartLine(UNIT_STATE_CHART, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery, contextPrefix: this.job.contextPrefix });
     const otherIds = new Map<string, string>();
-    const chart = new Chart<UnitDimension>(this.writer, line, (key, dim) => unitDimensionLine(key, dim, otherIds), { digits: true });
+    const chart = new Chart<UnitDimension>(this.writer, line, (key, dim) => unitDimensionLine(key, dim, otherIds), { digits: true, keyOf: keyOfDimension });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);
     const state: StateChart = { chart, ids: new IdAllocator(unitDimensionIdOf), otherIds, failureText: new FailureText(), failed: [], labelInputs: [] };
     this.charts.set(kind.unitType, state);
     return state;
   }
+}
+
+/** A dimension's key: its unit's name, or its instance group's. */
+function keyOfDimension(dim: UnitDimension): string {
+  return dim instanceof InstanceGroupDimension ? dim.key : dim.name;
 }
 
 /** A unit's DIMENSION line: its name (or its instance group's) made readable when the definition is written. */
