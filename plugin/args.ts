@@ -3,7 +3,7 @@
 // so nothing on the command line is fatal (a non-zero exit would get the plugin disabled): a
 // mistake is said on stderr, for the person at a terminal, and ignored.
 
-import yargs from 'yargs';
+import { loadYargs } from './args-parser.js';
 import pkg from '../package.json' with { type: 'json' };
 import { MAX_UPDATE_EVERY } from './config/schema.js';
 
@@ -49,7 +49,7 @@ export function parseUpdateEvery(value: unknown): number | undefined {
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Args {
   // help and version off first: yargs reserves both names, and must not print or exit by itself.
-  const parsed = yargs([...argv])
+  const parsed = loadYargs()([...argv])
     .help(false)
     .version(false)
     .option('config', { type: 'string' })

@@ -21,10 +21,11 @@
 
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
 import { CONFIG_FILE_NAME, defaultJob, IGNORED_MODULE_KEYS, MAX_JOBS, MODULE_SCHEMA, type Context, type JobConfig } from './schema.js';
 import { checkValue, parseJob, Refused } from './validate.js';
 import { describe, isRecord, oneLine, suggest } from './words.js';
+import { loadYaml, type Yaml } from './yaml.js';
 
 export interface PluginConfig {
   /** Empty when no job can run: the plugin then disables itself (problems say why). */
@@ -150,7 +151,7 @@ interface Scan {
  * One pass of the YAML lexer, which is linear and flat. The composer recurses per nesting level
  * and copies per alias, so those are counted before it runs.
  */
-function scanYaml(text: string): Scan {
+function scanYaml({ Lexer }: Yaml, text: string): Scan {
   let depth = 0;
   let aliases = 0;
   let offset = 0;
@@ -178,7 +179,7 @@ function lineCol(text: string, offset: number): string {
 
 /** Parses and validates the text of a config file. Jobs with problems are left out. */
 export function parseConfig(text: string, source: string, pluginUpdateEvery: number): LoadedConfig {
-  const { config, problems } = parseConfigText(text, source, pluginUpdateEvery);
+  const { config, problems } = parseConfigText(loadYaml(), text, source, pluginUpdateEvery);
   if (problems.length <= MAX_PROBLEM_LINES) return { config, problems };
   // The last line may say why nothing runs: keep it.
   const shown = problems.slice(0, MAX_PROBLEM_LINES - 2);
@@ -186,19 +187,19 @@ export function parseConfig(text: string, source: string, pluginUpdateEvery: num
   return { config, problems: [...shown, `${source}: ${more} more problem${more > 1 ? 's' : ''} not shown`, problems[problems.length - 1]!] };
 }
 
-function parseConfigText(text: string, source: string, pluginUpdateEvery: number): LoadedConfig {
+function parseConfigText(y: Yaml, text: string, source: string, pluginUpdateEvery: number): LoadedConfig {
   const none = (problems: string[]): LoadedConfig => ({ config: { jobs: [], source }, problems });
-  const lines = new LineCounter();
-  const scan = scanYaml(text);
+  const lines = new y.LineCounter();
+  const scan = scanYaml(y, text);
   if (scan.complex) return none([`${source}: too complex for a config: ${scan.complex}; ${DISABLING}`]);
   // Keys given twice are found below (the library's own check is quadratic in the keys of a map).
-  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
+  const doc = y.parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   // A duplicate key is clear enough to blame on one job; any other YAML error may have shifted
   // what follows it into other keys or jobs, so the file as a whole is refused.
   const badJobs = new Map<number, string[]>();
-  const errors = [...doc.errors, ...duplicateKeys(doc)].sort((a, b) => a.pos[0] - b.pos[0]);
+  const errors = [...doc.errors, ...duplicateKeys(y, doc)].sort((a, b) => a.pos[0] - b.pos[0]);
   for (const err of errors) {
-    const at = locate(doc, err.pos[0]);
+    const at = locate(y, doc, err.pos[0]);
     const pos = lines.linePos(err.pos[0]);
     const where = `line ${pos.line}, column ${pos.col}`;
     const what = err.message.split('\n')[0]!;
@@ -216,7 +217,7 @@ function parseConfigText(text: string, source: string, pluginUpdateEvery: number
     const hint = /[.*?[\]@]/.test(alias.slice(1))
       ? `'${oneLine(alias)}' starts with '*', which YAML reads as an alias: quote the glob, as in ['${oneLine(alias)}']`
       : `the alias '${oneLine(alias)}' names no anchor (&${oneLine(alias.slice(1))}) before it; a glob starting with '*' must be quoted`;
-    return none([`${source}:${context(locate(doc, offset))} not valid YAML at ${lineCol(text, offset)}: ${hint}; ${DISABLING}`]);
+    return none([`${source}:${context(locate(y, doc, offset))} not valid YAML at ${lineCol(text, offset)}: ${hint}; ${DISABLING}`]);
   }
   let top: unknown;
   try {
@@ -282,7 +283,7 @@ function parseConfigText(text: string, source: string, pluginUpdateEvery: number
  * Keys given twice at the top or in a job, as the YAML library would report them (with
  * uniqueKeys): one Set per mapping, so linear in the keys.
  */
-function duplicateKeys(doc: Document): { code: string; message: string; pos: [number, number] }[] {
+function duplicateKeys({ isMap, isScalar, isSeq }: Yaml, doc: Document): { code: string; message: string; pos: [number, number] }[] {
   const found: { code: string; message: string; pos: [number, number] }[] = [];
   const check = (node: unknown): void => {
     if (!isMap(node)) return;
@@ -316,7 +317,7 @@ interface Location {
 }
 
 /** Which job and key of the (possibly broken) document an offset falls in, as far as it can tell. */
-function locate(doc: Document, offset: number): Location {
+function locate({ isMap, isPair, isScalar, isSeq }: Yaml, doc: Document, offset: number): Location {
   const inside = (n: { range?: [number, number, number] | null } | null | undefined): boolean =>
     !!n?.range && offset >= n.range[0] && offset <= n.range[2];
   if (!isMap(doc.contents)) return {};

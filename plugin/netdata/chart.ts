@@ -9,25 +9,10 @@ import type { ChartLine, DimensionLine, ProtocolWriter } from './protocol.js';
 import { SetBlock, beginWords, setLine, variableLine } from './protocol.js';
 
 /**
- * One dimension's record: the chart's part of it (a writer's record adds what its value is computed
- * from). Its key, id and name are not kept here: the chart's map holds the key, and the writer's
- * `lineOf` derives the DIMENSION line when a definition is written. Thousands of these live for as
- * long as the plugin runs: keep them small and of one shape.
+ * The DIMENSION line of the dimension `key`, with the writer's record of it (its id, name and
+ * algorithm). Called when a definition is written, and when a dimension is retired.
  */
-export interface ChartDimension {
-  /** This sample's value (kept here rather than in a per-sample array: less garbage per tick). */
-  value: number;
-  /** Its line in the chart's SET block (-1 until the chart is defined with it). */
-  index: number;
-}
-
-/** A dimension record of a chart with fixed dimensions. */
-export function chartDimension(value = 0): ChartDimension {
-  return { value, index: -1 };
-}
-
-/** The DIMENSION line of the dimension `key` (its id, name and algorithm). */
-export type DimensionLineOf<D extends ChartDimension> = (key: string, dim: D) => DimensionLine;
+export type DimensionLineOf<D> = (key: string, rec: D) => DimensionLine;
 
 export interface ChartOptions {
   /**
@@ -37,20 +22,32 @@ export interface ChartOptions {
   readonly digits?: boolean;
   /** Chart variables go out with the labels too, not only with each sample (an alarm reads them at once). */
   readonly variablesWithLabels?: boolean;
+  /** A dimension's key from its record, for records that know it: the chart then keeps no keys. */
+  readonly keyOf?: (rec: never) => string;
 }
 
 const NO_BLOCK = new SetBlock([], []);
 
-/** `D`: the writer's dimension records, a ChartDimension with what it computes the value from. */
-export class Chart<D extends ChartDimension = ChartDimension> {
+/**
+ * `D`: the writer's record of each dimension, what it computes the value from (nothing for fixed
+ * dimensions). A dimension is its position in the chart: thousands live for as long as the plugin
+ * runs, so the chart keeps them in parallel arrays (key, record, value), not one object and one map
+ * entry each; a digit chart's values live in its SET block only.
+ */
+export class Chart<D = undefined> {
   private readonly labels = new Map<string, string>();
   private readonly variables = new Map<string, number>();
-  private readonly dims = new Map<string, D>();
-  /** Dimensions retired since the definition was last sent, with their keys. */
-  private retired: [string, D][] = [];
-  /** The dimensions in the definition's order. */
-  private order: D[] = [];
-  /** The ids of the dimensions in `order`, for charts without a block. */
+  /** The dimensions' records and keys (none where the records know them), in the definition's order (added ones last). */
+  private recs: D[] = [];
+  private readonly keys: string[] | undefined;
+  /**
+   * Their values, where no SET block holds them: every chart without digits, and a digit chart's
+   * while its definition is to be (re)written.
+   */
+  private vals: number[] | undefined = [];
+  /** DIMENSION lines of dimensions retired since the definition was last sent. */
+  private retired: DimensionLine[] = [];
+  /** The ids of the dimensions, for charts without a block. */
   private ids: string[] = [];
   /** Every SET line, rendered when the dimensions change and patched per sample (digit charts). */
   private block = NO_BLOCK;
@@ -76,6 +73,7 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     private readonly options: ChartOptions = {},
   ) {
     this.beginWords = beginWords(line.fullId);
+    this.keys = options.keyOf ? undefined : [];
   }
 
   /** Whether the next sample writes anything: the agent holds the chart, or it is to be defined. */
@@ -88,41 +86,97 @@ export class Chart<D extends ChartDimension = ChartDimension> {
     return this.live;
   }
 
-  /** The current dimensions, in the order values are written (don't keep the array). */
+  /** How many dimensions; they are numbered 0..size-1 in the order values are written. */
+  get size(): number {
+    return this.recs.length;
+  }
+
+  /** The records of the dimensions, in the order values are written (don't keep the array). */
   current(): readonly D[] {
-    return this.dirty ? [...this.dims.values()] : this.order;
+    return this.recs;
   }
 
-  /** The current dimensions by key. */
-  dimensions(): ReadonlyMap<string, D> {
-    return this.dims;
+  key(index: number): string {
+    return this.keys ? this.keys[index]! : (this.options.keyOf as (rec: D) => string)(this.recs[index]!);
   }
 
-  dimension(key: string): D | undefined {
-    return this.dims.get(key);
+  record(index: number): D {
+    return this.recs[index]!;
   }
 
-  /** Adds the writer's record of a new dimension (its value is the record's). */
-  addDimension(key: string, dim: D): D {
-    this.dims.set(key, dim);
+  /** Replaces the record of a dimension (the same key: its DIMENSION line must not change). */
+  setRecord(index: number, rec: D): void {
+    this.recs[index] = rec;
+  }
+
+  /** The dimensions' positions by key, made on each call (for a writer re-selecting its dimensions). */
+  indexByKey(): Map<string, number> {
+    const at = new Map<string, number>();
+    for (let i = 0; i < this.recs.length; i++) at.set(this.key(i), i);
+    return at;
+  }
+
+  /** Adds a dimension last; returns its position. */
+  addDimension(key: string, rec: D, value = 0): number {
+    const vals = this.unblock();
+    this.keys?.push(key);
+    this.recs.push(rec);
+    vals.push(value);
     this.dirty = true;
-    return dim;
+    return this.recs.length - 1;
   }
 
   /** Drops a dimension; the next definition marks it obsolete. */
   retireDimension(key: string): void {
-    const dim = this.dims.get(key);
-    if (!dim) return;
-    this.dims.delete(key);
-    this.retired.push([key, dim]);
+    this.retireWhere((k) => k === key);
+  }
+
+  /** Drops, in one pass, every dimension `drop` names; the next definition marks them obsolete. */
+  retireWhere(drop: (key: string, rec: D, index: number) => boolean): void {
+    const { keys, recs } = this;
+    let vals = this.vals;
+    let kept = 0;
+    for (let i = 0; i < recs.length; i++) {
+      const key = this.key(i);
+      const rec = recs[i]!;
+      if (drop(key, rec, i)) {
+        // Its line now, while the writer still knows its id.
+        this.retired.push(this.lineOf(key, rec));
+        vals ??= this.unblock(); // nothing moved yet: positions still match the block's
+        continue;
+      }
+      if (keys) keys[kept] = key;
+      recs[kept] = rec;
+      if (vals) vals[kept] = vals[i]!;
+      kept++;
+    }
+    if (kept === recs.length) return;
+    if (keys) keys.length = kept;
+    recs.length = kept;
+    vals!.length = kept;
     this.dirty = true;
   }
 
-  setValue(dim: D, value: number): void {
-    if (value === dim.value) return;
-    dim.value = value;
-    if (!this.options.digits) this.tail = undefined;
-    else if (!this.dirty) this.block.set(dim.index, value); // else define() renders it anew
+  /** The value of the dimension at `index`. */
+  value(index: number): number {
+    return this.vals ? this.vals[index]! : this.block.get(index);
+  }
+
+  setValue(index: number, value: number): void {
+    const vals = this.vals;
+    if (!vals) return this.block.set(index, value); // a digit chart, defined: patched in place
+    if (value === vals[index]) return;
+    vals[index] = value;
+    if (!this.options.digits) this.tail = undefined; // else define() renders it anew
+  }
+
+  /** The values, where they are not in the block (a digit chart's are taken out of it to change its dimensions). */
+  private unblock(): number[] {
+    if (this.vals) return this.vals;
+    const block = this.block;
+    const vals: number[] = [];
+    for (let i = 0; i < block.size; i++) vals.push(block.get(i));
+    return (this.vals = vals);
   }
 
   /** A label; labels go out in the order first set. A changed value re-sends CHART and labels. */
@@ -161,7 +215,7 @@ export class Chart<D extends ChartDimension = ChartDimension> {
 
   private renderTail(): string {
     let text = '';
-    if (!this.options.digits) this.order.forEach((dim, i) => (text += setLine(this.ids[i]!, dim.value) + '\n'));
+    if (!this.options.digits) this.ids.forEach((id, i) => (text += setLine(id, this.vals![i]!) + '\n'));
     for (const [name, value] of this.variables) text += variableLine(name, value) + '\n';
     return text + 'END\n';
   }
@@ -180,7 +234,7 @@ export class Chart<D extends ChartDimension = ChartDimension> {
       w.chart(this.line, true);
     }
     this.retired = [];
-    this.order = [];
+    this.unblock(); // the dimensions stay, for a definition that brings the chart back
     this.ids = [];
     this.block = NO_BLOCK;
     this.tail = undefined;
@@ -191,29 +245,28 @@ export class Chart<D extends ChartDimension = ChartDimension> {
   private define(): void {
     this.dirty = false;
     this.tail = undefined;
-    if (this.dims.size === 0) return this.obsolete();
+    if (this.recs.length === 0) return this.obsolete();
     const w = this.writer;
     this.writeChartAndLabels();
-    const order: D[] = [];
+    const { recs } = this;
     const ids: string[] = [];
-    for (const [key, dim] of this.dims) {
-      const line = this.lineOf(key, dim);
+    for (let i = 0; i < recs.length; i++) {
+      const line = this.lineOf(this.key(i), recs[i]!);
       w.dimension(line);
-      dim.index = order.length;
-      order.push(dim);
       ids.push(line.id);
     }
-    this.order = order;
-    // A digit chart's ids live in its block only; the few of other charts in `ids`.
-    if (this.options.digits) this.block = new SetBlock(ids, order.map((d) => d.value));
-    else this.ids = ids;
+    // A digit chart's ids and values live in its block only; the few of other charts in `ids`, `vals`.
+    if (this.options.digits) {
+      this.block = new SetBlock(ids, this.vals!);
+      this.vals = undefined;
+    } else this.ids = ids;
     this.writeRetired();
     this.retired = [];
     this.live = true;
   }
 
   private writeRetired(): void {
-    for (const [key, dim] of this.retired) this.writer.dimension(this.lineOf(key, dim), true);
+    for (const line of this.retired) this.writer.dimension(line, true);
   }
 
   private writeChartAndLabels(): void {

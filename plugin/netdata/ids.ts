@@ -7,8 +7,10 @@ import { nameHash } from '../units/names.js';
 /** How many ids of retired keys an allocator remembers (so a returning key gets its old id back). */
 export const RETIRED_IDS_KEPT = 1000;
 
-/** The keys in use, with the id each holds (a chart's dimensions). */
-export type LiveIds = ReadonlyMap<string, { readonly id: string }>;
+/** The keys in use, with the id each holds (a chart's dimensions): a map, or what answers like one. */
+export interface LiveIds {
+  get(key: string): { readonly id: string } | undefined;
+}
 
 export class IdAllocator {
   /**

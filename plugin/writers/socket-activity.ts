@@ -6,7 +6,7 @@
 import { SOCKET_ACTIVITY, SOCKET_ACTIVITY_CHARTS, socketValues, type SocketActivityChart } from '../../charts/socket-activity.js';
 import { chartLine } from '../../charts/shape.js';
 import { debugFor } from '../log.js';
-import { Chart, chartDimension } from '../netdata/chart.js';
+import { Chart } from '../netdata/chart.js';
 import { IdAllocator } from '../netdata/ids.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import { safeId, safeWord } from '../netdata/protocol.js';
@@ -118,10 +118,10 @@ export class SocketActivityCharts {
         chart = new Chart(this.writer, line, () => dimension);
         chart.setLabel(SOCKET_ACTIVITY.unitLabel, s.name);
         chart.setLabel(SOCKET_ACTIVITY.jobLabel, this.config.name);
-        chart.addDimension(dimension.id, chartDimension());
+        chart.addDimension(dimension.id, undefined);
         s.live.set(def, chart);
       }
-      chart.setValue(chart.current()[0]!, value);
+      chart.setValue(0, value);
       chart.sample(nowUs);
     }
   }

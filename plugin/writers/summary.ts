@@ -4,7 +4,7 @@
 
 import { chartLine, type ChartDef, type DimensionDef } from '../../charts/shape.js';
 import { kindValues, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
-import { Chart, chartDimension } from '../netdata/chart.js';
+import { Chart } from '../netdata/chart.js';
 import type { ProtocolWriter } from '../netdata/protocol.js';
 import type { Unit } from '../units/table.js';
 import type { JobCharts } from './job-charts.js';
@@ -52,8 +52,7 @@ export abstract class SummaryCharts {
   sample(nowUs: number, failSeq: number): void {
     for (const s of this.charts.values()) {
       if (this.compute(s, failSeq)) {
-        const dims = s.chart.current();
-        for (let i = 0; i < dims.length; i++) s.chart.setValue(dims[i]!, s.values[i]!);
+        for (let i = 0; i < s.chart.size; i++) s.chart.setValue(i, s.values[i]!);
       }
       s.chart.sample(nowUs);
     }
@@ -72,7 +71,7 @@ export abstract class SummaryCharts {
     const chart = new Chart(this.writer, line, this.lineOf, { variablesWithLabels: true });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);
-    for (const d of this.def.dimensions) chart.addDimension(d.id, chartDimension());
+    for (const d of this.def.dimensions) chart.addDimension(d.id, undefined);
     const s: SummaryChart = { kind, chart, units: [], values: this.def.dimensions.map(() => 0) };
     this.charts.set(type, s);
     return s;

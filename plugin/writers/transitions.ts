@@ -21,8 +21,8 @@ const DEPARTED_KEPT = 1000;
 interface Counter {
   /** The units counted (the chart's units without per-connection instances). */
   counted: readonly Unit[];
-  /** Per unit name: its transitions already reported. */
-  readonly seen: Map<string, number>;
+  /** Per unit counted, at the same position: its transitions already reported (no map entry per unit). */
+  seen: Float64Array;
   /**
    * The same for units that left the chart, the latest DEPARTED_KEPT: a unit unloaded for a moment
    * (`reset-failed`, then `start`) may miss a sample and come back with its count carried on.
@@ -59,26 +59,32 @@ export class UnitTransitions extends SummaryCharts {
 
   protected override changeUnits(chart: SummaryChart, next: readonly Unit[]): void {
     const c = this.counter(chart);
-    const counted = next.filter((u) => !this.isPerConnection(u));
+    // The chart's own list where none is left out (it is not changed after: no copy per unit).
+    const counted = next.some((u) => this.isPerConnection(u)) ? next.filter((u) => !this.isPerConnection(u)) : next;
     const names = new Set(counted.map((u) => u.name));
-    for (const u of c.counted) {
-      if (names.has(u.name)) continue;
-      // Leaving the chart: what it did since the last sample is still this interval's.
-      const seen = c.seen.get(u.name) ?? u.transitions;
-      c.pending += u.transitions - seen;
-      c.seen.delete(u.name);
-      c.departed.set(u.name, u.transitions);
-      if (c.departed.size > DEPARTED_KEPT) c.departed.delete(c.departed.keys().next().value!);
-    }
+    // What each name counted so far saw, for this pass only.
+    const before = new Map<string, number>();
+    c.counted.forEach((u, i) => {
+      if (!names.has(u.name)) {
+        // Leaving the chart: what it did since the last sample is still this interval's.
+        c.pending += u.transitions - c.seen[i]!;
+        c.departed.set(u.name, u.transitions);
+        if (c.departed.size > DEPARTED_KEPT) c.departed.delete(c.departed.keys().next().value!);
+      } else before.set(u.name, c.seen[i]!);
+    });
     // A name new to the chart counts from now on; one coming back, from where it left (the table
     // carries a reloaded unit's count on, and counts the change across the unload).
-    for (const u of counted) {
-      if (c.seen.has(u.name)) continue;
+    const seen = new Float64Array(counted.length);
+    counted.forEach((u, i) => {
+      const kept = before.get(u.name);
+      if (kept !== undefined) return void (seen[i] = kept);
       const left = c.departed.get(u.name);
       c.departed.delete(u.name);
-      c.seen.set(u.name, left !== undefined && left <= u.transitions ? left : u.transitions);
-    }
+      seen[i] = left !== undefined && left <= u.transitions ? left : u.transitions;
+      before.set(u.name, seen[i]!);
+    });
     c.counted = counted;
+    c.seen = seen;
     if (next.length === 0) this.counters.delete(chart);
   }
 
@@ -88,11 +94,12 @@ export class UnitTransitions extends SummaryCharts {
     c.pending = 0;
     let changed: Unit[] | undefined;
     if (this.table.states !== this.seenStates) {
-      for (const u of c.counted) {
+      for (let i = 0; i < c.counted.length; i++) {
+        const u = c.counted[i]!;
         if (u.changedAt <= this.seenStates) continue;
-        const d = u.transitions - (c.seen.get(u.name) ?? 0);
+        const d = u.transitions - c.seen[i]!;
         if (d <= 0) continue;
-        c.seen.set(u.name, u.transitions);
+        c.seen[i] = u.transitions;
         delta += d;
         (changed ??= []).push(u);
       }
@@ -112,7 +119,7 @@ export class UnitTransitions extends SummaryCharts {
     let c = this.counters.get(chart);
     if (!c) {
       const samples = Math.max(1, Math.ceil(UNIT_TRANSITIONS_CHART.windowSeconds / this.job.updateEvery));
-      this.counters.set(chart, (c = { counted: [], seen: new Map(), departed: new Map(), pending: 0, window: new Array<number>(samples).fill(0), next: 0, windowSum: 0 }));
+      this.counters.set(chart, (c = { counted: [], seen: new Float64Array(0), departed: new Map(), pending: 0, window: new Array<number>(samples).fill(0), next: 0, windowSum: 0 }));
     }
     return c;
   }

@@ -4,8 +4,8 @@
 
 import { UNIT_STATE_CHART, kindValues, unitStateChartKind, type UnitStateChartKind } from '../../charts/unit-state.js';
 import { chartLine } from '../../charts/shape.js';
-import { Chart, type ChartDimension } from '../netdata/chart.js';
-import { IdAllocator } from '../netdata/ids.js';
+import { Chart } from '../netdata/chart.js';
+import { IdAllocator, type LiveIds } from '../netdata/ids.js';
 import { crashText } from '../units/exits.js';
 import { safeId, safeWord, type DimensionLine, type ProtocolWriter } from '../netdata/protocol.js';
 import { instanceGroupOf } from '../units/instances.js';
@@ -23,28 +23,29 @@ const LABEL_MAX_UNITS = 10;
 const LABEL_MAX_CHARS = 600;
 
 /**
- * A dimension: one unit, or the per-connection instances of one Accept=yes template. One record of
- * one shape per dimension (20,000 at 10,000 sockets and their services): its key is the chart's map
- * key (the unit name, shared with the table), its name derived when the definition is written.
+ * The dimension of the per-connection instances of one Accept=yes template (aggregate_instances),
+ * with their socket. Any other dimension's record is its unit itself: no object of its own (20,000
+ * at 10,000 sockets and their services); its key is its unit's name, its id nearly always that too.
  */
-class UnitDimension implements ChartDimension {
-  value: number = StateValue.Inactive;
-  index = -1;
-
+class InstanceGroupDimension {
   constructor(
+    /** Its key: the group's (`foo@*.service`). */
+    readonly key: string,
+    /** The latest of its instances (any one: the DIMENSION line reads the key only). */
     public unit: Unit,
-    /** Its id on the protocol, from the chart's allocator: for nearly every unit its very name. */
-    readonly id: string,
-    /** Per-connection instances aggregated into this one dimension (aggregate_instances), with their socket. */
-    readonly members: Unit[] | undefined,
-    readonly socket: string | undefined,
+    readonly members: Unit[],
+    readonly socket: string,
   ) {}
 }
+
+type UnitDimension = Unit | InstanceGroupDimension;
 
 interface StateChart {
   readonly chart: Chart<UnitDimension>;
   /** Ids this chart has handed out: one-to-one for every name systemd accepts. */
   readonly ids: IdAllocator;
+  /** The dimensions (by key) whose id is not their key: names with odd characters, a few if any. */
+  readonly otherIds: Map<string, string>;
   /** The alarm's words (failure_summary, failure_advice) and the failure episode behind them. */
   readonly failureText: FailureText;
   /** The latest sample's failed units, and what their label said of each (see labelInputs). */
@@ -73,33 +74,53 @@ export class UnitStateCharts {
     for (const type of new Set([...wanted.keys(), ...this.charts.keys()])) {
       const units = wanted.get(type) ?? [];
       const state = this.charts.get(type) ?? this.newChart(unitStateChartKind(type)!);
-      const { chart } = state;
-      const keep = new Set<string>();
+      const { chart, ids, otherIds } = state;
+      // Positions by key for this pass only (a map kept per dimension cost more than the records).
+      const at = chart.indexByKey();
+      const before = chart.size;
+      const kept = new Uint8Array(before);
+      const live: LiveIds = { get: (key) => (at.has(key) ? { id: otherIds.get(key) ?? key } : undefined) };
       for (const unit of units.sort((a, b) => (a.name < b.name ? -1 : 1))) {
         const group = this.job.aggregateInstances ? instanceGroupOf(unit) : undefined;
         const key = group ? group.key : unit.name;
-        const dim = chart.dimension(key);
-        if (!keep.has(key)) {
-          keep.add(key);
-          if (dim) dim.unit = unit;
-          if (dim?.members) dim.members.length = 0;
+        const i = at.get(key);
+        if (i === undefined) {
+          const id = ids.idFor(key, live);
+          if (id !== key) otherIds.set(key, id);
+          at.set(key, chart.addDimension(key, group ? new InstanceGroupDimension(key, unit, [unit], group.socket) : unit, StateValue.Inactive));
+          continue;
         }
-        if (!dim) chart.addDimension(key, new UnitDimension(unit, state.ids.idFor(key, chart.dimensions()), group ? [unit] : undefined, group?.socket));
-        else dim.members?.push(unit);
+        const dim = chart.record(i);
+        if (i >= before || kept[i]) {
+          if (dim instanceof InstanceGroupDimension) dim.members.push(unit);
+          continue;
+        }
+        kept[i] = 1;
+        if (dim instanceof InstanceGroupDimension) {
+          dim.unit = unit;
+          dim.members.length = 0;
+          dim.members.push(unit);
+        } else chart.setRecord(i, unit);
       }
       // An aggregate without instances (no connection right now) stays while its socket is loaded.
-      for (const [key, dim] of chart.dimensions()) {
-        if (dim.members && !keep.has(key) && dim.socket && this.table.get(dim.socket)) {
+      for (let i = 0; i < before; i++) {
+        const dim = chart.record(i);
+        if (!kept[i] && dim instanceof InstanceGroupDimension && this.table.get(dim.socket)) {
           dim.members.length = 0;
-          keep.add(key);
+          kept[i] = 1;
         }
       }
-      for (const [key, dim] of chart.dimensions()) {
-        if (keep.has(key)) continue;
-        chart.retireDimension(key);
-        state.ids.retire(key, dim.id);
+      const retired: string[] = [];
+      for (let i = 0; i < before; i++) {
+        if (kept[i]) continue;
+        const key = chart.key(i);
+        retired.push(key);
+        ids.retire(key, otherIds.get(key) ?? key);
       }
-      state.ids.forgetRetired(chart.dimensions());
+      if (retired.length > 0) chart.retireWhere((_key, _dim, i) => i < before && !kept[i]);
+      for (const key of retired) otherIds.delete(key);
+      let left: Map<string, number> | undefined;
+      ids.forgetRetired({ get: (key) => ((left ??= chart.indexByKey()).has(key) ? { id: otherIds.get(key) ?? key } : undefined) });
     }
   }
 
@@ -137,12 +158,12 @@ export class UnitStateCharts {
       const dim = dims[i]!;
       // Worst state of the interval: failed if it entered failed since the previous sample.
       let value: StateValue;
-      if (dim.members) value = aggregateValue(dim.members, failSeq, failed);
+      if (dim instanceof InstanceGroupDimension) value = aggregateValue(dim.members, failSeq, failed);
       else {
-        value = dim.unit.failedSeq > failSeq ? StateValue.Failed : dim.unit.value;
-        if (value === StateValue.Failed) failed.push(dim.unit);
+        value = dim.failedSeq > failSeq ? StateValue.Failed : dim.value;
+        if (value === StateValue.Failed) failed.push(dim);
       }
-      if (value !== dim.value) chart.setValue(dim, value);
+      chart.setValue(i, value);
     }
   }
 
@@ -164,18 +185,25 @@ export class UnitStateCharts {
 
   private newChart(kind: UnitStateChartKind): StateChart {
     const line = chartLine(UNIT_STATE_CHART, kindValues(kind), { chartType: this.job.chartType, priority: kind.priority, updateEvery: this.job.updateEvery, contextPrefix: this.job.contextPrefix });
-    const chart = new Chart<UnitDimension>(this.writer, line, unitDimensionLine, { digits: true });
+    const otherIds = new Map<string, string>();
+    const chart = new Chart<UnitDimension>(this.writer, line, (key, dim) => unitDimensionLine(key, dim, otherIds), { digits: true, keyOf: keyOfDimension });
     chart.setLabel('unit_type', kind.unitType);
     chart.setLabel('job', this.job.name);
-    const state: StateChart = { chart, ids: new IdAllocator(unitDimensionIdOf), failureText: new FailureText(), failed: [], labelInputs: [] };
+    const state: StateChart = { chart, ids: new IdAllocator(unitDimensionIdOf), otherIds, failureText: new FailureText(), failed: [], labelInputs: [] };
     this.charts.set(kind.unitType, state);
     return state;
   }
 }
 
+/** A dimension's key: its unit's name, or its instance group's. */
+function keyOfDimension(dim: UnitDimension): string {
+  return dim instanceof InstanceGroupDimension ? dim.key : dim.name;
+}
+
 /** A unit's DIMENSION line: its name (or its instance group's) made readable when the definition is written. */
-function unitDimensionLine(key: string, dim: UnitDimension): DimensionLine {
-  return { id: dim.id, name: dim.members ? groupDimensionName(key) : dimensionName(key), algorithm: UNIT_STATE_CHART.dimensionAlgorithm };
+function unitDimensionLine(key: string, dim: UnitDimension, otherIds: ReadonlyMap<string, string>): DimensionLine {
+  const name = dim instanceof InstanceGroupDimension ? groupDimensionName(key) : dimensionName(key);
+  return { id: otherIds.get(key) ?? key, name, algorithm: UNIT_STATE_CHART.dimensionAlgorithm };
 }
 
 /**

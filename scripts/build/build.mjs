@@ -14,6 +14,53 @@ const args = process.argv.slice(2);
 const cjs = args.includes('--cjs');
 const outfile = args.find((a) => !a.startsWith('--')) ?? path.join(root, 'dist/systemdunits.mjs');
 
+// Libraries needed only at start-up (the argument parser, the YAML parser): bundled like the rest,
+// they stay reachable from the bundle's top-level scope, with everything they made, for as long as
+// the plugin runs (~1 MB each). Instead each is bundled apart into source text, and the file that
+// hands it out (its loader) evaluates that text on each call: once the plugin is done with it, the
+// library is garbage. Tests and tsx import the loaders as they are, with the library itself.
+const RELEASED = {
+  // As the rest of the bundle imports them (yargs' ES module, yaml's CommonJS one for Node).
+  [path.join(root, 'plugin/args-parser.ts')]: { entry: "export { default } from 'yargs';", loader: 'loadYargs', value: 'module.exports.default' },
+  [path.join(root, 'plugin/config/yaml.ts')]: { entry: "module.exports = require('yaml');", loader: 'loadYaml', value: 'module.exports' },
+};
+const releasedInputs = {};
+const released = {
+  name: 'released-after-use',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      const spec = RELEASED[args.path];
+      if (!spec) return undefined;
+      const lib = await build({
+        stdin: { contents: spec.entry, resolveDir: root, loader: 'js' },
+        write: false,
+        bundle: true,
+        platform: 'node',
+        target: 'node18',
+        format: 'cjs',
+        minify: true,
+        legalComments: 'eof',
+        logLevel: 'warning',
+        metafile: true,
+        // yargs' ES module finds its files from import.meta.url: the bundle's, handed in.
+        define: { 'import.meta.url': '__importMetaUrl' },
+      });
+      Object.assign(releasedInputs, lib.metafile.inputs);
+      // A CommonJS module's function, given the bundle's require (for Node's built-ins) and URL.
+      const source = JSON.stringify(lib.outputFiles[0].text);
+      const url = cjs ? "require('node:url').pathToFileURL(__filename).href" : 'import.meta.url';
+      return {
+        loader: 'js',
+        contents:
+          `export function ${spec.loader}() {\n` +
+          `  const module = { exports: {} };\n` +
+          `  new Function('module', 'exports', 'require', '__importMetaUrl', ${source})(module, module.exports, require, ${url});\n` +
+          `  return ${spec.value};\n}\n`,
+      };
+    });
+  },
+};
+
 const result = await build({
   entryPoints: [path.join(root, 'plugin/main.ts')],
   outfile,
@@ -32,12 +79,13 @@ const result = await build({
   external: ['x11', 'usocket'],
   logLevel: 'warning',
   metafile: true,
+  plugins: [released],
 });
 
 // The bundle carries third-party code, so it ships their licences beside it: one file listing each
 // package that ended up inside, with its LICENSE text.
 const packages = new Map();
-for (const input of Object.keys(result.metafile.inputs)) {
+for (const input of [...Object.keys(result.metafile.inputs), ...Object.keys(releasedInputs)]) {
   const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
   if (!m) continue;
   const dir = path.join(root, input.slice(0, m.index + m[0].length));
