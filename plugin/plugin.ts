@@ -90,6 +90,7 @@ export class Plugin {
       accept,
       functions,
       reasons: reporter,
+      watchdog: sync,
     });
     // stdin waits while stdout has a backlog: a burst of calls cannot pile answers up in memory.
     const requests = readRequests(

@@ -52,6 +52,8 @@ export interface SamplerParts {
   readonly functions: { declareAll(): void };
   /** Failure details: a promise while a failure's reason is still being read. */
   readonly reasons: { settled(maxMs: number): Promise<void> | undefined };
+  /** systemd's watchdog, checked in each tick rather than on a timer of its own. */
+  readonly watchdog?: { tick(): void };
 }
 
 export class Sampler {
@@ -90,6 +92,8 @@ export class Sampler {
     const reasons = this.parts.reasons.settled(REASON_WAIT_MS);
     if (!reasons) this.sample(job, nowUs);
     else void reasons.then(() => this.sample(job, Math.round(performance.now() * 1000)));
+    // After the sample: a ping it sends is answered in a wake-up of its own either way.
+    this.parts.watchdog?.tick();
   }
 
   /** Whether the agent has left too much unread: then nothing is written (said once on stderr, and when it reads again). */

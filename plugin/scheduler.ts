@@ -3,6 +3,9 @@
 // collectors are) and kept on the monotonic clock so clock steps cannot bunch or skip samples.
 // The agent takes the shorter first interval from BEGIN's microseconds. A tick missed because the
 // process was stalled is skipped, not replayed, and no two ticks come less than half a step apart.
+// One timer object serves every tick while they come on time (see arm): a new one per tick cost
+// more than the rest of a tick at 100 units (an object, a timer list and the event loop's reference
+// toggled off and on again, every second).
 
 import { performance } from 'node:perf_hooks';
 
@@ -26,8 +29,17 @@ export function nextTick(anchor: number, stepMs: number, now: number): number {
   return anchor + Math.max(k, 0) * stepMs;
 }
 
+/**
+ * How late against the grid a tick may come when its timer is simply re-armed for a whole step
+ * (each such tick is a fraction of a millisecond later than the one before); past it, a timer is
+ * set for the exact delay and the ticks are back on the grid.
+ */
+export const MAX_DRIFT_MS = 10;
+
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
+  /** The delay the timer was set with (refresh() re-arms it with the same). */
+  private timerMs = -1;
   private anchor = 0;
   private due = 0;
   /** Made once: a tick allocates no closure. */
@@ -52,8 +64,22 @@ export class Scheduler {
     this.timer = undefined;
   }
 
-  private arm(): void {
-    this.timer = setTimeout(this.fireBound, Math.max(0, this.due - this.clock.mono()));
+  /** `afterTick`: right after a tick, whose timer may be re-armed for a whole step. */
+  private arm(afterTick = false): void {
+    const stepMs = this.everySec * 1000;
+    const delayMs = Math.max(0, this.due - this.clock.mono());
+    // Within MAX_DRIFT_MS of a whole step: the timer of the previous tick, re-armed (refresh()
+    // measures from this turn of the event loop, so the tick comes that much late).
+    if (afterTick && stepMs - delayMs >= 0 && stepMs - delayMs < MAX_DRIFT_MS) {
+      if (this.timer !== undefined && this.timerMs === stepMs) this.timer.refresh();
+      else this.setTimer(stepMs);
+    } else this.setTimer(delayMs);
+  }
+
+  private setTimer(ms: number): void {
+    clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.fireBound, ms);
   }
 
   private fire(): void {
@@ -66,6 +92,6 @@ export class Scheduler {
     // agent would get two samples milliseconds apart.
     const stepMs = this.everySec * 1000;
     this.due = nextTick(this.anchor, stepMs, Math.max(this.clock.mono(), now + stepMs / 2));
-    if (this.timer !== undefined) this.arm();
+    if (this.timer !== undefined) this.arm(true);
   }
 }

@@ -85,6 +85,7 @@ export class BusCallError extends Error {
 }
 
 export const TIMEOUT_ERROR = 'systemdunits.Timeout';
+const BUS_DAEMON = 'org.freedesktop.DBus';
 export const CLOSED_ERROR = 'systemdunits.Closed';
 
 export interface BusOptions {
@@ -121,6 +122,11 @@ export class Bus extends EventEmitter {
   sent = 0;
   /** When this connection was made (Date.now()). */
   readonly openedAt = Date.now();
+  /**
+   * When a call to a peer (not the bus daemon) was last answered, Date.now(); 0 before any. Here
+   * the peer is systemd: its answers prove it alive as its signals do (see watchdog.ts).
+   */
+  answeredAt = 0;
   /** Messages received so far: the `seq` of the latest one. */
   private received: Seq = 0;
   /** Arrival `seq` of replies, by the serial of the call they answer, until the call takes it. */
@@ -196,7 +202,7 @@ export class Bus extends EventEmitter {
 
   async addMatch(rule: string): Promise<void> {
     await this.call({
-      destination: 'org.freedesktop.DBus',
+      destination: BUS_DAEMON,
       path: '/org/freedesktop/DBus',
       interface: 'org.freedesktop.DBus',
       member: 'AddMatch',
@@ -207,7 +213,7 @@ export class Bus extends EventEmitter {
 
   async removeMatch(rule: string): Promise<void> {
     await this.call({
-      destination: 'org.freedesktop.DBus',
+      destination: BUS_DAEMON,
       path: '/org/freedesktop/DBus',
       interface: 'org.freedesktop.DBus',
       member: 'RemoveMatch',
@@ -288,6 +294,7 @@ export class Bus extends EventEmitter {
           answered();
           const seq = this.replySeq.get(serial ?? -1) ?? this.received;
           this.replySeq.delete(serial ?? -1);
+          if (spec.destination !== BUS_DAEMON) this.answeredAt = Date.now();
           if (!this.pending.has(fail)) return; // timed out or closed already
           clearTimeout(timer);
           this.pending.delete(fail);

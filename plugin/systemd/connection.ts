@@ -40,7 +40,7 @@ export interface ConnectionOptions {
   readonly address: string;
   /** Replace the connection after this many messages (default 2^31; lower only to test it). */
   readonly maxMessagesPerConnection?: number;
-  /** Ping systemd after this long without a signal from it (default 5 s). */
+  /** Ping systemd after this long without a signal or an answer from it (default 5 s). */
   readonly quietMs?: number;
 }
 
@@ -100,6 +100,7 @@ export class SystemdConnection implements SystemdLink {
       quietMs: options.quietMs ?? 5000,
       maxMessages: options.maxMessagesPerConnection ?? MAX_MESSAGES_PER_CONNECTION,
       sent: () => this.current?.sent,
+      answeredAt: () => this.current?.answeredAt,
       ping: () => this.current?.ping(),
       pingBus: () => this.current?.isOnBus().then(() => undefined),
       isTimeout: (err) => err instanceof BusCallError && err.dbusName === TIMEOUT_ERROR,
@@ -170,6 +171,11 @@ export class SystemdConnection implements SystemdLink {
       if (session !== this.current || isConnectionError(err)) return;
       session.close(`cannot ${started ? 'remove' : 'add back'} the unit signals' match rules around a daemon-reload: ${errorText(err)}`);
     });
+  }
+
+  /** The sample loop's tick: the watchdog checks in it rather than wake the plugin itself. */
+  tick(): void {
+    this.watchdog.tick();
   }
 
   /** systemd reloaded its unit files: constant-until-reload properties must be read again. */

@@ -11,6 +11,8 @@ export interface SystemdSession {
   readonly openedAt: number;
   /** Messages sent on it so far (the connection is replaced long before dbus-next's serials wrap). */
   readonly sent: number;
+  /** When systemd last answered a call on it (Date.now(); 0 before any): alive then (watchdog.ts). */
+  readonly answeredAt?: number;
   /** systemd's typed API on this connection, for readers other than the sync (see link.ts). */
   readonly systemd: SystemdManager;
   /**
@@ -76,6 +78,10 @@ class BusSession implements SystemdSession {
 
   get sent(): number {
     return this.bus.sent;
+  }
+
+  get answeredAt(): number {
+    return this.bus.answeredAt;
   }
 
   on(event: 'signal', handler: (s: Signal) => void): void {

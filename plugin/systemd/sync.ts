@@ -159,6 +159,11 @@ export class UnitSync implements SystemdLink {
     return this.connection.droppedSignals;
   }
 
+  /** The sample loop's tick, for the connection's watchdog (see watchdog.ts). */
+  tick(): void {
+    this.connection.tick();
+  }
+
   /**
    * Connects and takes the first snapshot. Rejects with NoSystemdError when there is nothing to
    * watch: no bus, or no systemd on it. A systemd that is there but slow to answer (a busy boot,

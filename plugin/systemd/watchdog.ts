@@ -1,17 +1,19 @@
 // Watches the connection to systemd for the two things signals cannot tell:
 // - systemd hung (a stopped or livelocked PID 1): the bus is up but nothing comes. After a quiet
-//   spell it pings systemd (org.freedesktop.DBus.Peer.Ping, answered by sd-bus itself); no answer
-//   within the call timeout means the charts must pause (a gap) rather than repeat the last states,
-//   until systemd answers again and a resync brings the table back.
+//   spell (no signal from systemd and no answer to any call) it pings systemd
+//   (org.freedesktop.DBus.Peer.Ping, answered by sd-bus itself); no answer within the call timeout
+//   means the charts must pause (a gap) rather than repeat the last states, until systemd answers
+//   again and a resync brings the table back.
 // - the connection itself stuck (nothing comes through it, though the socket is open): the bus
 //   daemon is pinged too, on the same connection, once systemd is slow to answer; when neither
 //   answers, a new connection is the cure, and the caller replaces it (with backoff, as for a lost
 //   bus).
 // - dbus-next's message serials never wrap: after 2^32 − 1 messages on one connection every call
 //   fails. Long before that the connection is replaced on purpose.
-// One ping at a time, never more: a hung systemd cannot make calls pile up. No polling either: one
-// timer, due when the quiet spell would be long enough (every quietMs while systemd says nothing,
-// rather than a check every second: an idle plugin wakes for its samples and little else).
+// One ping at a time, never more: a hung systemd cannot make calls pile up. No wake-up of its own
+// while the sample loop ticks: the check runs in the tick (tick()), so an idle plugin wakes once a
+// second, not twice. Its own timer, due when the quiet spell would be long enough, serves only
+// while ticks do not come (before the first sample, or an update_every above the quiet spell).
 
 import { debugFor, errorText } from '../log.js';
 
@@ -27,6 +29,8 @@ export interface WatchdogOptions {
   readonly maxMessages: number;
   /** Messages sent on the current connection; undefined while there is none. */
   sent(): number | undefined;
+  /** When systemd last answered a call on the current connection (Date.now()): alive then, as a signal says. */
+  answeredAt?(): number | undefined;
   /** Pings systemd; rejects on timeout or error. Undefined while there is no connection. */
   ping(): Promise<void> | undefined;
   /** Pings the bus daemon on the same connection; rejects on timeout or error. */
@@ -46,6 +50,9 @@ export interface WatchdogOptions {
 export class Watchdog {
   private lastHeard = Date.now();
   private timer: NodeJS.Timeout | undefined;
+  /** The delay the timer was armed with (refresh() re-arms it with the same). */
+  private timerMs = 0;
+  private readonly fireBound = (): void => void this.fire();
   private running = false;
   private pinging = false;
   private unresponsive = false;
@@ -74,13 +81,34 @@ export class Watchdog {
   private arm(): void {
     const retryMs = Math.min(1000, this.options.quietMs);
     const dueMs = this.unresponsive ? retryMs : this.lastHeard + this.options.quietMs - Date.now();
-    this.timer = setTimeout(() => void this.fire(), Math.min(Math.max(1, dueMs), this.options.quietMs));
+    this.armIn(Math.min(Math.max(1, dueMs), this.options.quietMs));
+  }
+
+  private armIn(ms: number): void {
+    if (this.timer !== undefined && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.fireBound, ms);
     this.timer.unref();
+  }
+
+  /**
+   * The sample loop's tick: the check runs now, in a wake-up the plugin has anyway, and the own
+   * timer moves a quiet spell ahead (it fires only if the ticks stop or come further apart). A ping
+   * then goes at the first tick after quietMs of quiet, at most one tick later than the timer's.
+   */
+  tick(): void {
+    if (!this.running) return;
+    if (this.due()) void this.check();
+    if (this.running) this.armIn(this.options.quietMs);
   }
 
   private async fire(): Promise<void> {
     this.timer = undefined;
-    await this.check();
+    if (this.due()) await this.check();
     if (this.running && this.timer === undefined) this.arm();
   }
 
@@ -107,11 +135,22 @@ export class Watchdog {
     this.reloadingNow = false;
   }
 
-  private async check(): Promise<void> {
+  /** Whether a ping is due: after quietMs without a signal or an answer from systemd (and not while it reloads). */
+  private due(): boolean {
     const sent = this.options.sent();
-    if (sent !== undefined && sent >= this.options.maxMessages) return this.options.onWornOut(sent);
+    if (sent !== undefined && sent >= this.options.maxMessages) {
+      this.options.onWornOut(sent);
+      return false;
+    }
+    if (this.pinging) return false;
     // Once unresponsive, only an answer to a ping says systemd is back (its signals may resume first).
-    if (this.pinging || (!this.unresponsive && (this.reloadingNow || Date.now() - this.lastHeard < this.options.quietMs))) return;
+    if (this.unresponsive) return true;
+    const answeredAt = this.options.answeredAt?.() ?? 0;
+    if (answeredAt > this.lastHeard) this.lastHeard = answeredAt;
+    return !this.reloadingNow && Date.now() - this.lastHeard >= this.options.quietMs;
+  }
+
+  private async check(): Promise<void> {
     const ping = this.options.ping();
     if (!ping) return;
     // The bus daemon is asked too once systemd is slow to answer (it answers at once): a stuck

@@ -255,6 +255,39 @@ describe('watchdog', () => {
     expect(pings).toBe(0);
   });
 
+  it('does not ping while systemd answers calls (an answer proves it alive as a signal does), and does once they stop', async () => {
+    let pings = 0;
+    let answeredAt = Date.now();
+    const { dog } = watch(async () => void pings++, { answeredAt: () => answeredAt });
+    dog.start();
+    const answer = setInterval(() => (answeredAt = Date.now()), 5);
+    await sleep(200);
+    clearInterval(answer);
+    expect(pings).toBe(0);
+    await sleep(100);
+    dog.stop();
+    expect(pings).toBeGreaterThanOrEqual(1);
+  });
+
+  it("checks in the sample loop's ticks: while they come, every ping is sent from one (no wake-up of its own); once they stop, its own timer pings", async () => {
+    let inTick = false;
+    const pingsFrom: string[] = [];
+    const { dog } = watch(async () => void pingsFrom.push(inTick ? 'tick' : 'timer'));
+    dog.start();
+    const ticks = setInterval(() => {
+      inTick = true;
+      dog.tick();
+      inTick = false;
+    }, 10);
+    await sleep(300);
+    clearInterval(ticks);
+    expect(pingsFrom.length).toBeGreaterThanOrEqual(3);
+    expect(pingsFrom.every((p) => p === 'tick')).toBe(true);
+    await sleep(150);
+    dog.stop();
+    expect(pingsFrom.slice(-1)).toEqual(['timer']);
+  });
+
   it('asks for a new connection once the message count reaches the limit', async () => {
     const { dog, events } = watch(async () => {}, { maxMessages: 100, sent: () => 150 });
     dog.start();

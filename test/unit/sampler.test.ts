@@ -54,6 +54,15 @@ describe('the sample loop', () => {
     expect(log.filter((l) => l === 'declare')).toHaveLength(1);
   });
 
+  it("ticks systemd's watchdog in each sample tick, in step or not", async () => {
+    let ticks = 0;
+    const { p, output } = parts({ watchdog: { tick: () => void ticks++ } });
+    sampler = new Sampler(p);
+    sampler.start();
+    await vi.waitFor(() => expect(output()).toBe('\n'));
+    expect(ticks).toBe(1);
+  });
+
   it('waits for the reason of a unit that failed just before, then samples', async () => {
     let release!: () => void;
     const pending = new Promise<void>((r) => (release = r));

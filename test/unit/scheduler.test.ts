@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Scheduler, firstTick, nextTick, type Clock } from '../../plugin/scheduler.js';
+import { MAX_DRIFT_MS, Scheduler, firstTick, nextTick, type Clock } from '../../plugin/scheduler.js';
 
 describe('tick planning', () => {
   it('aligns the first tick to the next wall-clock boundary', () => {
@@ -54,6 +54,33 @@ describe('Scheduler', () => {
     expect(ticks.slice(0, 3)).toEqual([1_000, 700_000, 2_695_000]);
     expect(ticks[3]).toBe(3_700_000); // not 2,700,000: 5 ms after the late one
     for (let i = 1; i < ticks.length; i++) expect(ticks[i]! - ticks[i - 1]!).toBeGreaterThanOrEqual(500_000);
+  });
+
+  it('re-arms one timer while the ticks come on time, and comes back to the grid before they drift MAX_DRIFT_MS', () => {
+    vi.useFakeTimers();
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    let mono = 0;
+    // Each tick takes 1 ms: the re-armed timer, measured from when the tick began, comes 1 ms later each time.
+    const clock: Clock = { mono: () => mono, wall: () => 1_000_000 + mono };
+    const ticks: number[] = [];
+    const s = new Scheduler(1, (us) => (ticks.push(us / 1000), (mono += 1)), clock);
+    s.start();
+    try {
+      for (let i = 0; i < 100_000; i++) {
+        mono += 1;
+        vi.advanceTimersByTime(1);
+      }
+    } finally {
+      s.stop();
+      // Before the real timers are back: restored later (another file's restoreAllMocks, same
+      // worker), the spy would put the fake setTimeout back for good.
+      timers.mockRestore();
+    }
+    expect(ticks.length).toBeGreaterThanOrEqual(98);
+    const late = ticks.slice(1).map((t) => t % 1000);
+    expect(Math.max(...late)).toBeLessThanOrEqual(MAX_DRIFT_MS);
+    expect(late.filter((l) => l === 0).length).toBeGreaterThanOrEqual(5); // back on the grid now and then
+    expect(timers.mock.calls.length).toBeLessThan(ticks.length / 3); // a new timer per tick before
   });
 
   it('does not tick after stop', () => {
