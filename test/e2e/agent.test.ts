@@ -118,6 +118,8 @@ describe('plugin installed by install.sh, agent with its test defaults', () => {
     // argv: node FLAGS… ENTRY UPDATE_EVERY, as the agent runs NAME.plugin 1 (flags: the launcher's)
     expect(proc!.cmdline.slice(-2)).toEqual([entry, '1']);
     expect(proc!.cmdline).toContain('--max-semi-space-size=1');
+    // The launcher's fixed malloc thresholds reach node (memory after safety resyncs: see the launcher).
+    expect(proc!.environ.MALLOC_MMAP_THRESHOLD_).toBe('131072');
     expect(proc!.environ.NETDATA_USER_CONFIG_DIR).toBe(path.join(agentDir, 'etc'));
     expect(proc!.environ.DBUS_SYSTEM_BUS_ADDRESS).toBe(bus);
     // The config install.sh put into the agent's user config dir is the one the plugin loaded.
