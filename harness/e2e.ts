@@ -200,6 +200,17 @@ export async function processesRunning(needle: string): Promise<ProcInfo[]> {
   return found;
 }
 
+/**
+ * The malloc settings the launcher (./systemdunits.plugin) execs the plugin with, on both routes
+ * (node on the bundle, or the release's standalone executable): memory after safety resyncs.
+ */
+export const LAUNCHER_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' };
+
+/** Those of a running process's variables (compare with LAUNCHER_MALLOC_ENV; the agent's own MALLOC_ARENA_MAX is left out). */
+export function launcherMallocEnvOf(proc: ProcInfo): Record<string, string> {
+  return Object.fromEntries(Object.keys(LAUNCHER_MALLOC_ENV).filter((k) => k in proc.environ).map((k) => [k, proc.environ[k]!]));
+}
+
 export interface FsEntry {
   type: 'file' | 'dir' | 'symlink' | 'other';
   mode: string;

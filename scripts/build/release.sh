@@ -3,9 +3,12 @@
 #   systemdunits.plugin                               the plugin as ONE executable for linux-x64: Node's
 #                                                     single-executable-application (SEA) support, the
 #                                                     bundle injected into an official Node binary
-#   systemdunits-plugin-VERSION-linux-x64.tar.gz      that executable, the alarms, the default config,
-#                                                     the alert docs and an install.sh that needs
-#                                                     neither node nor npm
+#   systemdunits-plugin-VERSION-linux-x64.tar.gz      that executable as systemdunits/systemdunits-plugin
+#                                                     with the launcher ./systemdunits.plugin beside it
+#                                                     (the layout install.sh installs: the launcher
+#                                                     gives it glibc's malloc settings), the alarms, the
+#                                                     default config, the alert docs and an install.sh
+#                                                     that needs neither node nor npm
 #   systemdunits.plugin-linux-arm64, systemdunits-plugin-VERSION-linux-arm64.tar.gz   with --arm64
 #   SHA256SUMS
 #   release.sh [--arm64] [--node-version X.Y.Z]
@@ -25,7 +28,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --arm64) arches+=(linux-arm64); shift ;;
     --node-version) NODE_VERSION=${2:?--node-version needs X.Y.Z}; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "release: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -115,21 +118,31 @@ EOF
 
   name=systemdunits-plugin-$version-$arch
   t=$work/$arch/$name
-  mkdir -p "$t/lib" "$t/health.d" "$t/docs"
-  cp "$exe" "$t/"
+  mkdir -p "$t/lib" "$t/health.d" "$t/docs" "$t/systemdunits"
+  # As installed: the launcher, which execs the executable with the malloc settings (see it).
+  cp "$exe" "$t/systemdunits/systemdunits-plugin"
+  install -m 0755 systemdunits.plugin "$t/systemdunits.plugin"
+  if [ "$arch" = linux-x64 ]; then
+    help=$(env -i PATH=/usr/bin:/bin "$t/systemdunits.plugin" --help 2>"$work/$arch/stderr") || die "the $arch executable does not run through the launcher"
+    [ ! -s "$work/$arch/stderr" ] || { cat "$work/$arch/stderr" >&2; die "the $arch executable wrote to stderr through the launcher"; }
+    case $help in *systemdunits.plugin*) ;; *) die "unexpected --help output through the launcher: $help" ;; esac
+  fi
   cp scripts/install/install.sh "$t/install.sh"; chmod 0755 "$t/install.sh"
   cp scripts/install/lib/netdata-layout.sh scripts/install/lib/god.sh "$t/lib/"
   cp health.d/systemdunits.conf "$t/health.d/"
   cp systemdunits.conf "$t/"
   cp -r docs/alerts "$t/docs/"
-  { cat "$work/THIRD-PARTY-LICENSES.txt"; printf '\n%s\n\nNode.js %s (the runtime inside systemdunits.plugin)\n\n' "$(printf -- '-%.0s' $(seq 78))" "$NODE_VERSION"
+  { cat "$work/THIRD-PARTY-LICENSES.txt"; printf '\n%s\n\nNode.js %s (the runtime inside systemdunits/systemdunits-plugin)\n\n' "$(printf -- '-%.0s' $(seq 78))" "$NODE_VERSION"
     cat "$node_dir/LICENSE"; } >"$t/THIRD-PARTY-LICENSES.txt"
   commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   printf 'name=systemdunits.plugin\nversion=%s\narch=%s\nnode=%s\ncommit=%s\n' "$version" "$arch" "$NODE_VERSION" "$commit" >"$t/RELEASE"
   cat >"$t/README.txt" <<EOF
 systemdunits.plugin $version for $arch: a Netdata external plugin that charts systemd units over
-D-Bus and alarms on failed ones. This build needs no Node.js: systemdunits.plugin is a standalone
-executable (Node.js $NODE_VERSION inside).
+D-Bus and alarms on failed ones. This build needs no Node.js: systemdunits/systemdunits-plugin is
+a standalone executable (Node.js $NODE_VERSION inside); systemdunits.plugin, the file the agent runs,
+is a small sh script that execs it with glibc's malloc settings (memory after resyncs).
+install.sh installs both as they lie here: PLUGINS_DIR/systemdunits.plugin and
+PLUGINS_DIR/systemdunits/systemdunits-plugin.
 
 Install (as root; finds Debian/Ubuntu packages' /etc/netdata or the static build's /opt/netdata):
     sudo ./install.sh                      # or: --prefix /opt/netdata, --prefix YOUR_PREFIX

@@ -21,8 +21,10 @@
 #                       systemdunits.* contexts (config context_prefix), apart from go.d's
 #   --uninstall         remove what an install put there and undo its changes
 #
-# From a release tarball it installs the standalone executable (no Node.js needed); from a git
-# checkout it builds the bundle and runs it on the host's Node.js (18 or newer).
+# From a release tarball it installs the standalone executable (no Node.js needed) as
+# systemdunits/systemdunits-plugin; from a git checkout it builds the bundle and runs it on the
+# host's Node.js (18 or newer). Either way the agent runs the launcher systemdunits.plugin, which
+# execs the plugin with glibc's malloc settings (see it).
 # Safe to run again (updates in place). A config file you edited is never overwritten or removed.
 set -euo pipefail
 
@@ -51,7 +53,7 @@ while [ $# -gt 0 ]; do
     --node) node_bin=${2:?--node needs a node binary}; shift 2 ;;
     --replace-go-d) replace_god=yes; shift ;;
     --uninstall) uninstall=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -148,7 +150,9 @@ fi
 
 # --- what the plugin runs on ---------------------------------------------------------------------
 if [ $release = yes ]; then
-  [ -x "$src/systemdunits.plugin" ] || die "$src/systemdunits.plugin is missing: unpack the whole release tarball"
+  for f in systemdunits.plugin systemdunits/systemdunits-plugin; do
+    [ -x "$src/$f" ] || die "$src/$f is missing: unpack the whole release tarball"
+  done
   arch=$(sed -n 's/^arch=//p' "$src/RELEASE")
   machine=$(uname -m)
   case $arch:$machine in linux-x64:x86_64|linux-arm64:aarch64) ;; *) die "this release is for $arch, this machine is $machine: take the release for $machine" ;; esac
@@ -172,8 +176,9 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/systemdunits-install.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/app"
 if [ $release = yes ]; then
+  # (An earlier release installed the executable itself as systemdunits.plugin: replaced below.)
   cp "$src/systemdunits.plugin" "$stage/launcher"
-  cp "$src/THIRD-PARTY-LICENSES.txt" "$src/RELEASE" "$stage/app/"
+  cp "$src/systemdunits/systemdunits-plugin" "$src/THIRD-PARTY-LICENSES.txt" "$src/RELEASE" "$stage/app/"
 else
   say "building from $src"
   # Bundled straight into the stage, so a build running in the checkout meanwhile cannot tear it.

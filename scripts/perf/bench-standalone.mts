@@ -12,6 +12,8 @@
 //              the file-backed pages of the executable (shared with every process mapping it)
 // Every figure is the median over the runs; "vs" is against the first variant (the launcher on the
 // host's node). The load average is printed beside each table.
+// An executable runs as installed (bench/tools.mts standaloneAsInstalled): a copy of the launcher
+// beside it execs it with the launcher's malloc settings, as on both routes of an install.
 // Each variant runs from its own copy of its binary (the node binary for a launcher), whose page
 // cache is dropped before the first run: the kernel maps a file's pages in the folios its page
 // cache holds them in, and a freshly written file (postject's output) sits in large folios that
@@ -33,6 +35,7 @@ import { startSandbox, SANDBOX_BASE, type Sandbox } from '../../harness/sandbox.
 import { PluginStream } from '../../harness/plugin-stream.js';
 import { BenchUnits, isBenchUnit } from './bench/units.mjs';
 import { cpuNsOf, statusOf } from './bench/proc.mjs';
+import { standaloneAsInstalled } from './bench/tools.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -74,12 +77,17 @@ interface Variant {
   size: number;
 }
 
-/** A private copy of a binary, out of the page cache: its first run reads it as from disk. */
+/** FILE out of the page cache: its first run reads it as from disk. */
+async function dropFromCache(file: string): Promise<void> {
+  await runOk('sync', [file]); // dirty pages cannot be dropped
+  await runOk('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+/** A private copy of a binary, out of the page cache. */
 async function privateCopy(src: string, name: string): Promise<string> {
   const dst = path.join(bin, name.replace(/[^\w.-]+/g, '_'));
   copyFileSync(src, dst);
-  await runOk('sync', [dst]); // dirty pages cannot be dropped
-  await runOk('dd', [`if=${dst}`, 'iflag=nocache', 'count=0', 'status=none']);
+  await dropFromCache(dst);
   return dst;
 }
 
@@ -94,8 +102,9 @@ async function addLauncher(node: string): Promise<void> {
   variants.push({ name: `launcher, node ${v}`, cmd: launcher, env: { NODE: copy }, size: statSync(node).size + statSync(bundle).size });
 }
 async function addExe(name: string, file: string): Promise<void> {
-  const copy = await privateCopy(file, `exe-${variants.length}`);
-  variants.push({ name, cmd: copy, env: {}, size: statSync(file).size });
+  const installed = standaloneAsInstalled(file, path.join(bin, `exe-${variants.length}`));
+  await dropFromCache(installed.exe);
+  variants.push({ name, cmd: installed.launcher, env: {}, size: statSync(file).size });
 }
 const extraExes = values.exe.map((e) => {
   const eq = e.lastIndexOf('='); // a name may hold flags (--x=1); a path seldom has '='

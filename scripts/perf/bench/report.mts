@@ -335,7 +335,7 @@ export function buildRows(results: readonly PerN[]): Row[] {
   });
 
   rows.push(...pluginRows('plugin, states only (socket_activity: false), the same job otherwise', results.map((r) => r.states), ns, { targets: false }));
-  rows.push(...pluginRows('the standalone executable (dist/release/systemdunits.plugin), the default job', results.map((r) => r.standalone), ns, { targets: false }));
+  rows.push(...pluginRows('the standalone executable (dist/release/systemdunits.plugin, through the launcher), the default job', results.map((r) => r.standalone), ns, { targets: false }));
 
   rows.push({ section: 'node_exporter, systemd collector only (bench sockets)', figure: '', cells: [], target: '' });
   rows.push({ figure: 'one scrape: wall time, median ms', target: '', cells: results.map((r) => fmt(median(r.ne.wallMs))) });

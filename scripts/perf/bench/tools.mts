@@ -8,7 +8,7 @@
 //   SandboxExec    a command run inside the sandbox (systemctl, check_systemd) through a wrapper
 //                  that reports the CPU and peak RSS of everything it ran (getrusage(RUSAGE_CHILDREN))
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -72,7 +72,7 @@ export class PluginProc {
     watched: ReadonlySet<string>;
     isBenchUnit: (n: string) => boolean;
     units: number;
-    /** what to run instead of ./systemdunits.plugin (the standalone executable) */
+    /** what to run instead of ./systemdunits.plugin (the standalone executable's launcher: standaloneAsInstalled) */
     exe?: string;
     env?: Record<string, string>;
   }) {
@@ -157,6 +157,21 @@ export function oneTick(chunks: ReadonlyArray<{ atMs: number; chunk: string }>):
   const whole = bursts.slice(1, -1).filter((b) => b.endsWith('\n'));
   whole.sort((a, b) => a.length - b.length);
   return whole[Math.floor((whole.length - 1) / 2)];
+}
+
+// ---------------------------------------------------------------------------------------------
+/**
+ * The release's standalone executable EXE laid out in DIR as install.sh installs it: a copy of the
+ * launcher (./systemdunits.plugin) beside systemdunits/systemdunits-plugin. Benches run the
+ * launcher, which execs the executable (same pid) with the launcher's malloc settings: the
+ * figures are what an installed release gives.
+ */
+export function standaloneAsInstalled(exe: string, dir: string): { launcher: string; exe: string } {
+  mkdirSync(path.join(dir, 'systemdunits'), { recursive: true });
+  const out = { launcher: path.join(dir, 'systemdunits.plugin'), exe: path.join(dir, 'systemdunits/systemdunits-plugin') };
+  copyFileSync(path.join(repoRoot, 'systemdunits.plugin'), out.launcher); // (copyFile keeps the mode)
+  copyFileSync(exe, out.exe);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
