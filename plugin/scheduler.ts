@@ -3,11 +3,11 @@
 // collectors are) and kept on the monotonic clock so clock steps cannot bunch or skip samples.
 // The agent takes the shorter first interval from BEGIN's microseconds. A tick missed because the
 // process was stalled is skipped, not replayed, and no two ticks come less than half a step apart.
-// One timer object serves every tick while they come on time (see arm): a new one per tick cost
-// more than the rest of a tick at 100 units (an object, a timer list and the event loop's reference
-// toggled off and on again, every second).
+// One timer object serves every tick (reused-timer.ts), re-armed for a whole step while the ticks
+// come on time (see arm).
 
 import { performance } from 'node:perf_hooks';
+import { ReusedTimer } from './reused-timer.js';
 
 export interface Clock {
   /** Monotonic milliseconds. */
@@ -37,13 +37,10 @@ export function nextTick(anchor: number, stepMs: number, now: number): number {
 export const MAX_DRIFT_MS = 10;
 
 export class Scheduler {
-  private timer: NodeJS.Timeout | undefined;
-  /** The delay the timer was set with (refresh() re-arms it with the same). */
-  private timerMs = -1;
+  private readonly timer = new ReusedTimer(() => this.fire());
+  private running = false;
   private anchor = 0;
   private due = 0;
-  /** Made once: a tick allocates no closure. */
-  private readonly fireBound = () => this.fire();
 
   constructor(
     private readonly everySec: number,
@@ -56,30 +53,23 @@ export class Scheduler {
     const stepMs = this.everySec * 1000;
     this.anchor = firstTick(this.clock, stepMs);
     this.due = this.clock.mono();
+    this.running = true;
     this.arm();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.running = false;
+    this.timer.clear();
   }
 
   /** `afterTick`: right after a tick, whose timer may be re-armed for a whole step. */
   private arm(afterTick = false): void {
     const stepMs = this.everySec * 1000;
     const delayMs = Math.max(0, this.due - this.clock.mono());
-    // Within MAX_DRIFT_MS of a whole step: the timer of the previous tick, re-armed (refresh()
-    // measures from this turn of the event loop, so the tick comes that much late).
-    if (afterTick && stepMs - delayMs >= 0 && stepMs - delayMs < MAX_DRIFT_MS) {
-      if (this.timer !== undefined && this.timerMs === stepMs) this.timer.refresh();
-      else this.setTimer(stepMs);
-    } else this.setTimer(delayMs);
-  }
-
-  private setTimer(ms: number): void {
-    clearTimeout(this.timer);
-    this.timerMs = ms;
-    this.timer = setTimeout(this.fireBound, ms);
+    // Within MAX_DRIFT_MS of a whole step: a whole step, so that the timer of the previous tick is
+    // re-armed as it is (measured from this turn of the event loop, so the tick comes that much late).
+    const onTime = afterTick && stepMs - delayMs >= 0 && stepMs - delayMs < MAX_DRIFT_MS;
+    this.timer.set(onTime ? stepMs : delayMs);
   }
 
   private fire(): void {
@@ -92,6 +82,6 @@ export class Scheduler {
     // agent would get two samples milliseconds apart.
     const stepMs = this.everySec * 1000;
     this.due = nextTick(this.anchor, stepMs, Math.max(this.clock.mono(), now + stepMs / 2));
-    if (this.timer !== undefined) this.arm(true);
+    if (this.running) this.arm(true);
   }
 }

@@ -16,6 +16,7 @@
 // while ticks do not come (before the first sample, or an update_every above the quiet spell).
 
 import { debugFor, errorText } from '../log.js';
+import { ReusedTimer } from '../reused-timer.js';
 
 const debug = debugFor('watchdog');
 
@@ -49,10 +50,7 @@ export interface WatchdogOptions {
 
 export class Watchdog {
   private lastHeard = Date.now();
-  private timer: NodeJS.Timeout | undefined;
-  /** The delay the timer was armed with (refresh() re-arms it with the same). */
-  private timerMs = 0;
-  private readonly fireBound = (): void => void this.fire();
+  private readonly timer = new ReusedTimer(() => void this.fire(), false);
   private running = false;
   private pinging = false;
   private unresponsive = false;
@@ -69,8 +67,7 @@ export class Watchdog {
 
   stop(): void {
     this.running = false;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
   }
 
   /**
@@ -81,18 +78,7 @@ export class Watchdog {
   private arm(): void {
     const retryMs = Math.min(1000, this.options.quietMs);
     const dueMs = this.unresponsive ? retryMs : this.lastHeard + this.options.quietMs - Date.now();
-    this.armIn(Math.min(Math.max(1, dueMs), this.options.quietMs));
-  }
-
-  private armIn(ms: number): void {
-    if (this.timer !== undefined && this.timerMs === ms) {
-      this.timer.refresh();
-      return;
-    }
-    clearTimeout(this.timer);
-    this.timerMs = ms;
-    this.timer = setTimeout(this.fireBound, ms);
-    this.timer.unref();
+    this.timer.set(Math.min(Math.max(1, dueMs), this.options.quietMs));
   }
 
   /**
@@ -103,13 +89,12 @@ export class Watchdog {
   tick(): void {
     if (!this.running) return;
     if (this.due()) void this.check();
-    if (this.running) this.armIn(this.options.quietMs);
+    if (this.running) this.timer.set(this.options.quietMs);
   }
 
   private async fire(): Promise<void> {
-    this.timer = undefined;
     if (this.due()) await this.check();
-    if (this.running && this.timer === undefined) this.arm();
+    if (this.running && !this.timer.pending) this.arm();
   }
 
   /** systemd said something: it is alive. */
