@@ -79,7 +79,7 @@ export class UnitStateCharts {
       const at = chart.indexByKey();
       const before = chart.size;
       const kept = new Uint8Array(before);
-      const live: LiveIds = { get: (key) => (at.has(key) ? { id: otherIds.get(key) ?? key } : undefined) };
+      const live = liveIdsOf(() => at, otherIds);
       for (const unit of units.sort((a, b) => (a.name < b.name ? -1 : 1))) {
         const group = this.job.aggregateInstances ? instanceGroupOf(unit) : undefined;
         const key = group ? group.key : unit.name;
@@ -119,8 +119,7 @@ export class UnitStateCharts {
       }
       if (retired.length > 0) chart.retireWhere((_key, _dim, i) => i < before && !kept[i]);
       for (const key of retired) otherIds.delete(key);
-      let left: Map<string, number> | undefined;
-      ids.forgetRetired({ get: (key) => ((left ??= chart.indexByKey()).has(key) ? { id: otherIds.get(key) ?? key } : undefined) });
+      ids.forgetRetired(liveIdsOf(() => chart.indexByKey(), otherIds)); // made only if asked
     }
   }
 
@@ -246,4 +245,10 @@ export function failedLabel(failed: readonly Unit[]): string {
   }
   const more = failed.length - shown;
   return text + (more > 0 ? `; and ${more} more` : '');
+}
+
+/** The ids of a chart's dimensions, by key, for the id allocator; `positions` is called at the first question. */
+function liveIdsOf(positions: () => ReadonlyMap<string, number>, otherIds: ReadonlyMap<string, string>): LiveIds {
+  let at: ReadonlyMap<string, number> | undefined;
+  return { get: (key) => ((at ??= positions()).has(key) ? { id: otherIds.get(key) ?? key } : undefined) };
 }
