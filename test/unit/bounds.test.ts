@@ -16,6 +16,7 @@ import { defaultJob } from '../../plugin/config/schema.js';
 import { ProtocolWriter } from '../../plugin/netdata/protocol.js';
 import { UnitTable, type UnitSnapshot } from '../../plugin/units/table.js';
 import { Job } from '../../plugin/writers/job.js';
+import { SocketActivityCharts } from '../../plugin/writers/socket-activity.js';
 import { SocketAcceptIndex } from '../../plugin/systemd/socket-counters.js';
 import type { SystemdManager } from '../../plugin/systemd/manager.js';
 
@@ -196,6 +197,27 @@ describe('socket activity at 10,000 sockets', () => {
     expect(index.get('bench-50.socket')).toBe(true); // every one read, and the index still alive here
     expect(index.get('bench-51.socket')).toBe(false);
     expect(perSocket).toBeLessThan(4);
+  });
+
+  it('the charts of an Accept=yes socket hold under 4.5 KB, its three charts together (~6.5 KB with a Map per socket, closures per chart and arrays grown by push)', () => {
+    const mem = heapMeter();
+    const n = 1000;
+    const { table } = sockets(n, () => true);
+    for (const u of table.units()) u.accept = true;
+    const writer = new ProtocolWriter(new Writable({ write: (_chunk, _enc, done) => done() }));
+    const before = mem();
+    const charts = new SocketActivityCharts({ ...defaultJob(1), name: 'sockets' }, table, writer);
+    for (let s = 1; s <= 3; s++) {
+      const nowUs = s * 10_000_000;
+      for (const u of charts.select()) u.counters = { accepted: s, connections: 1, refused: 0, limit: 64, limitGeneration: 0, activity: 0, readAtUs: nowUs, currentAtUs: nowUs };
+      charts.sample(nowUs);
+      writer.flush();
+    }
+    // The counters belong to the model (the poller's): not the charts' cost.
+    const counters = 10 * 8 + 24;
+    const perSocket = (mem() - before) / n - counters;
+    expect(charts.select().length).toBe(n); // still alive here
+    expect(perSocket).toBeLessThan(4500);
   });
 });
 
