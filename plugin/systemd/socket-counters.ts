@@ -106,7 +106,7 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
  */
 export class SocketAcceptIndex {
   /**
-   * Accept=yes sockets read, by name, with the generation each was read in (see packed): a socket
+   * Accept=yes sockets read, by name, with the link generation each was read in: a socket
    * unloaded and loaded again (a new Unit) keeps its charts. An Accept=no one is read again then.
    */
   private readonly yes = new Map<string, number>();
@@ -166,13 +166,13 @@ export class SocketAcceptIndex {
       if (u.type !== 'socket') continue;
       if (u.accept === undefined) {
         // A unit unloaded and loaded again is a new entry in the model: it gets what is known.
-        const k = this.yes.get(u.name);
-        if (k === undefined) {
+        const readIn = this.yes.get(u.name);
+        if (readIn === undefined) {
           todo.push(u);
           continue;
         }
         u.accept = true;
-        if (generationOf(k) !== generation) this.stale.add(u);
+        if (readIn !== generation) this.stale.add(u);
       } else if (reloaded) {
         if (u.accept) this.stale.add(u);
         else againNo.push(u);
@@ -200,7 +200,7 @@ export class SocketAcceptIndex {
         const accept = await readAccept(m, unitPath(u.name));
         u.accept = accept;
         this.stale.delete(u);
-        if (accept) this.yes.set(u.name, packed(accept, generation));
+        if (accept) this.yes.set(u.name, generation);
         else this.yes.delete(u.name);
       } catch (err) {
         failed++;
@@ -219,17 +219,4 @@ export class SocketAcceptIndex {
     // Thousands of replies leave a heap V8 would keep (socket activity is on by default): give it back.
     if (todo.length >= RELEASE_AFTER) releaseMemorySoon();
   }
-}
-
-/** An Accept read and the generation it was read in, as one number (a small integer V8 stores inline). */
-function packed(accept: boolean, generation: number): number {
-  return generation * 2 + (accept ? 1 : 0);
-}
-
-function acceptOf(k: number): boolean {
-  return k % 2 === 1;
-}
-
-function generationOf(k: number): number {
-  return Math.floor(k / 2);
 }
