@@ -98,13 +98,22 @@ export async function readAccept(m: SystemdManager, path: string): Promise<boole
 
 /**
  * Accept of every socket unit, read once per unit and again after systemd reloads its unit files
- * (the link's `generation` moves), and written into the model (`unit.accept`). Reads run in the
- * background, a few at a time; until a unit's value is known `get` answers undefined, and after a
- * reload the old value stands until re-read (spread: ACCEPT_REREADS_PER_S).
+ * (the link's `generation` moves), and written into the model (`unit.accept`, the value itself).
+ * Reads run in the background, a few at a time; until a unit's value is known `get` answers
+ * undefined, and after a reload the old value stands until re-read (spread: ACCEPT_REREADS_PER_S).
+ * What it keeps besides the model is sized by the few Accept=yes sockets and the re-reads under way,
+ * not by every socket: a map by name of all 10,000 was 0.45 MB of hash table for 200 true values.
  */
 export class SocketAcceptIndex {
-  /** By socket name: the value read and the link generation it was read in, as one number (see packed): no object per socket. */
-  private readonly known = new Map<string, number>();
+  /**
+   * Accept=yes sockets read, by name, with the link generation each was read in: a socket
+   * unloaded and loaded again (a new Unit) keeps its charts. An Accept=no one is read again then.
+   */
+  private readonly yes = new Map<string, number>();
+  /** The link generation of the latest pass. */
+  private generation: number | undefined;
+  /** Units read before that generation and not since, in the order to read them again (Accept=yes first): empty but after a reload. */
+  private readonly stale = new Set<Unit>();
   private readonly reads = new CoalescedRun(() => this.readMissing());
   /** The table's membership and the link's generation at the latest pass that left nothing unread. */
   private complete: { membership: number; generation: number } | undefined;
@@ -119,14 +128,14 @@ export class SocketAcceptIndex {
   ) {}
 
   get(name: string): boolean | undefined {
-    const k = this.known.get(name);
-    return k === undefined ? undefined : acceptOf(k);
+    return this.table.get(name)?.accept;
   }
 
   /** Like `get`, but only a value read since the latest reload. */
   getCurrent(name: string): boolean | undefined {
-    const k = this.known.get(name);
-    return k !== undefined && generationOf(k) === this.link.generation ? acceptOf(k) : undefined;
+    const u = this.table.get(name);
+    if (u?.accept === undefined || this.generation !== this.link.generation || this.stale.has(u)) return undefined;
+    return u.accept;
   }
 
   /** Starts reading, in the background, what is missing or older than the latest reload. */
@@ -142,42 +151,57 @@ export class SocketAcceptIndex {
     // Asked every round of every job: no unit came or went, and no reload, since a pass that left
     // nothing unread means nothing to do (a pass is a walk over the whole table).
     if (this.complete?.membership === membership && this.complete.generation === generation) return;
-    for (const name of this.known.keys()) if (!this.table.get(name)) this.known.delete(name);
+    for (const name of this.yes.keys()) if (!this.table.get(name)) this.yes.delete(name);
+    const reloaded = this.generation !== undefined && this.generation !== generation;
+    this.generation = generation;
+    // After a reload every value read is old again, whatever was re-read of the one before.
+    if (reloaded) this.stale.clear();
+    else for (const u of this.stale) if (this.table.get(u.name) !== u) this.stale.delete(u);
     if (this.rereads.generation !== generation) this.rereads = { generation, sinceMs: this.now(), done: 0 };
     // Never read: now. Read before the latest reload: as the rate allows, Accept=yes ones first
     // (their charts go if it is no longer so).
     const todo: Unit[] = [];
-    const againYes: Unit[] = [];
     const againNo: Unit[] = [];
     for (const u of this.table.units()) {
       if (u.type !== 'socket') continue;
-      const k = this.known.get(u.name);
-      // A unit unloaded and loaded again is a new entry in the model: it gets what is known.
-      if (k === undefined) todo.push(u);
-      else {
-        u.accept = acceptOf(k);
-        if (generationOf(k) === generation) continue;
-        (u.accept ? againYes : againNo).push(u);
+      if (u.accept === undefined) {
+        // A unit unloaded and loaded again is a new entry in the model: it gets what is known.
+        const readIn = this.yes.get(u.name);
+        if (readIn === undefined) {
+          todo.push(u);
+          continue;
+        }
+        u.accept = true;
+        if (readIn !== generation) this.stale.add(u);
+      } else if (reloaded) {
+        if (u.accept) this.stale.add(u);
+        else againNo.push(u);
       }
     }
-    const again = againNo.length === 0 ? againYes : againYes.concat(againNo);
-    if (todo.length === 0 && again.length === 0) {
+    for (const u of againNo) this.stale.add(u);
+    if (todo.length === 0 && this.stale.size === 0) {
       this.complete = { membership, generation };
       return;
     }
     const allowed = Math.floor(((this.now() - this.rereads.sinceMs) / 1000) * ACCEPT_REREADS_PER_S) - this.rereads.done;
-    const rereading = Math.max(0, Math.min(allowed, again.length));
+    const rereading = Math.max(0, Math.min(allowed, this.stale.size));
     this.rereads.done += rereading;
-    for (let i = 0; i < rereading; i++) todo.push(again[i]!);
-    const left = again.length - rereading;
+    let taken = 0;
+    for (const u of this.stale) {
+      if (taken++ === rereading) break;
+      todo.push(u);
+    }
+    const left = this.stale.size - rereading;
     if (todo.length === 0) return;
     const started = performance.now();
     let failed = 0;
     const read = async (u: Unit): Promise<void> => {
       try {
         const accept = await readAccept(m, unitPath(u.name));
-        this.known.set(u.name, packed(accept, generation));
         u.accept = accept;
+        this.stale.delete(u);
+        if (accept) this.yes.set(u.name, generation);
+        else this.yes.delete(u.name);
       } catch (err) {
         failed++;
         debug('cannot read Accept of %s: %s', u.name, errorText(err)); // unloaded meanwhile, or the bus went
@@ -195,17 +219,4 @@ export class SocketAcceptIndex {
     // Thousands of replies leave a heap V8 would keep (socket activity is on by default): give it back.
     if (todo.length >= RELEASE_AFTER) releaseMemorySoon();
   }
-}
-
-/** An Accept read and the generation it was read in, as one number (a small integer V8 stores inline). */
-function packed(accept: boolean, generation: number): number {
-  return generation * 2 + (accept ? 1 : 0);
-}
-
-function acceptOf(k: number): boolean {
-  return k % 2 === 1;
-}
-
-function generationOf(k: number): number {
-  return Math.floor(k / 2);
 }

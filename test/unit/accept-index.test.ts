@@ -93,4 +93,17 @@ describe('SocketAcceptIndex', () => {
     expect(all.length).toBe(101);
     expect(new Set(all).size).toBe(101);
   });
+
+  it('a socket unloaded and loaded again between passes keeps Accept=yes without a read; an Accept=no one is read again', async () => {
+    const t = setUp(100);
+    await t.pass();
+    for (const name of ['s0.socket', 's1.socket']) {
+      t.table.remove(name);
+      t.table.upsert(socket(name)); // a new Unit, Accept unknown
+    }
+    expect(await t.pass()).toEqual(['s1.socket']);
+    expect(t.table.get('s0.socket')!.accept).toBe(true);
+    expect(t.index.getCurrent('s0.socket')).toBe(true);
+    expect(t.table.get('s1.socket')!.accept).toBe(false);
+  });
 });
