@@ -8,7 +8,7 @@
 // landing in or out of one resync's; beside it, each resync's CPU timed as the bench times it
 // (bench/resync-cpu.mts), less noisy. Resyncs 5 s apart: the window begins at about the 3rd, when
 // V8 has compiled the resync's code, so these are the later resyncs' figure; the first safety
-// resync's (~3x at 20,000 units) is the bench's to time. Needs
+// resync's (several times more at 20,000 units) is the bench's to time. Needs
 // root (boots systemd in a namespace, like the tests); the built bundle (`npm run build` first).
 //   npx tsx scripts/perf/memory.mts [--n 2000] [--window 60] [--reload] [--launcher PATH] [--snapshot]
 // --launcher: another copy's systemdunits.plugin (e.g. a build of the code before a change).

@@ -6,10 +6,11 @@
 //
 // Resyncs are reported by their place in the run, not as one median: V8 compiles a resync's code
 // over the first ones (the compare-in-place path never runs at start-up), so at 20,000 units the
-// first safety resync costs ~3x a later one (85 / 56 / 26 ms, load 0.5), and a median of three
-// is the second, half-compiled one; a median over many resyncs a few seconds apart is the later
-// ones'. A plugin resyncs every 5 minutes for as long as it runs: the later figure is nearly every
-// resync's, the first is once per start.
+// first safety resyncs 80 s apart cost 137 / 58 / 43 ms (load 0.5), while resyncs 5 s apart,
+// from the 3rd on, cost 20-25 ms: a median of three is the second, half-compiled one; a median
+// over many resyncs a few seconds apart is the later ones'. A plugin resyncs every 5 minutes for
+// as long as it runs: the first is once per start, the later ones' cost depends on how much of the
+// compiled code V8 keeps over 5 minutes.
 
 /** The plugin's CPU used so far (ms) at time t (ms, performance.now()), oldest first. */
 export interface CpuSample {
