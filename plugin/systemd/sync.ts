@@ -219,7 +219,7 @@ export class UnitSync implements SystemdLink {
     if (!session) return;
     const started = Date.now();
     // Applied by a call of its own: once it returns nothing here holds the reply (its bytes).
-    const { fresh, seq, listedAt } = this.applyListing(await session.listUnits(this.options.patterns));
+    const { fresh, freshAt, seq, listedAt } = this.applyListing(await session.listUnits(this.options.patterns));
     // Those with nothing to read are added at once; the rest are looked up by a few workers rather
     // than one promise per unit: thousands of pending lookups at once would only queue behind the
     // bus's cap on calls in flight, and leave the heap sized for that peak.
@@ -232,6 +232,12 @@ export class UnitSync implements SystemdLink {
       }
     };
     await Promise.all(Array.from({ length: Math.min(LOOKUP_WORKERS, toRead.length) }, worker));
+    // The new units' places in this listing, for the next resync's guesses: without them the first
+    // safety resync after start (every unit new then) decoded and looked up every row by name.
+    for (let k = 0; k < freshAt.length; k++) {
+      const at = freshAt[k];
+      if (at !== undefined) this.listedOrder[at] ??= this.table.get(fresh[k]!.name);
+    }
     // dbus-next's reader keeps the bytes of the last message it read until the next one comes:
     // after a listing that is the whole reply (1.7 MB at 10,000 units), held for as long as
     // systemd stays quiet. One small call replaces it.
@@ -247,7 +253,7 @@ export class UnitSync implements SystemdLink {
    * Brings the table in line with a full listing; returns the units new to it (they need Transient
    * and Result read, or are left to a batched lookup) and the listing's place among signals.
    */
-  private applyListing(listing: Listing): { fresh: ListedUnit[]; seq: Seq; listedAt: number } {
+  private applyListing(listing: Listing): { fresh: ListedUnit[]; freshAt: (number | undefined)[]; seq: Seq; listedAt: number } {
     const listedAt = Date.now();
     // Compared in place, one listed unit at a time (each garbage at once): no copy of the table.
     const stamp = this.table.startListing();
@@ -255,6 +261,8 @@ export class UnitSync implements SystemdLink {
     const notFound: string[] = [];
     // Units new to the table still need Transient (and Result) read; signals meanwhile are kept.
     const fresh: ListedUnit[] = [];
+    /** Where each of `fresh` is in the listing, by the same index (when it is walked in place). */
+    const freshAt: (number | undefined)[] = [];
     const take = (u: ListedUnit, unit = this.table.get(u.name)): Unit | undefined => {
       // A unit in the table is wanted (the config does not change): no glob to match again.
       if (!unit && !this.options.wants(u.name)) return undefined;
@@ -277,16 +285,19 @@ export class UnitSync implements SystemdLink {
       // A resync mostly finds every unit where and as it was: those rows are compared in place
       // (no name decoded, nothing looked up by name), and the reply's bytes die young.
       const order = this.listedOrder;
+      const place = (u: ListedUnit, unit: Unit | undefined, i: number): void => {
+        const before = fresh.length;
+        order[i] = take(u, unit);
+        if (fresh.length > before) freshAt[before] = i;
+      };
       units.walk(
         (i) => order[i],
         (unit, i) => {
           // As listed before: still that unit in the table, unchanged (upsert would change nothing).
           if (unit.listedIn !== REMOVED) this.table.listed(unit, stamp);
-          else order[i] = take(listedUnit(unit.name, unit.loadState, unit.activeState, unit.subState));
+          else place(listedUnit(unit.name, unit.loadState, unit.activeState, unit.subState), undefined, i);
         },
-        (u, unit, i) => {
-          order[i] = take(u, unit !== undefined && unit.listedIn !== REMOVED ? unit : undefined);
-        },
+        (u, unit, i) => place(u, unit !== undefined && unit.listedIn !== REMOVED ? unit : undefined, i),
       );
       order.length = units.size;
       // Nothing decoded from it is kept but strings (copies): its bytes can go now.
@@ -299,7 +310,7 @@ export class UnitSync implements SystemdLink {
       const name = unitNameFromPath(path);
       if (!this.table.getByPath(path) && !(name && this.lookups.has(name))) this.lastSignal.delete(path);
     }
-    return { fresh, seq: listing.seq, listedAt };
+    return { fresh, freshAt, seq: listing.seq, listedAt };
   }
 
   /**

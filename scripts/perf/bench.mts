@@ -40,6 +40,7 @@ import {
   type ExecFigures, type FloorFigures, type Measured, type NeFigures, type NotMeasured, type PerN, type PluginFigures, type ResyncFigures, type RunInfo, type Window,
 } from './bench/report.mjs';
 import { CHECK_SYSTEMD, FloorProc, NODE_EXPORTER, NodeExporter, PluginProc, SandboxExec, standaloneAsInstalled } from './bench/tools.mjs';
+import { firstAndLater, resyncCpu, windowOf } from './bench/resync-cpu.mjs';
 import { BenchUnits, FLIP_UNIT, NODE_EXPORTER_INCLUDE, isBenchService, isBenchUnit, isBenchUnitOrService } from './bench/units.mjs';
 
 // ---- options ----------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ const USAGE = `usage: bash scripts/perf/bench.sh [--n LIST] [--quick] [--json FI
   --baseline S    idle window per N (default 10; --quick 5)
   --resync-every R  SYSTEMDUNITS_RESYNC_EVERY in the resync run, at least (default 20; --quick 15; longer where the
                   start-up's reading of every socket takes longer: ~70 at 10,000)
-  --resyncs K     safety resyncs timed per N (default 3; --quick 2)
+  --resyncs K     safety resyncs timed per N (default 4: the first, and 3 after it; --quick 2)
   --reload        force a daemon-reload at every N (default: only N <= 2,000; minutes at 10,000)
   --no-standalone skip the standalone executable's run even if dist/release/systemdunits.plugin exists
   --json FILE     also write every figure as JSON
@@ -97,7 +98,7 @@ const B = int(argv.baseline, quick ? 5 : 10, 'baseline', 2);
 // The contract of SYSTEMDUNITS_RESYNC_EVERY: 5..3600 s. Above SETTLE_S, so that memory can be read
 // after each resync before the next.
 const RESYNC_EVERY = int(argv['resync-every'], quick ? 15 : 20, 'resync-every', SETTLE_S + 2, 3600);
-const RESYNCS = int(argv.resyncs, quick ? 2 : 3, 'resyncs', 1, 20);
+const RESYNCS = int(argv.resyncs, quick ? 2 : 4, 'resyncs', 1, 20);
 const RELOAD_MAX_N = 2000;
 /**
  * The resync run's interval: the first safety resync must come after the start-up's work is over,
@@ -209,17 +210,6 @@ class Trace {
       const m = rssOf(this.pid);
       if (m) this.mem.push({ t, ownKb: m.ownKb, rssKb: m.rssKb });
     }
-  }
-
-  /** CPU s at t, interpolated between the samples around it. */
-  at(t: number): number {
-    const c = this.cpu;
-    let i = c.findIndex((x) => x.t >= t);
-    if (i < 0) i = c.length - 1;
-    if (i === 0 || c[i]!.t === t) return c[i]!.s;
-    const a = c[i - 1]!;
-    const b = c[i]!;
-    return a.s + ((b.s - a.s) * (t - a.t)) / (b.t - a.t);
   }
 
   stop(): void {
@@ -547,24 +537,13 @@ async function main(): Promise<void> {
           await until(r.atMs + SETTLE_S * 1000);
         }
         trace.stop();
-        // Each resync from a little before it began (the line is written when it completes) to
-        // after the GC the plugin runs after a listing; the rest of the run after start-up (V8's
-        // memory reducer) is the plugin's rate without one, subtracted.
-        const brackets = seen.map((r) => [r.atMs - r.listedMs - r.completedMs - 300, r.atMs + 2500] as const);
-        // "before": the last seconds before the first resync (the start-up's work is over by then)
-        const from = Math.max(p.execMs + SETTLE_S * 1000, brackets[0]![0] - 6000);
-        let quietS = 0;
-        let quietT = 0;
-        for (let i = 1; i < trace.cpu.length; i++) {
-          const a = trace.cpu[i - 1]!;
-          const b = trace.cpu[i]!;
-          if (a.t < from || brackets.some(([x, y]) => b.t > x && a.t < y)) continue;
-          quietS += b.s - a.s;
-          quietT += (b.t - a.t) / 1000;
-        }
-        const rate = quietT > 0 ? quietS / quietT : 0;
-        const cpuMs = brackets.map(([x, y]) => Math.max(0, (trace.at(y) - trace.at(x) - (rate * (y - x)) / 1000) * 1000));
-        const before = trace.mem.filter((m) => m.t >= from && m.t < brackets[0]![0]);
+        // Each resync's window and the rate subtracted: see bench/resync-cpu.mts (memory.mts times
+        // its resyncs the same way). "before": the last seconds before the first resync (the
+        // start-up's work is over by then).
+        const first = windowOf(seen[0]!)[0];
+        const from = Math.max(p.execMs + SETTLE_S * 1000, first - 6000);
+        const { cpuMs, rate } = resyncCpu(trace.cpu.map((c) => ({ t: c.t, ms: c.s * 1000 })), seen, from);
+        const before = trace.mem.filter((m) => m.t >= from && m.t < first);
         const after = seen.map((r) => trace.mem.filter((m) => m.t >= r.atMs + SETTLE_S * 1000 - 1000).at(0) ?? trace.mem.at(-1)!);
         const fig: ResyncFigures = {
           everyS: every,
@@ -577,7 +556,7 @@ async function main(): Promise<void> {
           rssAfterMb: after.map((m) => m.rssKb / 1024),
           peakMb: mb(rssOf(p.pid)?.hwmKb),
         };
-        say(`  resync CPU ${cpuMs.map((c) => c.toFixed(0)).join(', ')} ms (rate between them ${(rate * 100).toFixed(3)}%); own memory ${fig.ownBeforeMb?.toFixed(1)} → ${fig.ownAfterMb.map((v) => v.toFixed(1)).join(', ')} MB`);
+        say(`  resync CPU ${cpuMs.map((c) => c.toFixed(0)).join(', ')} ms: ${firstAndLater(cpuMs)} (rate between them ${(rate * 100).toFixed(3)}%); own memory ${fig.ownBeforeMb?.toFixed(1)} → ${fig.ownAfterMb.map((v) => v.toFixed(1)).join(', ')} MB`);
         return fig;
       } finally {
         trace.stop();
@@ -708,7 +687,9 @@ async function main(): Promise<void> {
     `- Safety resync: a run of its own with SYSTEMDUNITS_RESYNC_EVERY ≥ ${RESYNC_EVERY} (the first after the start-up's socket reads); each resync's CPU from 0.3 s before it began to 2.5 s after its line`,
     `  (the plugin's GC after a listing), less the plugin's rate in between; own memory ${SETTLE_S} s after each against the 6 s before the first (growth above`,
     `  ${GROWTH_TOLERANCE_MB} MB counts as lasting). No daemon-reload there: systemd's own reload grows with N² over template instances (minutes at 10,000).`,
-    `  The daemon-reload row (Manager.Reload, in the default job's run) runs at N ≤ ${fmt(RELOAD_MAX_N)}${argv.reload ? ' and, with --reload, at every N' : ' (--reload: at every N)'}.`,
+    `  The first safety resync apart from the later ones (their median): V8 compiles the resync's code over the first few (scripts/perf/bench/resync-cpu.mts).`,
+    `  The daemon-reload row (Manager.Reload, in the default job's run) runs at N ≤ ${fmt(RELOAD_MAX_N)}${argv.reload ? ' and, with --reload, at every N' : ' (--reload: at every N)'};`,
+    `  its resync is the first of its run, compared with the first safety resync.`,
   ];
   for (const r of results) {
     for (const [label, f] of [['the default job', r.dflt], ['states only', r.states], ['standalone', r.standalone], ['safety resync', r.resync], ['floor', r.floor]] as const) {

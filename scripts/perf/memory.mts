@@ -5,8 +5,10 @@
 // listing) from /proc/PID/status; CPU as the sum of /proc/PID/task/*/schedstat first fields. The
 // CPU of one safety resync is the difference of the two windows over the resyncs made: the
 // plugin's other periodic work (socket counters, pings) evens out over the window rather than
-// landing in or out of one resync's; beside it, the median of each resync's CPU from just before its
-// listing to 2.5 s after (steady work in those seconds included), less noisy. Needs
+// landing in or out of one resync's; beside it, each resync's CPU timed as the bench times it
+// (bench/resync-cpu.mts), less noisy. Resyncs 5 s apart: the window begins at about the 3rd, when
+// V8 has compiled the resync's code, so these are the later resyncs' figure; the first safety
+// resync's (several times more at 20,000 units) is the bench's to time. Needs
 // root (boots systemd in a namespace, like the tests); the built bundle (`npm run build` first).
 //   npx tsx scripts/perf/memory.mts [--n 2000] [--window 60] [--reload] [--launcher PATH] [--snapshot]
 // --launcher: another copy's systemdunits.plugin (e.g. a build of the code before a change).
@@ -20,6 +22,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../../harness/run.js';
 import { cpuNsOf, loadAvg, sleep, statusOf } from './bench/proc.mjs';
+import { AFTER_MS, BEFORE_MS, firstAndLater, resyncCpu } from './bench/resync-cpu.mjs';
 import { growBenchUnits, startScriptSandbox } from './bench/session.mjs';
 
 // Strict, like the other bench scripts: an unknown option (or --help) must not start a benchmark.
@@ -119,9 +122,7 @@ try {
     say(`${label}: RSS peaked at ${f1(peak.rss)} MB ${peak.at.toFixed(1)} s after launch`);
     show(`${label}: 15 s after launch`, memOf(r.pid));
     const [c0, n0] = [cpuNs(r.pid), completed(r).length];
-    // The plugin's CPU every 10 ms, and when each resync's line came: each resync's CPU from 100 ms
-    // before its listing to 2.5 s after its line (with the steady work of those 2.6 s: subtracting
-    // the quiet run's rate, still high from the start-up's Accept reads, made it noisier).
+    // The plugin's CPU every 10 ms, and when each resync's line came.
     const cpuAt: [number, number][] = [];
     const seen: number[] = [];
     const end = performance.now() + WINDOW * 1000;
@@ -132,17 +133,13 @@ try {
     }
     const cpuMs = (cpuNs(r.pid) - c0) / 1e6;
     const resyncs = completed(r).length - n0;
-    const cpuNear = (t: number) => cpuAt.reduce((best, [at, ns]) => (at <= t ? ns : best), NaN);
-    const own = completed(r)
+    // Each resync's CPU as the bench times it (bench/resync-cpu.mts): its window less the rate
+    // outside every window; by place in the run (the first in this window is the n0-th safety resync).
+    const lines = completed(r)
       .slice(n0, n0 + seen.length)
-      .map((m, i) => {
-        const from = seen[i]! - Number(m[3]) - Number(m[4]) - 100;
-        const to = seen[i]! + 2500;
-        return to > end ? NaN : (cpuNear(to) - cpuNear(from)) / 1e6;
-      })
-      .filter((ms) => Number.isFinite(ms))
-      .sort((a, b) => a - b);
-    if (own.length > 0) say(`${label}: each resync's CPU (100 ms before its listing to 2.5 s after, steady work in those 2.6 s included): median ${own[own.length >> 1]!.toFixed(1)} ms, min ${own[0]!.toFixed(1)}, max ${own.at(-1)!.toFixed(1)} (${own.length})`);
+      .map((m, i) => ({ atMs: seen[i]!, listedMs: Number(m[3]), completedMs: Number(m[4]) }));
+    const { cpuMs: own, rate } = resyncCpu(cpuAt.map(([t, ns]) => ({ t, ms: ns / 1e6 })), lines, cpuAt[0]?.[0] ?? 0);
+    if (lines.length > 0) say(`${label}: each resync's CPU (${BEFORE_MS} ms before its listing to ${AFTER_MS / 1000} s after its line, less the rate outside those, ${(rate * 100).toFixed(3)}%): ${firstAndLater(own, n0)}`);
     show(`${label}: after the ${WINDOW} s window (${resyncs} resyncs in it)`, memOf(r.pid));
     say(`${label}: CPU ${cpuMs.toFixed(0)} ms in the window (${((cpuMs / WINDOW / 1000) * 100).toFixed(3)}% of a core)`);
     return { run: r, cpuMs, resyncs };

@@ -8,9 +8,11 @@
 // emitted right after a release, before the sync's code resumes, is newer than that reply, as when
 // dbus-next hands over a reply and a signal from one read.
 
+import { createRequire } from 'node:module';
 import { afterEach, beforeEach, vi } from 'vitest';
 import { BusCallError, CLOSED_ERROR, type Seq, type Signal } from '../../plugin/systemd/bus.js';
 import { SYSTEMD, SystemdManager, escapeGlob, type ListedUnit, type Listing } from '../../plugin/systemd/manager.js';
+import { decodeUnitList, RawBody } from '../../plugin/systemd/listing.js';
 import type { SystemdPort, SystemdSession } from '../../plugin/systemd/port.js';
 import { UnitSync, type SyncOptions } from '../../plugin/systemd/sync.js';
 import { unitPath } from '../../plugin/units/names.js';
@@ -61,8 +63,12 @@ function globMatches(glob: string, name: string): boolean {
   return new RegExp(`^${re}$`, 's').test(name);
 }
 
+const marshall = createRequire(import.meta.url)('dbus-next/lib/marshall.js') as (signature: string, data: unknown[]) => Buffer;
+
 export class FakeSystemd {
   readonly units = new Map<string, FakeUnit>();
+  /** Listings answered as the bus hands them over (a reply body walked in place), not as an array. */
+  rawListings = false;
   /** systemd's unique name on the bus; '' while it is off the bus. */
   owner = ':1.1';
   /** False: connecting fails as with no socket (the bus itself is unreachable). */
@@ -177,6 +183,10 @@ export class FakeSystemd {
         const units: ListedUnit[] = [...this.units.values()]
           .filter((u) => patterns.some((p) => globMatches(p, u.name)))
           .map((u) => ({ name: u.name, path: unitPath(u.name), loadState: u.loadState, activeState: u.activeState, subState: u.subState }));
+        if (this.rawListings) {
+          const rows = units.map((u) => [u.name, '', u.loadState, u.activeState, u.subState, '', u.path, 0, '', '/']);
+          return { units: decodeUnitList(new RawBody(marshall('a(ssssssouso)', [rows]), true)), seq: ++this.seq } satisfies Listing;
+        }
         return { units, seq: ++this.seq } satisfies Listing;
       }
       case 'isTransient':

@@ -2,7 +2,8 @@
 // (sync-fake.ts) whose answers the tests hold and release: ordering of listings and signals,
 // confirmed removals, batched and bounded lookups, Accept=yes groups, the Transient cache, reloads.
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { UnitRows } from '../../plugin/systemd/listing.js';
 import { GROUP_SETTLE_MS, LOOKUP_BATCH, LOOKUP_BATCH_MS, LOOKUP_WORKERS, MAX_RELOAD_MS, MAX_SIGNAL_LOOKUPS, RESYNC_EVERY_MS, resyncEveryFromEnv } from '../../plugin/systemd/sync.js';
 import { unitPath } from '../../plugin/units/names.js';
 import { FakeSystemd, advance, harness, settle, useSyncHarnesses, type Harness } from './sync-fake.js';
@@ -47,6 +48,40 @@ describe('listings and signals', () => {
     expect(c?.activeState).toBe('failed');
     expect(c?.failedSeq).toBeGreaterThan(0);
   });
+});
+
+describe('resyncs compare in place', () => {
+  /** Rows of the next walks that were not where the previous listing had their unit, or changed. */
+  function countChanged(): { changed: number } {
+    const seen = { changed: 0 };
+    const walk = UnitRows.prototype.walk;
+    vi.spyOn(UnitRows.prototype, 'walk').mockImplementation(function (this: UnitRows, guess, same, changed) {
+      return walk.call(this, guess, same, (row, unit, i) => {
+        seen.changed++;
+        changed(row, unit, i);
+      });
+    });
+    return seen;
+  }
+
+  for (const needTransient of [true, false]) {
+    it(`the first resync finds every unit where the start-up listing had it: no row decoded (${needTransient ? 'units added by lookups' : 'added at once'})`, async () => {
+      const fake = new FakeSystemd();
+      fake.rawListings = true;
+      for (let i = 0; i < 20; i++) fake.unit(`u${i}.service`, i % 3 ? 'active' : 'inactive');
+      h = harness(fake, { needTransient });
+      await h.sync.start();
+      expect(h.table.size).toBe(20);
+      const seen = countChanged();
+      await h.sync.resync();
+      expect(seen.changed).toBe(0);
+      // and a unit that did change is still seen
+      fake.units.get('u4.service')!.activeState = 'failed';
+      await h.sync.resync();
+      expect(seen.changed).toBe(1);
+      expect(h.table.get('u4.service')?.activeState).toBe('failed');
+    });
+  }
 });
 
 describe('restarts', () => {

@@ -1,6 +1,7 @@
 // The figures of one run and the one table they are printed as: a row per figure, a column per N,
 // the issue's target last; plain text for the terminal, markdown for the README.
 import { median, quantile } from './proc.mjs';
+import { laterMedian } from './resync-cpu.mjs';
 
 /** CPU from getrusage (the peers run as commands) counts in clock ticks: a value below one tick is
  * shown as "<tick". Process CPU from schedstat is exact to the ns: no resolution. */
@@ -306,9 +307,15 @@ export function buildRows(results: readonly PerN[]): Row[] {
     rows.push({ figure: `not measured: ${why.join('; ')}`, target: '', cells: ns.map(() => 'n/m') });
   } else {
     rows.push({ figure: 'units listed (every s; resyncs timed)', target: '', cells: rs((x) => `${fmt(x.units)} (${x.everyS}; ${x.cpuMs.length})`) });
-    rows.push({ figure: 'plugin CPU per resync, median (max) ms', target: '≤ 50 at 20,000 units', cells: rs((x) => {
-      const m = median(x.cpuMs);
-      return withMark(`${fmt(m)} (${fmt(Math.max(...x.cpuMs))})`, m === undefined || x.units < 19000 ? undefined : m <= 50);
+    // By place, not one median: V8 compiles the resync's code over the first ones (see resync-cpu.mts).
+    rows.push({ figure: 'plugin CPU, the first safety resync, ms', target: '≤ 50 at 20,000 units', cells: rs((x) => {
+      const v = x.cpuMs[0];
+      return withMark(fmt(v), v === undefined || x.units < 19000 ? undefined : v <= 50);
+    }) });
+    rows.push({ figure: '  the later ones: median (max) ms', target: '≤ 50 at 20,000 units', cells: rs((x) => {
+      const m = laterMedian(x.cpuMs);
+      if (m === undefined) return '-'; // one resync timed (--resyncs 1)
+      return withMark(`${fmt(m)} (${fmt(Math.max(...x.cpuMs.slice(1)))})`, x.units < 19000 ? undefined : m <= 50);
     }) });
     rows.push({ figure: '  as the plugin reports it: listed + completed, median ms', target: '', cells: rs((x) => fmt(median(x.reportedMs))) });
     rows.push({ figure: `own memory before the first / ${SETTLE_S} s after each, MB`, target: '≤ 20 at 10k', cells: rs((x, r) => {
@@ -324,12 +331,14 @@ export function buildRows(results: readonly PerN[]): Row[] {
     rows.push({ figure: `RSS before / ${SETTLE_S} s after each / peak, MB`, target: '', cells: rs((x) => `${fmt(x.rssBeforeMb, 1)} / ${x.rssAfterMb.map((v) => fmt(v, 1)).join(', ')} / ${fmt(x.peakMb, 1)}`) });
   }
   rows.push({
-    figure: 'a daemon-reload costs the plugin X ms vs one listing Y ms',
+    figure: 'a daemon-reload costs the plugin X ms vs one listing Y ms (the first safety resync)',
     target: 'X ≤ Y',
     cells: results.map((r) => {
       const reload = measured(r.dflt) ? r.dflt.reload : undefined;
       if (!reload) return 'not run';
-      const listing = measured(r.resync) ? median(r.resync.cpuMs) : undefined;
+      // The reload's resync is its run's first: compared with the first safety resync (the same
+      // code, compiled as far; see resync-cpu.mts).
+      const listing = measured(r.resync) ? r.resync.cpuMs[0] : undefined;
       return withMark(`${fmt(reload.pluginCpuMs)} vs ${fmt(listing)}`, listing === undefined ? undefined : reload.pluginCpuMs <= listing);
     }),
   });
