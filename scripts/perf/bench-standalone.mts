@@ -7,7 +7,8 @@
 //              every Accept=yes bench socket is charted (at start the plugin reads every socket's
 //              Accept once: ~50 s at 10,000, ~2 s of CPU, which is start-up, not steady), as the sum of its threads'
 //              /proc/PID/task/*/schedstat run time (ns: precise, and little moved by other load);
-//              --runs runs, the variants at once in each run up to --together units, else in turn
+//              --runs runs, the variants at once in each run (launched one after the other),
+//              up to --together units, else in turn
 //   memory     at the end of each window: RSS, of it the process's own (RssAnon + RssShmem) and
 //              the file-backed pages of the executable (shared with every process mapping it)
 // Every figure is the median over the runs; "vs" is against the first variant (the launcher on the
@@ -23,8 +24,8 @@
 //   --node BIN       also the launcher on that node binary (e.g. the Node the executable is made
 //                    of: the same V8, so the difference left is the packaging)
 //   --exe NAME=PATH  also another executable (e.g. one made with other flags or another Node)
-//   --together N     up to N units (default 1000) the variants' steady windows run at once; above,
-//                    one variant at a time
+//   --together N     up to N units (default: every N) the variants' steady windows run at once;
+//                    above, one variant at a time
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -44,7 +45,7 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '15' },
     runs: { type: 'string', default: '3' },
     startups: { type: 'string', default: '5' },
-    together: { type: 'string', default: '1000' },
+    together: { type: 'string', default: '1000000' },
     node: { type: 'string', multiple: true, default: [] },
     exe: { type: 'string', multiple: true, default: [] },
   },
@@ -259,7 +260,7 @@ try {
   if (units.fdLimit() < NS.at(-1)! + 1000) throw new Error(`the sandbox's PID 1 may open ${units.fdLimit()} files: too few for ${NS.at(-1)} sockets`);
   await units.install();
   say(`variants: ${variants.map((v) => v.name).join('; ')}`);
-  say(`per N: ${STARTUPS} start-ups per variant, then ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (the variants at once up to ${TOGETHER} units, else in turn)`);
+  say(`per N: ${STARTUPS} start-ups per variant, then ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (${NS.every((n) => n <= TOGETHER) ? 'the variants at once' : `the variants at once up to ${TOGETHER} units, else in turn`})`);
   const out: string[] = [];
   for (const n of NS) {
     const grown = await units.growTo(n, say);
@@ -278,10 +279,13 @@ try {
     }
     const steady: Steady[] = variants.map(() => ({ cpu: [], rss: [], own: [], file: [], hwm: [], threads: 0 }));
     const loads: number[] = [];
-    // Up to --together units every variant runs at once in each run (the same minutes of the
-    // machine for all). Above, one at a time: six plugins that each read 10,000 sockets' Accept
-    // after listing them kept systemd and dbus-daemon so busy that their start-up work ran into the
-    // windows (steady CPU 1.4-5.6 % instead of ~0.3 %).
+    // Up to --together units (default: always) every variant runs at once in each run: the same
+    // minutes of the machine for all. In turn, a variant's 60 s window and the next one's saw
+    // different loads: at 10,000 the standalone's steady CPU came out +26 %, −4 % and +15 % against
+    // the launcher in three sittings, while side by side in one window (steady-cpu.mts, two copies
+    // of each) the two were as far apart as two copies of the same one. Running them together used
+    // to put one's start-up into another's window; no longer: they are launched one after the other
+    // (steadyRun) and the window waits for every one's Accept reads.
     const together = n <= TOGETHER;
     for (let r = 0; r < RUNS; r++) {
       const order = rotate([...variants.keys()], r);
