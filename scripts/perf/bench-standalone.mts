@@ -306,7 +306,9 @@ try {
         `${c(median(s.own), base.own, `${MB(median(s.own)).toFixed(1)} MB`)} | ${MB(median(s.file)).toFixed(1)} MB | ${MB(median(s.hwm)).toFixed(1)} MB | ${s.threads} |`);
     }
     out.push('', `load average (1 min) over the steady windows: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (${os.cpus().length} cores); ` +
-      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (and ≥ 3 s after every Accept=yes socket is charted), ${together ? 'the variants at once' : 'one variant at a time'}`, '');
+      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (and ≥ 3 s after every Accept=yes socket is charted), ${together ? 'the variants at once' : 'one variant at a time'}; ` +
+      // each run's figure too: a median of 3 hides how far a 60 s window swings
+      `steady CPU run by run: ${variants.map((v, k) => `${v.name} ${steady[k]!.cpu.map((x) => x.toFixed(3)).join(', ')} %`).join('; ')}`, '');
     console.error(out.slice(-variants.length - 5).join('\n'));
   }
   out.push('| variant | on disk |', '|---|---|');
