@@ -12,7 +12,10 @@
 //   memory     at the end of each window: RSS, of it the process's own (RssAnon + RssShmem) and
 //              the file-backed pages of the executable (shared with every process mapping it)
 // Every figure is the median over the runs; "vs" is against the first variant (the launcher on the
-// host's node). The load average is printed beside each table.
+// host's node). The load average is printed beside each table. At 10,000 a steady plugin makes
+// about one major GC (~25 ms with its marking) every few minutes against ~90 ms of CPU a minute:
+// one in or out of a 60 s window moves that window by ~25 %, so to tell 10 % apart there, give
+// --seconds 300 or more (8-minute windows, side by side: +3 % for the executable, README).
 // An executable runs as installed (bench/tools.mts standaloneAsInstalled): a copy of the launcher
 // beside it execs it with the launcher's malloc settings, as on both routes of an install.
 // Each variant runs from its own copy of its binary (the node binary for a launcher), whose page
