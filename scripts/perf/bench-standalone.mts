@@ -7,11 +7,15 @@
 //              every Accept=yes bench socket is charted (at start the plugin reads every socket's
 //              Accept once: ~50 s at 10,000, ~2 s of CPU, which is start-up, not steady), as the sum of its threads'
 //              /proc/PID/task/*/schedstat run time (ns: precise, and little moved by other load);
-//              --runs runs, the variants at once in each run up to --together units, else in turn
+//              --runs runs, the variants at once in each run (launched one after the other),
+//              up to --together units, else in turn
 //   memory     at the end of each window: RSS, of it the process's own (RssAnon + RssShmem) and
 //              the file-backed pages of the executable (shared with every process mapping it)
 // Every figure is the median over the runs; "vs" is against the first variant (the launcher on the
-// host's node). The load average is printed beside each table.
+// host's node). The load average is printed beside each table. At 10,000 a steady plugin makes
+// about one major GC (~25 ms with its marking) every few minutes against ~90 ms of CPU a minute:
+// one in or out of a 60 s window moves that window by ~25 %, so to tell 10 % apart there, give
+// --seconds 300 or more (8-minute windows, side by side: +3 % for the executable, README).
 // An executable runs as installed (bench/tools.mts standaloneAsInstalled): a copy of the launcher
 // beside it execs it with the launcher's malloc settings, as on both routes of an install.
 // Each variant runs from its own copy of its binary (the node binary for a launcher), whose page
@@ -23,8 +27,8 @@
 //   --node BIN       also the launcher on that node binary (e.g. the Node the executable is made
 //                    of: the same V8, so the difference left is the packaging)
 //   --exe NAME=PATH  also another executable (e.g. one made with other flags or another Node)
-//   --together N     up to N units (default 1000) the variants' steady windows run at once; above,
-//                    one variant at a time
+//   --together N     up to N units (default: every N) the variants' steady windows run at once;
+//                    above, one variant at a time
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -44,7 +48,7 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '15' },
     runs: { type: 'string', default: '3' },
     startups: { type: 'string', default: '5' },
-    together: { type: 'string', default: '1000' },
+    together: { type: 'string', default: '1000000' },
     node: { type: 'string', multiple: true, default: [] },
     exe: { type: 'string', multiple: true, default: [] },
   },
@@ -259,7 +263,7 @@ try {
   if (units.fdLimit() < NS.at(-1)! + 1000) throw new Error(`the sandbox's PID 1 may open ${units.fdLimit()} files: too few for ${NS.at(-1)} sockets`);
   await units.install();
   say(`variants: ${variants.map((v) => v.name).join('; ')}`);
-  say(`per N: ${STARTUPS} start-ups per variant, then ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (the variants at once up to ${TOGETHER} units, else in turn)`);
+  say(`per N: ${STARTUPS} start-ups per variant, then ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (${NS.every((n) => n <= TOGETHER) ? 'the variants at once' : `the variants at once up to ${TOGETHER} units, else in turn`})`);
   const out: string[] = [];
   for (const n of NS) {
     const grown = await units.growTo(n, say);
@@ -278,10 +282,13 @@ try {
     }
     const steady: Steady[] = variants.map(() => ({ cpu: [], rss: [], own: [], file: [], hwm: [], threads: 0 }));
     const loads: number[] = [];
-    // Up to --together units every variant runs at once in each run (the same minutes of the
-    // machine for all). Above, one at a time: six plugins that each read 10,000 sockets' Accept
-    // after listing them kept systemd and dbus-daemon so busy that their start-up work ran into the
-    // windows (steady CPU 1.4-5.6 % instead of ~0.3 %).
+    // Up to --together units (default: always) every variant runs at once in each run: the same
+    // minutes of the machine for all. In turn, a variant's 60 s window and the next one's saw
+    // different loads: at 10,000 the standalone's steady CPU came out +26 %, −4 % and +15 % against
+    // the launcher in three sittings, while side by side in one window (steady-cpu.mts, two copies
+    // of each) the two were as far apart as two copies of the same one. Running them together used
+    // to put one's start-up into another's window; no longer: they are launched one after the other
+    // (steadyRun) and the window waits for every one's Accept reads.
     const together = n <= TOGETHER;
     for (let r = 0; r < RUNS; r++) {
       const order = rotate([...variants.keys()], r);
@@ -302,7 +309,9 @@ try {
         `${c(median(s.own), base.own, `${MB(median(s.own)).toFixed(1)} MB`)} | ${MB(median(s.file)).toFixed(1)} MB | ${MB(median(s.hwm)).toFixed(1)} MB | ${s.threads} |`);
     }
     out.push('', `load average (1 min) over the steady windows: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (${os.cpus().length} cores); ` +
-      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (and ≥ 3 s after every Accept=yes socket is charted), ${together ? 'the variants at once' : 'one variant at a time'}`, '');
+      `start-up: median of ${STARTUPS}; steady: median of ${RUNS} runs of ${SECONDS} s from ${SETTLE} s after launch (and ≥ 3 s after every Accept=yes socket is charted), ${together ? 'the variants at once' : 'one variant at a time'}; ` +
+      // each run's figure too: a median of 3 hides how far a 60 s window swings
+      `steady CPU run by run: ${variants.map((v, k) => `${v.name} ${steady[k]!.cpu.map((x) => x.toFixed(3)).join(', ')} %`).join('; ')}`, '');
     console.error(out.slice(-variants.length - 5).join('\n'));
   }
   out.push('| variant | on disk |', '|---|---|');
