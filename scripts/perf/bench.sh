@@ -10,7 +10,7 @@
 #     --scrapes K      node_exporter scrapes per N (default 3; --quick 1)
 #     --baseline S     idle window per N (default 10; --quick 5)
 #     --resync-every R SYSTEMDUNITS_RESYNC_EVERY of the safety-resync run, at least (default 20; --quick 15)
-#     --resyncs K      safety resyncs timed per N (default 3; --quick 2)
+#     --resyncs K      safety resyncs timed per N (default 4: the first and 3 after it; --quick 2)
 #     --reload         a daemon-reload at every N (default: N <= 2,000 only; minutes at 10,000)
 #     --no-standalone  leave out dist/release/systemdunits.plugin (measured when it exists)
 #     --json FILE      also write every figure as JSON;  --markdown  the table as markdown (README)
