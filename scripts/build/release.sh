@@ -77,8 +77,9 @@ build_arch() {
   mkdir -p "$work/$arch"
   # execArgv: the launcher's Node flags (see ./systemdunits.plugin), baked in, plus one for memory
   # (README, "The standalone executable against the launcher"): without --optimize-for-size, Node 22
-  # (as 24) keeps the heap of the first listing (~123 MB RSS at 10,000 units against 76 MB for the
-  # launcher on Node 20); with it, 75-77 MB, start-up and steady CPU within 2 % of the launcher.
+  # kept the heap of the first listing on an earlier plugin (~123 MB RSS at 10,000 units); on
+  # today's it does not (69.7 MB RSS) but costs own memory (+8 % at 10,000: 24.2 vs 22.5 MB, for 9 %
+  # less steady CPU). Node 24 measured too: 6-7 MB more own memory at 10,000, no clear CPU gain.
   # --no-turbofan as well held 62 MB but cost 13-45 % more CPU at 10,000 (Maglev's code for the
   # per-sample loops); --lite-mode (no JIT) held less still but doubled the steady CPU.
   # The blob carries V8's code cache of the bundle (start-up without compiling it: `--help` 145 →
