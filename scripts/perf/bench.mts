@@ -42,6 +42,7 @@ import {
 import { CHECK_SYSTEMD, FloorProc, NODE_EXPORTER, NodeExporter, PluginProc, SandboxExec, standaloneAsInstalled } from './bench/tools.mjs';
 import { firstAndLater, resyncCpu, windowOf } from './bench/resync-cpu.mjs';
 import { BenchUnits, FLIP_UNIT, NODE_EXPORTER_INCLUDE, isBenchService, isBenchUnit, isBenchUnitOrService } from './bench/units.mjs';
+import { wholeOption } from './bench/options.mjs';
 
 // ---- options ----------------------------------------------------------------------------------
 const USAGE = `usage: bash scripts/perf/bench.sh [--n LIST] [--quick] [--json FILE] [--markdown] [more options]
@@ -82,12 +83,8 @@ if (argv.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const int = (v: string | undefined, dflt: number, name: string, min = 1, max = Infinity): number => {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name}: expected a whole number from ${min} to ${max}, got '${v}'`);
-  return n;
-};
+const int = (v: string | undefined, dflt: number, name: string, min = 1, max = Infinity): number =>
+  v === undefined ? dflt : wholeOption(v, name, min, max);
 const quick = argv.quick!;
 const NS = (argv.n ?? (quick ? '100,1000' : '100,1000,10000')).split(',').map((x) => int(x.trim(), 0, 'n', 10)).sort((a, b) => a - b);
 const WARM = int(argv.warm, quick ? 5 : 15, 'warm', 3);

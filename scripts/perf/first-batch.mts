@@ -15,6 +15,7 @@ import { loadAvg, quantile, sleep } from './bench/proc.mjs';
 import { growBenchUnits, startScriptSandbox } from './bench/session.mjs';
 import { PluginProc } from './bench/tools.mjs';
 import { isBenchUnitOrService } from './bench/units.mjs';
+import { wholeOption } from './bench/options.mjs';
 
 // Strict, like the other bench scripts: an unknown option (or --help) must not start a benchmark.
 const { values: opt } = parseArgs({
@@ -31,14 +32,9 @@ if (opt.help) {
   console.log('usage: npx tsx scripts/perf/first-batch.mts [--n 1000] [--starts 12] [--gap 2] [--plugin label=path/to/systemdunits.plugin ...]');
   process.exit(0);
 }
-const whole = (v: string, name: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a whole number >= 1, got '${v}'`);
-  return n;
-};
-const N = whole(opt.n!, 'n');
-const STARTS = whole(opt.starts!, 'starts');
-const GAP = whole(opt.gap!, 'gap');
+const N = wholeOption(opt.n!, 'n');
+const STARTS = wholeOption(opt.starts!, 'starts');
+const GAP = wholeOption(opt.gap!, 'gap');
 const plugins = (opt.plugin!.length ? opt.plugin! : [`this=${path.join(repoRoot, 'systemdunits.plugin')}`]).map((spec) => {
   const eq = spec.indexOf('=');
   if (eq < 1) throw new Error(`--plugin: expected label=path, got '${spec}'`);

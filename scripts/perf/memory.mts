@@ -24,6 +24,7 @@ import { repoRoot } from '../../harness/run.js';
 import { cpuNsOf, loadAvg, sleep, statusOf } from './bench/proc.mjs';
 import { AFTER_MS, BEFORE_MS, firstAndLater, resyncCpu } from './bench/resync-cpu.mjs';
 import { growBenchUnits, startScriptSandbox } from './bench/session.mjs';
+import { wholeOption } from './bench/options.mjs';
 
 // Strict, like the other bench scripts: an unknown option (or --help) must not start a benchmark.
 const { values: opt } = parseArgs({
@@ -41,13 +42,8 @@ if (opt.help) {
   console.log('usage: npx tsx scripts/perf/memory.mts [--n 2000] [--window 60] [--reload] [--launcher PATH] [--snapshot]');
   process.exit(0);
 }
-const whole = (v: string, name: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a whole number >= 1, got '${v}'`);
-  return n;
-};
-const N = whole(opt.n!, 'n');
-const WINDOW = whole(opt.window!, 'window');
+const N = wholeOption(opt.n!, 'n');
+const WINDOW = wholeOption(opt.window!, 'window');
 const LAUNCHER = opt.launcher ? path.resolve(opt.launcher) : path.join(repoRoot, 'systemdunits.plugin');
 const RELOAD = opt.reload!;
 /** SIGUSR2 after each memory figure: with a launcher whose node has --heapsnapshot-signal=SIGUSR2. */

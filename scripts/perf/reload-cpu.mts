@@ -27,6 +27,7 @@ import { repoRoot } from '../../harness/run.js';
 import { sleep, until } from '../../harness/wait.js';
 import { buildCommand, growBenchUnits, startScriptSandbox } from './bench/session.mjs';
 import { cpuNsOf, loadAvg } from './bench/proc.mjs';
+import { wholeOption } from './bench/options.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -48,18 +49,13 @@ if (opt.help) {
   console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));
   process.exit(0);
 }
-const whole = (v: string, name: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a whole number >= 1, got '${v}'`);
-  return n;
-};
-const UNITS = whole(opt.units!, 'units');
-const RELOADS = whole(opt.reloads!, 'reloads');
-const STEADY = whole(opt.steady!, 'steady');
-const AFTER = whole(opt.after!, 'after');
-const TOTAL = whole(opt.total!, 'total');
-const BURST = whole(opt.burst!, 'burst');
-const GAP = whole(opt.gap!, 'gap');
+const UNITS = wholeOption(opt.units!, 'units');
+const RELOADS = wholeOption(opt.reloads!, 'reloads');
+const STEADY = wholeOption(opt.steady!, 'steady');
+const AFTER = wholeOption(opt.after!, 'after');
+const TOTAL = wholeOption(opt.total!, 'total');
+const BURST = wholeOption(opt.burst!, 'burst');
+const GAP = wholeOption(opt.gap!, 'gap');
 if (TOTAL < AFTER) throw new Error(`--total (${TOTAL}) must be at least --after (${AFTER})`);
 const PROF = opt.prof ? path.resolve(opt.prof) : undefined;
 const plugins = opt.plugin!.map((s) => {
