@@ -5,7 +5,9 @@
 //
 // Only when there is something to give back: a resync that found nothing new is compared in
 // place (no copy of the units) and leaves the heap as it was, and a compacting GC of 20,000 units'
-// model would cost more CPU than that resync itself.
+// model would cost more CPU than that resync itself. "Something" is heap V8 committed, or bytes
+// of ArrayBuffers (bus replies) that only a full GC frees: at 1,000 units each resync left ~0.35 MB
+// of them while the heap stayed put, 13.5 -> 27 MB of own memory over 48 resyncs.
 
 import { debugFor } from './log.js';
 
@@ -20,6 +22,8 @@ let timer: NodeJS.Timeout | undefined;
 let compactedHeap = 0;
 /** The heap's used bytes right after the last compaction; 0 before the first. */
 let compactedUsed = 0;
+/** ArrayBuffers' bytes (outside V8's heap) right after the last compaction. */
+let compactedBuffers = 0;
 
 /** Asks for one compacting GC soon (if the heap grew since the last one); calls meanwhile fold into it. */
 export function releaseMemorySoon(): void {
@@ -27,15 +31,12 @@ export function releaseMemorySoon(): void {
   timer = setTimeout(() => {
     timer = undefined;
     const before = process.memoryUsage();
-    if (compactedHeap > 0 && before.heapTotal < compactedHeap + COMPACT_AFTER_GROWTH) {
-      debug('heap %d MB, as after the last compaction: not compacted', Math.round(before.heapTotal / 2 ** 20));
+    if (compactedHeap > 0 && before.heapTotal < compactedHeap + COMPACT_AFTER_GROWTH && before.arrayBuffers < compactedBuffers + COMPACT_AFTER_GROWTH) {
+      debug('heap %d MB, buffers %d MB, as after the last compaction: not compacted', Math.round(before.heapTotal / 2 ** 20), Math.round(before.arrayBuffers / 2 ** 20));
       return;
     }
-    gc();
-    const after = process.memoryUsage();
-    compactedHeap = after.heapTotal;
-    compactedUsed = after.heapUsed;
-    debug('compacted the heap: RSS %d → %d MB', Math.round(before.rss / 2 ** 20), Math.round(after.rss / 2 ** 20));
+    compact();
+    debug('compacted the heap: RSS %d → %d MB', Math.round(before.rss / 2 ** 20), Math.round(process.memoryUsage().rss / 2 ** 20));
   }, SETTLE_MS);
   timer.unref();
 }
@@ -49,11 +50,18 @@ export function compactIfGrown(growth: number): void {
   if (!gc) return;
   const used = process.memoryUsage().heapUsed;
   if (used < compactedUsed + growth) return;
-  gc();
+  const after = compact();
+  debug('compacted the heap during a pass: %d → %d MB used', Math.round(used / 2 ** 20), Math.round(after.heapUsed / 2 ** 20));
+}
+
+/** A full GC, and what it left, for the next "has it grown since" check. */
+function compact(): NodeJS.MemoryUsage {
+  gc!();
   const after = process.memoryUsage();
   compactedHeap = after.heapTotal;
   compactedUsed = after.heapUsed;
-  debug('compacted the heap during a pass: %d → %d MB used', Math.round(used / 2 ** 20), Math.round(after.heapUsed / 2 ** 20));
+  compactedBuffers = after.arrayBuffers;
+  return after;
 }
 
 /**

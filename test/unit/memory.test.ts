@@ -35,6 +35,33 @@ it('compacts after the first listing, then only once the heap has grown by COMPA
   expect(gc).toHaveBeenCalledTimes(2);
 });
 
+it('compacts after a listing also when bus replies\' ArrayBuffers grew by COMPACT_AFTER_GROWTH while the heap stayed put', async () => {
+  // What a resync at 1,000 units did: ~0.35 MB of reply buffers left each time, freed only by a
+  // full GC, while V8's heap stayed the same size (own memory 13.5 -> 27 MB over 48 resyncs).
+  vi.useFakeTimers();
+  const gc = vi.fn();
+  (globalThis as { gc?: unknown }).gc = gc;
+  vi.resetModules();
+  const { releaseMemorySoon, COMPACT_AFTER_GROWTH } = await import('../../plugin/memory.js');
+  let arrayBuffers = 200 << 10;
+  gc.mockImplementation(() => (arrayBuffers = 200 << 10)); // what a full GC leaves
+  vi.spyOn(process, 'memoryUsage').mockImplementation(() => ({ rss: 60 << 20, heapTotal: 10 << 20, heapUsed: 6 << 20, external: arrayBuffers, arrayBuffers }));
+  const listing = async (): Promise<void> => {
+    releaseMemorySoon();
+    await vi.advanceTimersByTimeAsync(2000);
+  };
+  await listing();
+  expect(gc).toHaveBeenCalledTimes(1);
+  arrayBuffers += COMPACT_AFTER_GROWTH - 1;
+  await listing();
+  expect(gc).toHaveBeenCalledTimes(1);
+  arrayBuffers += 1;
+  await listing();
+  expect(gc).toHaveBeenCalledTimes(2);
+  await listing(); // the GC gave them back: nothing to do
+  expect(gc).toHaveBeenCalledTimes(2);
+});
+
 it('compactIfGrown: a pass of bus calls compacts whenever the used heap grew by the given bytes since the last compaction, and not before', async () => {
   const gc = vi.fn();
   (globalThis as { gc?: unknown }).gc = gc;
