@@ -127,11 +127,6 @@ export class Chart<D = undefined> {
     return this.recs.length - 1;
   }
 
-  /** Drops a dimension; the next definition marks it obsolete. */
-  retireDimension(key: string): void {
-    this.retireWhere((k) => k === key);
-  }
-
   /** Drops, in one pass, every dimension `drop` names; the next definition marks them obsolete. */
   retireWhere(drop: (key: string, rec: D, index: number) => boolean): void {
     const { keys, recs } = this;

@@ -88,12 +88,12 @@ export class Watchdog {
    */
   tick(): void {
     if (!this.running) return;
-    if (this.due()) void this.check();
+    if (!this.retireWornOut() && this.due()) void this.check();
     if (this.running) this.timer.set(this.options.quietMs);
   }
 
   private async fire(): Promise<void> {
-    if (this.due()) await this.check();
+    if (!this.retireWornOut() && this.due()) await this.check();
     if (this.running && !this.timer.pending) this.arm();
   }
 
@@ -120,13 +120,16 @@ export class Watchdog {
     this.reloadingNow = false;
   }
 
+  /** A connection that has sent its share of messages: the owner is told to replace it (true), and no ping goes on it. */
+  private retireWornOut(): boolean {
+    const sent = this.options.sent();
+    if (sent === undefined || sent < this.options.maxMessages) return false;
+    this.options.onWornOut(sent);
+    return true;
+  }
+
   /** Whether a ping is due: after quietMs without a signal or an answer from systemd (and not while it reloads). */
   private due(): boolean {
-    const sent = this.options.sent();
-    if (sent !== undefined && sent >= this.options.maxMessages) {
-      this.options.onWornOut(sent);
-      return false;
-    }
     if (this.pinging) return false;
     // Once unresponsive, only an answer to a ping says systemd is back (its signals may resume first).
     if (this.unresponsive) return true;

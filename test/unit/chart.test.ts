@@ -62,11 +62,11 @@ describe('a chart', () => {
     h.chart.addDimension('a', undefined, 1);
     h.chart.addDimension('b', undefined, 2);
     h.sample(1);
-    h.chart.retireDimension('a');
+    h.chart.retireWhere((key) => key === 'a');
     const next = h.sample(2);
     expect(next.filter((l) => l.startsWith('DIMENSION'))).toEqual(["DIMENSION b 'b' absolute 1 1", "DIMENSION a 'a' absolute 1 1 obsolete"]);
     expect(next.filter((l) => l.startsWith('SET'))).toEqual(['SET b = 2']);
-    h.chart.retireDimension('b');
+    h.chart.retireWhere((key) => key === 'b');
     expect(h.sample(3)).toEqual([
       "CHART systemdunits_j.c '' 'T' 'u' 'f' 'x.c' line 1 1 '' 'p' 'm'",
       "DIMENSION b 'b' absolute 1 1 obsolete",
@@ -143,7 +143,7 @@ describe('a chart', () => {
     chart.sample(1);
     chart.sample(2);
     expect(asked).toEqual(['a', 'b']);
-    chart.retireDimension('a');
+    chart.retireWhere((key) => key === 'a');
     expect(asked).toEqual(['a', 'b', 'a']);
     chart.sample(3);
     writer.flush();
