@@ -7,7 +7,9 @@
 // Needs root (boots systemd in a namespace, like the tests).
 //   npx tsx scripts/perf/steady-cpu.mts [--units 1000] [--seconds 60] [--skip 15]
 //       [--plugin label=path/to/systemdunits.plugin ...] [--prof DIR] [--no-floor] [--debug WHAT]
-//       [--no-activity] [--node-flag F ...]
+//       [--no-activity] [--node-flag F ...] [--windows K]
+// --windows K: K windows one after the other (each --seconds long), each printed: whether the CPU
+// of a young process (V8 still compiling its once-a-second code) is that of a settled one.
 // Default plugin: this checkout's ./systemdunits.plugin (build it first). A second build to
 // compare with: `node scripts/build/build.mjs /tmp/base/dist/systemdunits.mjs` from the other
 // checkout, copy systemdunits.plugin beside dist/, pass --plugin base=/tmp/base/systemdunits.plugin.
@@ -40,6 +42,7 @@ const DEBUG = argv.includes('--debug') ? argv[argv.indexOf('--debug') + 1] : und
 /** --node-flag F (repeatable): more node flags for the plugins (e.g. --trace-gc, which writes to stdout). */
 const NODE_FLAGS = argv.flatMap((a, i) => (a === '--node-flag' ? [argv[i + 1]!] : []));
 const NO_ACTIVITY = argv.includes('--no-activity');
+const WINDOWS = num('windows', 1);
 const FLOOR = !argv.includes('--no-floor');
 const plugins = argv.flatMap((a, i) => (a === '--plugin' ? [argv[i + 1]!] : [])).map((s) => {
   const eq = s.indexOf('=');
@@ -129,23 +132,26 @@ try {
   const youngest = Math.max(...procs.map((p) => p.startedMs));
   await sleep(Math.max(0, youngest + SKIP * 1000 - performance.now()));
 
-  const load0 = loadAvg();
-  const t0 = performance.now();
-  const c0 = procs.map((p) => cpuNs(p.child.pid!));
-  const b0 = procs.map((p) => p.bytes);
-  await sleep(SECONDS * 1000);
-  const c1 = procs.map((p) => cpuNs(p.child.pid!));
-  const wallS = (performance.now() - t0) / 1000;
-  const load1 = loadAvg();
-  const floorPct = FLOOR ? ((c1.at(-1)! - c0.at(-1)!) / 1e9 / wallS) * 100 : undefined;
-  console.log(`\nN=${UNITS} sockets (+ their services), default job${NO_ACTIVITY ? ' without socket activity' : ''}, update_every 1; window ${wallS.toFixed(1)} s from ≥${SKIP} s after launch; load ${load0.toFixed(2)} → ${load1.toFixed(2)}; ${perTick} bytes a tick`);
-  procs.forEach((p, i) => {
-    if (c0[i] === undefined || c1[i] === undefined) return console.log(`${p.label}: exited early\n${p.stderr.slice(-2000)}`);
-    const pct = ((c1[i]! - c0[i]!) / 1e9 / wallS) * 100;
-    const m = memOf(p.child.pid!);
-    const vsFloor = floorPct && p.label !== 'floor' ? ` (${(pct / floorPct).toFixed(2)}× floor)` : '';
-    console.log(`${p.label.padEnd(8)} ${pct.toFixed(3)}% of a core${vsFloor}; ${((p.bytes - b0[i]!) / wallS / 1024).toFixed(1)} KiB/s out; own ${m.own.toFixed(1)} MB, RSS ${m.rss.toFixed(1)} MB`);
-  });
+  for (let w = 0; w < WINDOWS; w++) {
+    const load0 = loadAvg();
+    const t0 = performance.now();
+    const c0 = procs.map((p) => cpuNs(p.child.pid!));
+    const b0 = procs.map((p) => p.bytes);
+    await sleep(SECONDS * 1000);
+    const c1 = procs.map((p) => cpuNs(p.child.pid!));
+    const wallS = (performance.now() - t0) / 1000;
+    const load1 = loadAvg();
+    const fromS = (t0 - youngest) / 1000;
+    const floorPct = FLOOR ? ((c1.at(-1)! - c0.at(-1)!) / 1e9 / wallS) * 100 : undefined;
+    console.log(`\nN=${UNITS} sockets (+ their services), default job${NO_ACTIVITY ? ' without socket activity' : ''}, update_every 1; window ${w + 1}/${WINDOWS}: ${wallS.toFixed(1)} s from ${fromS.toFixed(0)} s after launch; load ${load0.toFixed(2)} → ${load1.toFixed(2)}; ${perTick} bytes a tick`);
+    procs.forEach((p, i) => {
+      if (c0[i] === undefined || c1[i] === undefined) return console.log(`${p.label}: exited early\n${p.stderr.slice(-2000)}`);
+      const pct = ((c1[i]! - c0[i]!) / 1e9 / wallS) * 100;
+      const m = memOf(p.child.pid!);
+      const vsFloor = floorPct && p.label !== 'floor' ? ` (${(pct / floorPct).toFixed(2)}× floor)` : '';
+      console.log(`${p.label.padEnd(8)} ${pct.toFixed(3)}% of a core${vsFloor}; ${((p.bytes - b0[i]!) / wallS / 1024).toFixed(1)} KiB/s out; own ${m.own.toFixed(1)} MB, RSS ${m.rss.toFixed(1)} MB`);
+    });
+  }
 } finally {
   // stdin's EOF: the plugin exits by itself, and writes its profile (SIGTERM would kill it at once).
   const exited = (p: Proc) => (p.child.exitCode !== null || p.child.signalCode !== null ? Promise.resolve() : new Promise((r) => p.child.once('exit', r)));
