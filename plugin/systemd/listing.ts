@@ -9,8 +9,13 @@
 
 import { unitPath } from '../units/names.js';
 
-/** Bodies from this size up may be given back at once (see RawBody.release). */
-export const RELEASE_FROM = 1 << 20;
+/**
+ * Bodies from this size up may be given back at once (see RawBody.release): larger than one read
+ * of the socket (Node reads 64 KiB at a time), so the stream copied them together into a buffer of
+ * their own. 1 MiB before: 1,000 units' 0.35 MB reply was then left to the GC, and outlived the
+ * young collections (+0.35 MB of own memory a resync until a full GC).
+ */
+export const RELEASE_FROM = 64 * 1024;
 
 /** The body of a message as received, from its first byte (8-aligned in the message). */
 export class RawBody {
@@ -24,9 +29,9 @@ export class RawBody {
    * V8 frees a buffer only with the object that holds it, which dbus-next and the socket stream
    * keep for a while and which then outlives young collections; every resync's reply (3.4 MB at
    * 20,000 units) stayed until a full GC. Only a body that is most of a buffer of its own is
-   * freed (a reply of 1 MB or more, which the stream copied together from its reads: the message's
-   * header fields before it, nothing after); the buffer is detached, so every view of it reads as
-   * empty from then on. Anything else is left to the GC.
+   * freed (a reply of RELEASE_FROM or more, which the stream copied together from its reads: the
+   * message's header fields before it, nothing after); the buffer is detached, so every view of it
+   * reads as empty from then on. Anything else is left to the GC.
    */
   release(): void {
     const b = this.bytes;
