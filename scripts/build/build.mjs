@@ -61,6 +61,16 @@ const released = {
   },
 };
 
+// dbus-next's handshake loads Node's crypto for the one auth that uses it: see crypto-on-demand.cjs.
+const cryptoOnDemand = {
+  name: 'crypto-on-demand',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?crypto$/ }, (args) =>
+      /[\\/]dbus-next[\\/]lib[\\/]handshake\.js$/.test(args.importer) ? { path: path.join(root, 'scripts/build/crypto-on-demand.cjs') } : undefined,
+    );
+  },
+};
+
 const result = await build({
   entryPoints: [path.join(root, 'plugin/main.ts')],
   outfile,
@@ -75,11 +85,12 @@ const result = await build({
   // (A CommonJS bundle has its own require.)
   banner: cjs ? {} : { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   alias: { xml2js: path.join(root, 'scripts/build/xml2js-unused.cjs') },
+  // (crypto for dbus-next: see cryptoOnDemand.)
   // Optional transports of dbus-next the plugin never uses (X11 bus discovery, native usocket).
   external: ['x11', 'usocket'],
   logLevel: 'warning',
   metafile: true,
-  plugins: [released],
+  plugins: [released, cryptoOnDemand],
 });
 
 // The bundle carries third-party code, so it ships their licences beside it: one file listing each

@@ -1,5 +1,5 @@
 // The compiled plugin against a real systemd 252 (PID 1 of its own namespace) on a real bus.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,28 @@ describe('against real systemd', () => {
     // A late tick is followed by a short one (ticks are aligned, not chained), so the mean holds.
     const mean = elapsed.reduce((a, b) => a + b, 0) / elapsed.length;
     expect(Math.abs(mean - 1_000_000)).toBeLessThan(100_000);
+  });
+});
+
+describe('the bundle', () => {
+  it("talks to the system bus without loading Node's crypto (dbus-next's cookie auth would load it on use)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sdu-int-'));
+    const hook = join(dir, 'hook.cjs');
+    // Preloaded into the plugin's node: says it is in place, then names every crypto require.
+    writeFileSync(
+      hook,
+      `const Module = require('node:module');\nconst load = Module._load;\nprocess.stderr.write('hook in place\\n');\n` +
+        `Module._load = function (request, ...rest) {\n  if (/^(node:)?crypto$/.test(request)) process.stderr.write('required ' + request + '\\n');\n  return load.call(this, request, ...rest);\n};\n`,
+    );
+    const run = new PluginRun(['1'], { DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress, NODE_OPTIONS: `--require ${hook}` });
+    try {
+      await run.waitFor('the socket chart', () => run.samplesOf(SOCKETS).length > 0);
+      expect(run.stderr).toContain('hook in place');
+      expect(run.stderr).not.toContain('required');
+    } finally {
+      await run.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
