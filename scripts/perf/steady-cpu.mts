@@ -24,6 +24,7 @@ import { defaultJob } from '../../plugin/config/index.js';
 import { sleep, until } from '../../harness/wait.js';
 import { LAUNCHER_FLAGS, buildCommand, growBenchUnits, startScriptSandbox } from './bench/session.mjs';
 import { cpuNsOf, loadAvg, statusOf } from './bench/proc.mjs';
+import { wholeOption } from './bench/options.mjs';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -42,7 +43,7 @@ const DEBUG = argv.includes('--debug') ? argv[argv.indexOf('--debug') + 1] : und
 /** --node-flag F (repeatable): more node flags for the plugins (e.g. --trace-gc, which writes to stdout). */
 const NODE_FLAGS = argv.flatMap((a, i) => (a === '--node-flag' ? [argv[i + 1]!] : []));
 const NO_ACTIVITY = argv.includes('--no-activity');
-const WINDOWS = num('windows', 1);
+const WINDOWS = argv.includes('--windows') ? wholeOption(argv[argv.indexOf('--windows') + 1] ?? '', 'windows') : 1;
 const FLOOR = !argv.includes('--no-floor');
 const plugins = argv.flatMap((a, i) => (a === '--plugin' ? [argv[i + 1]!] : [])).map((s) => {
   const eq = s.indexOf('=');
